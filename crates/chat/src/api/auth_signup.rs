@@ -1,0 +1,40 @@
+//! `POST /api/auth/signup` `{username, password}` → 201 `{token, user, expires_at}`.
+
+use super::auth_login::{check_limits, start_session};
+use super::error::{ApiError, ApiResult};
+use super::extract::Json;
+use super::validate;
+use crate::app::App;
+use crate::auth::hash_password;
+use crate::id::now_ms;
+use crate::store::User;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    pub username: String,
+    pub password: String,
+}
+
+pub async fn handler(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Body>,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    validate::username(&body.username)?;
+    validate::password(&body.password)?;
+    check_limits(&app, peer.ip(), None)?;
+    let password = body.password;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::invalid(format!("hashing failed: {e}")))?
+        .map_err(ApiError::invalid)?;
+    let user = User { id: app.ids.next(), username: body.username, created_at: now_ms() };
+    app.store.users.create_user(&user, &hash).await?;
+    Ok((StatusCode::CREATED, start_session(&app, user).await?))
+}

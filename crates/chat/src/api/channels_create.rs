@@ -1,0 +1,42 @@
+//! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice"}` → 201 channel (owner only).
+
+use super::access::owned_guild;
+use super::error::ApiResult;
+use super::extract::{Caller, Json, Path};
+use super::validate;
+use crate::app::App;
+use crate::gateway::hub::Topic;
+use crate::id::{Id, now_ms};
+use crate::store::{Channel, ChannelKind};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    pub name: String,
+    pub kind: ChannelKind,
+}
+
+pub async fn handler(
+    State(app): State<App>,
+    caller: Caller,
+    Path(guild): Path<Id>,
+    Json(body): Json<Body>,
+) -> ApiResult<(StatusCode, axum::Json<Channel>)> {
+    owned_guild(&app, guild, caller.user).await?;
+    let name = validate::text("name", &body.name, 100)?;
+    let position = app.store.channels.channels(guild).await?.iter().map(|c| c.position + 1).max().unwrap_or(0);
+    let channel = Channel {
+        id: app.ids.next(),
+        guild_id: guild,
+        name: name.into(),
+        kind: body.kind,
+        position,
+        created_at: now_ms(),
+    };
+    app.store.channels.create_channel(&channel).await?;
+    app.publish(Topic::Guild(guild), "CHANNEL_CREATE", &channel);
+    Ok((StatusCode::CREATED, axum::Json(channel)))
+}

@@ -1,0 +1,107 @@
+//! API errors: an HTTP status plus `{ "code": <stable number>, "message": … }`.
+
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+/// Stable error codes (Discord-like numbering). Clients may match on these; never renumber.
+pub mod code {
+    pub const INTERNAL: u32 = 0;
+    pub const UNKNOWN_CHANNEL: u32 = 10003;
+    pub const UNKNOWN_GUILD: u32 = 10004;
+    pub const UNKNOWN_INVITE: u32 = 10006;
+    pub const UNKNOWN_MESSAGE: u32 = 10008;
+    pub const UNKNOWN_USER: u32 = 10013;
+    pub const UNKNOWN_REPORT: u32 = 10020;
+    pub const UNKNOWN_ROUTE: u32 = 10404;
+    pub const UNAUTHORIZED: u32 = 40001;
+    pub const INVALID_CREDENTIALS: u32 = 40002;
+    pub const USERNAME_TAKEN: u32 = 40009;
+    pub const PAYLOAD_TOO_LARGE: u32 = 40013;
+    pub const RATE_LIMITED: u32 = 40029;
+    pub const METHOD_NOT_ALLOWED: u32 = 40405;
+    pub const MISSING_ACCESS: u32 = 50001;
+    pub const MISSING_PERMISSIONS: u32 = 50013;
+    pub const INVALID_FORM_BODY: u32 = 50035;
+    pub const INVALID_JSON: u32 = 50109;
+    pub const UNSUPPORTED_MEDIA_TYPE: u32 = 50415;
+    pub const UNAVAILABLE: u32 = 50503;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: u32,
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code::INVALID_FORM_BODY, message)
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, "missing, invalid or expired session token")
+    }
+
+    pub fn not_member() -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code::MISSING_ACCESS, "you are not a member of this guild")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code::MISSING_PERMISSIONS, message)
+    }
+
+    pub fn not_found(code: u32, what: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, format!("unknown {what}"))
+    }
+
+    pub fn rate_limited(retry_after: Duration) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, "too many attempts, slow down")
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Conflict("username") => {
+                ApiError::new(StatusCode::CONFLICT, code::USERNAME_TAKEN, "username already taken")
+            }
+            StoreError::Conflict(what) => {
+                ApiError::new(StatusCode::CONFLICT, code::INVALID_FORM_BODY, format!("{what} already exists"))
+            }
+            StoreError::NotFound("invite") => {
+                ApiError::not_found(code::UNKNOWN_INVITE, "invite (or expired, or used up)")
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, "storage unavailable, try again")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}

@@ -1,0 +1,79 @@
+//! Extractors whose rejections are [`ApiError`]s, and the bearer-token caller.
+
+use super::error::{ApiError, code};
+use crate::app::App;
+use crate::auth::hash_token;
+use crate::id::{Id, now_ms};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+
+/// JSON body; malformed, oversized or mistyped bodies become `{code, message}` errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+/// Path parameters; an id that does not parse is a 404.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(r.status(), code::PAYLOAD_TOO_LARGE, "request body too large")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::new(r.status(), code::UNSUPPORTED_MEDIA_TYPE, "expected Content-Type: application/json")
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::invalid(r.body_text()),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, code::INVALID_JSON, r.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code::UNKNOWN_ROUTE, format!("bad path: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::invalid(r.body_text())
+    }
+}
+
+/// The authenticated user behind `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: Id,
+    pub token_hash: String,
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Caller, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        caller_for_token(app, token).await?.ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// Resolves a session token (HTTP or gateway) to its user, if valid and unexpired.
+pub async fn caller_for_token(app: &App, token: &str) -> Result<Option<Caller>, ApiError> {
+    let token_hash = hash_token(token.trim());
+    let session = app.store.sessions.session(&token_hash, now_ms()).await?;
+    Ok(session.map(|s| Caller { user: s.user_id, token_hash }))
+}

@@ -1,0 +1,43 @@
+//! `POST /api/guilds` `{name}` → 201 guild with a `general` text and a `General` voice channel.
+
+use super::error::ApiResult;
+use super::extract::{Caller, Json};
+use super::validate;
+use crate::app::App;
+use crate::gateway::hub::Topic;
+use crate::id::now_ms;
+use crate::store::{Channel, ChannelKind, Guild};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    pub name: String,
+}
+
+pub async fn handler(
+    State(app): State<App>,
+    caller: Caller,
+    Json(body): Json<Body>,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    let name = validate::text("name", &body.name, 100)?;
+    let now = now_ms();
+    let guild = Guild { id: app.ids.next(), name: name.to_string(), owner_id: caller.user, created_at: now };
+    let channel = |name: &str, kind, position| Channel {
+        id: app.ids.next(),
+        guild_id: guild.id,
+        name: name.into(),
+        kind,
+        position,
+        created_at: now,
+    };
+    let channels = vec![channel("general", ChannelKind::Text, 0), channel("General", ChannelKind::Voice, 1)];
+    app.store.guilds.create_guild(&guild, &channels).await?;
+    let full = json!({ "guild": guild, "channels": channels });
+    app.hub.subscribe_user(caller.user, Topic::Guild(guild.id));
+    app.publish(Topic::User(caller.user), "GUILD_CREATE", &full);
+    Ok((StatusCode::CREATED, axum::Json(full)))
+}

@@ -1,0 +1,27 @@
+//! `POST /api/invites/{code}` → the guild joined. The guild hears GUILD_MEMBER_ADD and the new
+//! member's sessions get GUILD_CREATE and start receiving the guild's events.
+
+use super::error::ApiResult;
+use super::extract::{Caller, Path};
+use crate::app::App;
+use crate::gateway::hub::Topic;
+use crate::id::now_ms;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+pub async fn handler(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<axum::Json<Value>> {
+    let (guild, joined) = app.store.members.join_by_invite(&code, caller.user, now_ms()).await?;
+    let channels = app.store.channels.channels(guild.id).await?;
+    let full = json!({ "guild": guild, "channels": channels });
+    if joined {
+        let username = app.store.users.user(caller.user).await?.map(|u| u.username).unwrap_or_default();
+        app.publish(
+            Topic::Guild(guild.id),
+            "GUILD_MEMBER_ADD",
+            &json!({ "guild_id": guild.id, "user_id": caller.user, "username": username, "status": app.hub.status(caller.user) }),
+        );
+        app.hub.subscribe_user(caller.user, Topic::Guild(guild.id));
+        app.publish(Topic::User(caller.user), "GUILD_CREATE", &full);
+    }
+    Ok(axum::Json(full))
+}

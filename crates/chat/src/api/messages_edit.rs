@@ -1,0 +1,41 @@
+//! `PATCH /api/channels/{channel_id}/messages/{message_id}` `{content}` → the edited message
+//! (author only); MESSAGE_UPDATE to the guild.
+
+use super::access::member_message;
+use super::error::{ApiError, ApiResult, code};
+use super::extract::{Caller, Json, Path};
+use super::messages_create::{member_mentions, with_guild};
+use super::validate;
+use crate::app::App;
+use crate::gateway::hub::Topic;
+use crate::id::{Id, now_ms};
+use crate::store::Message;
+use axum::extract::State;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    pub content: String,
+}
+
+pub async fn handler(
+    State(app): State<App>,
+    caller: Caller,
+    Path((channel, message)): Path<(Id, Id)>,
+    Json(body): Json<Body>,
+) -> ApiResult<axum::Json<Message>> {
+    let (ch, mut m) = member_message(&app, channel, message, caller.user).await?;
+    if m.author_id != caller.user {
+        return Err(ApiError::forbidden("only the author may edit a message"));
+    }
+    let content = validate::text("content", &body.content, validate::MAX_MESSAGE_CHARS)?;
+    m.mentions = member_mentions(&app, ch.guild_id, content).await?;
+    m.content = content.to_string();
+    m.edited_at = Some(now_ms());
+    if !app.store.messages.edit_message(&m).await? {
+        return Err(ApiError::not_found(code::UNKNOWN_MESSAGE, "message"));
+    }
+    app.publish(Topic::Guild(ch.guild_id), "MESSAGE_UPDATE", &with_guild(&m, ch.guild_id));
+    Ok(axum::Json(m))
+}

@@ -1,0 +1,76 @@
+//! The REST API under `/api`, one route per file. Errors are `{code, message}` with the right
+//! status (see [`error::code`]); the OpenAPI description is served at `/api/openapi.json`.
+
+pub mod access;
+pub mod error;
+pub mod extract;
+pub mod validate;
+
+mod auth_login;
+mod auth_logout;
+mod auth_signup;
+mod channels_create;
+mod channels_list;
+mod guilds_create;
+mod guilds_get;
+mod guilds_list;
+mod health;
+mod invites_create;
+mod invites_join;
+pub mod members_list;
+mod messages_ack;
+mod messages_create;
+mod messages_delete;
+mod messages_edit;
+mod messages_list;
+mod openapi;
+mod read_states_list;
+mod reports_create;
+mod reports_list;
+mod reports_resolve;
+mod typing;
+mod users_me;
+
+use crate::app::App;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use error::{ApiError, code};
+
+/// Every `/api` route.
+pub fn router(app: &App) -> Router<App> {
+    Router::new()
+        .route("/api/health", get(health::handler))
+        .route("/api/openapi.json", get(openapi::handler))
+        .route("/api/auth/signup", post(auth_signup::handler))
+        .route("/api/auth/login", post(auth_login::handler))
+        .route("/api/auth/logout", post(auth_logout::handler))
+        .route("/api/users/@me", get(users_me::handler))
+        .route("/api/guilds", post(guilds_create::handler).get(guilds_list::handler))
+        .route("/api/guilds/{guild_id}", get(guilds_get::handler))
+        .route("/api/guilds/{guild_id}/channels", get(channels_list::handler).post(channels_create::handler))
+        .route("/api/guilds/{guild_id}/members", get(members_list::handler))
+        .route("/api/guilds/{guild_id}/invites", post(invites_create::handler))
+        .route("/api/guilds/{guild_id}/read-states", get(read_states_list::handler))
+        .route("/api/guilds/{guild_id}/reports", get(reports_list::handler))
+        .route("/api/invites/{code}", post(invites_join::handler))
+        .route("/api/channels/{channel_id}/messages", get(messages_list::handler).post(messages_create::handler))
+        .route(
+            "/api/channels/{channel_id}/messages/{message_id}",
+            patch(messages_edit::handler).delete(messages_delete::handler),
+        )
+        .route("/api/channels/{channel_id}/messages/{message_id}/ack", post(messages_ack::handler))
+        .route("/api/channels/{channel_id}/messages/{message_id}/reports", post(reports_create::handler))
+        .route("/api/channels/{channel_id}/typing", post(typing::handler))
+        .route("/api/reports/{report_id}/resolve", post(reports_resolve::handler))
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(app.cfg.max_body_bytes))
+}
+
+/// The answer for any path no route matches.
+pub async fn unknown_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, code::UNKNOWN_ROUTE, "unknown route")
+}

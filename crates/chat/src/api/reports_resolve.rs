@@ -1,0 +1,48 @@
+//! `POST /api/reports/{report_id}/resolve` `{action: "delete"|"dismiss"}` → the resolved report
+//! (guild owner only). `delete` removes the reported message.
+
+use super::access::owned_guild;
+use super::error::{ApiError, ApiResult, code};
+use super::extract::{Caller, Json, Path};
+use super::messages_delete::delete_and_announce;
+use crate::app::App;
+use crate::id::{Id, now_ms};
+use crate::store::{Report, ReportStatus};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Delete,
+    Dismiss,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    pub action: Action,
+}
+
+pub async fn handler(
+    State(app): State<App>,
+    caller: Caller,
+    Path(report): Path<Id>,
+    Json(body): Json<Body>,
+) -> ApiResult<axum::Json<Report>> {
+    let unknown = || ApiError::not_found(code::UNKNOWN_REPORT, "report");
+    let r = app.store.reports.report(report).await?.ok_or_else(unknown)?;
+    owned_guild(&app, r.guild_id, caller.user).await?;
+    let status = match body.action {
+        Action::Delete => ReportStatus::Deleted,
+        Action::Dismiss => ReportStatus::Dismissed,
+    };
+    if !app.store.reports.resolve_report(report, status, caller.user, now_ms()).await? {
+        return Err(ApiError::new(StatusCode::CONFLICT, code::INVALID_FORM_BODY, "report already resolved"));
+    }
+    if status == ReportStatus::Deleted {
+        delete_and_announce(&app, r.guild_id, r.channel_id, r.message_id).await?;
+    }
+    Ok(axum::Json(app.store.reports.report(report).await?.ok_or_else(unknown)?))
+}

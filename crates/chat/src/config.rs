@@ -1,0 +1,80 @@
+//! Tunables of the chat plane, with defaults that run on a laptop.
+
+use crate::auth::Limit;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Node id stamped into snowflakes (0–1023); distinct per node in a cluster.
+    pub node_id: u16,
+    /// Lifetime of a login session, seconds.
+    pub session_ttl_secs: u64,
+    /// Largest HTTP request body, bytes.
+    pub max_body_bytes: usize,
+    /// Largest gateway frame, bytes.
+    pub max_frame_bytes: usize,
+    pub heartbeat_interval_ms: u64,
+    /// How long a dropped gateway session stays resumable (and its user present).
+    pub resume_window_secs: u64,
+    /// Dispatches kept per session for RESUME.
+    pub replay_buffer: usize,
+    /// Dispatches queued per socket before the reader counts as too slow.
+    pub outbound_queue: usize,
+    pub max_gateway_connections: usize,
+    /// Frames per minute a gateway client may send.
+    pub gateway_frames_per_minute: u32,
+    /// Login attempts per account, per IP: burst, then one more every `*_refill_secs`.
+    pub login_burst_per_account: u32,
+    pub login_refill_secs_per_account: u64,
+    pub login_burst_per_ip: u32,
+    pub login_refill_secs_per_ip: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            node_id: 0,
+            session_ttl_secs: 30 * 24 * 3600,
+            max_body_bytes: 16 * 1024,
+            max_frame_bytes: 4096,
+            heartbeat_interval_ms: 41_250,
+            resume_window_secs: 60,
+            replay_buffer: 500,
+            outbound_queue: 1024,
+            max_gateway_connections: 100_000,
+            gateway_frames_per_minute: 120,
+            login_burst_per_account: 5,
+            login_refill_secs_per_account: 60,
+            login_burst_per_ip: 20,
+            login_refill_secs_per_ip: 3,
+        }
+    }
+}
+
+impl ChatConfig {
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms.max(1))
+    }
+
+    pub fn resume_window(&self) -> Duration {
+        Duration::from_secs(self.resume_window_secs)
+    }
+
+    pub fn gateway_rate(&self) -> Limit {
+        let n = self.gateway_frames_per_minute.max(1);
+        Limit { burst: n, per: Duration::from_secs(60) / n }
+    }
+
+    pub fn login_account_limit(&self) -> Limit {
+        Limit {
+            burst: self.login_burst_per_account.max(1),
+            per: Duration::from_secs(self.login_refill_secs_per_account),
+        }
+    }
+
+    pub fn login_ip_limit(&self) -> Limit {
+        Limit { burst: self.login_burst_per_ip.max(1), per: Duration::from_secs(self.login_refill_secs_per_ip) }
+    }
+}

@@ -1,0 +1,342 @@
+//! The local fan-out: live sessions, their topic subscriptions and presence.
+//!
+//! A published event is numbered by every subscribed session and kept in its replay buffer, then
+//! offered to the session's socket through a bounded queue. A socket that cannot keep up is cut
+//! off (its session stays resumable); one that went away leaves its session detached until the
+//! resume window ends. Lock order: `topics` before a session's own lock; never the reverse.
+
+use super::protocol::{CloseCode, Event, Status};
+use super::session::Session;
+use crate::id::Id;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What an event is addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Every member of the guild.
+    Guild(Id),
+    /// Every session of one user.
+    User(Id),
+}
+
+/// A numbered dispatch on its way to a socket.
+pub type Delivery = (u64, Arc<Event>);
+
+/// The hub's handle on a socket: its queue and a slot for the reason it was cut off.
+#[derive(Debug)]
+pub struct Link {
+    pub conn: u64,
+    pub tx: mpsc::Sender<Delivery>,
+    pub kick: Arc<AtomicU16>,
+}
+
+impl Link {
+    fn cut(self, why: CloseCode) {
+        self.kick.store(why.code(), Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct Cell {
+    id: String,
+    user: Id,
+    state: Mutex<CellState>,
+}
+
+#[derive(Debug)]
+struct CellState {
+    session: Session,
+    link: Option<Link>,
+    detached_at: Option<Instant>,
+    topics: HashSet<Topic>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    pub replay: usize,
+    pub resume_window: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeError {
+    /// Unknown or expired session, another user's, or dispatches it needs are gone.
+    Invalid,
+}
+
+/// A user whose last session ended, and the guilds to tell.
+#[derive(Debug, PartialEq, Eq)]
+pub struct WentOffline {
+    pub user: Id,
+    pub guilds: Vec<Id>,
+}
+
+#[derive(Debug)]
+pub struct Hub {
+    cfg: HubConfig,
+    sessions: Mutex<HashMap<String, Arc<Cell>>>,
+    topics: RwLock<HashMap<Topic, Vec<Arc<Cell>>>>,
+    presence: Mutex<HashMap<Id, (u32, Status)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hub {
+    pub fn new(cfg: HubConfig) -> Hub {
+        Hub { cfg, sessions: Mutex::default(), topics: RwLock::default(), presence: Mutex::default() }
+    }
+
+    /// Numbers `ev` for every session subscribed to `topic` and queues it to their sockets.
+    pub fn deliver(&self, topic: Topic, ev: &Arc<Event>, now: Instant) {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        for cell in topics.get(&topic).into_iter().flatten() {
+            push(&mut lock(&cell.state), ev, now);
+        }
+    }
+
+    /// Starts session `id`: READY is its first dispatch, then it joins `topics`. Returns whether the
+    /// user just came online.
+    pub fn create_session(
+        &self,
+        id: &str,
+        user: Id,
+        topics: Vec<Topic>,
+        link: Link,
+        ready: &Arc<Event>,
+        now: Instant,
+    ) -> bool {
+        let id = id.to_string();
+        let mut state = CellState {
+            session: Session::new(self.cfg.replay),
+            link: Some(link),
+            detached_at: None,
+            topics: HashSet::new(),
+        };
+        push(&mut state, ready, now);
+        let cell = Arc::new(Cell { id: id.clone(), user, state: Mutex::new(state) });
+        lock(&self.sessions).insert(id, cell.clone());
+        for t in topics {
+            self.subscribe(&cell, t);
+        }
+        let mut p = lock(&self.presence);
+        let e = p.entry(user).or_insert((0, Status::Online));
+        e.0 += 1;
+        e.0 == 1
+    }
+
+    /// Reattaches a session to a new socket. Returns the missed dispatches followed by `resumed`.
+    pub fn resume(
+        &self,
+        session_id: &str,
+        user: Id,
+        seq: u64,
+        link: Link,
+        resumed: &Arc<Event>,
+    ) -> Result<Vec<Delivery>, ResumeError> {
+        let cell = lock(&self.sessions).get(session_id).cloned().ok_or(ResumeError::Invalid)?;
+        if cell.user != user {
+            return Err(ResumeError::Invalid);
+        }
+        let mut st = lock(&cell.state);
+        let mut out = st.session.replay_after(seq).map_err(|_| ResumeError::Invalid)?;
+        out.push((st.session.push(resumed.clone()), resumed.clone()));
+        if let Some(old) = st.link.replace(link) {
+            old.cut(CloseCode::SessionReplaced);
+        }
+        st.detached_at = None;
+        Ok(out)
+    }
+
+    /// The socket `conn` of this session is gone; the resume window starts.
+    pub fn detach(&self, session_id: &str, conn: u64, now: Instant) {
+        let Some(cell) = lock(&self.sessions).get(session_id).cloned() else {
+            return;
+        };
+        let mut st = lock(&cell.state);
+        if st.link.as_ref().is_some_and(|l| l.conn == conn) {
+            st.link = None;
+            st.detached_at = Some(now);
+        }
+    }
+
+    /// Ends sessions detached for longer than the resume window.
+    pub fn expire(&self, now: Instant) -> Vec<WentOffline> {
+        let expired: Vec<Arc<Cell>> = {
+            let mut sessions = lock(&self.sessions);
+            let dead: Vec<String> = sessions
+                .values()
+                .filter(|c| {
+                    lock(&c.state)
+                        .detached_at
+                        .is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.resume_window)
+                })
+                .map(|c| c.id.clone())
+                .collect();
+            dead.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        let mut offline = Vec::new();
+        for cell in expired {
+            let topics: Vec<Topic> = lock(&cell.state).topics.drain().collect();
+            {
+                let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
+                for t in &topics {
+                    if let Some(v) = map.get_mut(t) {
+                        v.retain(|c| !Arc::ptr_eq(c, &cell));
+                        if v.is_empty() {
+                            map.remove(t);
+                        }
+                    }
+                }
+            }
+            let mut p = lock(&self.presence);
+            if let Some(e) = p.get_mut(&cell.user) {
+                e.0 -= 1;
+                if e.0 == 0 {
+                    p.remove(&cell.user);
+                    let guilds =
+                        topics.iter().filter_map(|t| if let Topic::Guild(g) = t { Some(*g) } else { None }).collect();
+                    offline.push(WentOffline { user: cell.user, guilds });
+                }
+            }
+        }
+        offline
+    }
+
+    /// Subscribes every session of `user` to `topic` (e.g. after joining a guild).
+    pub fn subscribe_user(&self, user: Id, topic: Topic) {
+        let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().filter(|c| c.user == user).cloned().collect();
+        for c in cells {
+            self.subscribe(&c, topic);
+        }
+    }
+
+    fn subscribe(&self, cell: &Arc<Cell>, topic: Topic) {
+        let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if lock(&cell.state).topics.insert(topic) {
+            map.entry(topic).or_default().push(cell.clone());
+        }
+    }
+
+    /// Sets a user's status; `true` when it changed.
+    pub fn set_status(&self, user: Id, status: Status) -> bool {
+        let mut p = lock(&self.presence);
+        match p.get_mut(&user) {
+            Some(e) if e.1 != status => {
+                e.1 = status;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A user's status: offline unless some session of theirs is alive.
+    pub fn status(&self, user: Id) -> Status {
+        lock(&self.presence).get(&user).map_or(Status::Offline, |e| e.1)
+    }
+
+    /// Sessions alive (attached or within the resume window).
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+}
+
+fn push(st: &mut CellState, ev: &Arc<Event>, now: Instant) {
+    let seq = st.session.push(ev.clone());
+    let Some(link) = &st.link else { return };
+    if let Err(e) = link.tx.try_send((seq, ev.clone())) {
+        // Full: the reader is too slow. Closed: the socket task ended. Either way the session
+        // waits for a RESUME, which replays from the buffer.
+        if let (Some(link), mpsc::error::TrySendError::Full(_)) = (st.link.take(), e) {
+            link.cut(CloseCode::SlowConsumer);
+        }
+        st.detached_at = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Hub {
+        Hub::new(HubConfig { replay: 100, resume_window: Duration::from_secs(10) })
+    }
+
+    fn link(conn: u64, cap: usize) -> (Link, mpsc::Receiver<Delivery>, Arc<AtomicU16>) {
+        let (tx, rx) = mpsc::channel(cap);
+        let kick = Arc::new(AtomicU16::new(0));
+        (Link { conn, tx, kick: kick.clone() }, rx, kick)
+    }
+
+    fn ev(name: &'static str) -> Arc<Event> {
+        Event::new(name, &())
+    }
+
+    #[test]
+    fn delivers_to_subscribers_in_order_and_resumes() {
+        let h = hub();
+        let t0 = Instant::now();
+        let (l, mut rx, _) = link(1, 16);
+        let sid = "s1";
+        let online = h.create_session(sid, Id(7), vec![Topic::Guild(Id(1)), Topic::User(Id(7))], l, &ev("READY"), t0);
+        assert!(online);
+        assert_eq!(h.status(Id(7)), Status::Online);
+        h.deliver(Topic::Guild(Id(1)), &ev("A"), t0);
+        h.deliver(Topic::Guild(Id(2)), &ev("NOT_MINE"), t0);
+        h.deliver(Topic::User(Id(7)), &ev("B"), t0);
+        let got: Vec<(u64, &str)> = std::iter::from_fn(|| rx.try_recv().ok()).map(|(s, e)| (s, e.name)).collect();
+        assert_eq!(got, vec![(1, "READY"), (2, "A"), (3, "B")]);
+
+        h.detach(sid, 1, t0);
+        h.deliver(Topic::Guild(Id(1)), &ev("C"), t0);
+        h.deliver(Topic::Guild(Id(1)), &ev("D"), t0);
+        let (l2, _rx2, _) = link(2, 16);
+        assert_eq!(h.resume(sid, Id(8), 3, l2, &ev("RESUMED")).unwrap_err(), ResumeError::Invalid, "other user");
+        let (l2, _rx2, _) = link(2, 16);
+        let replay: Vec<(u64, &str)> =
+            h.resume(sid, Id(7), 3, l2, &ev("RESUMED")).unwrap().iter().map(|(s, e)| (*s, e.name)).collect();
+        assert_eq!(replay, vec![(4, "C"), (5, "D"), (6, "RESUMED")]);
+        assert!(h.expire(t0 + Duration::from_secs(60)).is_empty(), "attached sessions never expire");
+    }
+
+    #[test]
+    fn slow_consumer_is_cut_and_session_expires_offline() {
+        let h = hub();
+        let t0 = Instant::now();
+        let (l, _rx, kick) = link(1, 2);
+        let sid = "s1";
+        h.create_session(sid, Id(7), vec![Topic::Guild(Id(1))], l, &ev("READY"), t0);
+        for _ in 0..3 {
+            h.deliver(Topic::Guild(Id(1)), &ev("X"), t0);
+        }
+        assert_eq!(kick.load(Ordering::Relaxed), CloseCode::SlowConsumer.code());
+        assert!(h.expire(t0 + Duration::from_secs(9)).is_empty());
+        let gone = h.expire(t0 + Duration::from_secs(10));
+        assert_eq!(gone, vec![WentOffline { user: Id(7), guilds: vec![Id(1)] }]);
+        assert_eq!(h.status(Id(7)), Status::Offline);
+        assert_eq!(h.session_count(), 0);
+        let (l2, _rx2, _) = link(2, 16);
+        assert!(h.resume(sid, Id(7), 1, l2, &ev("RESUMED")).is_err());
+    }
+
+    #[test]
+    fn presence_counts_sessions() {
+        let h = hub();
+        let t0 = Instant::now();
+        let (l1, _r1, _) = link(1, 4);
+        let (l2, _r2, _) = link(2, 4);
+        let first = h.create_session("a", Id(7), vec![], l1, &ev("READY"), t0);
+        let second = h.create_session("b", Id(7), vec![], l2, &ev("READY"), t0);
+        assert!(first && !second);
+        assert!(h.set_status(Id(7), Status::Idle));
+        assert!(!h.set_status(Id(7), Status::Idle));
+        h.detach("a", 1, t0);
+        assert!(h.expire(t0 + Duration::from_secs(11)).is_empty(), "one session left");
+        h.detach("b", 2, t0);
+        assert_eq!(h.expire(t0 + Duration::from_secs(11)).len(), 1);
+    }
+}

@@ -1,0 +1,15 @@
+//! The chat gateway (`/gateway`): a Discord-style WebSocket for live events.
+//!
+//! - [`protocol`]: frames, ops, close codes, events.
+//! - [`connection`]: the sans-IO per-socket machine (HELLO, heartbeat deadline, limits, parsing).
+//! - [`session`]: the sans-IO per-session sequence and replay buffer behind RESUME.
+//! - [`hub`]: live sessions, topic subscriptions, presence; local fan-out.
+//! - [`broker`]: where events are published; in-process now, NATS/Redis later.
+//! - `socket`: the tokio task that drives one WebSocket with the above.
+
+pub mod broker;
+pub mod connection;
+pub mod hub;
+pub mod protocol;
+pub mod session;
+pub mod socket;

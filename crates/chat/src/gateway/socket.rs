@@ -1,0 +1,208 @@
+//! The tokio task behind one `/gateway` WebSocket: it moves frames between the socket, the
+//! [`Connection`] machine and the [`Hub`](super::hub::Hub), and does the I/O the machine asks for.
+
+use super::connection::{Action, ConnConfig, Connection};
+use super::hub::{Delivery, Link, Topic};
+use super::protocol::{CloseCode, Event, Status, control, op};
+use crate::api::error::{ApiError, code};
+use crate::api::extract::caller_for_token;
+use crate::api::members_list::member_json;
+use crate::app::App;
+use crate::id::Id;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+/// `GET /gateway`: upgrades to the gateway protocol, within the connection cap.
+pub async fn handler(State(app): State<App>, ws: WebSocketUpgrade) -> Response {
+    let Ok(permit) = app.gateway_slots.clone().try_acquire_owned() else {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, "gateway connection limit reached")
+            .into_response();
+    };
+    // The library cap is a backstop; the protocol's own (smaller) limit closes with 1009 cleanly.
+    let hard_cap = app.cfg.max_frame_bytes.max(1024) * 16;
+    ws.max_message_size(hard_cap).max_frame_size(hard_cap).on_upgrade(move |socket| {
+        let tracker = app.sockets.clone();
+        tracker.track_future(run(app, socket, permit))
+    })
+}
+
+struct Driver {
+    app: App,
+    conn_id: u64,
+    conn: Connection,
+    kick: Arc<AtomicU16>,
+    rx: Option<mpsc::Receiver<Delivery>>,
+    session: Option<(String, Id)>,
+}
+
+async fn run(app: App, mut ws: WebSocket, _permit: OwnedSemaphorePermit) {
+    let cfg = ConnConfig {
+        heartbeat_interval: app.cfg.heartbeat_interval(),
+        max_frame: app.cfg.max_frame_bytes,
+        rate: app.cfg.gateway_rate(),
+    };
+    let (conn, hello) = Connection::new(cfg, Instant::now());
+    let conn_id = app.next_conn.fetch_add(1, Ordering::Relaxed);
+    let mut d = Driver { app, conn_id, conn, kick: Arc::new(AtomicU16::new(0)), rx: None, session: None };
+    let close = match ws.send(Message::Text(hello.into())).await {
+        Ok(()) => d.serve(&mut ws).await,
+        Err(_) => None,
+    };
+    if let Some(code) = close {
+        let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+    }
+    if let Some((sid, _)) = &d.session {
+        d.app.hub.detach(sid, d.conn_id, Instant::now());
+    }
+}
+
+impl Driver {
+    /// Runs until the connection ends; returns the close code to send, if any.
+    async fn serve(&mut self, ws: &mut WebSocket) -> Option<CloseCode> {
+        let shutdown = self.app.shutdown.clone();
+        loop {
+            let deadline = tokio::time::Instant::from_std(self.conn.poll_timeout());
+            let action = tokio::select! {
+                _ = shutdown.cancelled() => return Some(CloseCode::GoingAway),
+                _ = tokio::time::sleep_until(deadline) => self.conn.handle_timeout(Instant::now()),
+                delivery = next(&mut self.rx) => match delivery {
+                    Some((seq, ev)) => Some(Action::Send(ev.frame(seq))),
+                    // The hub let go of this socket: too slow, or resumed elsewhere.
+                    None => return Some(CloseCode::from_code(self.kick.load(Ordering::Relaxed)).unwrap_or(CloseCode::SlowConsumer)),
+                },
+                msg = ws.recv() => match msg {
+                    Some(Ok(Message::Text(t))) => self.conn.handle_text(t.as_str(), Instant::now()),
+                    Some(Ok(Message::Binary(_))) => Some(Action::Close(CloseCode::DecodeError)),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Ok(Message::Close(_))) | None => return None,
+                    Some(Err(e)) => return too_big(&e).then_some(CloseCode::TooBig),
+                },
+            };
+            if let Some(action) = action
+                && let Some(code) = self.perform(action, ws).await
+            {
+                return Some(code);
+            }
+        }
+    }
+
+    async fn perform(&mut self, action: Action, ws: &mut WebSocket) -> Option<CloseCode> {
+        match action {
+            Action::Send(text) => ws.send(Message::Text(text.into())).await.err().map(|_| CloseCode::GoingAway),
+            Action::Close(code) => Some(code),
+            Action::SetStatus(status) => {
+                self.set_status(status).await;
+                None
+            }
+            Action::Identify { token } => self.identify(&token).await.err(),
+            Action::Resume { token, session_id, seq } => self.resume(&token, &session_id, seq, ws).await.err(),
+        }
+    }
+
+    fn link(&mut self) -> Link {
+        let (tx, rx) = mpsc::channel(self.app.cfg.outbound_queue.max(self.app.cfg.replay_buffer + 16));
+        self.rx = Some(rx);
+        Link { conn: self.conn_id, tx, kick: self.kick.clone() }
+    }
+
+    async fn identify(&mut self, token: &str) -> Result<(), CloseCode> {
+        let app = self.app.clone();
+        let user = caller_for_token(&app, token)
+            .await
+            .map_err(|_| CloseCode::Internal)?
+            .ok_or(CloseCode::AuthenticationFailed)?
+            .user;
+        let session_id = crate::auth::new_token();
+        let (ready, guild_ids) = ready_payload(&app, user, &session_id).await.map_err(|_| CloseCode::Internal)?;
+        let mut topics: Vec<Topic> = guild_ids.iter().map(|g| Topic::Guild(*g)).collect();
+        topics.push(Topic::User(user));
+        let link = self.link();
+        let came_online =
+            app.hub.create_session(&session_id, user, topics, link, &Event::new("READY", &ready), Instant::now());
+        self.session = Some((session_id, user));
+        self.conn.identified();
+        if came_online {
+            app.publish_presence(user, Status::Online, &guild_ids);
+        }
+        Ok(())
+    }
+
+    async fn resume(&mut self, token: &str, session_id: &str, seq: u64, ws: &mut WebSocket) -> Result<(), CloseCode> {
+        let app = self.app.clone();
+        let user = caller_for_token(&app, token)
+            .await
+            .map_err(|_| CloseCode::Internal)?
+            .ok_or(CloseCode::AuthenticationFailed)?
+            .user;
+        let link = self.link();
+        let resumed = Event::new("RESUMED", &json!({ "session_id": session_id }));
+        match app.hub.resume(session_id, user, seq, link, &resumed) {
+            Ok(replay) => {
+                self.session = Some((session_id.to_string(), user));
+                self.conn.identified();
+                for (s, ev) in replay {
+                    ws.send(Message::Text(ev.frame(s).into())).await.map_err(|_| CloseCode::GoingAway)?;
+                }
+            }
+            Err(_) => {
+                self.rx = None;
+                self.conn.resume_failed();
+                ws.send(Message::Text(control(op::INVALID_SESSION, false).into()))
+                    .await
+                    .map_err(|_| CloseCode::GoingAway)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_status(&mut self, status: Status) {
+        let Some((_, user)) = self.session else {
+            return;
+        };
+        if self.app.hub.set_status(user, status) {
+            match self.app.store.guilds.guilds_of(user).await {
+                Ok(guilds) => self.app.publish_presence(user, status, &guilds.iter().map(|g| g.id).collect::<Vec<_>>()),
+                Err(e) => tracing::warn!(error = %e, "presence update: guild lookup failed"),
+            }
+        }
+    }
+}
+
+/// READY's payload: the user, their guilds with channels, members (with presence) and read states.
+async fn ready_payload(
+    app: &App,
+    user: Id,
+    session_id: &str,
+) -> Result<(serde_json::Value, Vec<Id>), crate::store::StoreError> {
+    let me = app.store.users.user(user).await?;
+    let mut guilds = Vec::new();
+    let mut ids = Vec::new();
+    for g in app.store.guilds.guilds_of(user).await? {
+        let channels = app.store.channels.channels(g.id).await?;
+        let members: Vec<_> = app.store.members.members(g.id).await?.iter().map(|m| member_json(app, m)).collect();
+        let read_states = app.store.read_states.read_states(user, g.id).await?;
+        ids.push(g.id);
+        guilds.push(json!({ "guild": g, "channels": channels, "members": members, "read_states": read_states }));
+    }
+    Ok((json!({ "v": 1, "session_id": session_id, "user": me, "guilds": guilds }), ids))
+}
+
+async fn next(rx: &mut Option<mpsc::Receiver<Delivery>>) -> Option<Delivery> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn too_big(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("too long") || text.contains("too big") || text.contains("Space limit")
+}

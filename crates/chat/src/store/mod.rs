@@ -1,0 +1,159 @@
+//! Storage: one trait per aggregate, one SQL implementation for SQLite and Postgres.
+//!
+//! The traits are the only way the rest of the crate touches data, so a backend is a set of trait
+//! objects ([`Store`]). [`sql::SqlStore`] implements all of them over sqlx's `Any` driver: the queries
+//! are written once in the common subset of both dialects (`$N` placeholders, `BIGINT`, `RETURNING`,
+//! `ON CONFLICT`), the schema has one migration set per dialect, and the store test suite runs the
+//! same tests against both.
+
+mod model;
+pub mod sql;
+
+pub use model::*;
+
+use crate::id::Id;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule was broken (the name of what collided).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// What the operation needs does not exist (or no longer applies, e.g. an expired invite).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("unsupported database url {0:?} (expected sqlite:… or postgres://…)")]
+    BadUrl(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with `Conflict("username")` when the name is taken (case-insensitively).
+    async fn create_user(&self, user: &User, password_hash: &str) -> Result<()>;
+    async fn user(&self, id: Id) -> Result<Option<User>>;
+    /// The user and their password hash, for login.
+    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// The session with this token hash, if it exists and has not expired at `now_ms`.
+    async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<bool>;
+    /// Removes sessions expired at `now_ms`; returns how many.
+    async fn purge_expired(&self, now_ms: i64) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait GuildStore: Send + Sync {
+    /// Creates the guild, makes its owner a member and adds `channels`, atomically.
+    async fn create_guild(&self, guild: &Guild, channels: &[Channel]) -> Result<()>;
+    async fn guild(&self, id: Id) -> Result<Option<Guild>>;
+    async fn guilds_of(&self, user: Id) -> Result<Vec<Guild>>;
+    async fn create_invite(&self, invite: &Invite) -> Result<()>;
+}
+
+#[async_trait]
+pub trait MemberStore: Send + Sync {
+    async fn is_member(&self, guild: Id, user: Id) -> Result<bool>;
+    async fn members(&self, guild: Id) -> Result<Vec<Member>>;
+    /// Redeems an invite: adds `user` to its guild and counts the use, atomically. `NotFound("invite")`
+    /// when unknown, expired or used up. Returns the guild and whether the user is newly a member.
+    async fn join_by_invite(&self, code: &str, user: Id, now_ms: i64) -> Result<(Guild, bool)>;
+}
+
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    async fn create_channel(&self, channel: &Channel) -> Result<()>;
+    async fn channel(&self, id: Id) -> Result<Option<Channel>>;
+    async fn channels(&self, guild: Id) -> Result<Vec<Channel>>;
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores the message and its mentions in one transaction; returns once committed.
+    async fn create_message(&self, message: &Message) -> Result<()>;
+    async fn message(&self, id: Id) -> Result<Option<Message>>;
+    /// Replaces the content (and mentions); `None` when the message does not exist.
+    async fn edit_message(&self, message: &Message) -> Result<bool>;
+    async fn delete_message(&self, id: Id) -> Result<bool>;
+    async fn history(&self, channel: Id, page: Page) -> Result<Vec<Message>>;
+}
+
+#[async_trait]
+pub trait ReadStateStore: Send + Sync {
+    /// Moves the read marker forward to `message` (never backwards).
+    async fn ack(&self, user: Id, channel: Id, message: Id) -> Result<()>;
+    /// Read states with unread and mention counts for every text channel of `guild`.
+    async fn read_states(&self, user: Id, guild: Id) -> Result<Vec<ReadState>>;
+}
+
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    async fn create_report(&self, report: &Report) -> Result<()>;
+    async fn report(&self, id: Id) -> Result<Option<Report>>;
+    /// Reports of a guild, newest first, optionally only those with `status`.
+    async fn reports(&self, guild: Id, status: Option<ReportStatus>) -> Result<Vec<Report>>;
+    /// Closes an open report; `false` when it was not open.
+    async fn resolve_report(&self, id: Id, status: ReportStatus, by: Id, at_ms: i64) -> Result<bool>;
+}
+
+/// The store as the rest of the crate sees it: one handle per aggregate.
+#[derive(Clone)]
+pub struct Store {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub guilds: Arc<dyn GuildStore>,
+    pub members: Arc<dyn MemberStore>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub messages: Arc<dyn MessageStore>,
+    pub read_states: Arc<dyn ReadStateStore>,
+    pub reports: Arc<dyn ReportStore>,
+    backend: &'static str,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// `sqlite:path` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Store> {
+        let sql = Arc::new(sql::SqlStore::open(url).await?);
+        Ok(Store::from_sql(sql))
+    }
+
+    pub fn from_sql(sql: Arc<sql::SqlStore>) -> Store {
+        Store {
+            backend: sql.backend(),
+            users: sql.clone(),
+            sessions: sql.clone(),
+            guilds: sql.clone(),
+            members: sql.clone(),
+            channels: sql.clone(),
+            messages: sql.clone(),
+            read_states: sql.clone(),
+            reports: sql,
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}

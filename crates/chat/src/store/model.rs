@@ -1,0 +1,165 @@
+//! Plain data of the chat plane, as stored and as served (ids serialise as strings).
+
+use crate::id::Id;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: Id,
+    pub username: String,
+    pub created_at: i64,
+}
+
+/// A login session; only the SHA-256 of the bearer token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: Id,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Guild {
+    pub id: Id,
+    pub name: String,
+    pub owner_id: Id,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub guild_id: Id,
+    pub user_id: Id,
+    pub username: String,
+    pub joined_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invite {
+    pub code: String,
+    pub guild_id: Id,
+    pub creator_id: Id,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Text,
+    Voice,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Text => "text",
+            ChannelKind::Voice => "voice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(ChannelKind::Text),
+            "voice" => Some(ChannelKind::Voice),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Channel {
+    pub id: Id,
+    pub guild_id: Id,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub position: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub id: Id,
+    pub channel_id: Id,
+    pub author_id: Id,
+    pub content: String,
+    /// Users mentioned with `<@id>`, recorded for notifications.
+    pub mentions: Vec<Id>,
+    pub edited_at: Option<i64>,
+}
+
+impl Message {
+    pub fn created_at(&self) -> i64 {
+        self.id.timestamp_ms()
+    }
+}
+
+/// A cursor page of channel history. Results are always newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The newest `limit` messages.
+    Latest { limit: u32 },
+    /// The `limit` newest messages with id < `id`.
+    Before { id: Id, limit: u32 },
+    /// The `limit` oldest messages with id > `id` (still returned newest first).
+    After { id: Id, limit: u32 },
+}
+
+/// Read position and unread counters of one user in one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadState {
+    pub channel_id: Id,
+    pub last_read_id: Id,
+    /// Messages by others after `last_read_id`.
+    pub unread_count: i64,
+    /// Of those, how many mention the user.
+    pub mention_count: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportStatus {
+    Open,
+    /// Resolved by deleting the message.
+    Deleted,
+    Dismissed,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Open => "open",
+            ReportStatus::Deleted => "deleted",
+            ReportStatus::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(ReportStatus::Open),
+            "deleted" => Some(ReportStatus::Deleted),
+            "dismissed" => Some(ReportStatus::Dismissed),
+            _ => None,
+        }
+    }
+}
+
+/// A member's report of a message. The message is copied so moderators see it even once deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub id: Id,
+    pub guild_id: Id,
+    pub channel_id: Id,
+    pub message_id: Id,
+    pub message_author: Id,
+    pub message_content: String,
+    pub reporter_id: Id,
+    pub reason: String,
+    pub status: ReportStatus,
+    pub created_at: i64,
+    pub resolved_by: Option<Id>,
+    pub resolved_at: Option<i64>,
+}

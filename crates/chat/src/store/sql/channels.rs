@@ -1,0 +1,60 @@
+use super::{SqlStore, id};
+use crate::id::Id;
+use crate::store::{Channel, ChannelKind, ChannelStore, Result, StoreError};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::{Any, AnyArguments, AnyRow};
+use sqlx::query::Query;
+
+macro_rules! select {
+    ($rest:literal) => {
+        concat!("SELECT id, guild_id, name, kind, position, created_at FROM channels ", $rest)
+    };
+}
+
+pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
+    sqlx::query("INSERT INTO channels (id, guild_id, name, kind, position, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(c.id.0)
+        .bind(c.guild_id.0)
+        .bind(&c.name)
+        .bind(c.kind.as_str())
+        .bind(c.position)
+        .bind(c.created_at)
+}
+
+fn channel(row: &AnyRow) -> Result<Channel> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Channel {
+        id: id(row, "id")?,
+        guild_id: id(row, "guild_id")?,
+        name: row.try_get("name")?,
+        kind: ChannelKind::parse(&kind).ok_or(StoreError::NotFound("channel kind"))?,
+        position: row.try_get("position")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl ChannelStore for SqlStore {
+    async fn create_channel(&self, c: &Channel) -> Result<()> {
+        insert(c).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn channel(&self, cid: Id) -> Result<Option<Channel>> {
+        sqlx::query(select!("WHERE id = $1"))
+            .bind(cid.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| channel(&r))
+            .transpose()
+    }
+
+    async fn channels(&self, guild: Id) -> Result<Vec<Channel>> {
+        let rows = sqlx::query(select!("WHERE guild_id = $1 ORDER BY position, id"))
+            .bind(guild.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(channel).collect()
+    }
+}

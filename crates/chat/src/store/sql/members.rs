@@ -1,0 +1,83 @@
+use super::{SqlStore, id};
+use crate::id::Id;
+use crate::store::{Guild, Member, MemberStore, Result, StoreError};
+use async_trait::async_trait;
+use sqlx::Row;
+
+#[async_trait]
+impl MemberStore for SqlStore {
+    async fn is_member(&self, guild: Id, user: Id) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM members WHERE guild_id = $1 AND user_id = $2")
+            .bind(guild.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn members(&self, guild: Id) -> Result<Vec<Member>> {
+        let rows = sqlx::query(
+            "SELECT m.guild_id, m.user_id, u.username, m.joined_at FROM members m \
+             JOIN users u ON u.id = m.user_id WHERE m.guild_id = $1 ORDER BY m.joined_at, m.user_id",
+        )
+        .bind(guild.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Member {
+                    guild_id: id(r, "guild_id")?,
+                    user_id: id(r, "user_id")?,
+                    username: r.try_get("username")?,
+                    joined_at: r.try_get("joined_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn join_by_invite(&self, code: &str, user: Id, now_ms: i64) -> Result<(Guild, bool)> {
+        // SQLite: take the write lock up front. A deferred transaction that reads and then writes gets
+        // SQLITE_BUSY ("database is locked") at once, without waiting, if another write commits between.
+        let mut tx = if self.backend == "sqlite" {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        };
+        let row = sqlx::query(
+            "SELECT g.id, g.name, g.owner_id, g.created_at FROM invites i JOIN guilds g ON g.id = i.guild_id \
+             WHERE i.code = $1 AND (i.expires_at IS NULL OR i.expires_at > $2) \
+             AND (i.max_uses IS NULL OR i.uses < i.max_uses)",
+        )
+        .bind(code)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("invite"))?;
+        let guild = super::guilds::guild(&row)?;
+        let added = sqlx::query(
+            "INSERT INTO members (guild_id, user_id, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(guild.id.0)
+        .bind(user.0)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if added {
+            // Conditional so that two racing redeemers cannot exceed max_uses.
+            let counted = sqlx::query(
+                "UPDATE invites SET uses = uses + 1 WHERE code = $1 AND (max_uses IS NULL OR uses < max_uses)",
+            )
+            .bind(code)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if counted == 0 {
+                return Err(StoreError::NotFound("invite"));
+            }
+        }
+        tx.commit().await?;
+        Ok((guild, added))
+    }
+}

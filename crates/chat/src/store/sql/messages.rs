@@ -1,0 +1,130 @@
+use super::{SqlStore, id};
+use crate::id::Id;
+use crate::store::{Message, MessageStore, Page, Result};
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+macro_rules! select {
+    ($rest:literal) => {
+        concat!("SELECT id, channel_id, author_id, content, mention_ids, edited_at FROM messages ", $rest)
+    };
+}
+
+fn message(row: &AnyRow) -> Result<Message> {
+    let mentions: String = row.try_get("mention_ids")?;
+    Ok(Message {
+        id: id(row, "id")?,
+        channel_id: id(row, "channel_id")?,
+        author_id: id(row, "author_id")?,
+        content: row.try_get("content")?,
+        mentions: mentions.split_whitespace().filter_map(|s| s.parse().ok()).collect(),
+        edited_at: row.try_get("edited_at")?,
+    })
+}
+
+fn mention_ids(m: &Message) -> String {
+    m.mentions.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+}
+
+async fn insert_mentions(conn: &mut AnyConnection, m: &Message) -> Result<()> {
+    for user in &m.mentions {
+        sqlx::query(
+            "INSERT INTO mentions (message_id, user_id, channel_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(m.id.0)
+        .bind(user.0)
+        .bind(m.channel_id.0)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn create_message(&self, m: &Message) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(m.id.0)
+        .bind(m.channel_id.0)
+        .bind(m.author_id.0)
+        .bind(&m.content)
+        .bind(mention_ids(m))
+        .bind(m.edited_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_mentions(&mut tx, m).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn message(&self, mid: Id) -> Result<Option<Message>> {
+        sqlx::query(select!("WHERE id = $1"))
+            .bind(mid.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| message(&r))
+            .transpose()
+    }
+
+    async fn edit_message(&self, m: &Message) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE messages SET content = $1, mention_ids = $2, edited_at = $3 WHERE id = $4")
+            .bind(&m.content)
+            .bind(mention_ids(m))
+            .bind(m.edited_at)
+            .bind(m.id.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM mentions WHERE message_id = $1").bind(m.id.0).execute(&mut *tx).await?;
+        insert_mentions(&mut tx, m).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_message(&self, mid: Id) -> Result<bool> {
+        // Mentions go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM messages WHERE id = $1").bind(mid.0).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn history(&self, channel: Id, page: Page) -> Result<Vec<Message>> {
+        let rows = match page {
+            Page::Latest { limit } => {
+                sqlx::query(select!("WHERE channel_id = $1 ORDER BY id DESC LIMIT $2"))
+                    .bind(channel.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Page::Before { id, limit } => {
+                sqlx::query(select!("WHERE channel_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"))
+                    .bind(channel.0)
+                    .bind(id.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Page::After { id, limit } => {
+                let mut rows = sqlx::query(select!("WHERE channel_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"))
+                    .bind(channel.0)
+                    .bind(id.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.reverse();
+                rows
+            }
+        };
+        rows.iter().map(message).collect()
+    }
+}

@@ -1,0 +1,109 @@
+//! The SQL store: every aggregate trait over one sqlx `Any` pool (SQLite or Postgres).
+
+mod channels;
+mod guilds;
+mod members;
+mod messages;
+mod read_states;
+mod reports;
+mod sessions;
+mod users;
+
+use super::{Result, StoreError};
+use crate::id::Id;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row, SqlStr};
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// Migrations per dialect, embedded so the binary needs no files beside it.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: &'static str,
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite:path`, `sqlite::memory:` or `postgres://…`), creating a SQLite
+    /// file and its directory when missing, and applies pending migrations.
+    pub async fn open(url: &str) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let (backend, url, migrations) = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let file = path.split('?').next().unwrap_or_default();
+            if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let url = if path.contains("mode=") || file == ":memory:" {
+                format!("sqlite://{path}")
+            } else if path.contains('?') {
+                format!("sqlite://{path}&mode=rwc")
+            } else {
+                format!("sqlite://{path}?mode=rwc")
+            };
+            ("sqlite", url, SQLITE_MIGRATIONS)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            ("postgres", url.to_string(), POSTGRES_MIGRATIONS)
+        } else {
+            return Err(StoreError::BadUrl(url.to_string()));
+        };
+
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == "sqlite" { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == "sqlite" {
+                        // WAL lets readers run beside the writer; FULL sync makes a commit durable
+                        // before the API acknowledges it.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+
+        let migrator = Migrator::with_migrations(
+            migrations
+                .iter()
+                .map(|&(version, name, sql)| {
+                    Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, SqlStr::from_static(sql), false)
+                })
+                .collect(),
+        );
+        migrator.run(&pool).await?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Reads a snowflake column.
+fn id(row: &AnyRow, col: &str) -> Result<Id> {
+    Ok(Id(row.try_get::<i64, _>(col)?))
+}
+
+fn opt_id(row: &AnyRow, col: &str) -> Result<Option<Id>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(Id))
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`.
+fn conflict(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(e),
+    }
+}

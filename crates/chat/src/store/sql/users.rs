@@ -1,0 +1,43 @@
+use super::{SqlStore, conflict, id};
+use crate::id::Id;
+use crate::store::{Result, User, UserStore};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+fn user(row: &AnyRow) -> Result<User> {
+    Ok(User { id: id(row, "id")?, username: row.try_get("username")?, created_at: row.try_get("created_at")? })
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create_user(&self, u: &User, password_hash: &str) -> Result<()> {
+        sqlx::query("INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(u.id.0)
+            .bind(&u.username)
+            .bind(password_hash)
+            .bind(u.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("username"))?;
+        Ok(())
+    }
+
+    async fn user(&self, uid: Id) -> Result<Option<User>> {
+        sqlx::query("SELECT id, username, created_at FROM users WHERE id = $1")
+            .bind(uid.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| user(&r))
+            .transpose()
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+        let row =
+            sqlx::query("SELECT id, username, created_at, password_hash FROM users WHERE lower(username) = lower($1)")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| Ok((user(&r)?, r.try_get("password_hash")?))).transpose()
+    }
+}

@@ -1,0 +1,123 @@
+//! Server configuration: defaults, then a TOML file, then `CONFAB_*` environment variables, then
+//! command-line flags, each overriding the one before.
+//!
+//! Top-level keys map to `CONFAB_<KEY>` (e.g. `CONFAB_LISTEN`, `CONFAB_DATABASE_URL`); keys of a
+//! section to `CONFAB_<SECTION>_<KEY>` (e.g. `CONFAB_CHAT_HEARTBEAT_INTERVAL_MS=5000`).
+
+use anyhow::{Context, Result, bail};
+use chat::config::ChatConfig;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address (API, gateway, later the web client).
+    pub listen: String,
+    /// `sqlite:<path>` (default, created on first run) or `postgres://…`.
+    pub database_url: String,
+    /// Log filter in `RUST_LOG` syntax.
+    pub log: String,
+    pub chat: ChatConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite:data/confab.db".into(),
+            log: "info".into(),
+            chat: ChatConfig::default(),
+        }
+    }
+}
+
+const SECTIONS: &[&str] = &["chat"];
+
+impl Config {
+    /// Loads the file (if any) and applies environment overrides from `env`.
+    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
+        let mut table = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+                text.parse::<toml::Table>().with_context(|| format!("parsing config {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix("CONFAB_") else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if name == "config" {
+                continue;
+            }
+            let value = parse_scalar(&value);
+            match SECTIONS.iter().find(|s| name.starts_with(&format!("{s}_"))) {
+                Some(section) => {
+                    let sub =
+                        table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    let Some(sub) = sub.as_table_mut() else { bail!("config: [{section}] must be a table") };
+                    sub.insert(name[section.len() + 1..].to_string(), value);
+                }
+                None => {
+                    table.insert(name, value);
+                }
+            }
+        }
+        toml::Value::Table(table).try_into().context("invalid configuration (file or CONFAB_* variables)")
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised so typed fields accept them.
+fn parse_scalar(s: &str) -> toml::Value {
+    if let Ok(i) = s.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = s.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else if let Ok(f) = s.parse::<f64>() {
+        toml::Value::Float(f)
+    } else {
+        toml::Value::String(s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn defaults_file_then_env() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite:data/confab.db");
+
+        let dir = std::env::temp_dir().join(format!("confab-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("confab.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[chat]\nheartbeat_interval_ms = 1000\nnode_id = 3\n")
+            .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("CONFAB_CHAT_NODE_ID", "7"), ("CONFAB_DATABASE_URL", "postgres://x/y"), ("HOME", "/root")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.chat.heartbeat_interval_ms, 1000);
+        assert_eq!(c.chat.node_id, 7, "env beats file");
+        assert_eq!(c.database_url, "postgres://x/y");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(Config::load(None, env(&[("CONFAB_LISTN", "x")])).is_err());
+        assert!(Config::load(None, env(&[("CONFAB_CHAT_NOPE", "1")])).is_err());
+        assert!(Config::load(None, env(&[("CONFAB_CHAT_NODE_ID", "many")])).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! `confab`: the command line. Everything here is wiring; the work lives in the crates.
+
+mod config;
+
+use anyhow::{Context, Result, bail};
+use chat::app::App;
+use chat::store::{Store, User};
+use clap::{Parser, Subcommand};
+use config::Config;
+use std::io::BufRead;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "confab", version, about = "Discord-like voice, video and text chat server")]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short, global = true, env = "CONFAB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database: `sqlite:<path>` (default `sqlite:data/confab.db`) or `postgres://…`.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (HTTP API, chat gateway).
+    Serve {
+        /// Listen address, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password comes from --password, CONFAB_USER_PASSWORD, or stdin.
+    Create {
+        username: String,
+        #[arg(long, env = "CONFAB_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut cfg = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(url) = cli.database_url {
+        cfg.database_url = url;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| cfg.log.as_str().into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            serve(cfg).await
+        }
+        Command::Migrate => {
+            let store = open(&cfg).await?;
+            tracing::info!(store = store.backend(), "migrations applied");
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { username, password } } => {
+            create_user(&cfg, username, password).await
+        }
+    }
+}
+
+async fn open(cfg: &Config) -> Result<Store> {
+    Store::open(&cfg.database_url).await.with_context(|| format!("opening store {}", redact(&cfg.database_url)))
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    let store = open(&cfg).await?;
+    let listener =
+        tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(store = store.backend(), database = %redact(&cfg.database_url), "store ready");
+    tracing::info!("confab listening on http://{addr}");
+    let app = App::new(store, cfg.chat.clone());
+    let router = chat::server::router(&app);
+    chat::server::serve(listener, app, router, shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn create_user(cfg: &Config, username: String, password: Option<String>) -> Result<()> {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            eprintln!("password for {username}:");
+            std::io::stdin().lock().lines().next().context("no password on stdin")??
+        }
+    };
+    if !(8..=128).contains(&password.chars().count()) {
+        bail!("password must be 8-128 characters");
+    }
+    let store = open(cfg).await?;
+    let hash = chat::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
+    let user = User { id: chat::id::IdGen::new(cfg.chat.node_id).next(), username, created_at: chat::id::now_ms() };
+    store.users.create_user(&user, &hash).await?;
+    println!("created user {} ({})", user.username, user.id);
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
