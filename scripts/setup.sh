@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Install what confab needs on a fresh Debian bookworm machine. Idempotent: does nothing
+# but check when everything is already there. Run as root, or as a user with sudo.
+set -euo pipefail
+
+# Debian packages the build and the tests need. Add new ones here (GStreamer, chromium, ...).
+#   pkg-config, cmake: -sys crates (opus bundles libopus and builds it with cmake)
+#   postgresql:        /usr/lib/postgresql/<ver>/bin for the throwaway test database
+#   make:              the Makefile is the entry point (make run / make test)
+DEBIAN_PACKAGES=(
+    pkg-config
+    cmake
+    postgresql
+    make
+)
+
+MIN_RUST="1.95"
+
+log() { echo "setup: $*"; }
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+# --- Debian packages -------------------------------------------------------------------
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    log "Debian packages present: ${DEBIAN_PACKAGES[*]}"
+else
+    log "installing missing Debian packages: ${missing[*]}"
+    SUDO=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 \
+            || die "not root and sudo not found; install as root: apt-get install ${missing[*]}"
+        SUDO=(sudo)
+    fi
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+    log "installed: ${missing[*]}"
+fi
+
+# --- Rust toolchain --------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1 && [[ -f "${HOME:-}/.cargo/env" ]]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    die "cargo not found on PATH (also tried \$HOME/.cargo/env).
+setup: Install Rust >= $MIN_RUST with rustup (https://rustup.rs), then re-run this script:
+setup:     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh
+setup:     . \"\$HOME/.cargo/env\""
+fi
+
+rust_version=$(rustc --version 2>/dev/null | awk '{print $2}') || true
+if [[ -n "$rust_version" ]] \
+    && [[ "$(printf '%s\n%s\n' "$MIN_RUST" "${rust_version%%-*}" | sort -V | head -n1)" != "$MIN_RUST" ]]; then
+    log "warning: rustc $rust_version is older than $MIN_RUST; the build may fail (rustup update)"
+fi
+log "cargo: $(cargo --version)"
+log "ok"

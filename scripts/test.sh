@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Run every test: setup, throwaway Postgres, build, unit/integration tests, doc tests.
+# With CI=true, tests that need Postgres fail instead of skipping when it is absent.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+summary=()
+failed=0
+# phase NAME CMD...: run CMD, print and record its elapsed time; a failure is recorded, not fatal.
+phase() {
+    local name=$1 start status=0
+    shift
+    echo "test: === $name: $*"
+    start=$(date +%s.%N)
+    "$@" || status=$?
+    local took
+    took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    if ((status == 0)); then
+        summary+=("$(printf '%-12s ok     %7ss' "$name" "$took")")
+    else
+        summary+=("$(printf '%-12s FAILED %7ss (exit %d)' "$name" "$took" "$status")")
+        failed=1
+    fi
+    echo "test: === $name: ${took}s, exit $status"
+    return "$status"
+}
+report() {
+    echo "test: --- summary ---"
+    printf 'test: %s\n' "${summary[@]}"
+    # Closing line: totals of every cargo `test result:` line.
+    [[ -f "$results" ]] && awk '/^test result:/ { for (i = 1; i < NF; i++) {
+            if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+        END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$results"
+    rm -f "$results"
+}
+# cargo test, its output also kept for the totals (called through `phase`).
+# shellcheck disable=SC2317
+cargo_test() { cargo test "$@" | tee -a "$results"; }
+results=$(mktemp)
+
+phase setup scripts/setup.sh || { report; exit 1; }
+if ! command -v cargo >/dev/null 2>&1 && [[ -f "${HOME:-}/.cargo/env" ]]; then
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
+fi
+
+# Throwaway Postgres for the store suite, stopped on any exit.
+# shellcheck source=scripts/pg-throwaway.sh
+. scripts/pg-throwaway.sh
+trap 'pg_throwaway_stop; report' EXIT
+trap 'exit 130' INT TERM
+if [[ "${CI:-}" == "true" ]]; then
+    export CONFAB_REQUIRE_POSTGRES=1
+fi
+if ! phase postgres pg_throwaway_start; then
+    [[ "${CI:-}" == "true" ]] && exit 1
+    echo "test: warning: no Postgres; its tests will be skipped" >&2
+fi
+
+# Build first, so compile time is not counted as test time; nothing to test if it fails.
+phase build cargo build --workspace --all-targets || exit 1
+phase tests cargo_test --workspace --all-targets || true
+phase doctests cargo_test --workspace --doc || true
+
+# --- More test phases go here (later issues) -------------------------------------------
+# phase browser   <headless Chromium tests against a running server>   || true
+# phase c-examples <build and run the ffi C/Python examples>           || true
+# ---------------------------------------------------------------------------------------
+
+exit "$failed"
