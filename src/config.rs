@@ -6,10 +6,10 @@
 
 use anyhow::{Context, Result, bail};
 use chat::config::ChatConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// HTTP listen address (API, gateway, later the web client).
@@ -35,8 +35,12 @@ impl Default for Config {
 const SECTIONS: &[&str] = &["chat"];
 
 impl Config {
-    /// Loads the file (if any) and applies environment overrides from `env`.
-    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
+    /// Loads the file (if any) and applies environment overrides from `env`. Returns the config and
+    /// the `CONFAB_*` variables that name no setting (ignored: other tools share the prefix); an
+    /// unknown key in the file is an error.
+    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<(Config, Vec<String>)> {
+        let known = toml::Table::try_from(Config::default()).context("serialising defaults")?;
+        let mut ignored = Vec::new();
         let mut table = match file {
             Some(path) => {
                 let text =
@@ -54,7 +58,18 @@ impl Config {
                 continue;
             }
             let value = parse_scalar(&value);
-            match SECTIONS.iter().find(|s| name.starts_with(&format!("{s}_"))) {
+            let section = SECTIONS.iter().find(|s| name.starts_with(&format!("{s}_")));
+            let is_known = match section {
+                Some(s) => {
+                    known.get(*s).and_then(|t| t.as_table()).is_some_and(|t| t.contains_key(&name[s.len() + 1..]))
+                }
+                None => known.contains_key(&name),
+            };
+            if !is_known {
+                ignored.push(key);
+                continue;
+            }
+            match section {
                 Some(section) => {
                     let sub =
                         table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -66,7 +81,8 @@ impl Config {
                 }
             }
         }
-        toml::Value::Table(table).try_into().context("invalid configuration (file or CONFAB_* variables)")
+        let cfg = toml::Value::Table(table).try_into().context("invalid configuration (file or CONFAB_* variables)")?;
+        Ok((cfg, ignored))
     }
 }
 
@@ -93,7 +109,7 @@ mod tests {
 
     #[test]
     fn defaults_file_then_env() {
-        let c = Config::load(None, env(&[])).unwrap();
+        let (c, _) = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite:data/confab.db");
 
@@ -102,11 +118,17 @@ mod tests {
         let file = dir.join("confab.toml");
         std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[chat]\nheartbeat_interval_ms = 1000\nnode_id = 3\n")
             .unwrap();
-        let c = Config::load(
+        let (c, ignored) = Config::load(
             Some(&file),
-            env(&[("CONFAB_CHAT_NODE_ID", "7"), ("CONFAB_DATABASE_URL", "postgres://x/y"), ("HOME", "/root")]),
+            env(&[
+                ("CONFAB_CHAT_NODE_ID", "7"),
+                ("CONFAB_DATABASE_URL", "postgres://x/y"),
+                ("HOME", "/root"),
+                ("CONFAB_TEST_X", "1"),
+            ]),
         )
         .unwrap();
+        assert_eq!(ignored, vec!["CONFAB_TEST_X".to_string()]);
         assert_eq!(c.listen, "0.0.0.0:9000");
         assert_eq!(c.chat.heartbeat_interval_ms, 1000);
         assert_eq!(c.chat.node_id, 7, "env beats file");
@@ -115,9 +137,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_errors() {
-        assert!(Config::load(None, env(&[("CONFAB_LISTN", "x")])).is_err());
-        assert!(Config::load(None, env(&[("CONFAB_CHAT_NOPE", "1")])).is_err());
+    fn bad_values_and_unknown_file_keys_are_errors() {
         assert!(Config::load(None, env(&[("CONFAB_CHAT_NODE_ID", "many")])).is_err());
+        let dir = std::env::temp_dir().join(format!("confab-cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("confab.toml");
+        std::fs::write(&file, "listn = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file), env(&[])).is_err());
+        std::fs::write(&file, "[chat]\nnope = 1\n").unwrap();
+        assert!(Config::load(Some(&file), env(&[])).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

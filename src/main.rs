@@ -53,7 +53,7 @@ enum UserCommand {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let mut cfg = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let (mut cfg, ignored) = Config::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
     }
@@ -61,8 +61,12 @@ async fn main() -> Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| cfg.log.as_str().into()),
         )
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    for var in ignored {
+        tracing::warn!("ignoring {var}: it names no confab setting");
+    }
     match cli.command {
         Command::Serve { listen } => {
             if let Some(l) = listen {

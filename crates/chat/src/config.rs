@@ -1,10 +1,10 @@
 //! Tunables of the chat plane, with defaults that run on a laptop.
 
 use crate::auth::Limit;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChatConfig {
     /// Node id stamped into snowflakes (0–1023); distinct per node in a cluster.
