@@ -59,6 +59,7 @@ fi
 
 # Build first, so compile time is not counted as test time; nothing to test if it fails.
 phase build cargo build --workspace --all-targets || exit 1
+phase lint bash -c 'cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings' || true
 phase tests cargo_test --workspace --all-targets || true
 phase doctests cargo_test --workspace --doc || true
 
