@@ -1,4 +1,5 @@
-//! `POST /api/auth/signup` `{username, password}` → 201 `{token, user, expires_at}`.
+//! `POST /api/auth/signup` `{username, password}` → 201 `{token, user, expires_at}`. Rate-limited
+//! per IP like login.
 
 use super::auth_login::{check_limits, start_session};
 use super::error::{ApiError, ApiResult};

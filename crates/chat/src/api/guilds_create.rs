@@ -5,12 +5,14 @@ use super::extract::{Caller, Json};
 use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
+use crate::gateway::protocol::Event;
 use crate::id::now_ms;
 use crate::store::{Channel, ChannelKind, Guild};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Instant;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +39,6 @@ pub async fn handler(
     let channels = vec![channel("general", ChannelKind::Text, 0), channel("General", ChannelKind::Voice, 1)];
     app.store.guilds.create_guild(&guild, &channels).await?;
     let full = json!({ "guild": guild, "channels": channels });
-    app.hub.subscribe_user(caller.user, Topic::Guild(guild.id));
-    app.publish(Topic::User(caller.user), "GUILD_CREATE", &full);
+    app.hub.join_topic(caller.user, Topic::Guild(guild.id), &Event::new("GUILD_CREATE", &full), Instant::now());
     Ok((StatusCode::CREATED, axum::Json(full)))
 }

@@ -1,4 +1,4 @@
-//! `GET /api/health` → `{status, store}`; for load balancers and start-up scripts.
+//! `GET /api/health` → `{status, store, gateway_sessions}`; for load balancers and start-up scripts.
 
 use crate::app::App;
 use axum::Json;

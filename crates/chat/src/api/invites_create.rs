@@ -1,18 +1,18 @@
-//! `POST /api/guilds/{guild_id}/invites` `{max_uses?, max_age_secs?}` → 201 invite (any member).
+//! `POST /api/guilds/{guild_id}/invites` `{max_uses?, max_age_secs?}` → 201 invite (any member);
+//! `{}` makes an invite without limits.
 
 use super::access::member_guild;
-use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, Path};
+use super::error::ApiResult;
+use super::extract::{Caller, Json, Path};
 use crate::app::App;
 use crate::auth::new_token;
 use crate::id::{Id, now_ms};
 use crate::store::Invite;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     pub max_uses: Option<u32>,
@@ -23,14 +23,8 @@ pub async fn handler(
     State(app): State<App>,
     caller: Caller,
     Path(guild): Path<Id>,
-    body: Bytes,
+    Json(body): Json<Body>,
 ) -> ApiResult<(StatusCode, axum::Json<Invite>)> {
-    // The body is optional: no body means an invite without limits.
-    let body: Body = if body.is_empty() {
-        Body::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(e.to_string()))?
-    };
     member_guild(&app, guild, caller.user).await?;
     let now = now_ms();
     let invite = Invite {

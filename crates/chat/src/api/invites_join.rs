@@ -5,9 +5,11 @@ use super::error::ApiResult;
 use super::extract::{Caller, Path};
 use crate::app::App;
 use crate::gateway::hub::Topic;
+use crate::gateway::protocol::Event;
 use crate::id::now_ms;
 use axum::extract::State;
 use serde_json::{Value, json};
+use std::time::Instant;
 
 pub async fn handler(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<axum::Json<Value>> {
     let (guild, joined) = app.store.members.join_by_invite(&code, caller.user, now_ms()).await?;
@@ -20,8 +22,7 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(code): Path<St
             "GUILD_MEMBER_ADD",
             &json!({ "guild_id": guild.id, "user_id": caller.user, "username": username, "status": app.hub.status(caller.user) }),
         );
-        app.hub.subscribe_user(caller.user, Topic::Guild(guild.id));
-        app.publish(Topic::User(caller.user), "GUILD_CREATE", &full);
+        app.hub.join_topic(caller.user, Topic::Guild(guild.id), &Event::new("GUILD_CREATE", &full), Instant::now());
     }
     Ok(axum::Json(full))
 }

@@ -8,7 +8,7 @@
 use super::protocol::{CloseCode, Event, Status};
 use super::session::Session;
 use crate::id::Id;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -78,6 +78,8 @@ pub struct WentOffline {
 pub struct Hub {
     cfg: HubConfig,
     sessions: Mutex<HashMap<String, Arc<Cell>>>,
+    /// Sessions in the order they lost their socket, so expiry never scans live ones.
+    detached: Mutex<VecDeque<(Instant, Arc<Cell>)>>,
     topics: RwLock<HashMap<Topic, Vec<Arc<Cell>>>>,
     presence: Mutex<HashMap<Id, (u32, Status)>>,
 }
@@ -88,14 +90,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Hub {
     pub fn new(cfg: HubConfig) -> Hub {
-        Hub { cfg, sessions: Mutex::default(), topics: RwLock::default(), presence: Mutex::default() }
+        Hub {
+            cfg,
+            sessions: Mutex::default(),
+            detached: Mutex::default(),
+            topics: RwLock::default(),
+            presence: Mutex::default(),
+        }
     }
 
     /// Numbers `ev` for every session subscribed to `topic` and queues it to their sockets.
     pub fn deliver(&self, topic: Topic, ev: &Arc<Event>, now: Instant) {
         let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
         for cell in topics.get(&topic).into_iter().flatten() {
-            push(&mut lock(&cell.state), ev, now);
+            if push(&mut lock(&cell.state), ev, now) {
+                lock(&self.detached).push_back((now, cell.clone()));
+            }
         }
     }
 
@@ -117,7 +127,7 @@ impl Hub {
             detached_at: None,
             topics: HashSet::new(),
         };
-        push(&mut state, ready, now);
+        let _ = push(&mut state, ready, now);
         let cell = Arc::new(Cell { id: id.clone(), user, state: Mutex::new(state) });
         lock(&self.sessions).insert(id, cell.clone());
         for t in topics {
@@ -161,23 +171,25 @@ impl Hub {
         if st.link.as_ref().is_some_and(|l| l.conn == conn) {
             st.link = None;
             st.detached_at = Some(now);
+            drop(st);
+            lock(&self.detached).push_back((now, cell));
         }
     }
 
     /// Ends sessions detached for longer than the resume window.
     pub fn expire(&self, now: Instant) -> Vec<WentOffline> {
+        let due: Vec<(Instant, Arc<Cell>)> = {
+            let mut q = lock(&self.detached);
+            let n = q.iter().take_while(|(t, _)| now.saturating_duration_since(*t) >= self.cfg.resume_window).count();
+            q.drain(..n).collect()
+        };
+        // A session resumed (or detached again later) since it was queued is not due.
         let expired: Vec<Arc<Cell>> = {
             let mut sessions = lock(&self.sessions);
-            let dead: Vec<String> = sessions
-                .values()
-                .filter(|c| {
-                    lock(&c.state)
-                        .detached_at
-                        .is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.resume_window)
-                })
-                .map(|c| c.id.clone())
-                .collect();
-            dead.iter().filter_map(|id| sessions.remove(id)).collect()
+            due.into_iter()
+                .filter(|(t, c)| lock(&c.state).detached_at == Some(*t))
+                .filter_map(|(_, c)| sessions.remove(&c.id))
+                .collect()
         };
         let mut offline = Vec::new();
         for cell in expired {
@@ -207,11 +219,19 @@ impl Hub {
         offline
     }
 
-    /// Subscribes every session of `user` to `topic` (e.g. after joining a guild).
-    pub fn subscribe_user(&self, user: Id, topic: Topic) {
+    /// Subscribes every session of `user` to `topic` (e.g. after joining a guild), with `first` as
+    /// the first dispatch each of them sees from it: no event of the topic can slip in before it.
+    pub fn join_topic(&self, user: Id, topic: Topic, first: &Arc<Event>, now: Instant) {
         let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().filter(|c| c.user == user).cloned().collect();
+        let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
         for c in cells {
-            self.subscribe(&c, topic);
+            let mut st = lock(&c.state);
+            if st.topics.insert(topic) {
+                map.entry(topic).or_default().push(c.clone());
+                if push(&mut st, first, now) {
+                    lock(&self.detached).push_back((now, c.clone()));
+                }
+            }
         }
     }
 
@@ -245,17 +265,18 @@ impl Hub {
     }
 }
 
-fn push(st: &mut CellState, ev: &Arc<Event>, now: Instant) {
+/// Numbers and queues `ev` for one session; `true` if that cut the session off its socket.
+fn push(st: &mut CellState, ev: &Arc<Event>, now: Instant) -> bool {
     let seq = st.session.push(ev.clone());
-    let Some(link) = &st.link else { return };
-    if let Err(e) = link.tx.try_send((seq, ev.clone())) {
-        // Full: the reader is too slow. Closed: the socket task ended. Either way the session
-        // waits for a RESUME, which replays from the buffer.
-        if let (Some(link), mpsc::error::TrySendError::Full(_)) = (st.link.take(), e) {
-            link.cut(CloseCode::SlowConsumer);
-        }
-        st.detached_at = Some(now);
+    let Some(link) = &st.link else { return false };
+    let Err(e) = link.tx.try_send((seq, ev.clone())) else { return false };
+    // Full: the reader is too slow. Closed: the socket task ended. Either way the session waits
+    // for a RESUME, which replays from the buffer.
+    if let (Some(link), mpsc::error::TrySendError::Full(_)) = (st.link.take(), e) {
+        link.cut(CloseCode::SlowConsumer);
     }
+    st.detached_at = Some(now);
+    true
 }
 
 #[cfg(test)]
@@ -321,6 +342,25 @@ mod tests {
         assert_eq!(h.session_count(), 0);
         let (l2, _rx2, _) = link(2, 16);
         assert!(h.resume(sid, Id(7), 1, l2, &ev("RESUMED")).is_err());
+    }
+
+    #[test]
+    fn resumed_sessions_do_not_expire_and_join_topic_leads_with_its_event() {
+        let h = hub();
+        let t0 = Instant::now();
+        let (l, _rx, _) = link(1, 16);
+        h.create_session("s", Id(7), vec![], l, &ev("READY"), t0);
+        h.detach("s", 1, t0);
+        let (l2, mut rx2, _) = link(2, 16);
+        h.resume("s", Id(7), 1, l2, &ev("RESUMED")).unwrap();
+        assert!(h.expire(t0 + Duration::from_secs(60)).is_empty(), "the queued detach is stale");
+        assert_eq!(h.session_count(), 1);
+
+        h.join_topic(Id(7), Topic::Guild(Id(9)), &ev("GUILD_CREATE"), t0);
+        h.join_topic(Id(7), Topic::Guild(Id(9)), &ev("AGAIN"), t0);
+        h.deliver(Topic::Guild(Id(9)), &ev("MSG"), t0);
+        let got: Vec<&str> = std::iter::from_fn(|| rx2.try_recv().ok()).map(|(_, e)| e.name).collect();
+        assert_eq!(got, vec!["GUILD_CREATE", "MSG"], "joining twice sends nothing twice");
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! | op | name | direction |
 //! |----|------|-----------|
 //! | 0  | DISPATCH | server → client, with `s` (per-session sequence) and `t` (event name) |
-//! | 1  | HEARTBEAT | client → server (`d`: last seq seen or null); server may ask for one |
+//! | 1  | HEARTBEAT | client → server (`d`: last seq seen or null) |
 //! | 2  | IDENTIFY | client → server, `d: {token}` |
-//! | 3  | PRESENCE_UPDATE | client → server, `d: {status: online | idle | dnd}` |
+//! | 3  | PRESENCE_UPDATE | client → server, `d: {status: online | idle | dnd | offline}` (offline = invisible) |
 //! | 6  | RESUME | client → server, `d: {token, session_id, seq}` |
 //! | 9  | INVALID_SESSION | server → client, `d: false`: resume refused, identify again |
 //! | 10 | HELLO | server → client, `d: {heartbeat_interval}` (ms) |

@@ -187,12 +187,23 @@ async fn ready_payload(
     let mut ids = Vec::new();
     for g in app.store.guilds.guilds_of(user).await? {
         let channels = app.store.channels.channels(g.id).await?;
-        let members: Vec<_> = app.store.members.members(g.id).await?.iter().map(|m| member_json(app, m)).collect();
+        let members: Vec<_> =
+            app.store.members.members(g.id).await?.iter().map(|m| present(member_json(app, m), user)).collect();
         let read_states = app.store.read_states.read_states(user, g.id).await?;
         ids.push(g.id);
         guilds.push(json!({ "guild": g, "channels": channels, "members": members, "read_states": read_states }));
     }
     Ok((json!({ "v": 1, "session_id": session_id, "user": me, "guilds": guilds }), ids))
+}
+
+/// READY is built before its session counts towards presence, but the client reads it as the
+/// session's first dispatch: by then its own user is present (online, or the status another of their
+/// sessions set), never offline.
+fn present(mut member: serde_json::Value, user: Id) -> serde_json::Value {
+    if member["user_id"] == json!(user) && member["status"] == json!(Status::Offline) {
+        member["status"] = json!(Status::Online);
+    }
+    member
 }
 
 async fn next(rx: &mut Option<mpsc::Receiver<Delivery>>) -> Option<Delivery> {

@@ -1,0 +1,244 @@
+//! REST API over real HTTP: unknown and malformed ids, malformed requests (JSON, content type,
+//! fields, size), unknown routes and wrong methods. The other routes' flows are in `api.rs` and
+//! `api_messages.rs`.
+
+mod common;
+mod support;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::{Client, TestServer};
+
+/// Asserts an API error: the status, and a body of exactly `{code, message}` with this code.
+#[track_caller]
+fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: u64) {
+    let (st, body) = got;
+    assert_eq!(*st, status, "status of {body}");
+    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    assert_eq!(obj.len(), 2, "error body has only code and message: {body}");
+    assert_eq!(body["code"].as_u64(), Some(code), "code of {body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "message of {body}");
+}
+
+/// Like [`assert_error`] for any 4xx status; returns the code.
+#[track_caller]
+fn assert_client_error(got: &(StatusCode, Value)) -> u64 {
+    let (st, body) = got;
+    assert!(st.is_client_error(), "expected a 4xx, got {st}: {body}");
+    assert_error(got, *st, body["code"].as_u64().unwrap_or_else(|| panic!("numeric code in {body}")));
+    body["code"].as_u64().unwrap_or_default()
+}
+
+/// A request with full control over headers and body; returns status, headers and the JSON body
+/// (`Null` when empty; panics if the body is not JSON, since every answer of the API is).
+async fn raw(
+    c: &Client,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut req = c.http.request(method, format!("{}{path}", c.base)).body(body);
+    if let Some(t) = &c.token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(ct) = content_type {
+        req = req.header(CONTENT_TYPE, ct);
+    }
+    let res = req.send().await.expect("request");
+    let (status, headers) = (res.status(), res.headers().clone());
+    let text = res.text().await.expect("body");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {text:?}"))
+    };
+    (status, headers, value)
+}
+
+fn creds(name: &str, password: &str) -> Value {
+    json!({ "username": name, "password": password })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Unknown and malformed ids
+
+#[tokio::test]
+async fn unknown_and_malformed_ids() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let (g, text, _) = alice.guild("g").await;
+    let m = alice.say(&text, "hello").await;
+    let (g2, text2, _) = alice.guild("g2").await;
+    let nope = "123456789";
+
+    for path in [
+        format!("/api/guilds/{nope}"),
+        format!("/api/guilds/{nope}/channels"),
+        format!("/api/guilds/{nope}/members"),
+        format!("/api/guilds/{nope}/read-states"),
+        format!("/api/guilds/{nope}/reports"),
+    ] {
+        assert_error(&alice.get(&path).await, StatusCode::NOT_FOUND, 10004);
+    }
+    assert_error(&alice.post(&format!("/api/guilds/{nope}/invites"), json!({})).await, StatusCode::NOT_FOUND, 10004);
+    let ch = alice.post(&format!("/api/guilds/{nope}/channels"), json!({ "name": "x", "kind": "text" })).await;
+    assert_error(&ch, StatusCode::NOT_FOUND, 10004);
+
+    assert_error(&alice.get(&format!("/api/channels/{nope}/messages")).await, StatusCode::NOT_FOUND, 10003);
+    let say = alice.post(&format!("/api/channels/{nope}/messages"), json!({ "content": "hi" })).await;
+    assert_error(&say, StatusCode::NOT_FOUND, 10003);
+    assert_error(
+        &alice.call(Method::POST, &format!("/api/channels/{nope}/typing"), None).await,
+        StatusCode::NOT_FOUND,
+        10003,
+    );
+    // A guild id is not a channel id.
+    assert_error(&alice.get(&format!("/api/channels/{g}/messages")).await, StatusCode::NOT_FOUND, 10003);
+
+    // Unknown messages, and a message addressed through the wrong channel.
+    for path in [format!("/api/channels/{text}/messages/{nope}"), format!("/api/channels/{text2}/messages/{m}")] {
+        let edit = alice.call(Method::PATCH, &path, Some(json!({ "content": "x" }))).await;
+        assert_error(&edit, StatusCode::NOT_FOUND, 10008);
+        assert_error(&alice.call(Method::DELETE, &path, None).await, StatusCode::NOT_FOUND, 10008);
+        assert_error(&alice.call(Method::POST, &format!("{path}/ack"), None).await, StatusCode::NOT_FOUND, 10008);
+        let report = alice.post(&format!("{path}/reports"), json!({ "reason": "x" })).await;
+        assert_error(&report, StatusCode::NOT_FOUND, 10008);
+    }
+    let resolve = alice.post(&format!("/api/reports/{nope}/resolve"), json!({ "action": "dismiss" })).await;
+    assert_error(&resolve, StatusCode::NOT_FOUND, 10020);
+
+    // Ids that are not numbers: the route does not exist.
+    for path in [
+        "/api/guilds/abc".to_string(),
+        "/api/guilds/12x/channels".to_string(),
+        "/api/guilds/-/members".to_string(),
+        "/api/channels/general/messages".to_string(),
+        format!("/api/guilds/{g}9999999999999999999999"),
+    ] {
+        assert_error(&alice.get(&path).await, StatusCode::NOT_FOUND, 10404);
+    }
+    let bad_msg = alice.call(Method::DELETE, &format!("/api/channels/{text}/messages/latest"), None).await;
+    assert_error(&bad_msg, StatusCode::NOT_FOUND, 10404);
+    assert_error(
+        &alice.post("/api/reports/x/resolve", json!({ "action": "dismiss" })).await,
+        StatusCode::NOT_FOUND,
+        10404,
+    );
+    // The real ones still answer.
+    assert_eq!(alice.get(&format!("/api/guilds/{g2}")).await.0, StatusCode::OK);
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Malformed requests
+
+#[tokio::test]
+async fn bad_input_over_http() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let (g, text, _) = alice.guild("g").await;
+    let anon = Client::anonymous(&server);
+    let json_ct = Some("application/json");
+    let msgs = format!("/api/channels/{text}/messages");
+    let err = |(st, _, body): (StatusCode, HeaderMap, Value)| (st, body);
+
+    // Malformed JSON.
+    for body in ["{not json", "", "{\"username\": \"x\",", "{\"username\" 1}", "nul"] {
+        let got = err(raw(&anon, Method::POST, "/api/auth/signup", json_ct, body).await);
+        assert_error(&got, StatusCode::BAD_REQUEST, 50109);
+    }
+    assert_error(
+        &err(raw(&alice, Method::POST, &msgs, json_ct, "{\"content\": }").await),
+        StatusCode::BAD_REQUEST,
+        50109,
+    );
+
+    // Wrong or missing content type.
+    let good = creds("bob", "password-bob").to_string();
+    for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+        let got = err(raw(&anon, Method::POST, "/api/auth/signup", ct, good.clone()).await);
+        assert_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, 50415);
+        let got = err(raw(&alice, Method::POST, &msgs, ct, json!({ "content": "hi" }).to_string()).await);
+        assert_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, 50415);
+    }
+    // A charset parameter is fine.
+    let (st, _, body) =
+        raw(&anon, Method::POST, "/api/auth/signup", Some("application/json; charset=utf-8"), good).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+
+    // Missing field, unknown field, wrong types: 4xx with a code.
+    let cases = [
+        ("/api/auth/signup", json!({ "username": "carol" })),
+        ("/api/auth/signup", json!({ "username": "carol", "password": "password-carol", "admin": true })),
+        ("/api/auth/signup", json!({ "username": 5, "password": "password-carol" })),
+        ("/api/auth/login", json!({ "username": "alice" })),
+        ("/api/auth/login", json!({ "username": "alice", "password": ["password-alice"] })),
+        ("/api/guilds", json!({})),
+        ("/api/guilds", json!({ "name": null })),
+        (&msgs, json!({})),
+        (&msgs, json!({ "content": 42 })),
+        (&msgs, json!({ "content": "hi", "tts": true })),
+        (&msgs, json!("hi")),
+    ];
+    for (path, body) in cases {
+        let got = alice.post(path, body.clone()).await;
+        let code = assert_client_error(&got);
+        assert_eq!((got.0, code), (StatusCode::BAD_REQUEST, 50035), "{path} {body}");
+    }
+    // The invite body's limits are checked like any other body.
+    for body in [json!({ "max_uses": "many" }), json!({ "max_uses": -1 }), json!({ "forever": true })] {
+        let got = alice.post(&format!("/api/guilds/{g}/invites"), body).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, 50035);
+    }
+    let got = err(raw(&alice, Method::POST, &format!("/api/guilds/{g}/invites"), json_ct, "{oops").await);
+    assert_error(&got, StatusCode::BAD_REQUEST, 50109);
+    // Query strings are checked like bodies.
+    assert_error(&alice.get(&format!("{msgs}?limit=lots")).await, StatusCode::BAD_REQUEST, 50035);
+    assert_error(&alice.get(&format!("{msgs}?sort=asc")).await, StatusCode::BAD_REQUEST, 50035);
+
+    // Bodies over 16 KiB.
+    let big_content = json!({ "content": "x".repeat(17 * 1024) }).to_string();
+    let got = err(raw(&alice, Method::POST, &msgs, json_ct, big_content.clone()).await);
+    assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, 40013);
+    let big_signup = json!({ "username": "dave", "password": "y".repeat(20_000) }).to_string();
+    let got = err(raw(&anon, Method::POST, "/api/auth/signup", json_ct, big_signup).await);
+    assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, 40013);
+    let big_invite = json!({ "max_uses": 1, "pad": "z".repeat(17 * 1024) }).to_string();
+    let got = err(raw(&alice, Method::POST, &format!("/api/guilds/{g}/invites"), json_ct, big_invite).await);
+    assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, 40013);
+    // Just under the limit is parsed (and then refused as too long a message).
+    let under = json!({ "content": "x".repeat(16 * 1024 - 20) }).to_string();
+    assert!(under.len() < 16 * 1024);
+    assert_error(&err(raw(&alice, Method::POST, &msgs, json_ct, under).await), StatusCode::BAD_REQUEST, 50035);
+
+    // Unknown routes and wrong methods.
+    for path in ["/api/nope", "/api/guilds/1/bans", "/", "/api", "/api/users/@you"] {
+        assert_error(&alice.get(path).await, StatusCode::NOT_FOUND, 10404);
+    }
+    assert_error(&anon.post("/api/auth/register", json!({})).await, StatusCode::NOT_FOUND, 10404);
+    let wrong = [
+        (Method::DELETE, "/api/guilds".to_string()),
+        (Method::GET, "/api/auth/login".to_string()),
+        (Method::PUT, "/api/users/@me".to_string()),
+        (Method::POST, "/api/health".to_string()),
+        (Method::DELETE, format!("/api/guilds/{g}")),
+        (Method::PUT, msgs.clone()),
+        (Method::GET, format!("/api/channels/{text}/typing")),
+    ];
+    for (method, path) in wrong {
+        let got = alice.call(method.clone(), &path, None).await;
+        assert!(got.0 == StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {got:?}");
+        assert_error(&got, StatusCode::METHOD_NOT_ALLOWED, 40405);
+    }
+
+    // Nothing of that was stored, and the server is still fine.
+    let (_, history) = alice.get(&msgs).await;
+    assert_eq!(history, json!([]));
+    let (st, health) = anon.get("/api/health").await;
+    assert_eq!(st, StatusCode::OK, "{health}");
+    assert_eq!((&health["status"], &health["store"]), (&json!("ok"), &json!("sqlite")));
+    assert_eq!(alice.get("/api/users/@me").await.1["username"], "alice");
+    server.stop().await;
+}
