@@ -1,0 +1,186 @@
+//! The voice gateway protocol (`/voice`, WebSocket, JSON text frames). These types are shared with
+//! clients (the testbed uses them as they are), so they are the contract: change them only in ways
+//! old clients survive.
+//!
+//! Every frame is `{"op": "<name>", "d": {…}}`.
+//!
+//! ## Flow
+//! 1. Server → `hello {heartbeat_interval}`; the client heartbeats every `heartbeat_interval` ms.
+//! 2. Client → `identify {token}` with the voice token from `POST /api/channels/{id}/voice`.
+//! 3. Server → `ready {session_id, user_id, room_id, audio_slots, participants}`.
+//! 4. Client → `offer {sdp}`: one `sendonly` audio m-line (its microphone) followed by
+//!    `audio_slots` `recvonly` audio m-lines, Opus offered, the RFC 6464 audio-level extension
+//!    offered. Server → `answer {sdp}`. That is the only SDP exchange: the set of people a client
+//!    hears changes by reassigning slots, never by renegotiating.
+//! 5. Server → `slots {slots: [{mid, user_id}]}` whenever which participant's audio flows into
+//!    which receive m-line changes; `speaking`, `dominant_speaker`, `participant_join/leave/update`
+//!    as the room changes.
+//! 6. After a dropped socket: a new socket, `hello`, then `resume {token, session_id}` → `resumed`
+//!    plus a fresh `ready`; the media session (ICE, DTLS) is untouched.
+//!
+//! Errors that leave the connection usable come as `error {code, message}`; the rest close the
+//! socket with one of [`close`]'s codes.
+
+use serde::{Deserialize, Serialize};
+
+/// A user or room id (snowflake), as a string on the wire like the chat API's ids.
+pub type Id = String;
+
+/// Frames from the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", content = "d", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientMsg {
+    Identify {
+        token: String,
+    },
+    Resume {
+        token: String,
+        session_id: String,
+    },
+    Heartbeat {
+        nonce: u64,
+    },
+    Offer {
+        sdp: String,
+    },
+    /// Self-mute: the server stops forwarding this client's audio.
+    Mute {
+        self_mute: bool,
+    },
+    /// Server-mute another participant (guild owner only).
+    ServerMute {
+        user_id: Id,
+        mute: bool,
+    },
+    Leave {},
+}
+
+/// Frames from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", content = "d", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerMsg {
+    Hello {
+        heartbeat_interval: u64,
+    },
+    Ready {
+        session_id: String,
+        user_id: Id,
+        room_id: Id,
+        audio_slots: usize,
+        participants: Vec<Participant>,
+    },
+    Resumed {},
+    Answer {
+        sdp: String,
+    },
+    HeartbeatAck {
+        nonce: u64,
+    },
+    ParticipantJoin {
+        participant: Participant,
+    },
+    ParticipantLeave {
+        user_id: Id,
+    },
+    /// Mute state changed.
+    ParticipantUpdate {
+        participant: Participant,
+    },
+    Speaking {
+        user_id: Id,
+        speaking: bool,
+    },
+    DominantSpeaker {
+        user_id: Option<Id>,
+    },
+    Slots {
+        slots: Vec<Slot>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub user_id: Id,
+    pub username: String,
+    pub self_mute: bool,
+    pub server_mute: bool,
+    pub speaking: bool,
+}
+
+/// Which participant's audio flows into the receive m-line `mid` (`None`: silent, unused slot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub mid: String,
+    pub user_id: Option<Id>,
+}
+
+/// Why a request failed without closing the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The SDP did not parse, or lacks the required m-lines.
+    BadSdp,
+    /// The offer has no Opus audio.
+    NoOpus,
+    /// An offer was already answered; renegotiation is not needed in this protocol.
+    AlreadyNegotiated,
+    /// The request needs a privilege the client lacks (e.g. server-mute as a non-owner).
+    Forbidden,
+    /// The request names a participant not in the room.
+    UnknownParticipant,
+    /// The media engine refused (room full, server overloaded).
+    Unavailable,
+}
+
+/// WebSocket close codes of the voice gateway.
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame exceeded the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+    pub const UNKNOWN_OP: u16 = 4001;
+    /// Not JSON, a binary frame, or a payload of the wrong shape.
+    pub const DECODE_ERROR: u16 = 4002;
+    /// A request before `identify`.
+    pub const NOT_AUTHENTICATED: u16 = 4003;
+    /// The voice token is invalid, expired, or for another room.
+    pub const AUTHENTICATION_FAILED: u16 = 4004;
+    /// `identify` or `resume` twice on one connection.
+    pub const ALREADY_AUTHENTICATED: u16 = 4005;
+    /// `resume` of an unknown or ended session.
+    pub const SESSION_NO_LONGER_VALID: u16 = 4006;
+    pub const RATE_LIMITED: u16 = 4008;
+    /// No heartbeat (or no identify) in time.
+    pub const SESSION_TIMEOUT: u16 = 4009;
+    /// The user is already in this room on another connection.
+    pub const ALREADY_JOINED: u16 = 4011;
+    /// The participant left, was removed, or its media connection died.
+    pub const DISCONNECTED: u16 = 4014;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format() {
+        let m: ClientMsg = serde_json::from_str(r#"{"op":"identify","d":{"token":"t"}}"#).unwrap();
+        assert_eq!(m, ClientMsg::Identify { token: "t".into() });
+        let m: ClientMsg = serde_json::from_str(r#"{"op":"leave","d":{}}"#).unwrap();
+        assert_eq!(m, ClientMsg::Leave {});
+        let s = serde_json::to_string(&ServerMsg::Speaking { user_id: "1".into(), speaking: true }).unwrap();
+        assert_eq!(s, r#"{"op":"speaking","d":{"user_id":"1","speaking":true}}"#);
+        let s = serde_json::to_string(&ServerMsg::Error { code: ErrorCode::NoOpus, message: "x".into() }).unwrap();
+        assert_eq!(s, r#"{"op":"error","d":{"code":"no_opus","message":"x"}}"#);
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"op":"dance","d":{}}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"op":"mute","d":{"self_mute":"yes"}}"#).is_err());
+    }
+}
