@@ -1,12 +1,13 @@
 //! The shared state of the chat plane, handed to every route and gateway socket.
 
-use crate::auth::RateLimiter;
+use crate::auth::{RateLimiter, VoiceTokens};
 use crate::config::ChatConfig;
 use crate::gateway::broker::{Broker, LocalBroker};
 use crate::gateway::hub::{Hub, HubConfig, Topic};
 use crate::gateway::protocol::{Event, Status};
 use crate::id::{Id, IdGen};
 use crate::store::Store;
+use crate::voice::{VoiceState, VoiceStates};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
@@ -33,6 +34,8 @@ pub struct Inner {
     pub sockets: TaskTracker,
     pub gateway_slots: Arc<Semaphore>,
     pub next_conn: AtomicU64,
+    pub voice_tokens: VoiceTokens,
+    pub voice_states: VoiceStates,
 }
 
 impl std::ops::Deref for App {
@@ -46,6 +49,10 @@ impl App {
     pub fn new(store: Store, cfg: ChatConfig) -> App {
         let hub = Arc::new(Hub::new(HubConfig { replay: cfg.replay_buffer, resume_window: cfg.resume_window() }));
         let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new(hub.clone()));
+        let voice_secret = match &cfg.voice_token_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => crate::auth::new_token().into_bytes(),
+        };
         App(Arc::new(Inner {
             store,
             ids: IdGen::new(cfg.node_id),
@@ -58,6 +65,8 @@ impl App {
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
             next_conn: AtomicU64::new(1),
+            voice_tokens: VoiceTokens::new(&voice_secret),
+            voice_states: VoiceStates::default(),
         }))
     }
 
@@ -74,6 +83,12 @@ impl App {
                 &json!({ "user_id": user, "guild_id": g, "status": status }),
             );
         }
+    }
+
+    /// Records a voice state reported by the voice gateway and tells the guild (VOICE_STATE_UPDATE).
+    pub fn update_voice_state(&self, state: VoiceState) {
+        self.voice_states.set(&state);
+        self.publish(Topic::Guild(state.guild_id), "VOICE_STATE_UPDATE", &state);
     }
 
     /// Background upkeep until shutdown: ends gateway sessions past their resume window (their users

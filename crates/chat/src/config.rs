@@ -30,6 +30,11 @@ pub struct ChatConfig {
     pub login_refill_secs_per_account: u64,
     pub login_burst_per_ip: u32,
     pub login_refill_secs_per_ip: u64,
+    /// Secret that signs voice tokens; every node of a cluster needs the same one. Unset: a random
+    /// secret per process (fine for one node).
+    pub voice_token_secret: Option<String>,
+    /// Lifetime of a voice token, seconds; RESUME on the voice gateway needs it still valid.
+    pub voice_token_ttl_secs: u64,
 }
 
 impl Default for ChatConfig {
@@ -49,6 +54,8 @@ impl Default for ChatConfig {
             login_refill_secs_per_account: 60,
             login_burst_per_ip: 20,
             login_refill_secs_per_ip: 3,
+            voice_token_secret: None,
+            voice_token_ttl_secs: 3600,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`gateway`]: the WebSocket gateway: sans-IO connection and session machines, the hub that
 //!   fans events out, the broker trait, and the socket driver.
 //! - [`server`]: the router and a graceful serve loop.
+//! - [`voice`]: voice states (who is in which voice channel), reported by the voice gateway.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,3 +34,4 @@ pub mod gateway;
 pub mod id;
 pub mod server;
 pub mod store;
+pub mod voice;

@@ -403,6 +403,7 @@ async fn non_members_are_denied_everything() {
         format!("/api/guilds/{g}/channels"),
         format!("/api/guilds/{g}/members"),
         format!("/api/guilds/{g}/read-states"),
+        format!("/api/guilds/{g}/voice-states"),
         format!("/api/guilds/{g}/reports"),
         format!("/api/guilds/{g}/reports?status=open"),
         format!("/api/channels/{text}/messages"),
@@ -414,6 +415,7 @@ async fn non_members_are_denied_everything() {
     let posts = [
         (Method::POST, format!("/api/channels/{text}/messages"), Some(json!({ "content": "hi" }))),
         (Method::POST, format!("/api/channels/{text}/typing"), None),
+        (Method::POST, format!("/api/channels/{voice}/voice"), None),
         (Method::POST, format!("/api/guilds/{g}/invites"), Some(json!({}))),
         (Method::POST, format!("/api/guilds/{g}/channels"), Some(json!({ "name": "x", "kind": "text" }))),
         (Method::PATCH, format!("/api/channels/{text}/messages/{m}"), Some(json!({ "content": "mine" }))),

@@ -503,6 +503,9 @@ async fn success_responses_match_their_schemas() {
     w.ok(&alice, "post", "/api/guilds/{guild_id}/channels", &[&guild], Some(json!({"name": "voice", "kind": "voice"})))
         .await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/channels", &[&guild], None).await;
+    let voice = id(&full["channels"][1]);
+    w.ok(&alice, "post", "/api/channels/{channel_id}/voice", &[&voice], None).await;
+    w.ok(&alice, "get", "/api/guilds/{guild_id}/voice-states", &[&guild], None).await;
     w.ok(&alice, "post", "/api/guilds/{guild_id}/invites", &[&guild], Some(json!({}))).await;
     let invite = w
         .ok(

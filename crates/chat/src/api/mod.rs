@@ -30,6 +30,8 @@ mod reports_list;
 mod reports_resolve;
 mod typing;
 mod users_me;
+mod voice_join;
+mod voice_states_list;
 
 use crate::app::App;
 use axum::Router;
@@ -64,6 +66,8 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/channels/{channel_id}/messages/{message_id}/reports", post(reports_create::handler))
         .route("/api/channels/{channel_id}/typing", post(typing::handler))
         .route("/api/reports/{report_id}/resolve", post(reports_resolve::handler))
+        .route("/api/channels/{channel_id}/voice", post(voice_join::handler))
+        .route("/api/guilds/{guild_id}/voice-states", get(voice_states_list::handler))
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })

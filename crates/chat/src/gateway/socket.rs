@@ -191,7 +191,8 @@ async fn ready_payload(
             app.store.members.members(g.id).await?.iter().map(|m| present(member_json(app, m), user)).collect();
         let read_states = app.store.read_states.read_states(user, g.id).await?;
         ids.push(g.id);
-        guilds.push(json!({ "guild": g, "channels": channels, "members": members, "read_states": read_states }));
+        let voice_states = app.voice_states.of_guild(g.id);
+        guilds.push(json!({ "guild": g, "channels": channels, "members": members, "read_states": read_states, "voice_states": voice_states }));
     }
     Ok((json!({ "v": 1, "session_id": session_id, "user": me, "guilds": guilds }), ids))
 }

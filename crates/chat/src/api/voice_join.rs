@@ -1,0 +1,36 @@
+//! `POST /api/channels/{channel_id}/voice` → `{token, endpoint, room_id, guild_id, expires_at}`: a
+//! member asks to join a voice channel; the voice gateway at `endpoint` accepts the token.
+
+use super::access::member_channel;
+use super::error::{ApiError, ApiResult, code};
+use super::extract::{Caller, Path};
+use crate::app::App;
+use crate::auth::VoiceGrant;
+use crate::id::{Id, now_ms};
+use crate::store::ChannelKind;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path<Id>) -> ApiResult<axum::Json<Value>> {
+    let ch = member_channel(&app, channel, caller.user).await?;
+    if ch.kind != ChannelKind::Voice {
+        return Err(ApiError::invalid("not a voice channel"));
+    }
+    let guild =
+        app.store.guilds.guild(ch.guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
+    let user =
+        app.store.users.user(caller.user).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_USER, "user"))?;
+    let expires_at = now_ms() + (app.cfg.voice_token_ttl_secs as i64).saturating_mul(1000);
+    let grant = VoiceGrant {
+        user: user.id,
+        username: user.username,
+        guild: guild.id,
+        room: ch.id,
+        moderator: guild.owner_id == user.id,
+        expires_at,
+    };
+    let token = app.voice_tokens.mint(&grant);
+    Ok(axum::Json(
+        json!({ "token": token, "endpoint": "/voice", "room_id": ch.id, "guild_id": guild.id, "expires_at": expires_at }),
+    ))
+}
