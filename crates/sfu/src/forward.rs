@@ -1,0 +1,105 @@
+//! Frame fan-out, speaker events and slot updates: the engine's room-facing half.
+
+use std::time::Instant;
+
+use str0m::media::{MediaData, MediaTime};
+
+use crate::engine::Engine;
+use crate::speaker::SpeakerEvent;
+use crate::{PeerId, RoomId, SfuEvent};
+
+impl Engine {
+    pub fn forward_pending(&mut self, now: Instant) {
+        while let Some((src, data)) = self.media.pop_front() {
+            self.forward(src, data, now);
+        }
+    }
+
+    /// One microphone frame of `src`: feed its level to the room, write it into every slot that
+    /// carries `src` (never back to `src`), with the slot's rebased timestamp and the sender's level.
+    fn forward(&mut self, src: PeerId, d: MediaData, now: Instant) {
+        let Some(p) = self.peers.get_mut(&src) else { return };
+        p.counters.frames_in += 1;
+        let room = p.room;
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        if r.room.is_muted(src) {
+            p.counters.dropped_muted += 1;
+            return;
+        }
+        // RFC 6464: -127..=0 dBov; a frame without the extension counts as silence.
+        let level = d.ext_vals.audio_level.unwrap_or(-127).max(-127);
+        let vad = d.ext_vals.voice_activity.unwrap_or(level.unsigned_abs() <= self.cfg.speaker.threshold);
+        r.room.on_level(src, level.unsigned_abs(), now);
+        self.room_events(room);
+        if self.rooms.get(&room).is_some_and(|r| r.room.is_dirty()) {
+            self.reassign(room, None);
+        }
+
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.room.targets(src, d.time.numer(), d.time.denom(), now, &mut targets);
+        }
+        for &(listener, slot, t) in &targets {
+            let Some(l) = self.peers.get_mut(&listener) else { continue };
+            // str0m drops writes before ICE connects; don't count those as forwarded.
+            let Some(&mid) = l.slots.get(slot).filter(|_| l.connected) else { continue };
+            let written = l.rtc.writer(mid).and_then(|w| {
+                let pt = w.match_params(d.params)?;
+                let time = MediaTime::new(t, d.time.frequency());
+                Some(w.audio_level(level, vad).write(pt, d.network_time, time, d.data.clone()))
+            });
+            match written {
+                Some(Ok(())) => l.counters.frames_out += 1,
+                other => {
+                    tracing::trace!(parent: &l.span, ?other, "write failed");
+                    l.counters.dropped_errors += 1;
+                }
+            }
+            self.drain(listener, now);
+        }
+        self.targets = targets;
+    }
+
+    /// Speaker detector events of `room` → `Speaking` / `DominantSpeaker`.
+    pub fn room_events(&mut self, room: RoomId) {
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        let mut events = std::mem::take(&mut self.speaker_events);
+        r.room.poll_speaker_events(&mut events);
+        for e in events.drain(..) {
+            tracing::debug!(parent: &r.span, event = ?e, "speaker");
+            let _ = self.events.send(match e {
+                SpeakerEvent::Started(peer) => SfuEvent::Speaking { room, peer, speaking: true },
+                SpeakerEvent::Stopped(peer) => SfuEvent::Speaking { room, peer, speaking: false },
+                SpeakerEvent::Dominant(peer) => SfuEvent::DominantSpeaker { room, peer },
+            });
+        }
+        self.speaker_events = events;
+    }
+
+    /// After a join, leave or mute: speaker events, then a new assignment. `joined` gets its
+    /// `Slots` even if unchanged.
+    pub fn after_room_change(&mut self, room: RoomId, joined: Option<PeerId>) {
+        self.room_events(room);
+        self.reassign(room, joined);
+    }
+
+    /// Recomputes `room`'s slots and tells every listener whose slots changed.
+    pub fn reassign(&mut self, room: RoomId, always: Option<PeerId>) {
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.clear();
+        r.room.assign(&mut changed);
+        if let Some(p) = always.filter(|p| !changed.contains(p)) {
+            changed.push(p);
+        }
+        for &listener in &changed {
+            let Some(p) = self.peers.get(&listener) else { continue };
+            let slots: Vec<(String, Option<PeerId>)> =
+                p.slots.iter().zip(r.room.slots(listener)).map(|(mid, src)| (mid.to_string(), src)).collect();
+            tracing::debug!(parent: &p.span, ?slots, "slots");
+            let _ = self.events.send(SfuEvent::Slots { peer: listener, slots });
+        }
+        self.changed = changed;
+    }
+}

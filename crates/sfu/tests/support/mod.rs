@@ -1,0 +1,234 @@
+//! Test harness: str0m clients driven sans-IO on their own sockets, and the engine's events.
+//!
+//! Each client is a non-lite `Rtc` offering one sendonly mic and K recvonly slots; it sends a fake
+//! Opus frame every 20 ms whose payload starts with its id, so receivers can tell who they got.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sfu::{PeerId, Sfu, SfuConfig, SfuEvent};
+use str0m::change::SdpAnswer;
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub const MS: Duration = Duration::from_millis(1);
+
+#[derive(Default)]
+pub struct Seen {
+    pub connected: bool,
+    /// Frames received per sender id.
+    pub frames: HashMap<PeerId, usize>,
+    /// Last sender seen on each receive mid.
+    pub by_mid: HashMap<String, PeerId>,
+    /// Last RFC 6464 level received per sender.
+    pub levels: HashMap<PeerId, i8>,
+    /// Last RTP time per receive mid, and how often a mid's timeline jumped (backwards, or
+    /// forwards by more than a second): what a jitter buffer would choke on.
+    last_time: HashMap<String, u64>,
+    pub time_jumps: usize,
+}
+
+enum Ctl {
+    Level(i8),
+    /// Send these bytes from the client's socket to the server.
+    Raw(Vec<u8>),
+    /// Close the session politely (DTLS close_notify).
+    Close,
+}
+
+pub struct Client {
+    pub id: PeerId,
+    ctl: mpsc::UnboundedSender<Ctl>,
+    pub seen: Arc<Mutex<Seen>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    pub async fn join(sfu: &Sfu, room: u64, id: PeerId, slots: usize, level: i8) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = Rtc::builder().set_rtcp_report_interval_audio(Duration::from_secs(1)).build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        for _ in 0..slots {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
+        let (offer, pending) = api.apply().unwrap();
+        let answer = sfu.add_peer(room, id, &offer.to_sdp_string()).await.unwrap();
+        rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let task = tokio::spawn(drive(rtc, socket, sfu.local_addr(), mic, id, level, ctl_rx, seen.clone()));
+        Client { id, ctl, seen, task }
+    }
+
+    pub fn level(&self, level: i8) {
+        self.ctl.send(Ctl::Level(level)).unwrap();
+    }
+
+    pub fn frames(&self) -> HashMap<PeerId, usize> {
+        self.seen.lock().unwrap().frames.clone()
+    }
+
+    pub fn from(&self, sender: PeerId) -> usize {
+        self.seen.lock().unwrap().frames.get(&sender).copied().unwrap_or(0)
+    }
+
+    /// Sends raw bytes from the client's own socket to the server.
+    pub fn raw(&self, bytes: Vec<u8>) {
+        self.ctl.send(Ctl::Raw(bytes)).unwrap();
+    }
+
+    /// Hangs up politely.
+    pub fn close(&self) {
+        self.ctl.send(Ctl::Close).unwrap();
+    }
+
+    /// Stops driving the client: it vanishes without a goodbye.
+    pub fn vanish(&self) {
+        self.task.abort();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    mut rtc: Rtc,
+    socket: UdpSocket,
+    server: SocketAddr,
+    mic: Mid,
+    id: PeerId,
+    mut level: i8,
+    mut ctl: mpsc::UnboundedReceiver<Ctl>,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let local = socket.local_addr().unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut tick = tokio::time::interval(20 * MS);
+    // Each client's timeline starts elsewhere, as real ones do (random initial RTP timestamp).
+    let mut frame: u64 = 0;
+    let base = id * 10_000_000;
+    loop {
+        let timeout = loop {
+            match rtc.poll_output().unwrap() {
+                Output::Timeout(t) => break t,
+                Output::Transmit(t) => {
+                    let _ = socket.send_to(&t.contents, t.destination).await;
+                }
+                Output::Event(Event::Connected) => seen.lock().unwrap().connected = true,
+                Output::Event(Event::MediaData(d)) => {
+                    let sender = u64::from_le_bytes(d.data[..8].try_into().unwrap());
+                    let mut s = seen.lock().unwrap();
+                    *s.frames.entry(sender).or_default() += 1;
+                    if let Some(level) = d.ext_vals.audio_level {
+                        s.levels.insert(sender, level);
+                    }
+                    let t = d.time.numer();
+                    if let Some(last) = s.last_time.insert(d.mid.to_string(), t)
+                        && (t <= last || t - last > 48_000)
+                    {
+                        s.time_jumps += 1;
+                    }
+                    s.by_mid.insert(d.mid.to_string(), sender);
+                }
+                Output::Event(_) => {}
+            }
+        };
+        let input = tokio::select! {
+            c = ctl.recv() => {
+                match c {
+                    Some(Ctl::Level(l)) => level = l,
+                    Some(Ctl::Raw(b)) => { let _ = socket.send_to(&b, server).await; }
+                    Some(Ctl::Close) => rtc.close().unwrap(),
+                    None => return,
+                }
+                Input::Timeout(Instant::now())
+            }
+            r = socket.recv_from(&mut buf) => {
+                let (n, src) = r.unwrap();
+                match Receive::new(Protocol::Udp, src, local, &buf[..n]) {
+                    Ok(r) => Input::Receive(Instant::now(), r),
+                    Err(_) => continue,
+                }
+            }
+            _ = tick.tick() => {
+                // No writer once the client is closing.
+                if rtc.is_connected() && let Some(w) = rtc.writer(mic) {
+                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus).unwrap().pt();
+                    let mut payload = id.to_le_bytes().to_vec();
+                    payload.extend_from_slice(&frame.to_le_bytes());
+                    let time = MediaTime::new(base + frame * 960, Frequency::FORTY_EIGHT_KHZ);
+                    w.audio_level(level, level > -50).write(pt, Instant::now(), time, payload).unwrap();
+                    frame += 1;
+                }
+                Input::Timeout(Instant::now())
+            }
+            _ = tokio::time::sleep_until(timeout.into()) => Input::Timeout(Instant::now()),
+        };
+        rtc.handle_input(input).unwrap();
+    }
+}
+
+/// The engine's events, with a way to wait for one.
+pub struct Events(mpsc::UnboundedReceiver<SfuEvent>);
+
+impl Events {
+    /// Forgets the events so far.
+    pub fn clear(&mut self) {
+        while self.0.try_recv().is_ok() {}
+    }
+
+    pub async fn wait(&mut self, within: Duration, pred: impl Fn(&SfuEvent) -> bool) -> SfuEvent {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.recv()).await {
+                Ok(Some(e)) if pred(&e) => return e,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("engine gone"),
+                Err(_) => panic!("no matching event within {within:?}"),
+            }
+        }
+    }
+}
+
+pub async fn start(cfg: SfuConfig) -> (Sfu, Events) {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+    let (sfu, events) = Sfu::start(cfg).await.unwrap();
+    (sfu, Events(events))
+}
+
+/// Waits until every client's ICE and DTLS are up.
+pub async fn connected(clients: &[&Client]) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !clients.iter().all(|c| c.seen.lock().unwrap().connected) {
+        assert!(Instant::now() < deadline, "clients did not connect");
+        tokio::time::sleep(10 * MS).await;
+    }
+}
+
+/// Frames received per sender during `dur`.
+pub async fn received_during(c: &Client, dur: Duration) -> HashMap<PeerId, usize> {
+    let before = c.frames();
+    tokio::time::sleep(dur).await;
+    let mut after = c.frames();
+    for (k, v) in after.iter_mut() {
+        *v -= before.get(k).copied().unwrap_or(0);
+    }
+    after.retain(|_, v| *v > 0);
+    after
+}
+
+pub type Slots = [(String, Option<PeerId>)];
+
+pub fn slots_of(e: &SfuEvent) -> Option<(PeerId, &Slots)> {
+    match e {
+        SfuEvent::Slots { peer, slots } => Some((*peer, slots)),
+        _ => None,
+    }
+}
