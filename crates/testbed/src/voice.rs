@@ -1,0 +1,314 @@
+//! [`VoiceClient`]: a synthetic participant joining a confab voice channel the way a real client
+//! does, over the network only: `POST /api/channels/{id}/voice`, the voice gateway WebSocket
+//! (`hello`, `identify`, `ready`, one `offer`/`answer`), then WebRTC media on UDP.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use signaling::protocol::{ClientMsg, Id, Participant, ServerMsg};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use webrtc::peer_connection::{RTCPeerConnectionState, RTCStatsReport, StatsSelector};
+
+use crate::events::{Closed, Events};
+use crate::grant::{request_grant, ws_url};
+use crate::media::{Listener, SendControl, TrackStats, spawn_listeners, spawn_sender};
+use crate::peer::Peer;
+use crate::socket::{self, Outbox};
+
+/// How long the `heard` family looks back: 25 frames, enough for Goertzel, short enough to notice
+/// a speaker stopping quickly.
+pub const HEAR_WINDOW: Duration = Duration::from_millis(500);
+
+/// How a [`VoiceClient`] behaves.
+#[derive(Debug, Clone)]
+pub struct VoiceOptions {
+    /// The tone this participant speaks; `None` sends silence (level 127).
+    pub tone_hz: Option<f32>,
+    /// Peak level of the tone.
+    pub level_dbfs: f32,
+    /// Receive slots to offer; `None` takes `ready.audio_slots`, as a real client does. Set it to
+    /// test how the server treats an offer with the wrong number of m-lines.
+    pub slots: Option<usize>,
+    /// Run the 20 ms send loop at all (the sendonly m-line is offered either way).
+    pub send: bool,
+    /// Bound on each network step: HTTP, WebSocket, each awaited message, ICE+DTLS connect.
+    pub timeout: Duration,
+}
+
+impl Default for VoiceOptions {
+    fn default() -> Self {
+        Self { tone_hz: None, level_dbfs: -20.0, slots: None, send: true, timeout: Duration::from_secs(10) }
+    }
+}
+
+impl VoiceOptions {
+    /// Defaults, speaking `hz`.
+    pub fn tone(hz: f32) -> Self {
+        Self { tone_hz: Some(hz), ..Self::default() }
+    }
+}
+
+/// What the join established.
+#[derive(Debug, Clone)]
+pub struct VoiceSession {
+    /// The voice token (also what `resume` needs).
+    pub token: String,
+    pub ws_url: String,
+    pub session_id: String,
+    pub user_id: Id,
+    pub room_id: Id,
+    pub audio_slots: usize,
+    /// The room as `ready` described it.
+    pub participants: Vec<Participant>,
+}
+
+/// Aborts its tasks when dropped, so no path out of `join` or the client leaks them.
+#[derive(Default)]
+struct Tasks(Mutex<Vec<JoinHandle<()>>>);
+
+impl Tasks {
+    fn push(&self, task: JoinHandle<()>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+    fn abort_all(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).drain(..).for_each(|t| t.abort());
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.abort_all();
+    }
+}
+
+/// A synthetic voice participant. Dropping it tears everything down; [`VoiceClient::close`] does
+/// the same politely.
+pub struct VoiceClient {
+    session: VoiceSession,
+    events: Arc<Events>,
+    outbox: Outbox,
+    peer: Peer,
+    send_ctl: Arc<SendControl>,
+    listener: Arc<Listener>,
+    tasks: Tasks,
+    timeout: Duration,
+}
+
+impl VoiceClient {
+    /// Joins voice channel `channel_id` as the user `bearer_token` belongs to, and returns once
+    /// media is connected (ICE + DTLS) and the send loop runs.
+    pub async fn join(
+        http_base: &str,
+        bearer_token: &str,
+        channel_id: &str,
+        opts: VoiceOptions,
+    ) -> Result<VoiceClient> {
+        let base = http_base.trim_end_matches('/');
+        let grant = request_grant(base, bearer_token, channel_id, opts.timeout).await?;
+        let ws_url = ws_url(base, &grant.endpoint);
+        let (ws, heartbeat) = socket::connect(&ws_url, opts.timeout).await?;
+        let events = Arc::new(Events::default());
+        let tasks = Tasks::default();
+        let (outbox, socket_task) = socket::spawn(ws, heartbeat, events.clone());
+        tasks.push(socket_task);
+
+        outbox.send(&ClientMsg::Identify { token: grant.token.clone() }).await?;
+        let ready =
+            events.wait_for(|m| matches!(m, ServerMsg::Ready { .. }), opts.timeout).await.context("awaiting ready")?;
+        let ServerMsg::Ready { session_id, user_id, room_id, audio_slots, participants } = ready else {
+            bail!("awaited ready, got {ready:?}");
+        };
+        if room_id != grant.room_id {
+            tracing::warn!(grant = grant.room_id, ready = room_id, "ready names another room than the grant");
+        }
+        let session =
+            VoiceSession { token: grant.token, ws_url, session_id, user_id, room_id, audio_slots, participants };
+
+        let peer = Peer::new().await?;
+        let client = VoiceClient {
+            session,
+            events,
+            outbox,
+            peer,
+            send_ctl: Arc::default(),
+            listener: Arc::default(),
+            tasks,
+            timeout: opts.timeout,
+        };
+        client.negotiate(&opts).await?;
+        Ok(client)
+    }
+
+    /// Offer (1 sendonly + N recvonly), answer, connect, then start speaking and listening.
+    async fn negotiate(&self, opts: &VoiceOptions) -> Result<()> {
+        let mic = self.peer.add_mic().await?;
+        self.peer.add_recv_slots(opts.slots.unwrap_or(self.session.audio_slots)).await?;
+        if let Some(tracks) = self.peer.take_tracks() {
+            self.tasks.push(spawn_listeners(self.peer.pc.clone(), tracks, self.listener.clone()));
+        }
+        let offer = self.peer.create_offer().await?;
+        self.send(ClientMsg::Offer { sdp: offer }).await?;
+        let reply = self
+            .wait_for(|m| matches!(m, ServerMsg::Answer { .. } | ServerMsg::Error { .. }), self.timeout)
+            .await
+            .context("awaiting the answer")?;
+        match reply {
+            ServerMsg::Answer { sdp } => self.peer.accept_answer(&sdp).await?,
+            other => bail!("the offer was refused: {other:?}"),
+        }
+        self.peer.wait_connected(self.timeout).await?;
+        if opts.send {
+            let tone = opts.tone_hz.map(|hz| (hz, opts.level_dbfs));
+            self.tasks.push(spawn_sender(mic, tone, self.send_ctl.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn session(&self) -> &VoiceSession {
+        &self.session
+    }
+
+    /// Queues a frame for the voice socket.
+    pub async fn send(&self, msg: ClientMsg) -> Result<()> {
+        self.outbox.send(&msg).await
+    }
+
+    /// Sends `text` as is, e.g. malformed JSON or an unknown op.
+    pub async fn send_raw_text(&self, text: &str) -> Result<()> {
+        self.outbox.raw(Message::text(text)).await
+    }
+
+    /// Sends a binary frame (the protocol has none).
+    pub async fn send_raw_binary(&self, bytes: Vec<u8>) -> Result<()> {
+        self.outbox.raw(Message::binary(bytes)).await
+    }
+
+    /// The oldest server message not yet consumed (heartbeat acks are only counted).
+    pub async fn next_event(&self, timeout: Duration) -> Result<ServerMsg> {
+        self.events.next_event(timeout).await
+    }
+
+    /// Removes and returns the oldest message matching `pred`; others stay queued.
+    pub async fn wait_for(&self, pred: impl FnMut(&ServerMsg) -> bool, timeout: Duration) -> Result<ServerMsg> {
+        self.events.wait_for(pred, timeout).await
+    }
+
+    /// The whole event log: pending messages, heartbeat acks, undecodable frames, how it closed.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// The close code the server ended the voice socket with, once it has.
+    pub fn close_code(&self) -> Option<u16> {
+        self.events.closed().and_then(|c| c.code)
+    }
+
+    pub async fn wait_closed(&self, timeout: Duration) -> Result<Closed> {
+        self.events.wait_closed(timeout).await
+    }
+
+    /// Self-mute as a real client does: tells the server and stops sending audio.
+    pub async fn mute(&self, on: bool) -> Result<()> {
+        self.send(ClientMsg::Mute { self_mute: on }).await?;
+        self.send_ctl.muted.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Tells the server about the mute but keeps sending audio, to test that the server drops it.
+    pub async fn mute_keep_sending(&self, on: bool) -> Result<()> {
+        self.send(ClientMsg::Mute { self_mute: on }).await
+    }
+
+    /// Sends silence (level 127) instead of the tone, without telling the server anything.
+    pub fn set_silent(&self, on: bool) {
+        self.send_ctl.silent.store(on, Ordering::Relaxed);
+    }
+
+    /// Sends `leave` and stops sending audio; the server is expected to close the socket.
+    pub async fn leave(&self) -> Result<()> {
+        self.send_ctl.muted.store(true, Ordering::Relaxed);
+        self.send(ClientMsg::Leave {}).await
+    }
+
+    /// Closes the socket (1000) and the peer connection, and stops all tasks. Idempotent.
+    pub async fn close(&self) -> Result<()> {
+        let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+        if self.outbox.raw(Message::Close(Some(bye))).await.is_ok() {
+            // Give the server a moment to answer the close handshake; its code lands in events.
+            let _ = self.events.wait_closed(Duration::from_secs(1)).await;
+        }
+        self.tasks.abort_all();
+        self.peer.pc.close().await.context("closing the peer connection")
+    }
+
+    /// Tones among `candidates` heard in the last [`HEAR_WINDOW`], over all receive slots.
+    pub fn heard(&self, candidates: &[f32]) -> Vec<f32> {
+        self.listener.heard_within(candidates, HEAR_WINDOW)
+    }
+
+    pub fn heard_within(&self, candidates: &[f32], window: Duration) -> Vec<f32> {
+        self.listener.heard_within(candidates, window)
+    }
+
+    /// Waits until what is heard (among `candidates`) is exactly `expected`, checking every 100 ms.
+    pub async fn wait_heard(&self, candidates: &[f32], expected: &[f32], timeout: Duration) -> Result<()> {
+        let mut want = expected.to_vec();
+        want.sort_by(f32::total_cmp);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let heard = self.heard(candidates);
+            if heard == want {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("heard {heard:?}, expected {want:?} (after {timeout:?}; tracks {:?})", self.track_stats());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// RTP packets received over all slots.
+    pub fn received_packets(&self) -> u64 {
+        self.listener.received_packets()
+    }
+
+    pub fn track_stats(&self) -> Vec<TrackStats> {
+        self.listener.track_stats()
+    }
+
+    /// Forgets decoded audio, so `heard` only reflects what arrives from now on.
+    pub fn clear_heard(&self) {
+        self.listener.clear_audio();
+    }
+
+    /// 20 ms frames handed to webrtc-rs so far.
+    pub fn frames_sent(&self) -> u64 {
+        self.send_ctl.frames_sent.load(Ordering::Relaxed)
+    }
+
+    pub fn connection_state(&self) -> RTCPeerConnectionState {
+        self.peer.connection_state()
+    }
+
+    /// webrtc-rs' own statistics (inbound/outbound RTP, candidate pair, transport).
+    pub async fn stats(&self) -> RTCStatsReport {
+        self.peer.pc.get_stats(Instant::now(), StatsSelector::None).await
+    }
+}
+
+impl Drop for VoiceClient {
+    fn drop(&mut self) {
+        // The driver would otherwise keep the UDP socket open; close() is async, so hand it off.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let pc = self.peer.pc.clone();
+            rt.spawn(async move {
+                let _ = pc.close().await;
+            });
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `VoiceClient` against a stand-in for confab: a hand-written HTTP reply for the voice grant and a
+//! voice gateway speaking `signaling::protocol`, whose media side is a webrtc-rs peer answering
+//! with a 660 Hz tone. Exercises the whole join flow, heartbeats, events, mute and close codes
+//! until the real server exists.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use signaling::protocol::{ClientMsg, Participant, ServerMsg, close};
+use testbed::media::{Listener, SendControl, spawn_listeners, spawn_sender};
+use testbed::peer::Peer;
+use testbed::{VoiceClient, VoiceOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+const CANDIDATES: [f32; 3] = [440.0, 660.0, 880.0];
+const T: Duration = Duration::from_secs(10);
+
+/// Serves one `POST /api/channels/42/voice` for bearer `secret`, pointing at `ws_url`.
+async fn serve_grant(http: TcpListener, ws_url: String) {
+    let (mut conn, _) = http.accept().await.unwrap();
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "request ended early");
+        req.extend_from_slice(&buf[..n]);
+    }
+    let req = String::from_utf8_lossy(&req).to_lowercase();
+    assert!(req.starts_with("post /api/channels/42/voice "), "{req}");
+    assert!(req.contains("authorization: bearer secret"), "{req}");
+    let body =
+        serde_json::json!({"token": "vt", "endpoint": ws_url, "room_id": "42", "guild_id": "1", "expires_at": 0});
+    let body = body.to_string();
+    let reply =
+        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+    conn.write_all(reply.as_bytes()).await.unwrap();
+}
+
+/// What the fake gateway observed, for the test to check.
+struct Gateway {
+    client_msgs: mpsc::UnboundedReceiver<ClientMsg>,
+    heard: Arc<Listener>,
+    push: mpsc::UnboundedSender<ServerMsg>,
+}
+
+fn text(msg: &ServerMsg) -> Message {
+    Message::text(serde_json::to_string(msg).unwrap())
+}
+
+async fn serve_gateway(
+    ws: TcpListener,
+    seen: mpsc::UnboundedSender<ClientMsg>,
+    mut push: mpsc::UnboundedReceiver<ServerMsg>,
+    heard: Arc<Listener>,
+) {
+    let (tcp, _) = ws.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    ws.send(text(&ServerMsg::Hello { heartbeat_interval: 100 })).await.unwrap();
+    let me = Participant {
+        user_id: "7".into(),
+        username: "u".into(),
+        self_mute: false,
+        server_mute: false,
+        speaking: false,
+    };
+    // The media side lives as long as the socket.
+    let mut peers = Vec::new();
+    loop {
+        tokio::select! {
+            Some(msg) = push.recv() => ws.send(text(&msg)).await.unwrap(),
+            frame = ws.next() => {
+                let Some(Ok(Message::Text(raw))) = frame else { return };
+                let Ok(msg) = serde_json::from_str::<ClientMsg>(&raw) else {
+                    // As the real gateway must: bad input closes with DECODE_ERROR, never a panic.
+                    let frame = CloseFrame { code: close::DECODE_ERROR.into(), reason: "decode".into() };
+                    let _ = ws.close(Some(frame)).await;
+                    return;
+                };
+                match &msg {
+                    ClientMsg::Identify { token } => {
+                        assert_eq!(token, "vt");
+                        let ready = ServerMsg::Ready { session_id: "s".into(), user_id: "7".into(), room_id: "42".into(), audio_slots: 2, participants: vec![me.clone()] };
+                        ws.send(text(&ready)).await.unwrap();
+                    }
+                    ClientMsg::Heartbeat { nonce } => ws.send(text(&ServerMsg::HeartbeatAck { nonce: *nonce })).await.unwrap(),
+                    ClientMsg::Offer { sdp } => {
+                        let b = Peer::new().await.unwrap();
+                        let mic = b.add_mic().await.unwrap();
+                        let answer = b.answer(sdp).await.unwrap();
+                        ws.send(text(&ServerMsg::Answer { sdp: answer })).await.unwrap();
+                        b.wait_connected(T).await.unwrap();
+                        spawn_listeners(b.pc.clone(), b.take_tracks().unwrap(), heard.clone());
+                        spawn_sender(mic, Some((660.0, -20.0)), Arc::new(SendControl::default()));
+                        peers.push(b);
+                    }
+                    _ => {}
+                }
+                let _ = seen.send(msg);
+            }
+        }
+    }
+}
+
+async fn start() -> (String, Gateway) {
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_base = format!("http://{}", http.local_addr().unwrap());
+    tokio::spawn(serve_grant(http, format!("ws://{}/voice", ws.local_addr().unwrap())));
+    let (seen_tx, client_msgs) = mpsc::unbounded_channel();
+    let (push, push_rx) = mpsc::unbounded_channel();
+    let heard = Arc::new(Listener::default());
+    tokio::spawn(serve_gateway(ws, seen_tx, push_rx, heard.clone()));
+    (http_base, Gateway { client_msgs, heard, push })
+}
+
+async fn next_non_heartbeat(rx: &mut mpsc::UnboundedReceiver<ClientMsg>) -> ClientMsg {
+    loop {
+        match tokio::time::timeout(T, rx.recv()).await.unwrap().unwrap() {
+            ClientMsg::Heartbeat { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_talk_mute_and_get_closed() {
+    let (http_base, mut gw) = start().await;
+    let client = VoiceClient::join(&http_base, "secret", "42", VoiceOptions::tone(440.0)).await.unwrap();
+    assert_eq!(client.session().audio_slots, 2);
+    assert_eq!(client.session().participants.len(), 1);
+    assert!(matches!(next_non_heartbeat(&mut gw.client_msgs).await, ClientMsg::Identify { .. }));
+    assert!(matches!(next_non_heartbeat(&mut gw.client_msgs).await, ClientMsg::Offer { .. }));
+
+    // Media both ways, judged by content.
+    client.wait_heard(&CANDIDATES, &[660.0], T).await.unwrap();
+    let deadline = tokio::time::Instant::now() + T;
+    while gw.heard.heard_within(&CANDIDATES, Duration::from_millis(500)) != [440.0] {
+        assert!(tokio::time::Instant::now() < deadline, "the gateway's peer never heard 440 Hz");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let slot = &client.track_stats()[0];
+    assert_eq!((slot.mid.as_deref(), slot.last_level), (Some("1"), Some(23)));
+
+    // Heartbeats flow (100 ms interval) and their acks are counted, not queued.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(client.events().heartbeat_acks() >= 2, "acks: {}", client.events().heartbeat_acks());
+
+    // Server events arrive in the log; wait_for leaves the others queued.
+    gw.push.send(ServerMsg::Speaking { user_id: "9".into(), speaking: true }).unwrap();
+    gw.push.send(ServerMsg::DominantSpeaker { user_id: Some("9".into()) }).unwrap();
+    let dom = client.wait_for(|m| matches!(m, ServerMsg::DominantSpeaker { .. }), T).await.unwrap();
+    assert_eq!(dom, ServerMsg::DominantSpeaker { user_id: Some("9".into()) });
+    assert!(matches!(client.next_event(T).await.unwrap(), ServerMsg::Speaking { speaking: true, .. }));
+
+    // Mute tells the server and stops the audio.
+    client.mute(true).await.unwrap();
+    assert_eq!(next_non_heartbeat(&mut gw.client_msgs).await, ClientMsg::Mute { self_mute: true });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let frozen = gw.heard.received_packets();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gw.heard.received_packets(), frozen);
+
+    // Garbage gets the socket closed with DECODE_ERROR, and the client reports the code.
+    client.send_raw_text("{not json").await.unwrap();
+    let closed = client.wait_closed(T).await.unwrap();
+    assert_eq!(closed.code, Some(close::DECODE_ERROR));
+    assert_eq!(client.close_code(), Some(close::DECODE_ERROR));
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn refused_grant_is_an_error() {
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", http.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut conn, _) = http.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = conn.read(&mut buf).await;
+        let body = r#"{"code":50001,"message":"missing access"}"#;
+        let reply = format!("HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        conn.write_all(reply.as_bytes()).await.unwrap();
+    });
+    let err = VoiceClient::join(&base, "secret", "42", VoiceOptions::default())
+        .await
+        .err()
+        .expect("a 403 must fail the join");
+    assert!(format!("{err:#}").contains("403"), "{err:#}");
+}
