@@ -19,6 +19,29 @@ pub struct Config {
     /// Log filter in `RUST_LOG` syntax.
     pub log: String,
     pub chat: ChatConfig,
+    pub media: MediaConfig,
+    pub voice: signaling::VoiceConfig,
+}
+
+/// The media engine (SFU): one UDP port for every peer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// UDP address for ICE, DTLS and SRTP of every peer. Port 0 picks a free one.
+    pub bind: String,
+    /// The address clients reach the UDP port at, when it differs from the bound one (NAT, or a
+    /// 0.0.0.0 bind): advertised in ICE candidates.
+    pub public_ip: Option<String>,
+    /// At most this many speakers are forwarded to each listener.
+    pub last_n: usize,
+    /// A peer with no packets for this long is removed.
+    pub peer_timeout_secs: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig { bind: "127.0.0.1:50000".into(), public_ip: None, last_n: 5, peer_timeout_secs: 10 }
+    }
 }
 
 impl Default for Config {
@@ -28,11 +51,13 @@ impl Default for Config {
             database_url: "sqlite:data/confab.db".into(),
             log: "info".into(),
             chat: ChatConfig::default(),
+            media: MediaConfig::default(),
+            voice: signaling::VoiceConfig::default(),
         }
     }
 }
 
-const SECTIONS: &[&str] = &["chat"];
+const SECTIONS: &[&str] = &["chat", "media", "voice"];
 
 impl Config {
     /// Loads the file (if any) and applies environment overrides from `env`. Returns the config and

@@ -7,6 +7,8 @@ use chat::app::App;
 use chat::store::{Store, User};
 use clap::{Parser, Subcommand};
 use config::Config;
+use sfu::{Sfu, SfuConfig};
+use signaling::Voice;
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -25,11 +27,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (HTTP API, chat gateway).
+    /// Run the server (HTTP API, chat gateway, voice gateway, media engine).
     Serve {
         /// Listen address, e.g. 127.0.0.1:8080 (port 0 picks a free one).
         #[arg(long)]
         listen: Option<String>,
+        /// UDP address of the media engine, e.g. 0.0.0.0:50000.
+        #[arg(long)]
+        media_bind: Option<String>,
+        /// IP clients reach the media port at (NAT, or a 0.0.0.0 bind).
+        #[arg(long)]
+        public_ip: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -68,10 +76,10 @@ async fn main() -> Result<()> {
         tracing::warn!("ignoring {var}: it names no confab setting");
     }
     match cli.command {
-        Command::Serve { listen } => {
-            if let Some(l) = listen {
-                cfg.listen = l;
-            }
+        Command::Serve { listen, media_bind, public_ip } => {
+            cfg.listen = listen.unwrap_or(cfg.listen);
+            cfg.media.bind = media_bind.unwrap_or(cfg.media.bind);
+            cfg.media.public_ip = public_ip.or(cfg.media.public_ip);
             serve(cfg).await
         }
         Command::Migrate => {
@@ -97,10 +105,30 @@ async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(store = store.backend(), database = %redact(&cfg.database_url), "store ready");
     tracing::info!("confab listening on http://{addr}");
     let app = App::new(store, cfg.chat.clone());
-    let router = chat::server::router(&app);
+    let (sfu, events) =
+        Sfu::start(sfu_config(&cfg.media)?).await.with_context(|| format!("binding media UDP {}", cfg.media.bind))?;
+    tracing::info!(udp = %sfu.local_addr(), advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
+    let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
+    let router = chat::server::router(&app).merge(signaling::router(&voice));
     chat::server::serve(listener, app, router, shutdown_signal()).await?;
+    sfu.shutdown();
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+fn sfu_config(m: &config::MediaConfig) -> Result<SfuConfig> {
+    let bind = m.bind.parse().with_context(|| format!("media.bind {:?} is not an ip:port", m.bind))?;
+    let public_ip = match &m.public_ip {
+        Some(ip) => Some(ip.parse().with_context(|| format!("media.public_ip {ip:?} is not an IP address"))?),
+        None => None,
+    };
+    Ok(SfuConfig {
+        bind,
+        public_ip,
+        last_n: m.last_n,
+        peer_timeout: std::time::Duration::from_secs(m.peer_timeout_secs),
+        ..SfuConfig::default()
+    })
 }
 
 async fn create_user(cfg: &Config, username: String, password: Option<String>) -> Result<()> {

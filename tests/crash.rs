@@ -2,38 +2,11 @@
 //! store, and find every message whose send was acknowledged (HTTP 201).
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::Server;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-/// Starts `confab serve` on a free port and waits for its "listening on" line.
-fn start(database_url: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn confab");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening on http://") {
-                let _ = tx.send(line[at + "listening on ".len()..].trim().to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("server reported its address");
-    eprintln!("started {database_url} at {base}");
-    Server { child, base }
-}
 
 async fn call(
     http: &reqwest::Client,
@@ -58,7 +31,7 @@ async fn call(
 async fn sigkill_loses_no_acknowledged_message(database_url: &str) {
     use reqwest::Method;
     let http = reqwest::Client::new();
-    let mut server = start(database_url);
+    let mut server = Server::start(database_url, &[]);
     let (st, signup) = call(
         &http,
         Method::POST,
@@ -108,15 +81,14 @@ async fn sigkill_loses_no_acknowledged_message(database_url: &str) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    server.child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on unix
-    server.child.wait().unwrap();
+    server.kill(); // std's kill() is SIGKILL on unix
     for w in writers {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 200, "only {} sends acknowledged before the kill", acked.len());
 
-    let mut server = start(database_url);
+    let mut server = Server::start(database_url, &[]);
     let mut stored = std::collections::HashSet::new();
     let mut before: Option<String> = None;
     loop {
@@ -135,8 +107,7 @@ async fn sigkill_loses_no_acknowledged_message(database_url: &str) {
     }
     let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
     assert!(lost.is_empty(), "{} of {} acknowledged messages lost: {lost:?}", lost.len(), acked.len());
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

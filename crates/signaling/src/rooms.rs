@@ -1,0 +1,351 @@
+//! Voice rooms as the gateway sees them: participants, mute and speaking state, receive-slot
+//! assignments, and resumable sessions. Sans-IO: every change returns the [`Out`]puts the driver
+//! must carry out (frames to sockets, media-engine commands, voice states for the chat plane).
+
+use crate::protocol::{ErrorCode, Participant as WireParticipant, ServerMsg, Slot};
+use chat::auth::VoiceGrant;
+use chat::id::Id;
+use chat::voice::VoiceState;
+use sfu::{PeerId, RoomId};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+struct Member {
+    user: Id,
+    username: String,
+    guild: Id,
+    room: Id,
+    moderator: bool,
+    self_mute: bool,
+    server_mute: bool,
+    speaking: bool,
+    session_id: String,
+    negotiated: bool,
+    slots: Vec<Slot>,
+    detached_at: Option<Instant>,
+}
+
+impl Member {
+    fn wire(&self) -> WireParticipant {
+        WireParticipant {
+            user_id: self.user.to_string(),
+            username: self.username.clone(),
+            self_mute: self.self_mute,
+            server_mute: self.server_mute,
+            speaking: self.speaking,
+        }
+    }
+
+    fn voice_state(&self, present: bool) -> VoiceState {
+        VoiceState {
+            guild_id: self.guild,
+            channel_id: present.then_some(self.room),
+            user_id: self.user,
+            self_mute: self.self_mute,
+            server_mute: self.server_mute,
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, PartialEq)]
+pub enum Out {
+    Send(PeerId, ServerMsg),
+    /// Close the participant's socket with a close code.
+    Close(PeerId, u16),
+    /// Remove the peer from the media engine.
+    RemovePeer(PeerId),
+    /// Set the media engine's forwarding mute for the peer.
+    Mute(PeerId, bool),
+    /// Report a voice state to the chat plane.
+    Voice(VoiceState),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinError {
+    AlreadyJoined,
+}
+
+#[derive(Debug, Default)]
+pub struct Rooms {
+    members: HashMap<PeerId, Member>,
+    /// Join order per room.
+    rooms: HashMap<RoomId, Vec<PeerId>>,
+    sessions: HashMap<String, PeerId>,
+    next_peer: PeerId,
+}
+
+pub fn room_id(room: Id) -> RoomId {
+    room.0 as RoomId
+}
+
+impl Rooms {
+    /// Adds the grant's user to its room. Returns the new peer id and READY for it; the room hears
+    /// of the join.
+    pub fn join(
+        &mut self,
+        grant: &VoiceGrant,
+        session_id: String,
+        audio_slots: usize,
+    ) -> Result<(PeerId, Vec<Out>), JoinError> {
+        let room = room_id(grant.room);
+        let ids = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
+        if ids.iter().any(|p| self.members.get(p).is_some_and(|m| m.user == grant.user)) {
+            return Err(JoinError::AlreadyJoined);
+        }
+        self.next_peer += 1;
+        let peer = self.next_peer;
+        let m = Member {
+            user: grant.user,
+            username: grant.username.clone(),
+            guild: grant.guild,
+            room: grant.room,
+            moderator: grant.moderator,
+            self_mute: false,
+            server_mute: false,
+            speaking: false,
+            session_id: session_id.clone(),
+            negotiated: false,
+            slots: Vec::new(),
+            detached_at: None,
+        };
+        let mut out = self.broadcast(room, None, ServerMsg::ParticipantJoin { participant: m.wire() });
+        out.push(Out::Voice(m.voice_state(true)));
+        self.members.insert(peer, m);
+        self.rooms.entry(room).or_default().push(peer);
+        self.sessions.insert(session_id, peer);
+        out.insert(0, Out::Send(peer, self.ready(peer, audio_slots)));
+        Ok((peer, out))
+    }
+
+    fn ready(&self, peer: PeerId, audio_slots: usize) -> ServerMsg {
+        let m = &self.members[&peer];
+        let participants = self.room_members(room_id(m.room)).map(|(_, o)| o.wire()).collect();
+        ServerMsg::Ready {
+            session_id: m.session_id.clone(),
+            user_id: m.user.to_string(),
+            room_id: m.room.to_string(),
+            audio_slots,
+            participants,
+        }
+    }
+
+    /// Reattaches a session after a dropped socket: RESUMED, a fresh READY and the current slots.
+    pub fn resume(&mut self, session_id: &str, user: Id, audio_slots: usize) -> Option<(PeerId, Vec<Out>)> {
+        let peer = *self.sessions.get(session_id)?;
+        let m = self.members.get_mut(&peer).filter(|m| m.user == user)?;
+        m.detached_at = None;
+        let slots = m.slots.clone();
+        let mut out = vec![Out::Send(peer, ServerMsg::Resumed {}), Out::Send(peer, self.ready(peer, audio_slots))];
+        if !slots.is_empty() {
+            out.push(Out::Send(peer, ServerMsg::Slots { slots }));
+        }
+        Some((peer, out))
+    }
+
+    /// The participant's socket is gone; it stays (media flowing) for the resume window.
+    pub fn detach(&mut self, peer: PeerId, now: Instant) {
+        if let Some(m) = self.members.get_mut(&peer) {
+            m.detached_at = Some(now);
+        }
+    }
+
+    /// Ends participants detached for longer than `window`.
+    pub fn expire(&mut self, now: Instant, window: Duration) -> Vec<Out> {
+        let due: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.detached_at.is_some_and(|t| now.saturating_duration_since(t) >= window))
+            .map(|(p, _)| *p)
+            .collect();
+        due.into_iter().flat_map(|p| self.leave(p)).collect()
+    }
+
+    /// Removes the participant; the room hears of it, the media engine frees it.
+    pub fn leave(&mut self, peer: PeerId) -> Vec<Out> {
+        let Some(m) = self.members.remove(&peer) else { return Vec::new() };
+        let room = room_id(m.room);
+        self.sessions.remove(&m.session_id);
+        if let Some(ids) = self.rooms.get_mut(&room) {
+            ids.retain(|p| *p != peer);
+            if ids.is_empty() {
+                self.rooms.remove(&room);
+            }
+        }
+        let mut out = vec![Out::RemovePeer(peer), Out::Voice(m.voice_state(false))];
+        out.extend(self.broadcast(room, None, ServerMsg::ParticipantLeave { user_id: m.user.to_string() }));
+        out
+    }
+
+    /// Marks the peer's one SDP exchange as done; `false` if it already happened.
+    pub fn negotiate(&mut self, peer: PeerId) -> bool {
+        self.members.get_mut(&peer).is_some_and(|m| !std::mem::replace(&mut m.negotiated, true))
+    }
+
+    /// Undoes [`Rooms::negotiate`] after a refused offer, so the client may offer again.
+    pub fn negotiation_failed(&mut self, peer: PeerId) -> Vec<Out> {
+        if let Some(m) = self.members.get_mut(&peer) {
+            m.negotiated = false;
+        }
+        Vec::new()
+    }
+
+    /// The engine command that applies the peer's current mute (after its media peer exists).
+    pub fn current_mute(&self, peer: PeerId) -> Vec<Out> {
+        self.members.get(&peer).map(|m| vec![Out::Mute(peer, m.self_mute || m.server_mute)]).unwrap_or_default()
+    }
+
+    pub fn set_self_mute(&mut self, peer: PeerId, mute: bool) -> Vec<Out> {
+        self.update(peer, |m| m.self_mute = mute)
+    }
+
+    /// Server-mutes `target` in `by`'s room; only moderators may.
+    pub fn set_server_mute(&mut self, by: PeerId, target: &str, mute: bool) -> Result<Vec<Out>, ErrorCode> {
+        let m = self.members.get(&by).ok_or(ErrorCode::UnknownParticipant)?;
+        if !m.moderator {
+            return Err(ErrorCode::Forbidden);
+        }
+        let room = room_id(m.room);
+        let peer = self
+            .room_members(room)
+            .find(|(_, o)| o.user.to_string() == target)
+            .map(|(p, _)| p)
+            .ok_or(ErrorCode::UnknownParticipant)?;
+        Ok(self.update(peer, |m| m.server_mute = mute))
+    }
+
+    fn update(&mut self, peer: PeerId, f: impl FnOnce(&mut Member)) -> Vec<Out> {
+        let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
+        let before = (m.self_mute, m.server_mute);
+        f(m);
+        if before == (m.self_mute, m.server_mute) {
+            return Vec::new();
+        }
+        let (wire, state, muted, room) = (m.wire(), m.voice_state(true), m.self_mute || m.server_mute, room_id(m.room));
+        let mut out = vec![Out::Mute(peer, muted), Out::Voice(state)];
+        out.extend(self.broadcast(room, None, ServerMsg::ParticipantUpdate { participant: wire }));
+        out
+    }
+
+    pub fn speaking(&mut self, peer: PeerId, speaking: bool) -> Vec<Out> {
+        let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
+        if m.speaking == speaking {
+            return Vec::new();
+        }
+        m.speaking = speaking;
+        let (user, room) = (m.user.to_string(), room_id(m.room));
+        self.broadcast(room, None, ServerMsg::Speaking { user_id: user, speaking })
+    }
+
+    pub fn dominant(&mut self, room: RoomId, peer: Option<PeerId>) -> Vec<Out> {
+        let user_id = peer.and_then(|p| self.members.get(&p)).map(|m| m.user.to_string());
+        self.broadcast(room, None, ServerMsg::DominantSpeaker { user_id })
+    }
+
+    /// The engine's slot assignment for listener `peer`, translated to user ids.
+    pub fn slots(&mut self, peer: PeerId, slots: Vec<(String, Option<PeerId>)>) -> Vec<Out> {
+        let slots: Vec<Slot> = slots
+            .into_iter()
+            .map(|(mid, src)| Slot { mid, user_id: src.and_then(|s| self.members.get(&s)).map(|m| m.user.to_string()) })
+            .collect();
+        let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
+        m.slots = slots.clone();
+        vec![Out::Send(peer, ServerMsg::Slots { slots })]
+    }
+
+    pub fn is_member(&self, peer: PeerId) -> bool {
+        self.members.contains_key(&peer)
+    }
+
+    fn room_members(&self, room: RoomId) -> impl Iterator<Item = (PeerId, &Member)> {
+        self.rooms.get(&room).into_iter().flatten().filter_map(|p| self.members.get(p).map(|m| (*p, m)))
+    }
+
+    fn broadcast(&self, room: RoomId, except: Option<PeerId>, msg: ServerMsg) -> Vec<Out> {
+        self.room_members(room).filter(|(p, _)| Some(*p) != except).map(|(p, _)| Out::Send(p, msg.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(user: i64, moderator: bool) -> VoiceGrant {
+        VoiceGrant {
+            user: Id(user),
+            username: format!("u{user}"),
+            guild: Id(1),
+            room: Id(9),
+            moderator,
+            expires_at: i64::MAX,
+        }
+    }
+
+    fn sent_to(out: &[Out], peer: PeerId) -> Vec<&ServerMsg> {
+        out.iter().filter_map(|o| if let Out::Send(p, m) = o { (*p == peer).then_some(m) } else { None }).collect()
+    }
+
+    #[test]
+    fn join_announces_and_rejects_twice() {
+        let mut r = Rooms::default();
+        let (a, out) = r.join(&grant(1, true), "s1".into(), 5).unwrap();
+        assert!(
+            matches!(sent_to(&out, a)[..], [ServerMsg::Ready { participants, audio_slots: 5, .. }] if participants.len() == 1)
+        );
+        let (b, out) = r.join(&grant(2, false), "s2".into(), 5).unwrap();
+        assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantJoin { .. }]));
+        assert!(out.contains(&Out::Voice(VoiceState {
+            guild_id: Id(1),
+            channel_id: Some(Id(9)),
+            user_id: Id(2),
+            self_mute: false,
+            server_mute: false
+        })));
+        assert_eq!(r.join(&grant(2, false), "s3".into(), 5).unwrap_err(), JoinError::AlreadyJoined);
+        let out = r.leave(b);
+        assert!(out.contains(&Out::RemovePeer(b)));
+        assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantLeave { .. }]));
+        assert!(r.join(&grant(2, false), "s4".into(), 5).is_ok(), "may rejoin after leaving");
+    }
+
+    #[test]
+    fn mutes_negotiation_and_moderation() {
+        let mut r = Rooms::default();
+        let (a, _) = r.join(&grant(1, true), "s1".into(), 5).unwrap();
+        let (b, _) = r.join(&grant(2, false), "s2".into(), 5).unwrap();
+        let out = r.set_self_mute(b, true);
+        assert!(out.contains(&Out::Mute(b, true)));
+        assert!(r.set_self_mute(b, true).is_empty(), "no change, no noise");
+        assert_eq!(r.set_server_mute(b, "1", true).unwrap_err(), ErrorCode::Forbidden);
+        assert_eq!(r.set_server_mute(a, "42", true).unwrap_err(), ErrorCode::UnknownParticipant);
+        let out = r.set_server_mute(a, "2", true).unwrap();
+        assert!(out.iter().any(|o| matches!(o, Out::Voice(v) if v.server_mute)));
+        let out = r.set_self_mute(b, false);
+        assert!(out.contains(&Out::Mute(b, true)), "still server-muted");
+        assert!(r.negotiate(a) && !r.negotiate(a));
+        r.negotiation_failed(a);
+        assert!(r.negotiate(a));
+    }
+
+    #[test]
+    fn resume_within_window_and_expiry() {
+        let mut r = Rooms::default();
+        let t = Instant::now();
+        let (a, _) = r.join(&grant(1, false), "s1".into(), 5).unwrap();
+        r.slots(a, vec![("1".into(), None)]);
+        r.detach(a, t);
+        assert!(r.resume("s1", Id(2), 5).is_none(), "another user's session");
+        let (p, out) = r.resume("s1", Id(1), 5).unwrap();
+        assert_eq!(p, a);
+        assert!(matches!(
+            sent_to(&out, a)[..],
+            [ServerMsg::Resumed {}, ServerMsg::Ready { .. }, ServerMsg::Slots { .. }]
+        ));
+        r.detach(a, t);
+        assert!(r.expire(t + Duration::from_secs(5), Duration::from_secs(10)).is_empty());
+        let out = r.expire(t + Duration::from_secs(10), Duration::from_secs(10));
+        assert!(out.contains(&Out::RemovePeer(a)));
+        assert!(r.resume("s1", Id(1), 5).is_none());
+    }
+}

@@ -1,0 +1,162 @@
+//! The voice gateway's shared state: the room registry, the sockets of participants, the media
+//! engine handle, and the chat plane it reports voice states to. Tokio tasks here only carry out
+//! what [`Rooms`] decides.
+
+use crate::rooms::{Out, Rooms};
+use chat::app::App;
+use serde::{Deserialize, Serialize};
+use sfu::{PeerId, Sfu, SfuEvent};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    pub heartbeat_interval_ms: u64,
+    /// How long a participant whose socket dropped keeps its place (and media) for RESUME.
+    pub resume_window_secs: u64,
+    /// Largest accepted frame; offers with many m-lines run to several KiB.
+    pub max_frame_bytes: usize,
+    pub frames_per_minute: u32,
+    /// Receive slots each client offers (`recvonly` m-lines); the engine fills at most its last-N.
+    pub audio_slots: usize,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            heartbeat_interval_ms: 15_000,
+            resume_window_secs: 30,
+            max_frame_bytes: 64 * 1024,
+            frames_per_minute: 600,
+            audio_slots: 5,
+        }
+    }
+}
+
+/// What a participant's socket task is told to do.
+#[derive(Debug)]
+pub enum Outbound {
+    Msg(crate::protocol::ServerMsg),
+    Close(u16),
+}
+
+/// A participant's socket: its queue, and which connection it is (a resume replaces it).
+pub struct Link {
+    pub conn: u64,
+    pub tx: mpsc::Sender<Outbound>,
+}
+
+#[derive(Clone)]
+pub struct Voice(Arc<Inner>);
+
+pub struct Inner {
+    pub cfg: VoiceConfig,
+    pub chat: App,
+    pub sfu: Sfu,
+    rooms: Mutex<Rooms>,
+    links: Mutex<HashMap<PeerId, Link>>,
+}
+
+impl std::ops::Deref for Voice {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Voice {
+    /// Starts the gateway's background tasks (engine events, resume expiry); they end with the chat
+    /// plane's shutdown.
+    pub fn new(chat: App, sfu: Sfu, events: mpsc::UnboundedReceiver<SfuEvent>, cfg: VoiceConfig) -> Voice {
+        let v = Voice(Arc::new(Inner { cfg, chat, sfu, rooms: Mutex::default(), links: Mutex::default() }));
+        tokio::spawn(v.clone().pump(events));
+        tokio::spawn(v.clone().expire());
+        v
+    }
+
+    /// Runs `f` on the room registry and carries out what it returns.
+    pub fn rooms<R>(&self, f: impl FnOnce(&mut Rooms) -> (R, Vec<Out>)) -> R {
+        let (r, out) = f(&mut lock(&self.rooms));
+        self.apply(out);
+        r
+    }
+
+    pub fn link(&self, peer: PeerId, link: Link) {
+        lock(&self.links).insert(peer, link);
+    }
+
+    /// Forgets the socket `conn` of `peer`, unless a resume already replaced it.
+    pub fn unlink(&self, peer: PeerId, conn: u64) {
+        let mut links = lock(&self.links);
+        if links.get(&peer).is_some_and(|l| l.conn == conn) {
+            links.remove(&peer);
+        }
+    }
+
+    pub fn apply(&self, out: Vec<Out>) {
+        for o in out {
+            match o {
+                Out::Send(peer, msg) => self.to_socket(peer, Outbound::Msg(msg)),
+                Out::Close(peer, code) => self.to_socket(peer, Outbound::Close(code)),
+                Out::RemovePeer(peer) => self.sfu.remove_peer(peer),
+                Out::Mute(peer, muted) => self.sfu.set_muted(peer, muted),
+                Out::Voice(state) => self.chat.update_voice_state(state),
+            }
+        }
+    }
+
+    fn to_socket(&self, peer: PeerId, what: Outbound) {
+        let mut links = lock(&self.links);
+        if let Some(l) = links.get(&peer)
+            && l.tx.try_send(what).is_err()
+        {
+            // A socket that cannot keep up is dropped; the participant may RESUME.
+            links.remove(&peer);
+        }
+    }
+
+    async fn pump(self, mut events: mpsc::UnboundedReceiver<SfuEvent>) {
+        let shutdown = self.chat.shutdown.clone();
+        loop {
+            let ev = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                ev = events.recv() => match ev { Some(ev) => ev, None => return },
+            };
+            self.rooms(|r| {
+                let out = match ev {
+                    SfuEvent::Speaking { peer, speaking, .. } => r.speaking(peer, speaking),
+                    SfuEvent::DominantSpeaker { room, peer } => r.dominant(room, peer),
+                    SfuEvent::Slots { peer, slots } => r.slots(peer, slots),
+                    SfuEvent::PeerGone { peer, reason, .. } => {
+                        tracing::info!(peer, ?reason, "media connection gone; removing participant");
+                        let mut out = vec![Out::Close(peer, crate::protocol::close::DISCONNECTED)];
+                        out.extend(r.leave(peer));
+                        out
+                    }
+                    _ => Vec::new(),
+                };
+                ((), out)
+            });
+        }
+    }
+
+    async fn expire(self) {
+        let window = Duration::from_secs(self.cfg.resume_window_secs);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let shutdown = self.chat.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            self.rooms(|r| ((), r.expire(Instant::now(), window)));
+        }
+    }
+}

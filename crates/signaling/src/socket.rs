@@ -1,0 +1,244 @@
+//! The tokio task behind one `/voice` WebSocket: moves frames between the socket, the
+//! [`Connection`] machine and the shared [`Voice`] state, and talks to the media engine.
+
+use crate::conn::{Action, ConnConfig, Connection};
+use crate::protocol::{ClientMsg, ErrorCode, ServerMsg, close};
+use crate::rooms::{JoinError, room_id};
+use crate::server::{Link, Outbound, Voice};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use chat::auth::Limit;
+use chat::id::now_ms;
+use sfu::{PeerId, SfuError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// `GET /voice`: upgrades to the voice gateway protocol.
+pub async fn handler(State(voice): State<Voice>, ws: WebSocketUpgrade) -> Response {
+    let cap = voice.cfg.max_frame_bytes.max(1024) * 4;
+    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| {
+        let tracker = voice.chat.sockets.clone();
+        tracker.track_future(run(voice, socket))
+    })
+}
+
+struct Driver {
+    voice: Voice,
+    conn_id: u64,
+    conn: Connection,
+    rx: Option<mpsc::Receiver<Outbound>>,
+    peer: Option<(PeerId, chat::id::Id)>,
+}
+
+enum Step {
+    Continue,
+    /// Close with this code (None: the socket is already gone).
+    End(Option<u16>),
+    /// The participant left on purpose: close normally, do not keep the session.
+    Left,
+}
+
+async fn run(voice: Voice, mut ws: WebSocket) {
+    let n = voice.cfg.frames_per_minute.max(1);
+    let cfg = ConnConfig {
+        heartbeat_interval: Duration::from_millis(voice.cfg.heartbeat_interval_ms.max(1)),
+        max_frame: voice.cfg.max_frame_bytes,
+        rate: Limit { burst: n, per: Duration::from_secs(60) / n },
+    };
+    let (conn, hello) = Connection::new(cfg, Instant::now());
+    let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let mut d = Driver { voice, conn_id, conn, rx: None, peer: None };
+    let end = if send(&mut ws, &hello).await { d.serve(&mut ws).await } else { Step::End(None) };
+    let code = match end {
+        Step::End(code) => code,
+        Step::Left => Some(1000),
+        Step::Continue => None,
+    };
+    if let Some(code) = code {
+        let _ = ws.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
+    }
+    if let Some((peer, _)) = d.peer {
+        d.voice.unlink(peer, d.conn_id);
+        if !matches!(end, Step::Left) {
+            d.voice.rooms(|r| {
+                r.detach(peer, Instant::now());
+                ((), Vec::new())
+            });
+        }
+    }
+}
+
+async fn send(ws: &mut WebSocket, msg: &ServerMsg) -> bool {
+    let text = serde_json::to_string(msg).unwrap_or_default();
+    ws.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn next(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    async fn serve(&mut self, ws: &mut WebSocket) -> Step {
+        let shutdown = self.voice.chat.shutdown.clone();
+        loop {
+            let deadline = tokio::time::Instant::from_std(self.conn.poll_timeout());
+            let action = tokio::select! {
+                _ = shutdown.cancelled() => return Step::End(Some(close::GOING_AWAY)),
+                _ = tokio::time::sleep_until(deadline) => self.conn.handle_timeout(Instant::now()),
+                out = next(&mut self.rx) => match out {
+                    Some(Outbound::Msg(m)) => Some(Action::Send(m)),
+                    Some(Outbound::Close(code)) => return Step::End(Some(code)),
+                    // Replaced by a resume elsewhere, or too slow.
+                    None => return Step::End(Some(close::SESSION_NO_LONGER_VALID)),
+                },
+                msg = ws.recv() => match msg {
+                    Some(Ok(Message::Text(t))) => self.conn.handle_text(t.as_str(), Instant::now()),
+                    Some(Ok(Message::Binary(_))) => Some(Action::Close(close::DECODE_ERROR, "binary frame")),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Ok(Message::Close(_))) | None => return Step::End(None),
+                    Some(Err(e)) => {
+                        let big = e.to_string().contains("too long") || e.to_string().contains("too big");
+                        return Step::End(big.then_some(close::TOO_BIG));
+                    }
+                },
+            };
+            let Some(action) = action else { continue };
+            match self.perform(action, ws).await {
+                Step::Continue => {}
+                end => return end,
+            }
+        }
+    }
+
+    async fn perform(&mut self, action: Action, ws: &mut WebSocket) -> Step {
+        match action {
+            Action::Send(m) => {
+                if send(ws, &m).await {
+                    Step::Continue
+                } else {
+                    Step::End(None)
+                }
+            }
+            Action::Close(code, _) => Step::End(Some(code)),
+            Action::Identify { token } => self.identify(&token),
+            Action::Resume { token, session_id } => self.resume(&token, &session_id),
+            Action::Request(req) => self.request(req, ws).await,
+        }
+    }
+
+    fn link(&mut self, peer: PeerId) {
+        let (tx, rx) = mpsc::channel(256);
+        self.rx = Some(rx);
+        self.voice.link(peer, Link { conn: self.conn_id, tx });
+    }
+
+    fn identify(&mut self, token: &str) -> Step {
+        let Ok(grant) = self.voice.chat.voice_tokens.verify(token, now_ms()) else {
+            return Step::End(Some(close::AUTHENTICATION_FAILED));
+        };
+        let session_id = chat::auth::new_token();
+        let slots = self.voice.cfg.audio_slots;
+        let voice = self.voice.clone();
+        // Link before the join's outputs are applied, so READY reaches this socket.
+        let joined = voice.rooms(|r| match r.join(&grant, session_id, slots) {
+            Ok((peer, out)) => {
+                self.link(peer);
+                (Ok(peer), out)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        });
+        match joined {
+            Ok(peer) => {
+                self.peer = Some((peer, grant.room));
+                self.conn.identified();
+                tracing::info!(peer, user = %grant.user, room = %grant.room, "joined voice");
+                Step::Continue
+            }
+            Err(JoinError::AlreadyJoined) => Step::End(Some(close::ALREADY_JOINED)),
+        }
+    }
+
+    fn resume(&mut self, token: &str, session_id: &str) -> Step {
+        let Ok(grant) = self.voice.chat.voice_tokens.verify(token, now_ms()) else {
+            return Step::End(Some(close::AUTHENTICATION_FAILED));
+        };
+        let slots = self.voice.cfg.audio_slots;
+        let voice = self.voice.clone();
+        let resumed = voice.rooms(|r| match r.resume(session_id, grant.user, slots) {
+            Some((peer, out)) => {
+                self.link(peer);
+                (Some(peer), out)
+            }
+            None => (None, Vec::new()),
+        });
+        match resumed {
+            Some(peer) => {
+                self.peer = Some((peer, grant.room));
+                self.conn.identified();
+                Step::Continue
+            }
+            None => Step::End(Some(close::SESSION_NO_LONGER_VALID)),
+        }
+    }
+
+    async fn request(&mut self, req: ClientMsg, ws: &mut WebSocket) -> Step {
+        let Some((peer, room)) = self.peer else { return Step::End(Some(close::NOT_AUTHENTICATED)) };
+        let error = |code, message: String| ServerMsg::Error { code, message };
+        let reply = match req {
+            ClientMsg::Offer { sdp } => {
+                if !self.voice.rooms(|r| (r.negotiate(peer), Vec::new())) {
+                    error(ErrorCode::AlreadyNegotiated, "this session already has an answer".into())
+                } else {
+                    match self.voice.sfu.add_peer(room_id(room), peer, &sdp).await {
+                        Ok(answer) => {
+                            // Mute set before the offer applies to the new media peer too.
+                            self.voice.rooms(|r| ((), r.current_mute(peer)));
+                            ServerMsg::Answer { sdp: answer }
+                        }
+                        Err(e) => {
+                            self.voice.rooms(|r| ((), r.negotiation_failed(peer)));
+                            error(sdp_error(&e), e.to_string())
+                        }
+                    }
+                }
+            }
+            ClientMsg::Mute { self_mute } => {
+                self.voice.rooms(|r| ((), r.set_self_mute(peer, self_mute)));
+                return Step::Continue;
+            }
+            ClientMsg::ServerMute { user_id, mute } => {
+                match self.voice.rooms(|r| match r.set_server_mute(peer, &user_id, mute) {
+                    Ok(out) => (None, out),
+                    Err(code) => (Some(code), Vec::new()),
+                }) {
+                    None => return Step::Continue,
+                    Some(code) => error(code, format!("cannot server-mute {user_id}")),
+                }
+            }
+            ClientMsg::Leave {} => {
+                self.voice.unlink(peer, self.conn_id);
+                self.voice.rooms(|r| ((), r.leave(peer)));
+                self.peer = None;
+                return Step::Left;
+            }
+            // The connection machine answers these itself.
+            _ => return Step::Continue,
+        };
+        if send(ws, &reply).await { Step::Continue } else { Step::End(None) }
+    }
+}
+
+fn sdp_error(e: &SfuError) -> ErrorCode {
+    match e {
+        SfuError::BadSdp(_) | SfuError::NoSendAudio => ErrorCode::BadSdp,
+        SfuError::NoOpus => ErrorCode::NoOpus,
+        _ => ErrorCode::Unavailable,
+    }
+}
