@@ -179,6 +179,16 @@ mod raw {
         let _ = ws.send(m).await;
     }
 
+    /// The next frame whose op is `op`, skipping others (room events).
+    pub async fn until(ws: &mut Ws, op: &str) -> serde_json::Value {
+        loop {
+            let m = next(ws).await.unwrap_or_else(|code| panic!("closed with {code:?} while waiting for {op}"));
+            if m["op"] == op {
+                return m;
+            }
+        }
+    }
+
     /// The next text frame, or the close code if the server closed.
     pub async fn next(ws: &mut Ws) -> Result<serde_json::Value, Option<u16>> {
         loop {
@@ -260,12 +270,7 @@ async fn bad_input_is_refused_without_hurting_others() {
     raw::send(&mut ws, text(json!({"op": "identify", "d": {"token": c}}))).await;
     assert_eq!(raw::next(&mut ws).await.unwrap()["op"], "ready");
     raw::send(&mut ws, text(json!({"op": "offer", "d": {"sdp": "this is not sdp"}}))).await;
-    let e = loop {
-        let m = raw::next(&mut ws).await.unwrap();
-        if m["op"] == "error" {
-            break m;
-        }
-    };
+    let e = raw::until(&mut ws, "error").await;
     assert_eq!(e["d"]["code"], "bad_sdp", "{e}");
     let pcmu_only = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
         m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n\
@@ -273,20 +278,10 @@ async fn bad_input_is_refused_without_hurting_others() {
         a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
         a=setup:actpass\r\na=rtpmap:0 PCMU/8000\r\n";
     raw::send(&mut ws, text(json!({"op": "offer", "d": {"sdp": pcmu_only}}))).await;
-    let e = loop {
-        let m = raw::next(&mut ws).await.unwrap();
-        if m["op"] == "error" {
-            break m;
-        }
-    };
+    let e = raw::until(&mut ws, "error").await;
     assert_eq!(e["d"]["code"], "no_opus", "{e}");
     raw::send(&mut ws, text(json!({"op": "heartbeat", "d": {"nonce": 9}}))).await;
-    let ack = loop {
-        let m = raw::next(&mut ws).await.unwrap();
-        if m["op"] == "heartbeat_ack" {
-            break m;
-        }
-    };
+    let ack = raw::until(&mut ws, "heartbeat_ack").await;
     assert_eq!(ack["d"]["nonce"], 9);
     // A second offer from a negotiated client.
     a.send(ClientMsg::Offer { sdp: "v=0".into() }).await.unwrap();

@@ -5,61 +5,10 @@
 mod common;
 mod support;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{Client, TestServer};
-
-/// Asserts an API error: the status, and a body of exactly `{code, message}` with this code.
-#[track_caller]
-fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: u64) {
-    let (st, body) = got;
-    assert_eq!(*st, status, "status of {body}");
-    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
-    assert_eq!(obj.len(), 2, "error body has only code and message: {body}");
-    assert_eq!(body["code"].as_u64(), Some(code), "code of {body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "message of {body}");
-}
-
-/// Like [`assert_error`] for any 4xx status; returns the code.
-#[track_caller]
-fn assert_client_error(got: &(StatusCode, Value)) -> u64 {
-    let (st, body) = got;
-    assert!(st.is_client_error(), "expected a 4xx, got {st}: {body}");
-    assert_error(got, *st, body["code"].as_u64().unwrap_or_else(|| panic!("numeric code in {body}")));
-    body["code"].as_u64().unwrap_or_default()
-}
-
-/// A request with full control over headers and body; returns status, headers and the JSON body
-/// (`Null` when empty; panics if the body is not JSON, since every answer of the API is).
-async fn raw(
-    c: &Client,
-    method: Method,
-    path: &str,
-    content_type: Option<&str>,
-    body: impl Into<reqwest::Body>,
-) -> (StatusCode, HeaderMap, Value) {
-    let mut req = c.http.request(method, format!("{}{path}", c.base)).body(body);
-    if let Some(t) = &c.token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(ct) = content_type {
-        req = req.header(CONTENT_TYPE, ct);
-    }
-    let res = req.send().await.expect("request");
-    let (status, headers) = (res.status(), res.headers().clone());
-    let text = res.text().await.expect("body");
-    let value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {text:?}"))
-    };
-    (status, headers, value)
-}
-
-fn creds(name: &str, password: &str) -> Value {
-    json!({ "username": name, "password": password })
-}
+use support::{Client, TestServer, assert_client_error, assert_error, creds, raw};
 
 // ---------------------------------------------------------------------------------------------
 // 3. Unknown and malformed ids

@@ -8,18 +8,7 @@ use common::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use support::{Client, TestServer};
-
-/// Asserts an API error: the status, and a body of exactly `{code, message}` with this code.
-#[track_caller]
-fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: u64) {
-    let (st, body) = got;
-    assert_eq!(*st, status, "status of {body}");
-    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
-    assert_eq!(obj.len(), 2, "error body has only code and message: {body}");
-    assert_eq!(body["code"].as_u64(), Some(code), "code of {body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "message of {body}");
-}
+use support::{Client, TestServer, assert_error};
 
 fn id_of(v: &Value) -> i64 {
     v["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("string id in {v}"))
