@@ -220,7 +220,7 @@ async fn bad_input_is_refused_without_hurting_others() {
     use tokio_tungstenite::tungstenite::Message;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&format!("sqlite:{}", dir.path().join("v.db").display()), &[]);
-    let (tokens, _, voice, guild) = guild(&server.base, 3).await;
+    let (tokens, ids, voice, guild) = guild(&server.base, 3).await;
     let a = VoiceClient::join(&server.base, &tokens[0], &voice, VoiceOptions::tone(TONES[0])).await.unwrap();
     let b = VoiceClient::join(&server.base, &tokens[1], &voice, VoiceOptions::tone(TONES[1])).await.unwrap();
     a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
@@ -293,6 +293,14 @@ async fn bad_input_is_refused_without_hurting_others() {
     b.wait_for(|m| matches!(m, ServerMsg::Error { code: signaling::protocol::ErrorCode::Forbidden, .. }), T)
         .await
         .unwrap();
+
+    a.send(ClientMsg::ServerMute { user_id: ids[1].clone(), mute: true }).await.unwrap();
+    b.wait_for(|m| matches!(m, ServerMsg::ParticipantUpdate { participant } if participant.server_mute), T)
+        .await
+        .unwrap();
+    a.wait_heard(&TONES, &[], T).await.unwrap();
+    a.send(ClientMsg::ServerMute { user_id: ids[1].clone(), mute: false }).await.unwrap();
+    a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
 
     // Garbage datagrams at the media port are dropped and counted.
     let before = stats(&server.base).await["garbage_datagrams"].as_u64().unwrap();
