@@ -87,6 +87,7 @@ async fn sigkill_loses_no_acknowledged_message(database_url: &str) {
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 200, "only {} sends acknowledged before the kill", acked.len());
+    eprintln!("{} sends acknowledged before SIGKILL", acked.len());
 
     let mut server = Server::start(database_url, &[]);
     let mut stored = std::collections::HashSet::new();
