@@ -21,6 +21,57 @@ fn ids(list: &Value, key: &str) -> Vec<String> {
     list.as_array().expect("array").iter().map(|v| v[key].as_str().expect("id").to_string()).collect()
 }
 
+/// Voice channels carry a room mode: set at creation, changed by the owner only, null on text channels.
+async fn voice_modes(server: TestServer) {
+    let owner = server.user("owner").await;
+    let member = server.user("member").await;
+    let (g, text, voice) = owner.guild("modes").await;
+    owner.invite(&g, &member).await;
+    let (_, channels) = owner.get(&format!("/api/guilds/{g}/channels")).await;
+    let mode_of = |id: &str| channels.as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["voice_mode"].clone();
+    assert_eq!(mode_of(&voice), "hybrid", "the default");
+    assert_eq!(mode_of(&text), Value::Null);
+
+    let (st, ch) = owner
+        .post(&format!("/api/guilds/{g}/channels"), json!({"name": "bench", "kind": "voice", "voice_mode": "mcu"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{ch}");
+    assert_eq!(ch["voice_mode"], "mcu");
+    let bad = owner
+        .post(&format!("/api/guilds/{g}/channels"), json!({"name": "t", "kind": "text", "voice_mode": "sfu"}))
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, 50035);
+    let bad = owner
+        .post(&format!("/api/guilds/{g}/channels"), json!({"name": "v", "kind": "voice", "voice_mode": "p2p"}))
+        .await;
+    assert_eq!(bad.0, StatusCode::BAD_REQUEST, "{:?}", bad.1);
+
+    let patch = |c: &Client, id: &str, mode: &str| {
+        let (c, path, body) = (c.clone(), format!("/api/channels/{id}"), json!({ "voice_mode": mode }));
+        async move { c.call(Method::PATCH, &path, Some(body)).await }
+    };
+    let (st, ch) = patch(&owner, &voice, "sfu").await;
+    assert_eq!((st, ch["voice_mode"].clone()), (StatusCode::OK, json!("sfu")), "{ch}");
+    assert_error(&patch(&member, &voice, "mcu").await, StatusCode::FORBIDDEN, 50013);
+    assert_error(&patch(&owner, &text, "mcu").await, StatusCode::BAD_REQUEST, 50035);
+    let (_, channels) = member.get(&format!("/api/guilds/{g}/channels")).await;
+    let stored = channels.as_array().unwrap().iter().find(|c| c["id"] == voice.as_str()).unwrap()["voice_mode"].clone();
+    assert_eq!(stored, "sfu", "the change is stored");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn voice_modes_sqlite() {
+    voice_modes(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn voice_modes_postgres() {
+    if let Some(server) = TestServer::with_config(Backend::Postgres, support::test_config()).await {
+        voice_modes(server).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Accounts
 

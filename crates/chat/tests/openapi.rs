@@ -504,6 +504,7 @@ async fn success_responses_match_their_schemas() {
         .await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/channels", &[&guild], None).await;
     let voice = id(&full["channels"][1]);
+    w.ok(&alice, "patch", "/api/channels/{channel_id}", &[&voice], Some(json!({"voice_mode": "sfu"}))).await;
     w.ok(&alice, "post", "/api/channels/{channel_id}/voice", &[&voice], None).await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/voice-states", &[&guild], None).await;
     w.ok(&alice, "post", "/api/guilds/{guild_id}/invites", &[&guild], Some(json!({}))).await;

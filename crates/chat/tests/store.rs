@@ -8,7 +8,7 @@ mod common;
 use chat::id::{EPOCH_MS, Id, IdGen};
 use chat::store::{
     Channel, ChannelKind, Guild, Invite, Member, Message, Page, ReadState, Report, ReportStatus, Session, Store,
-    StoreError, User,
+    StoreError, User, VoiceMode,
 };
 use common::{Backend, TestDb};
 
@@ -28,6 +28,7 @@ both_backends!(
     history_paging,
     read_states,
     reports,
+    voice_modes,
 );
 
 // --- fixtures -------------------------------------------------------------------------------------
@@ -39,7 +40,8 @@ async fn new_user(store: &Store, ids: &IdGen, name: &str) -> User {
 }
 
 fn channel(ids: &IdGen, guild: Id, name: &str, kind: ChannelKind, position: i64) -> Channel {
-    Channel { id: ids.next(), guild_id: guild, name: name.to_string(), kind, position, created_at: T0 }
+    let voice_mode = (kind == ChannelKind::Voice).then_some(VoiceMode::Hybrid);
+    Channel { id: ids.next(), guild_id: guild, name: name.to_string(), kind, position, created_at: T0, voice_mode }
 }
 
 /// A guild created at `T0` with the given channels at positions 0, 1, …
@@ -745,4 +747,19 @@ fn postgres_url_points_at_the_test_database() {
         "postgresql://u:p@h/t?sslmode=disable"
     );
     assert_eq!(with_database("postgres://u@h:1", "t"), "postgres://u@h:1/t");
+}
+
+async fn voice_modes(store: Store) {
+    let ids = IdGen::new(1);
+    let owner = new_user(&store, &ids, "owner").await;
+    let g = Guild { id: ids.next(), name: "g".into(), owner_id: owner.id, created_at: T0 };
+    let text = channel(&ids, g.id, "t", ChannelKind::Text, 0);
+    let voice = channel(&ids, g.id, "v", ChannelKind::Voice, 1);
+    store.guilds.create_guild(&g, &[text.clone(), voice.clone()]).await.unwrap();
+    assert_eq!(store.channels.channel(voice.id).await.unwrap().unwrap().voice_mode, Some(VoiceMode::Hybrid));
+    assert_eq!(store.channels.channel(text.id).await.unwrap().unwrap().voice_mode, None);
+    assert!(store.channels.set_voice_mode(voice.id, VoiceMode::Mcu).await.unwrap());
+    assert_eq!(store.channels.channel(voice.id).await.unwrap().unwrap().voice_mode, Some(VoiceMode::Mcu));
+    assert!(!store.channels.set_voice_mode(text.id, VoiceMode::Sfu).await.unwrap(), "text channels have no mode");
+    assert!(!store.channels.set_voice_mode(Id(424242), VoiceMode::Sfu).await.unwrap());
 }

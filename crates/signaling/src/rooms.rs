@@ -278,6 +278,7 @@ mod tests {
             guild: Id(1),
             room: Id(9),
             moderator,
+            mode: Default::default(),
             expires_at: i64::MAX,
         }
     }

@@ -1,13 +1,14 @@
-//! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice"}` → 201 channel (owner only).
+//! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice", voice_mode?}` → 201 channel
+//! (owner only). `voice_mode` (`hybrid` default, `sfu`, `mcu`) applies to voice channels only.
 
 use super::access::owned_guild;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Json, Path};
 use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::id::{Id, now_ms};
-use crate::store::{Channel, ChannelKind};
+use crate::store::{Channel, ChannelKind, VoiceMode};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 pub struct Body {
     pub name: String,
     pub kind: ChannelKind,
+    pub voice_mode: Option<VoiceMode>,
 }
 
 pub async fn handler(
@@ -27,6 +29,11 @@ pub async fn handler(
 ) -> ApiResult<(StatusCode, axum::Json<Channel>)> {
     owned_guild(&app, guild, caller.user).await?;
     let name = validate::text("name", &body.name, 100)?;
+    let voice_mode = match (body.kind, body.voice_mode) {
+        (ChannelKind::Voice, mode) => Some(mode.unwrap_or_default()),
+        (ChannelKind::Text, None) => None,
+        (ChannelKind::Text, Some(_)) => return Err(ApiError::invalid("voice_mode applies to voice channels only")),
+    };
     let position = app.store.channels.channels(guild).await?.iter().map(|c| c.position + 1).max().unwrap_or(0);
     let channel = Channel {
         id: app.ids.next(),
@@ -35,6 +42,7 @@ pub async fn handler(
         kind: body.kind,
         position,
         created_at: now_ms(),
+        voice_mode,
     };
     app.store.channels.create_channel(&channel).await?;
     app.publish(Topic::Guild(guild), "CHANNEL_CREATE", &channel);

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::gateway::protocol::Event;
 use crate::id::now_ms;
-use crate::store::{Channel, ChannelKind, Guild};
+use crate::store::{Channel, ChannelKind, Guild, VoiceMode};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -35,6 +35,7 @@ pub async fn handler(
         kind,
         position,
         created_at: now,
+        voice_mode: (kind == ChannelKind::Voice).then_some(VoiceMode::default()),
     };
     let channels = vec![channel("general", ChannelKind::Text, 0), channel("General", ChannelKind::Voice, 1)];
     app.store.guilds.create_guild(&guild, &channels).await?;

@@ -11,6 +11,7 @@ mod auth_logout;
 mod auth_signup;
 mod channels_create;
 mod channels_list;
+mod channels_update;
 mod guilds_create;
 mod guilds_get;
 mod guilds_list;
@@ -57,6 +58,7 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/guilds/{guild_id}/read-states", get(read_states_list::handler))
         .route("/api/guilds/{guild_id}/reports", get(reports_list::handler))
         .route("/api/invites/{code}", post(invites_join::handler))
+        .route("/api/channels/{channel_id}", patch(channels_update::handler))
         .route("/api/channels/{channel_id}/messages", get(messages_list::handler).post(messages_create::handler))
         .route(
             "/api/channels/{channel_id}/messages/{message_id}",

@@ -27,6 +27,7 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path
         guild: guild.id,
         room: ch.id,
         moderator: guild.owner_id == user.id,
+        mode: ch.voice_mode.unwrap_or_default(),
         expires_at,
     };
     let token = app.voice_tokens.mint(&grant);

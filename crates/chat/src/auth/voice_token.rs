@@ -4,6 +4,7 @@
 //! secret can verify without a database round trip.
 
 use crate::id::Id;
+use crate::store::VoiceMode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -20,6 +21,9 @@ pub struct VoiceGrant {
     pub room: Id,
     /// May server-mute others (the guild owner).
     pub moderator: bool,
+    /// The room's media mode, as stored with the channel.
+    #[serde(default)]
+    pub mode: VoiceMode,
     /// Unix milliseconds.
     pub expires_at: i64,
 }
@@ -85,7 +89,15 @@ mod tests {
     use super::*;
 
     fn grant(expires_at: i64) -> VoiceGrant {
-        VoiceGrant { user: Id(1), username: "a".into(), guild: Id(2), room: Id(3), moderator: false, expires_at }
+        VoiceGrant {
+            user: Id(1),
+            username: "a".into(),
+            guild: Id(2),
+            room: Id(3),
+            moderator: false,
+            mode: VoiceMode::Hybrid,
+            expires_at,
+        }
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub trait ChannelStore: Send + Sync {
     async fn create_channel(&self, channel: &Channel) -> Result<()>;
     async fn channel(&self, id: Id) -> Result<Option<Channel>>;
     async fn channels(&self, guild: Id) -> Result<Vec<Channel>>;
+    /// Sets a voice channel's room mode; `false` when no such voice channel exists.
+    async fn set_voice_mode(&self, channel: Id, mode: VoiceMode) -> Result<bool>;
 }
 
 #[async_trait]

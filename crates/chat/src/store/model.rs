@@ -70,6 +70,38 @@ impl ChannelKind {
     }
 }
 
+/// How a voice channel's room carries media. Benchmarkers compare the three on the same work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceMode {
+    /// Audio forwarded by the SFU, video composited by the MCU.
+    #[default]
+    Hybrid,
+    /// Audio and video forwarded; each client receives one video track per camera.
+    Sfu,
+    /// Audio mixed (mix-minus) and video composited.
+    Mcu,
+}
+
+impl VoiceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoiceMode::Hybrid => "hybrid",
+            VoiceMode::Sfu => "sfu",
+            VoiceMode::Mcu => "mcu",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hybrid" => Some(VoiceMode::Hybrid),
+            "sfu" => Some(VoiceMode::Sfu),
+            "mcu" => Some(VoiceMode::Mcu),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Channel {
     pub id: Id,
@@ -78,6 +110,8 @@ pub struct Channel {
     pub kind: ChannelKind,
     pub position: i64,
     pub created_at: i64,
+    /// Voice channels only (`null` for text channels).
+    pub voice_mode: Option<VoiceMode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,6 +1,6 @@
 use super::{SqlStore, id};
 use crate::id::Id;
-use crate::store::{Channel, ChannelKind, ChannelStore, Result, StoreError};
+use crate::store::{Channel, ChannelKind, ChannelStore, Result, StoreError, VoiceMode};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::{Any, AnyArguments, AnyRow};
@@ -8,29 +8,40 @@ use sqlx::query::Query;
 
 macro_rules! select {
     ($rest:literal) => {
-        concat!("SELECT id, guild_id, name, kind, position, created_at FROM channels ", $rest)
+        concat!("SELECT id, guild_id, name, kind, position, created_at, voice_mode FROM channels ", $rest)
     };
 }
 
 pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
-    sqlx::query("INSERT INTO channels (id, guild_id, name, kind, position, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(c.id.0)
-        .bind(c.guild_id.0)
-        .bind(&c.name)
-        .bind(c.kind.as_str())
-        .bind(c.position)
-        .bind(c.created_at)
+    sqlx::query(
+        "INSERT INTO channels (id, guild_id, name, kind, position, created_at, voice_mode) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(c.id.0)
+    .bind(c.guild_id.0)
+    .bind(&c.name)
+    .bind(c.kind.as_str())
+    .bind(c.position)
+    .bind(c.created_at)
+    .bind(c.voice_mode.unwrap_or_default().as_str())
 }
 
 fn channel(row: &AnyRow) -> Result<Channel> {
     let kind: String = row.try_get("kind")?;
+    let kind = ChannelKind::parse(&kind).ok_or(StoreError::NotFound("channel kind"))?;
+    let mode: String = row.try_get("voice_mode")?;
+    let voice_mode = match kind {
+        ChannelKind::Voice => Some(VoiceMode::parse(&mode).ok_or(StoreError::NotFound("voice mode"))?),
+        ChannelKind::Text => None,
+    };
     Ok(Channel {
         id: id(row, "id")?,
         guild_id: id(row, "guild_id")?,
         name: row.try_get("name")?,
-        kind: ChannelKind::parse(&kind).ok_or(StoreError::NotFound("channel kind"))?,
+        kind,
         position: row.try_get("position")?,
         created_at: row.try_get("created_at")?,
+        voice_mode,
     })
 }
 
@@ -56,5 +67,14 @@ impl ChannelStore for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(channel).collect()
+    }
+
+    async fn set_voice_mode(&self, channel: Id, mode: VoiceMode) -> Result<bool> {
+        let done = sqlx::query("UPDATE channels SET voice_mode = $1 WHERE id = $2 AND kind = 'voice'")
+            .bind(mode.as_str())
+            .bind(channel.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 }

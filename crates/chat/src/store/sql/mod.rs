@@ -18,10 +18,14 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 /// Migrations per dialect, embedded so the binary needs no files beside it.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, "voice_mode", include_str!("../../../migrations/sqlite/0002_voice_mode.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
+    (2, "voice_mode", include_str!("../../../migrations/postgres/0002_voice_mode.sql")),
+];
 
 pub struct SqlStore {
     pool: AnyPool,
