@@ -1,14 +1,10 @@
 //! `confab`: the command line. Everything here is wiring; the work lives in the crates.
 
-mod config;
-
 use anyhow::{Context, Result, bail};
-use chat::app::App;
-use chat::store::{Store, User};
+use chat::store::User;
 use clap::{Parser, Subcommand};
-use config::Config;
-use sfu::{Sfu, SfuConfig};
-use signaling::Voice;
+use confab::config::Config;
+use confab::server::{Running, open_store};
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -80,10 +76,10 @@ async fn main() -> Result<()> {
             cfg.listen = listen.unwrap_or(cfg.listen);
             cfg.media.bind = media_bind.unwrap_or(cfg.media.bind);
             cfg.media.public_ip = public_ip.or(cfg.media.public_ip);
-            serve(cfg).await
+            Running::start(&cfg).await?.serve_until(shutdown_signal()).await
         }
         Command::Migrate => {
-            let store = open(&cfg).await?;
+            let store = open_store(&cfg).await?;
             tracing::info!(store = store.backend(), "migrations applied");
             Ok(())
         }
@@ -91,44 +87,6 @@ async fn main() -> Result<()> {
             create_user(&cfg, username, password).await
         }
     }
-}
-
-async fn open(cfg: &Config) -> Result<Store> {
-    Store::open(&cfg.database_url).await.with_context(|| format!("opening store {}", redact(&cfg.database_url)))
-}
-
-async fn serve(cfg: Config) -> Result<()> {
-    let store = open(&cfg).await?;
-    let listener =
-        tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(store = store.backend(), database = %redact(&cfg.database_url), "store ready");
-    tracing::info!("confab listening on http://{addr}");
-    let app = App::new(store, cfg.chat.clone());
-    let (sfu, events) =
-        Sfu::start(sfu_config(&cfg.media)?).await.with_context(|| format!("binding media UDP {}", cfg.media.bind))?;
-    tracing::info!(udp = %sfu.local_addr(), advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
-    let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
-    let router = chat::server::router(&app).merge(signaling::router(&voice));
-    chat::server::serve(listener, app, router, shutdown_signal()).await?;
-    sfu.shutdown();
-    tracing::info!("shut down cleanly");
-    Ok(())
-}
-
-fn sfu_config(m: &config::MediaConfig) -> Result<SfuConfig> {
-    let bind = m.bind.parse().with_context(|| format!("media.bind {:?} is not an ip:port", m.bind))?;
-    let public_ip = match &m.public_ip {
-        Some(ip) => Some(ip.parse().with_context(|| format!("media.public_ip {ip:?} is not an IP address"))?),
-        None => None,
-    };
-    Ok(SfuConfig {
-        bind,
-        public_ip,
-        last_n: m.last_n,
-        peer_timeout: std::time::Duration::from_secs(m.peer_timeout_secs),
-        ..SfuConfig::default()
-    })
 }
 
 async fn create_user(cfg: &Config, username: String, password: Option<String>) -> Result<()> {
@@ -142,7 +100,7 @@ async fn create_user(cfg: &Config, username: String, password: Option<String>) -
     if !(8..=128).contains(&password.chars().count()) {
         bail!("password must be 8-128 characters");
     }
-    let store = open(cfg).await?;
+    let store = open_store(cfg).await?;
     let hash = chat::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
     let user = User { id: chat::id::IdGen::new(cfg.chat.node_id).next(), username, created_at: chat::id::now_ms() };
     store.users.create_user(&user, &hash).await?;
@@ -171,15 +129,4 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
-}
-
-/// A database URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
-            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
 }

@@ -1,0 +1,10 @@
+//! # confab — one binary for voice, video and text chat
+//!
+//! The library half of the `confab` package: configuration and the composition of the crates into
+//! a running server. `main.rs` is the CLI over it; the `ffi` crate embeds it.
+//!
+//! - [`config`]: defaults < TOML file < `CONFAB_*` environment < flags.
+//! - [`server`]: [`server::Running`] starts the store, chat plane, media engine and voice gateway.
+
+pub mod config;
+pub mod server;

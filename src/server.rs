@@ -1,0 +1,116 @@
+//! The whole server composed from its crates: store, chat plane, media engine, voice gateway, on
+//! one HTTP listener and one UDP port. The CLI and the C ABI both start it from here.
+
+use crate::config::{Config, MediaConfig};
+use anyhow::{Context, Result};
+use chat::app::App;
+use chat::store::Store;
+use sfu::{Sfu, SfuConfig};
+use signaling::Voice;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A started server. Dropping it does not stop it: call [`Running::stop`].
+pub struct Running {
+    /// The HTTP address (API, `/gateway`, `/voice`).
+    pub http: SocketAddr,
+    /// The media engine's bound UDP address.
+    pub udp: SocketAddr,
+    pub app: App,
+    pub voice: Voice,
+    sfu: Sfu,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the configured store, applying migrations.
+pub async fn open_store(cfg: &Config) -> Result<Store> {
+    Store::open(&cfg.database_url).await.with_context(|| format!("opening store {}", redact(&cfg.database_url)))
+}
+
+impl Running {
+    /// Opens the store, binds both ports and starts serving in the background.
+    pub async fn start(cfg: &Config) -> Result<Running> {
+        let store = open_store(cfg).await?;
+        let listener =
+            tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+        let http = listener.local_addr()?;
+        tracing::info!(store = store.backend(), database = %redact(&cfg.database_url), "store ready");
+        let app = App::new(store, cfg.chat.clone());
+        let (sfu, events) = Sfu::start(sfu_config(&cfg.media)?)
+            .await
+            .with_context(|| format!("binding media UDP {}", cfg.media.bind))?;
+        let udp = sfu.local_addr();
+        tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
+        let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
+        let router = chat::server::router(&app).merge(signaling::router(&voice));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(chat::server::serve(listener, app.clone(), router, async {
+            let _ = stopped.await;
+        }));
+        tracing::info!("confab listening on http://{http}");
+        Ok(Running { http, udp, app, voice, sfu, stop: Some(stop), task })
+    }
+
+    /// Serves until `signal` resolves (or the server fails), then stops gracefully.
+    pub async fn serve_until(mut self, signal: impl Future<Output = ()>) -> Result<()> {
+        tokio::select! {
+            _ = signal => {}
+            res = &mut self.task => {
+                self.sfu.shutdown();
+                return res.context("server task")?.context("serving");
+            }
+        }
+        self.stop().await
+    }
+
+    /// Graceful stop: in-flight requests finish, sockets get close frames, the media engine ends.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let res = (&mut self.task).await;
+        self.sfu.shutdown();
+        res.context("server task")?.context("serving")?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+fn sfu_config(m: &MediaConfig) -> Result<SfuConfig> {
+    let bind = m.bind.parse().with_context(|| format!("media.bind {:?} is not an ip:port", m.bind))?;
+    let public_ip = match &m.public_ip {
+        Some(ip) => Some(ip.parse().with_context(|| format!("media.public_ip {ip:?} is not an IP address"))?),
+        None => None,
+    };
+    Ok(SfuConfig {
+        bind,
+        public_ip,
+        last_n: m.last_n,
+        peer_timeout: std::time::Duration::from_secs(m.peer_timeout_secs),
+        ..SfuConfig::default()
+    })
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite:data/x.db"), "sqlite:data/x.db");
+    }
+}
