@@ -7,11 +7,25 @@ set -euo pipefail
 #   pkg-config, cmake: -sys crates (opus bundles libopus and builds it with cmake)
 #   postgresql:        /usr/lib/postgresql/<ver>/bin for the throwaway test database
 #   make:              the Makefile is the entry point (make run / make test)
+#   gcc, python3:      the C ABI's examples (cc compiles embed.c; embed.py uses ctypes)
+#   gstreamer*:        the MCU (crates/mcu): dev headers for the gstreamer crates, plugins for
+#                      compositor, vp8enc/vp8dec, appsrc/appsink, ...; not
+#                      libgstreamer-plugins-bad1.0-dev (it pulls ~560 MB of OpenCV; unneeded)
 DEBIAN_PACKAGES=(
     pkg-config
     cmake
     postgresql
     make
+    gcc
+    python3
+    libgstreamer1.0-dev
+    libgstreamer-plugins-base1.0-dev
+    gstreamer1.0-plugins-base
+    gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad
+    gstreamer1.0-plugins-ugly
+    gstreamer1.0-libav
+    gstreamer1.0-tools
 )
 
 MIN_RUST="1.95"
