@@ -62,10 +62,11 @@ phase build cargo build --workspace --all-targets || exit 1
 phase lint bash -c 'cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings' || true
 phase tests cargo_test --workspace --all-targets || true
 phase doctests cargo_test --workspace --doc || true
+# The C ABI from C and Python: each example prints "OK" and exits 0 only if every step happened.
+phase c-examples crates/ffi/run-examples.sh || true
 
 # --- More test phases go here (later issues) -------------------------------------------
 # phase browser   <headless Chromium tests against a running server>   || true
-# phase c-examples <build and run the ffi C/Python examples>           || true
 # ---------------------------------------------------------------------------------------
 
 exit "$failed"

@@ -111,6 +111,32 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The configuration of an embedded server (the C ABI), from JSON (text whose first non-space
+    /// character is `{`) or TOML text with the same keys. Unlike [`Config::load`], no `CONFAB_*`
+    /// variable applies (the host application owns its environment), and `listen` and `media.bind`
+    /// default to `127.0.0.1:0`, free ports, so embedded servers and tests never collide.
+    pub fn from_embedded_text(text: &str) -> Result<Config> {
+        const FREE_PORT: &str = "127.0.0.1:0";
+        if text.trim_start().starts_with('{') {
+            let mut v: serde_json::Value = serde_json::from_str(text).context("config is not valid JSON")?;
+            let Some(top) = v.as_object_mut() else { bail!("config must be a JSON object") };
+            top.entry("listen").or_insert_with(|| FREE_PORT.into());
+            let media = top.entry("media").or_insert_with(|| serde_json::json!({}));
+            let Some(media) = media.as_object_mut() else { bail!("config: \"media\" must be an object") };
+            media.entry("bind").or_insert_with(|| FREE_PORT.into());
+            serde_json::from_value(v).context("invalid configuration")
+        } else {
+            let mut top: toml::Table = text.parse().context("config is neither JSON nor valid TOML")?;
+            top.entry("listen").or_insert_with(|| FREE_PORT.into());
+            let media = top.entry("media").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(media) = media.as_table_mut() else { bail!("config: [media] must be a table") };
+            media.entry("bind").or_insert_with(|| FREE_PORT.into());
+            toml::Value::Table(top).try_into().context("invalid configuration")
+        }
+    }
+}
+
 /// Environment values are strings; numbers and booleans are recognised so typed fields accept them.
 fn parse_scalar(s: &str) -> toml::Value {
     if let Ok(i) = s.parse::<i64>() {
@@ -159,6 +185,23 @@ mod tests {
         assert_eq!(c.chat.node_id, 7, "env beats file");
         assert_eq!(c.database_url, "postgres://x/y");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn embedded_json_or_toml_with_free_ports() {
+        let j = Config::from_embedded_text(r#" {"database_url": "sqlite:x.db", "media": {"last_n": 3}}"#).unwrap();
+        let t = Config::from_embedded_text("database_url = \"sqlite:x.db\"\n[media]\nlast_n = 3\n").unwrap();
+        for c in [&j, &t] {
+            assert_eq!((c.listen.as_str(), c.media.bind.as_str()), ("127.0.0.1:0", "127.0.0.1:0"));
+            assert_eq!((c.database_url.as_str(), c.media.last_n), ("sqlite:x.db", 3));
+        }
+        let c = Config::from_embedded_text(r#"{"listen": "127.0.0.1:9", "media": {"bind": "0.0.0.0:7"}}"#).unwrap();
+        assert_eq!((c.listen.as_str(), c.media.bind.as_str()), ("127.0.0.1:9", "0.0.0.0:7"));
+        for bad in
+            ["{", "[1]", r#"{"listn": 1}"#, r#"{"media": 3}"#, "listen = ", "nope = 1", r#"{"chat": {"node_id": "x"}}"#]
+        {
+            assert!(Config::from_embedded_text(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

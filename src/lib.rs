@@ -5,6 +5,8 @@
 //!
 //! - [`config`]: defaults < TOML file < `CONFAB_*` environment < flags.
 //! - [`server`]: [`server::Running`] starts the store, chat plane, media engine and voice gateway.
+//! - [`embed`]: rooms, join tokens, participants, stats and events for an embedding application.
 
 pub mod config;
+pub mod embed;
 pub mod server;

@@ -8,6 +8,7 @@
 //! - [`conn`]: sans-IO per-socket machine: HELLO, heartbeat deadline, limits, identify/resume.
 //! - [`rooms`]: sans-IO registry of participants: join/leave, mute, speaking, slot assignments,
 //!   resumable sessions; every change returns the outputs to carry out.
+//! - [`events`]: room events (join, leave, speaking) for in-process observers such as the C ABI.
 //! - [`server`]: the shared state and the tasks that pump media-engine events into the rooms.
 //! - `socket`: the tokio task per WebSocket.
 
@@ -16,6 +17,8 @@
 
 #[cfg(feature = "server")]
 pub mod conn;
+#[cfg(feature = "server")]
+pub mod events;
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod rooms;
@@ -24,6 +27,8 @@ pub mod server;
 #[cfg(feature = "server")]
 mod socket;
 
+#[cfg(feature = "server")]
+pub use events::VoiceEvent;
 #[cfg(feature = "server")]
 pub use server::{Voice, VoiceConfig};
 

@@ -162,7 +162,7 @@ pub mod close {
     pub const SESSION_TIMEOUT: u16 = 4009;
     /// The user is already in this room on another connection.
     pub const ALREADY_JOINED: u16 = 4011;
-    /// The participant left, was removed, or its media connection died.
+    /// The participant left, was removed, its media connection died, or the room was closed.
     pub const DISCONNECTED: u16 = 4014;
 }
 

@@ -2,12 +2,13 @@
 //! assignments, and resumable sessions. Sans-IO: every change returns the [`Out`]puts the driver
 //! must carry out (frames to sockets, media-engine commands, voice states for the chat plane).
 
-use crate::protocol::{ErrorCode, Participant as WireParticipant, ServerMsg, Slot};
+use crate::events::VoiceEvent;
+use crate::protocol::{ErrorCode, Participant as WireParticipant, ServerMsg, Slot, close};
 use chat::auth::VoiceGrant;
 use chat::id::Id;
 use chat::voice::VoiceState;
 use sfu::{PeerId, RoomId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -60,11 +61,15 @@ pub enum Out {
     Mute(PeerId, bool),
     /// Report a voice state to the chat plane.
     Voice(VoiceState),
+    /// Tell in-process observers.
+    Event(VoiceEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinError {
     AlreadyJoined,
+    /// The room was closed by [`Rooms::close_room`].
+    RoomClosed,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +78,9 @@ pub struct Rooms {
     /// Join order per room.
     rooms: HashMap<RoomId, Vec<PeerId>>,
     sessions: HashMap<String, PeerId>,
+    /// Rooms closed for good. Only an operator's call adds one (ids are never reused), so it grows
+    /// with operator actions, not with network input.
+    closed: HashSet<RoomId>,
     next_peer: PeerId,
 }
 
@@ -90,6 +98,9 @@ impl Rooms {
         audio_slots: usize,
     ) -> Result<(PeerId, Vec<Out>), JoinError> {
         let room = room_id(grant.room);
+        if self.closed.contains(&room) {
+            return Err(JoinError::RoomClosed);
+        }
         let ids = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
         if ids.iter().any(|p| self.members.get(p).is_some_and(|m| m.user == grant.user)) {
             return Err(JoinError::AlreadyJoined);
@@ -112,6 +123,11 @@ impl Rooms {
         };
         let mut out = self.broadcast(room, None, ServerMsg::ParticipantJoin { participant: m.wire() });
         out.push(Out::Voice(m.voice_state(true)));
+        out.push(Out::Event(VoiceEvent::ParticipantJoin {
+            room_id: m.room.to_string(),
+            user_id: m.user.to_string(),
+            username: m.username.clone(),
+        }));
         self.members.insert(peer, m);
         self.rooms.entry(room).or_default().push(peer);
         self.sessions.insert(session_id, peer);
@@ -175,7 +191,29 @@ impl Rooms {
         }
         let mut out = vec![Out::RemovePeer(peer), Out::Voice(m.voice_state(false))];
         out.extend(self.broadcast(room, None, ServerMsg::ParticipantLeave { user_id: m.user.to_string() }));
+        out.push(Out::Event(VoiceEvent::ParticipantLeave { room_id: m.room.to_string(), user_id: m.user.to_string() }));
         out
+    }
+
+    /// Removes everyone from the room (their sockets close with 4014) and refuses joins from now on.
+    pub fn close_room(&mut self, room: RoomId) -> Vec<Out> {
+        self.closed.insert(room);
+        let peers: Vec<PeerId> = self.room_members(room).map(|(p, _)| p).collect();
+        let mut out = Vec::new();
+        for peer in peers {
+            out.push(Out::Close(peer, close::DISCONNECTED));
+            out.extend(self.leave(peer));
+        }
+        out
+    }
+
+    pub fn is_closed(&self, room: RoomId) -> bool {
+        self.closed.contains(&room)
+    }
+
+    /// The room's participants in join order.
+    pub fn participants(&self, room: RoomId) -> Vec<WireParticipant> {
+        self.room_members(room).map(|(_, m)| m.wire()).collect()
     }
 
     /// Marks the peer's one SDP exchange as done; `false` if it already happened.
@@ -234,8 +272,10 @@ impl Rooms {
             return Vec::new();
         }
         m.speaking = speaking;
-        let (user, room) = (m.user.to_string(), room_id(m.room));
-        self.broadcast(room, None, ServerMsg::Speaking { user_id: user, speaking })
+        let (user, room_str, room) = (m.user.to_string(), m.room.to_string(), room_id(m.room));
+        let mut out = self.broadcast(room, None, ServerMsg::Speaking { user_id: user.clone(), speaking });
+        out.push(Out::Event(VoiceEvent::Speaking { room_id: room_str, user_id: user, speaking }));
+        out
     }
 
     pub fn dominant(&mut self, room: RoomId, peer: Option<PeerId>) -> Vec<Out> {

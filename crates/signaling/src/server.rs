@@ -2,14 +2,20 @@
 //! engine handle, and the chat plane it reports voice states to. Tokio tasks here only carry out
 //! what [`Rooms`] decides.
 
-use crate::rooms::{Out, Rooms};
+use crate::events::VoiceEvent;
+use crate::protocol::Participant;
+use crate::rooms::{Out, Rooms, room_id};
 use chat::app::App;
+use chat::id::Id;
 use serde::{Deserialize, Serialize};
 use sfu::{PeerId, Sfu, SfuEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+
+/// Room events kept for a slow subscriber before it starts missing some (it is told how many).
+const EVENT_BACKLOG: usize = 1024;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -58,6 +64,7 @@ pub struct Inner {
     pub sfu: Sfu,
     rooms: Mutex<Rooms>,
     links: Mutex<HashMap<PeerId, Link>>,
+    events: broadcast::Sender<VoiceEvent>,
 }
 
 impl std::ops::Deref for Voice {
@@ -75,7 +82,15 @@ impl Voice {
     /// Starts the gateway's background tasks (engine events, resume expiry); they end with the chat
     /// plane's shutdown.
     pub fn new(chat: App, sfu: Sfu, events: mpsc::UnboundedReceiver<SfuEvent>, cfg: VoiceConfig) -> Voice {
-        let v = Voice(Arc::new(Inner { cfg, chat, sfu, rooms: Mutex::default(), links: Mutex::default() }));
+        let observers = broadcast::Sender::new(EVENT_BACKLOG);
+        let v = Voice(Arc::new(Inner {
+            cfg,
+            chat,
+            sfu,
+            rooms: Mutex::default(),
+            links: Mutex::default(),
+            events: observers,
+        }));
         tokio::spawn(v.clone().pump(events));
         tokio::spawn(v.clone().expire());
         v
@@ -86,6 +101,26 @@ impl Voice {
         let (r, out) = f(&mut lock(&self.rooms));
         self.apply(out);
         r
+    }
+
+    /// Room events (joins, leaves, speaking) from now on, for in-process observers. A subscriber
+    /// that falls `EVENT_BACKLOG` (1024) events behind gets `Lagged` and skips ahead.
+    pub fn subscribe(&self) -> broadcast::Receiver<VoiceEvent> {
+        self.events.subscribe()
+    }
+
+    /// Who is in voice channel `room`, in join order.
+    pub fn participants(&self, room: Id) -> Vec<Participant> {
+        lock(&self.rooms).participants(room_id(room))
+    }
+
+    /// Removes everyone from `room` (close code 4014) and refuses joins to it from now on.
+    pub fn close_room(&self, room: Id) {
+        self.rooms(|r| ((), r.close_room(room_id(room))));
+    }
+
+    pub fn is_room_closed(&self, room: Id) -> bool {
+        lock(&self.rooms).is_closed(room_id(room))
     }
 
     pub fn link(&self, peer: PeerId, link: Link) {
@@ -108,6 +143,10 @@ impl Voice {
                 Out::RemovePeer(peer) => self.sfu.remove_peer(peer),
                 Out::Mute(peer, muted) => self.sfu.set_muted(peer, muted),
                 Out::Voice(state) => self.chat.update_voice_state(state),
+                // No subscriber is not an error.
+                Out::Event(ev) => {
+                    let _ = self.events.send(ev);
+                }
             }
         }
     }

@@ -162,6 +162,7 @@ impl Driver {
                 Step::Continue
             }
             Err(JoinError::AlreadyJoined) => Step::End(Some(close::ALREADY_JOINED)),
+            Err(JoinError::RoomClosed) => Step::End(Some(close::DISCONNECTED)),
         }
     }
 

@@ -110,24 +110,41 @@ impl VoiceClient {
     ) -> Result<VoiceClient> {
         let base = http_base.trim_end_matches('/');
         let grant = request_grant(base, bearer_token, channel_id, opts.timeout).await?;
-        let ws_url = ws_url(base, &grant.endpoint);
-        let (ws, heartbeat) = socket::connect(&ws_url, opts.timeout).await?;
+        let client = Self::join_with_voice_token(&ws_url(base, &grant.endpoint), &grant.token, opts).await?;
+        if client.session.room_id != grant.room_id {
+            tracing::warn!(
+                grant = grant.room_id,
+                ready = client.session.room_id,
+                "ready names another room than the grant"
+            );
+        }
+        Ok(client)
+    }
+
+    /// Joins with a voice token obtained elsewhere (an embedding application mints them without
+    /// HTTP), on the voice gateway at `ws_url` (`ws://host:port/voice`).
+    pub async fn join_with_voice_token(ws_url: &str, voice_token: &str, opts: VoiceOptions) -> Result<VoiceClient> {
+        let (ws, heartbeat) = socket::connect(ws_url, opts.timeout).await?;
         let events = Arc::new(Events::default());
         let tasks = Tasks::default();
         let (outbox, socket_task) = socket::spawn(ws, heartbeat, events.clone());
         tasks.push(socket_task);
 
-        outbox.send(&ClientMsg::Identify { token: grant.token.clone() }).await?;
+        outbox.send(&ClientMsg::Identify { token: voice_token.to_string() }).await?;
         let ready =
             events.wait_for(|m| matches!(m, ServerMsg::Ready { .. }), opts.timeout).await.context("awaiting ready")?;
         let ServerMsg::Ready { session_id, user_id, room_id, audio_slots, participants } = ready else {
             bail!("awaited ready, got {ready:?}");
         };
-        if room_id != grant.room_id {
-            tracing::warn!(grant = grant.room_id, ready = room_id, "ready names another room than the grant");
-        }
-        let session =
-            VoiceSession { token: grant.token, ws_url, session_id, user_id, room_id, audio_slots, participants };
+        let session = VoiceSession {
+            token: voice_token.to_string(),
+            ws_url: ws_url.to_string(),
+            session_id,
+            user_id,
+            room_id,
+            audio_slots,
+            participants,
+        };
 
         let peer = Peer::new().await?;
         let client = VoiceClient {
