@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 target=$(realpath "${CARGO_TARGET_DIR:-target}")/debug
-cargo build -p ffi
-cargo build -p testbed --bin confab-testbed
+# The same flags as the test command's build phase: features unify the same way, so after that phase
+# this is a no-op instead of a partial rebuild (building `-p ffi` alone resolves features differently).
+cargo build --workspace --all-targets
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
