@@ -7,14 +7,32 @@
 //! ## Flow
 //! 1. Server → `hello {heartbeat_interval}`; the client heartbeats every `heartbeat_interval` ms.
 //! 2. Client → `identify {token}` with the voice token from `POST /api/channels/{id}/voice`.
-//! 3. Server → `ready {session_id, user_id, room_id, audio_slots, participants}`.
-//! 4. Client → `offer {sdp}`: one `sendonly` audio m-line (its microphone) followed by
-//!    `audio_slots` `recvonly` audio m-lines, Opus offered, the RFC 6464 audio-level extension
-//!    offered. Server → `answer {sdp}`. That is the only SDP exchange: the set of people a client
-//!    hears changes by reassigning slots, never by renegotiating.
-//! 5. Server → `slots {slots: [{mid, user_id}]}` whenever which participant's audio flows into
-//!    which receive m-line changes; `speaking`, `dominant_speaker`, `participant_join/leave/update`
-//!    as the room changes.
+//! 3. Server → `ready {session_id, user_id, room_id, mode, audio_slots, video_slots,
+//!    participants}`.
+//! 4. Client → `offer {sdp}`, its m-lines in this order:
+//!    - one `sendonly` audio m-line (its microphone), Opus, with the RFC 6464 audio-level extension;
+//!    - `audio_slots` `recvonly` audio m-lines;
+//!    - optionally one `sendonly` video m-line (its camera), VP8;
+//!    - optionally `video_slots` `recvonly` video m-lines, VP8 (a client that shows no video offers
+//!      none).
+//!
+//!    Server → `answer {sdp}`. That is the only SDP exchange: what flows into which receive m-line
+//!    changes by reassigning slots, never by renegotiating.
+//! 5. Server → `slots {slots: [{mid, user_id, kind}]}` whenever which participant flows into which
+//!    receive m-line changes; `speaking`, `dominant_speaker`, `participant_join/leave/update` as the
+//!    room changes.
+//!
+//! ## Room modes ([`RoomMode`])
+//! - `hybrid` (default): each audio slot carries one speaker (the last-N loudest, forwarded); the one
+//!   video slot carries the room's composite: every camera decoded, tiled into one grid (a
+//!   placeholder with initials for a participant without camera, a border on the dominant speaker)
+//!   and encoded once.
+//! - `sfu`: audio as in hybrid; each video slot carries one other participant's camera, forwarded.
+//! - `mcu`: one audio slot carrying the mix of everyone else (mix-minus), one video slot carrying the
+//!   composite.
+//!
+//! Slots whose content is the room's mix or composite name no user (`user_id: null`). If the room's
+//! video pipeline fails, the server sends `video_ended` and the call goes on without video.
 //! 6. After a dropped socket: a new socket, `hello`, then `resume {token, session_id}` → `resumed`
 //!    plus a fresh `ready`; the media session (ICE, DTLS) is untouched.
 //!
@@ -53,7 +71,31 @@ pub enum ClientMsg {
         user_id: Id,
         mute: bool,
     },
+    /// Camera on or off (a participant whose offer has a camera m-line starts with it on). Off:
+    /// the composite shows its placeholder; in `sfu` rooms its video slot is freed.
+    Camera {
+        on: bool,
+    },
     Leave {},
+}
+
+/// How a room carries media (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomMode {
+    #[default]
+    Hybrid,
+    Sfu,
+    Mcu,
+}
+
+/// What a receive slot carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotKind {
+    #[default]
+    Audio,
+    Video,
 }
 
 /// Frames from the server.
@@ -68,7 +110,13 @@ pub enum ServerMsg {
         session_id: String,
         user_id: Id,
         room_id: Id,
+        #[serde(default)]
+        mode: RoomMode,
+        /// Receive audio m-lines to offer.
         audio_slots: usize,
+        /// Receive video m-lines to offer, at most (hybrid and mcu: 1, the composite).
+        #[serde(default)]
+        video_slots: usize,
         participants: Vec<Participant>,
     },
     Resumed {},
@@ -98,6 +146,10 @@ pub enum ServerMsg {
     Slots {
         slots: Vec<Slot>,
     },
+    /// The room's video (composite) failed and has ended; audio goes on.
+    VideoEnded {
+        message: String,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -111,13 +163,19 @@ pub struct Participant {
     pub self_mute: bool,
     pub server_mute: bool,
     pub speaking: bool,
+    /// Publishing a camera (offered a camera m-line and has not turned it off).
+    #[serde(default)]
+    pub camera: bool,
 }
 
-/// Which participant's audio flows into the receive m-line `mid` (`None`: silent, unused slot).
+/// Which participant flows into the receive m-line `mid`. `None`: an unused slot, or one carrying
+/// the room's mix (mcu audio) or composite (hybrid and mcu video).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     pub mid: String,
     pub user_id: Option<Id>,
+    #[serde(default)]
+    pub kind: SlotKind,
 }
 
 /// Why a request failed without closing the connection.
@@ -178,6 +236,17 @@ mod tests {
         assert_eq!(m, ClientMsg::Leave {});
         let s = serde_json::to_string(&ServerMsg::Speaking { user_id: "1".into(), speaking: true }).unwrap();
         assert_eq!(s, r#"{"op":"speaking","d":{"user_id":"1","speaking":true}}"#);
+        let m: ClientMsg = serde_json::from_str(r#"{"op":"camera","d":{"on":false}}"#).unwrap();
+        assert_eq!(m, ClientMsg::Camera { on: false });
+        // Fields added after the first release default, so frames of older servers still parse.
+        let old =
+            r#"{"op":"ready","d":{"session_id":"s","user_id":"1","room_id":"2","audio_slots":5,"participants":[]}}"#;
+        assert!(matches!(
+            serde_json::from_str::<ServerMsg>(old).unwrap(),
+            ServerMsg::Ready { mode: RoomMode::Hybrid, video_slots: 0, .. }
+        ));
+        let slot: Slot = serde_json::from_str(r#"{"mid":"3","user_id":null}"#).unwrap();
+        assert_eq!(slot.kind, SlotKind::Audio);
         let s = serde_json::to_string(&ServerMsg::Error { code: ErrorCode::NoOpus, message: "x".into() }).unwrap();
         assert_eq!(s, r#"{"op":"error","d":{"code":"no_opus","message":"x"}}"#);
         assert!(serde_json::from_str::<ClientMsg>(r#"{"op":"dance","d":{}}"#).is_err());

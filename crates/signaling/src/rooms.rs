@@ -35,6 +35,7 @@ impl Member {
             self_mute: self.self_mute,
             server_mute: self.server_mute,
             speaking: self.speaking,
+            camera: false,
         }
     }
 
@@ -142,7 +143,9 @@ impl Rooms {
             session_id: m.session_id.clone(),
             user_id: m.user.to_string(),
             room_id: m.room.to_string(),
+            mode: Default::default(),
             audio_slots,
+            video_slots: 0,
             participants,
         }
     }
@@ -287,7 +290,11 @@ impl Rooms {
     pub fn slots(&mut self, peer: PeerId, slots: Vec<(String, Option<PeerId>)>) -> Vec<Out> {
         let slots: Vec<Slot> = slots
             .into_iter()
-            .map(|(mid, src)| Slot { mid, user_id: src.and_then(|s| self.members.get(&s)).map(|m| m.user.to_string()) })
+            .map(|(mid, src)| Slot {
+                mid,
+                user_id: src.and_then(|s| self.members.get(&s)).map(|m| m.user.to_string()),
+                kind: Default::default(),
+            })
             .collect();
         let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
         m.slots = slots.clone();

@@ -133,7 +133,7 @@ impl VoiceClient {
         outbox.send(&ClientMsg::Identify { token: voice_token.to_string() }).await?;
         let ready =
             events.wait_for(|m| matches!(m, ServerMsg::Ready { .. }), opts.timeout).await.context("awaiting ready")?;
-        let ServerMsg::Ready { session_id, user_id, room_id, audio_slots, participants } = ready else {
+        let ServerMsg::Ready { session_id, user_id, room_id, audio_slots, participants, .. } = ready else {
             bail!("awaited ready, got {ready:?}");
         };
         let session = VoiceSession {

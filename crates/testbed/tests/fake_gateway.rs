@@ -67,6 +67,7 @@ async fn serve_gateway(
         self_mute: false,
         server_mute: false,
         speaking: false,
+        camera: false,
     };
     // The media side lives as long as the socket.
     let mut peers = Vec::new();
@@ -84,7 +85,7 @@ async fn serve_gateway(
                 match &msg {
                     ClientMsg::Identify { token } => {
                         assert_eq!(token, "vt");
-                        let ready = ServerMsg::Ready { session_id: "s".into(), user_id: "7".into(), room_id: "42".into(), audio_slots: 2, participants: vec![me.clone()] };
+                        let ready = ServerMsg::Ready { session_id: "s".into(), user_id: "7".into(), room_id: "42".into(), mode: Default::default(), audio_slots: 2, video_slots: 0, participants: vec![me.clone()] };
                         ws.send(text(&ready)).await.unwrap();
                     }
                     ClientMsg::Heartbeat { nonce } => ws.send(text(&ServerMsg::HeartbeatAck { nonce: *nonce })).await.unwrap(),
