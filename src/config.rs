@@ -21,6 +21,51 @@ pub struct Config {
     pub chat: ChatConfig,
     pub media: MediaConfig,
     pub voice: signaling::VoiceConfig,
+    pub video: VideoConfig,
+}
+
+/// The video composite of `hybrid` and `mcu` rooms: one per room, encoded once for everyone.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoConfig {
+    /// Output size (even numbers) and frame rate.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// The VP8 encoder's bitrate target.
+    pub bitrate_kbps: u32,
+    /// Tiles in the grid at most; later cameras wait for a free tile.
+    pub max_tiles: usize,
+    /// The GStreamer VP8 encoder element.
+    pub encoder: String,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        let c = mcu::CompositorConfig::default();
+        VideoConfig {
+            width: c.width,
+            height: c.height,
+            fps: c.fps,
+            bitrate_kbps: c.bitrate_kbps,
+            max_tiles: c.max_tiles,
+            encoder: c.encoder,
+        }
+    }
+}
+
+impl VideoConfig {
+    pub fn compositor(&self) -> mcu::CompositorConfig {
+        mcu::CompositorConfig {
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            bitrate_kbps: self.bitrate_kbps,
+            max_tiles: self.max_tiles,
+            encoder: self.encoder.clone(),
+            ..mcu::CompositorConfig::default()
+        }
+    }
 }
 
 /// The media engine (SFU): one UDP port for every peer.
@@ -53,11 +98,12 @@ impl Default for Config {
             chat: ChatConfig::default(),
             media: MediaConfig::default(),
             voice: signaling::VoiceConfig::default(),
+            video: VideoConfig::default(),
         }
     }
 }
 
-const SECTIONS: &[&str] = &["chat", "media", "voice"];
+const SECTIONS: &[&str] = &["chat", "media", "voice", "video"];
 
 impl Config {
     /// Loads the file (if any) and applies environment overrides from `env`. Returns the config and

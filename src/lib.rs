@@ -6,7 +6,9 @@
 //! - [`config`]: defaults < TOML file < `CONFAB_*` environment < flags.
 //! - [`server`]: [`server::Running`] starts the store, chat plane, media engine and voice gateway.
 //! - [`embed`]: rooms, join tokens, participants, stats and events for an embedding application.
+//! - [`media`]: the MCU (`mcu`: compositor, mix-minus) plugged into the media engine (`sfu`).
 
 pub mod config;
 pub mod embed;
+pub mod media;
 pub mod server;

@@ -34,6 +34,9 @@ enum Command {
         /// IP clients reach the media port at (NAT, or a 0.0.0.0 bind).
         #[arg(long)]
         public_ip: Option<String>,
+        /// Run every voice room in this mode, whatever its channel says (benchmarks).
+        #[arg(long, value_parser = ["hybrid", "sfu", "mcu"])]
+        room_mode: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -72,10 +75,13 @@ async fn main() -> Result<()> {
         tracing::warn!("ignoring {var}: it names no confab setting");
     }
     match cli.command {
-        Command::Serve { listen, media_bind, public_ip } => {
+        Command::Serve { listen, media_bind, public_ip, room_mode } => {
             cfg.listen = listen.unwrap_or(cfg.listen);
             cfg.media.bind = media_bind.unwrap_or(cfg.media.bind);
             cfg.media.public_ip = public_ip.or(cfg.media.public_ip);
+            if let Some(mode) = room_mode {
+                cfg.voice.mode = Some(serde_json::from_value(serde_json::Value::String(mode))?);
+            }
             Running::start(&cfg).await?.serve_until(shutdown_signal()).await
         }
         Command::Migrate => {

@@ -2,6 +2,7 @@
 //! one HTTP listener and one UDP port. The CLI and the C ABI both start it from here.
 
 use crate::config::{Config, MediaConfig};
+use crate::media::McuMixers;
 use anyhow::{Context, Result};
 use chat::app::App;
 use chat::store::Store;
@@ -9,6 +10,7 @@ use sfu::{Sfu, SfuConfig};
 use signaling::Voice;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -20,6 +22,8 @@ pub struct Running {
     pub udp: SocketAddr,
     pub app: App,
     pub voice: Voice,
+    /// The rooms' video compositors and audio mixes.
+    pub mixers: Arc<McuMixers>,
     sfu: Sfu,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -33,13 +37,19 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
 impl Running {
     /// Opens the store, binds both ports and starts serving in the background.
     pub async fn start(cfg: &Config) -> Result<Running> {
+        // A missing GStreamer plugin is reported now, naming its Debian package, not when a
+        // room first needs video.
+        let compositor = cfg.video.compositor();
+        let needed = mcu::COMPOSITOR_ELEMENTS.iter().copied().chain([compositor.encoder.as_str()]);
+        mcu::check_elements(needed).context("the video MCU cannot run")?;
+        let mixers = Arc::new(McuMixers::new(compositor));
         let store = open_store(cfg).await?;
         let listener =
             tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
         let http = listener.local_addr()?;
         tracing::info!(store = store.backend(), database = %redact(&cfg.database_url), "store ready");
         let app = App::new(store, cfg.chat.clone());
-        let (sfu, events) = Sfu::start(sfu_config(&cfg.media)?)
+        let (sfu, events) = Sfu::start(sfu_config(&cfg.media)?, Some(mixers.clone() as Arc<dyn sfu::Mixers>))
             .await
             .with_context(|| format!("binding media UDP {}", cfg.media.bind))?;
         let udp = sfu.local_addr();
@@ -51,7 +61,7 @@ impl Running {
             let _ = stopped.await;
         }));
         tracing::info!("confab listening on http://{http}");
-        Ok(Running { http, udp, app, voice, sfu, stop: Some(stop), task })
+        Ok(Running { http, udp, app, voice, mixers, sfu, stop: Some(stop), task })
     }
 
     /// Serves until `signal` resolves (or the server fails), then stops gracefully.

@@ -128,6 +128,18 @@ impl Compositor {
         }
     }
 
+    /// Frames of `id` were lost before its next one (a gap in the publisher's stream): its decoder
+    /// waits for a keyframe, which is asked for (rate-limited).
+    pub fn source_lost(&self, id: SourceId) {
+        let inner = &self.inner;
+        let Some(shared) = inner.lock_running().and_then(|s| s.sources.get(&id).map(|s| s.shared.clone())) else {
+            return;
+        };
+        if lock(&shared.gate).lost(Instant::now()) {
+            inner.emit(CompositorEvent::KeyframeNeeded(id));
+        }
+    }
+
     /// Camera off: the placeholder shows again and frames are ignored. Camera on: frames are
     /// decoded again from the next keyframe (asked for), and the video shows once one decodes.
     pub fn set_camera(&self, id: SourceId, on: bool) {

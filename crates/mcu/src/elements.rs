@@ -26,6 +26,7 @@ pub fn debian_package(element: &str) -> &'static str {
             "gstreamer1.0-plugins-bad"
         }
         "x264enc" => "gstreamer1.0-plugins-ugly",
+        "vaapivp8enc" | "vaapih264enc" => "gstreamer1.0-vaapi",
         "avdec_h264" | "avenc_aac" => "gstreamer1.0-libav",
         _ => "unknown",
     }

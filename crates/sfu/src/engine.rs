@@ -5,38 +5,67 @@
 //! [`Sfu`]: crate::Sfu
 
 use std::cmp::Reverse;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use str0m::Input;
-use str0m::media::MediaData;
 use str0m::net::{Protocol, Receive};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 use tracing::Span;
 
 use crate::demux::Router;
+use crate::mixer::{AudioMixer, Mixers, VideoMixer, VideoOut};
 use crate::offer::Prepared;
-use crate::peer::{Io, Peer, Timers};
+use crate::peer::{Io, Peer, Pending, Timers};
 use crate::room::Room;
 use crate::speaker::SpeakerEvent;
 use crate::stats::{Counters, SfuStats};
-use crate::{GoneReason, PeerId, RoomId, SfuConfig, SfuError, SfuEvent};
+use crate::{GoneReason, PeerId, PeerOptions, RoomId, SfuConfig, SfuError, SfuEvent};
 
 /// Housekeeping: peer timeouts, speaker hangovers.
 const TICK: Duration = Duration::from_millis(50);
 /// Datagrams read per wake-up before timers get a look in.
 const READ_BATCH: usize = 64;
+/// Composite output waiting for the engine (several seconds of frames): a mixer never blocks on
+/// the engine; if the engine is that far behind, frames are dropped and a keyframe requested.
+const VIDEO_QUEUE: usize = 256;
 
 pub(crate) enum Cmd {
-    Add { room: RoomId, peer: PeerId, prepared: Box<Prepared>, reply: oneshot::Sender<Result<(), SfuError>> },
+    Add {
+        room: RoomId,
+        peer: PeerId,
+        prepared: Box<Prepared>,
+        opts: PeerOptions,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     Remove(PeerId),
     Mute(PeerId, bool),
+    Camera(PeerId, bool),
     Stats(oneshot::Sender<SfuStats>),
     Shutdown,
+}
+
+/// A room's running video compositor.
+pub(crate) struct RoomVideo {
+    pub mixer: Box<dyn VideoMixer>,
+    /// Tags its output, so frames of a replaced mixer are told apart.
+    pub generation: u64,
+    /// Output the sink could not queue; when it grows, receivers lost a frame.
+    pub dropped: Arc<AtomicU64>,
+    pub seen_dropped: u64,
+}
+
+/// Per-room counters of the mixers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MixCounters {
+    pub composite_frames: u64,
+    pub composite_keyframes: u64,
+    pub mix_ticks: u64,
 }
 
 pub(crate) struct RoomState {
@@ -44,6 +73,11 @@ pub(crate) struct RoomState {
     /// Counters of members who left, so room totals do not shrink.
     pub departed: Counters,
     pub span: Span,
+    pub video: Option<RoomVideo>,
+    /// Set once the composite failed or could not start: it is not retried for this room.
+    pub video_ended: bool,
+    pub audio: Option<Box<dyn AudioMixer>>,
+    pub mix: MixCounters,
 }
 
 pub(crate) struct Engine {
@@ -56,8 +90,14 @@ pub(crate) struct Engine {
     pub rooms: HashMap<RoomId, RoomState>,
     pub timers: Timers,
     pub events: UnboundedSender<SfuEvent>,
-    pub media: VecDeque<(PeerId, MediaData)>,
+    pub pending: Pending,
     pub gone: Vec<(PeerId, GoneReason)>,
+    pub mixers: Option<Arc<dyn Mixers>>,
+    pub video_tx: mpsc::Sender<(RoomId, u64, VideoOut)>,
+    video_rx: Option<mpsc::Receiver<(RoomId, u64, VideoOut)>>,
+    pub next_generation: u64,
+    /// Due ticks of audio mixers; entries may be stale (the room gone or re-armed).
+    pub mix_timers: BinaryHeap<Reverse<(Instant, RoomId)>>,
     pub garbage: u64,
     next_tick: Instant,
     pub next_assign: Instant,
@@ -65,17 +105,26 @@ pub(crate) struct Engine {
     pub targets: Vec<(PeerId, usize, u64)>,
     pub speaker_events: Vec<SpeakerEvent<PeerId>>,
     pub changed: Vec<PeerId>,
+    pub keyframes: Vec<PeerId>,
 }
 
 enum Wake {
     Cmd(Option<Cmd>),
     Udp(std::io::Result<(usize, SocketAddr)>),
+    Video(Option<(RoomId, u64, VideoOut)>),
     Timer,
 }
 
 impl Engine {
-    pub fn new(cfg: SfuConfig, socket: UdpSocket, dest: SocketAddr, events: UnboundedSender<SfuEvent>) -> Self {
+    pub fn new(
+        cfg: SfuConfig,
+        socket: UdpSocket,
+        dest: SocketAddr,
+        events: UnboundedSender<SfuEvent>,
+        mixers: Option<Arc<dyn Mixers>>,
+    ) -> Self {
         let now = Instant::now();
+        let (video_tx, video_rx) = mpsc::channel(VIDEO_QUEUE);
         Engine {
             cfg,
             socket: Arc::new(socket),
@@ -85,14 +134,20 @@ impl Engine {
             rooms: HashMap::new(),
             timers: Timers::new(),
             events,
-            media: VecDeque::new(),
+            pending: Pending::default(),
             gone: Vec::new(),
+            mixers,
+            video_tx,
+            video_rx: Some(video_rx),
+            next_generation: 0,
+            mix_timers: BinaryHeap::new(),
             garbage: 0,
             next_tick: now,
             next_assign: now,
             targets: Vec::new(),
             speaker_events: Vec::new(),
             changed: Vec::new(),
+            keyframes: Vec::new(),
         }
     }
 
@@ -101,21 +156,26 @@ impl Engine {
         let mut buf = vec![0u8; 2048];
         let sleep = tokio::time::sleep_until(Instant::now().into());
         tokio::pin!(sleep);
+        let Some(mut video_rx) = self.video_rx.take() else { return };
         loop {
             let now = Instant::now();
             self.run_timers(now);
             let next_timer = self.timers.peek().map(|Reverse((t, _))| *t);
-            let deadline = next_timer.map_or(self.next_tick, |t| t.min(self.next_tick));
+            let next_mix = self.mix_timers.peek().map(|Reverse((t, _))| *t);
+            let deadline = [next_timer, next_mix].into_iter().flatten().fold(self.next_tick, Instant::min);
             sleep.as_mut().reset(deadline.into());
             let wake = tokio::select! {
                 biased;
                 c = cmds.recv() => Wake::Cmd(c),
+                v = video_rx.recv() => Wake::Video(v),
                 r = socket.recv_from(&mut buf) => Wake::Udp(r),
                 _ = &mut sleep => Wake::Timer,
             };
             match wake {
                 Wake::Cmd(None | Some(Cmd::Shutdown)) => break,
                 Wake::Cmd(Some(c)) => self.command(c),
+                Wake::Video(Some((room, generation, out))) => self.video_out(room, generation, out, Instant::now()),
+                Wake::Video(None) => {}
                 Wake::Udp(r) => {
                     let mut r = r;
                     for _ in 0..READ_BATCH {
@@ -134,18 +194,20 @@ impl Engine {
         for (_, mut p) in self.peers.drain() {
             let _ = p.rtc.close();
             p.drain(
-                &mut Io { socket: &socket, timers: &mut self.timers, events: &self.events, media: &mut self.media },
+                &mut Io { socket: &socket, timers: &mut self.timers, events: &self.events, pending: &mut self.pending },
                 Instant::now(),
             );
         }
+        // Mixers stop as they are dropped.
+        self.rooms.clear();
         tracing::info!("sfu stopped");
     }
 
     fn command(&mut self, c: Cmd) {
         let now = Instant::now();
         match c {
-            Cmd::Add { room, peer, prepared, reply } => {
-                let _ = reply.send(self.add(room, peer, *prepared, now));
+            Cmd::Add { room, peer, prepared, opts, reply } => {
+                let _ = reply.send(self.add(room, peer, *prepared, opts, now));
             }
             Cmd::Remove(peer) => self.remove(peer, None, now),
             Cmd::Mute(peer, muted) => {
@@ -154,9 +216,13 @@ impl Engine {
                     && r.room.set_muted(peer, muted, now)
                 {
                     tracing::debug!(parent: &r.span, peer, muted, "mute");
+                    if let Some(audio) = &mut r.audio {
+                        audio.set_muted(peer, muted);
+                    }
                     self.after_room_change(room, None);
                 }
             }
+            Cmd::Camera(peer, on) => self.set_camera(peer, on, now),
             Cmd::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
@@ -207,7 +273,7 @@ impl Engine {
     pub fn drain(&mut self, id: PeerId, now: Instant) {
         let Some(p) = self.peers.get_mut(&id) else { return };
         let mut io =
-            Io { socket: &self.socket, timers: &mut self.timers, events: &self.events, media: &mut self.media };
+            Io { socket: &self.socket, timers: &mut self.timers, events: &self.events, pending: &mut self.pending };
         p.drain(&mut io, now);
         if !p.rtc.is_alive() {
             self.gone.push((id, if p.closed { GoneReason::Closed } else { GoneReason::Failed }));
@@ -232,6 +298,7 @@ impl Engine {
             self.drain(id, now);
         }
         self.forward_pending(now);
+        self.run_mixers(now);
         if now >= self.next_tick {
             self.next_tick = now + TICK;
             self.housekeeping(now);

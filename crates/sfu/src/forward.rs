@@ -1,22 +1,39 @@
-//! Frame fan-out, speaker events and slot updates: the engine's room-facing half.
+//! Audio fan-out, speaker events and slot updates: the engine's room-facing half. Video is in
+//! `video`.
 
 use std::time::Instant;
 
 use str0m::media::{MediaData, MediaTime};
 
+use crate::SlotInfo;
 use crate::engine::Engine;
+use crate::room::Kind;
 use crate::speaker::SpeakerEvent;
 use crate::{PeerId, RoomId, SfuEvent};
 
 impl Engine {
+    /// Acts on what draining peers left: frames, keyframe requests, fresh connections.
     pub fn forward_pending(&mut self, now: Instant) {
-        while let Some((src, data)) = self.media.pop_front() {
-            self.forward(src, data, now);
+        loop {
+            if let Some((src, data)) = self.pending.media.pop_front() {
+                if self.peers.get(&src).is_some_and(|p| p.camera == Some(data.mid)) {
+                    self.camera_frame(src, data, now);
+                } else {
+                    self.forward(src, data, now);
+                }
+            } else if let Some((listener, mid)) = self.pending.keyframe_requests.pop() {
+                self.keyframe_request(listener, mid, now);
+            } else if let Some(peer) = self.pending.connected.pop() {
+                self.on_connected(peer, now);
+            } else {
+                break;
+            }
         }
     }
 
-    /// One microphone frame of `src`: feed its level to the room, write it into every slot that
-    /// carries `src` (never back to `src`), with the slot's rebased timestamp and the sender's level.
+    /// One microphone frame of `src`: feed its level to the room, then either hand it to the
+    /// room's mixer or write it into every slot that carries `src` (never back to `src`), with the
+    /// slot's rebased timestamp and the sender's level.
     fn forward(&mut self, src: PeerId, d: MediaData, now: Instant) {
         let Some(p) = self.peers.get_mut(&src) else { return };
         p.counters.frames_in += 1;
@@ -30,6 +47,9 @@ impl Engine {
         let level = d.ext_vals.audio_level.unwrap_or(-127).max(-127);
         let vad = d.ext_vals.voice_activity.unwrap_or(level.unsigned_abs() <= self.cfg.speaker.threshold);
         r.room.on_level(src, level.unsigned_abs(), now);
+        if let Some(mix) = &mut r.audio {
+            mix.push(src, **d.seq_range.start(), &d.data);
+        }
         self.room_events(room);
         if self.rooms.get(&room).is_some_and(|r| r.room.is_dirty()) {
             self.reassign(room, None);
@@ -37,8 +57,8 @@ impl Engine {
 
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
-        if let Some(r) = self.rooms.get_mut(&room) {
-            r.room.targets(src, d.time.numer(), d.time.denom(), now, &mut targets);
+        if let Some(r) = self.rooms.get_mut(&room).filter(|r| r.audio.is_none()) {
+            r.room.targets(Kind::Audio, src, (d.time.numer(), d.time.denom()), now, &mut targets);
         }
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };
@@ -61,13 +81,17 @@ impl Engine {
         self.targets = targets;
     }
 
-    /// Speaker detector events of `room` → `Speaking` / `DominantSpeaker`.
+    /// Speaker detector events of `room` → `Speaking` / `DominantSpeaker` (and the composite's
+    /// border).
     pub fn room_events(&mut self, room: RoomId) {
         let Some(r) = self.rooms.get_mut(&room) else { return };
         let mut events = std::mem::take(&mut self.speaker_events);
         r.room.poll_speaker_events(&mut events);
         for e in events.drain(..) {
             tracing::debug!(parent: &r.span, event = ?e, "speaker");
+            if let (SpeakerEvent::Dominant(peer), Some(v)) = (&e, &mut r.video) {
+                v.mixer.set_dominant(*peer);
+            }
             let _ = self.events.send(match e {
                 SpeakerEvent::Started(peer) => SfuEvent::Speaking { room, peer, speaking: true },
                 SpeakerEvent::Stopped(peer) => SfuEvent::Speaking { room, peer, speaking: false },
@@ -77,29 +101,39 @@ impl Engine {
         self.speaker_events = events;
     }
 
-    /// After a join, leave or mute: speaker events, then a new assignment. `joined` gets its
-    /// `Slots` even if unchanged.
+    /// After a join, leave, mute or camera change: speaker events, then a new assignment.
+    /// `joined` gets its `Slots` even if unchanged.
     pub fn after_room_change(&mut self, room: RoomId, joined: Option<PeerId>) {
         self.room_events(room);
         self.reassign(room, joined);
     }
 
-    /// Recomputes `room`'s slots and tells every listener whose slots changed.
+    /// Recomputes `room`'s slots, tells every listener whose slots changed, and asks the cameras
+    /// that gained a listener for a keyframe.
     pub fn reassign(&mut self, room: RoomId, always: Option<PeerId>) {
         let Some(r) = self.rooms.get_mut(&room) else { return };
         let mut changed = std::mem::take(&mut self.changed);
+        let mut keyframes = std::mem::take(&mut self.keyframes);
         changed.clear();
-        r.room.assign(&mut changed);
+        keyframes.clear();
+        r.room.assign(&mut changed, &mut keyframes);
         if let Some(p) = always.filter(|p| !changed.contains(p)) {
             changed.push(p);
         }
         for &listener in &changed {
             let Some(p) = self.peers.get(&listener) else { continue };
-            let slots: Vec<(String, Option<PeerId>)> =
-                p.slots.iter().zip(r.room.slots(listener)).map(|(mid, src)| (mid.to_string(), src)).collect();
+            let slot = |mid: &str, source, video| SlotInfo { mid: mid.to_string(), source, video };
+            let audio = p.slots.iter().zip(r.room.slots(listener, Kind::Audio)).map(|(m, s)| slot(m, s, false));
+            let video = p.video_slots.iter().zip(r.room.slots(listener, Kind::Video)).map(|(m, s)| slot(m, s, true));
+            let slots: Vec<SlotInfo> = audio.chain(video).collect();
             tracing::debug!(parent: &p.span, ?slots, "slots");
             let _ = self.events.send(SfuEvent::Slots { peer: listener, slots });
         }
+        let now = Instant::now();
+        for &source in &keyframes {
+            self.ask_keyframe(source, now);
+        }
         self.changed = changed;
+        self.keyframes = keyframes;
     }
 }

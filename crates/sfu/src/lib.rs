@@ -1,8 +1,16 @@
 //! # sfu — confab's media engine
 //!
-//! An audio SFU: every peer is one [str0m](https://docs.rs/str0m) `Rtc` (ICE-lite, DTLS-SRTP), all
-//! peers share one UDP socket, and Opus frames are forwarded without decoding. The engine runs in
-//! one tokio task; [`Sfu`] is the cheap handle the signaling crate calls.
+//! Every peer is one [str0m](https://docs.rs/str0m) `Rtc` (ICE-lite, DTLS-SRTP), all peers share
+//! one UDP socket, and the engine runs in one tokio task; [`Sfu`] is the cheap handle the signaling
+//! crate calls. What happens to media depends on the room's [`MediaMode`]:
+//! - audio is forwarded without decoding (last-N, below), or in `mcu` rooms mixed by an
+//!   [`AudioMixer`] (mix-minus: everyone hears everyone but themselves on one m-line);
+//! - video is forwarded camera by camera in `sfu` rooms (one receive slot per camera, PLIs relayed
+//!   to the publisher), or in `hybrid` and `mcu` rooms composited by a [`VideoMixer`] into one VP8
+//!   stream written to every participant.
+//!
+//! The mixers live in the `mcu` crate, which links GStreamer; this crate only defines the traits
+//! ([`mixer`]) and the binary injects them ([`Mixers`]) when it starts the engine.
 //!
 //! ## Module map
 //! - [`lib.rs`](self): the public API — [`Sfu`], [`SfuConfig`], [`SfuEvent`], [`SfuError`].
@@ -11,10 +19,14 @@
 //! - `engine`: the task — socket reads, commands, the per-peer timer heap.
 //! - `lifecycle`: peers joining, leaving, timing out or failing; housekeeping; the stats snapshot.
 //! - `peer`: one peer's `Rtc` and how it is drained (`poll_output` until `Timeout`).
-//! - `forward`: frame fan-out, speaker events and `Slots` updates.
+//! - `forward`: audio fan-out (or into the room's mixer), speaker events and `Slots` updates.
+//! - `video`: camera frames forwarded (`sfu`) or into the compositor; the composite and the audio
+//!   mix written out; keyframe requests both ways.
+//! - [`mixer`]: the traits the MCU is reached through.
 //! - `demux`: which peer a datagram belongs to: by source address, else by the STUN USERNAME's
 //!   server ufrag (confirmed by `Rtc::accepts`); no scan over peers.
-//! - `room` (sans-IO): membership, mute, last-N slot assignment, RTP timestamp rebasing.
+//! - `room` (sans-IO): membership, mute, camera, slot assignment per kind (last-N audio, cameras).
+//! - `slots` (sans-IO): sticky slot filling and RTP timestamp rebasing.
 //! - [`speaker`] (sans-IO): speaking / dominant-speaker detection from RFC 6464 audio levels.
 //! - [`stats`]: counters and the [`SfuStats`] snapshot.
 //!
@@ -40,11 +52,14 @@ mod demux;
 mod engine;
 mod forward;
 mod lifecycle;
+pub mod mixer;
 mod offer;
 mod peer;
 mod room;
+mod slots;
 pub mod speaker;
 pub mod stats;
+mod video;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -55,6 +70,7 @@ use str0m::config::{CryptoProvider, DtlsCert};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+pub use mixer::{AudioMixer, Mixed, Mixers, VideoMixer, VideoOut, VideoSink};
 pub use speaker::SpeakerConfig;
 pub use stats::{Counters, PeerStats, RoomStats, SfuStats};
 
@@ -71,8 +87,10 @@ pub struct SfuConfig {
     pub public_ip: Option<IpAddr>,
     /// At most this many speakers are forwarded to each listener.
     pub last_n: usize,
-    /// Cap on the receive (`recvonly`) m-lines honoured per peer.
+    /// Cap on the receive (`recvonly`) audio m-lines honoured per peer.
     pub max_slots: usize,
+    /// Cap on the receive video m-lines honoured per peer (one camera each in `sfu` rooms).
+    pub max_video_slots: usize,
     /// A peer that sends nothing (not even ICE consent checks) for this long is removed, and so
     /// is one not connected (ICE + DTLS) this long after it was added.
     pub peer_timeout: Duration,
@@ -87,11 +105,61 @@ impl Default for SfuConfig {
             public_ip: None,
             last_n: 5,
             max_slots: 16,
+            max_video_slots: 25,
             peer_timeout: Duration::from_secs(10),
             max_peers: 10_000,
             speaker: SpeakerConfig::default(),
         }
     }
+}
+
+/// How a room carries media. Fixed when the room's first peer joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaMode {
+    /// Audio forwarded, video composited.
+    #[default]
+    Hybrid,
+    /// Audio and video forwarded.
+    Sfu,
+    /// Audio mixed (mix-minus), video composited.
+    Mcu,
+}
+
+impl MediaMode {
+    pub fn mixes_audio(self) -> bool {
+        self == MediaMode::Mcu
+    }
+
+    pub fn composites_video(self) -> bool {
+        self != MediaMode::Sfu
+    }
+}
+
+/// What the engine needs to know of a joining peer besides its offer.
+#[derive(Debug, Clone, Default)]
+pub struct PeerOptions {
+    /// The room's mode; a room keeps the mode of its first peer.
+    pub mode: MediaMode,
+    /// Shown on the peer's placeholder tile in a composite (its initials are drawn).
+    pub label: String,
+}
+
+/// The engine's answer to an offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub sdp: String,
+    /// The offer had a camera (a `sendonly` video m-line with VP8).
+    pub camera: bool,
+}
+
+/// One receive m-line of a listener and the source flowing into it (`None`: unused, or the
+/// room's mix or composite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub mid: String,
+    pub source: Option<PeerId>,
+    pub video: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -128,10 +196,16 @@ pub enum SfuEvent {
         room: RoomId,
         peer: Option<PeerId>,
     },
-    /// Listener `peer`: the source flowing into each of its receive m-lines (by mid), in offer order.
+    /// Listener `peer`: the source flowing into each of its receive m-lines, audio then video,
+    /// each in offer order.
     Slots {
         peer: PeerId,
-        slots: Vec<(String, Option<PeerId>)>,
+        slots: Vec<SlotInfo>,
+    },
+    /// The room's video composite failed or could not start; the room goes on without video.
+    VideoEnded {
+        room: RoomId,
+        message: String,
     },
 }
 
@@ -144,6 +218,10 @@ pub enum SfuError {
     NoOpus,
     #[error("the offer has no sendonly/sendrecv audio m-line")]
     NoSendAudio,
+    #[error("the offer's video m-lines have no VP8")]
+    NoVp8,
+    #[error("this server cannot mix audio (no MCU)")]
+    NoMixer,
     #[error("peer already added")]
     DuplicatePeer,
     #[error("the media engine is full")]
@@ -167,7 +245,8 @@ struct Inner {
     /// One DTLS certificate for every peer: generating one per peer costs milliseconds.
     cert: DtlsCert,
     candidate: Candidate,
-    max_slots: usize,
+    max_slots: (usize, usize),
+    can_mix: bool,
 }
 
 impl std::fmt::Debug for Sfu {
@@ -177,8 +256,12 @@ impl std::fmt::Debug for Sfu {
 }
 
 impl Sfu {
-    /// Binds the socket and spawns the engine task (call inside a tokio runtime).
-    pub async fn start(cfg: SfuConfig) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<SfuEvent>)> {
+    /// Binds the socket and spawns the engine task (call inside a tokio runtime). Without
+    /// `mixers`, `mcu` rooms are refused and no room gets a composite.
+    pub async fn start(
+        cfg: SfuConfig,
+        mixers: Option<Arc<dyn Mixers>>,
+    ) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<SfuEvent>)> {
         use std::io::{Error, ErrorKind};
         let socket = UdpSocket::bind(cfg.bind).await?;
         let local = socket.local_addr()?;
@@ -194,10 +277,11 @@ impl Sfu {
             .ok_or_else(|| Error::other("the crypto provider cannot generate a DTLS certificate"))?;
         let (cmds, cmd_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
-        let max_slots = cfg.max_slots;
-        tokio::spawn(engine::Engine::new(cfg, socket, advertised, events).run(cmd_rx));
+        let max_slots = (cfg.max_slots, cfg.max_video_slots);
+        let can_mix = mixers.is_some();
+        tokio::spawn(engine::Engine::new(cfg, socket, advertised, events, mixers).run(cmd_rx));
         tracing::info!(%local, %advertised, "sfu started");
-        let inner = Inner { cmds, local, advertised, crypto, cert, candidate, max_slots };
+        let inner = Inner { cmds, local, advertised, crypto, cert, candidate, max_slots, can_mix };
         Ok((Sfu { inner: Arc::new(inner) }, event_rx))
     }
 
@@ -211,12 +295,22 @@ impl Sfu {
 
     /// Answers `offer_sdp` and adds the peer to `room`. The answer is ICE-lite, non-trickle: its
     /// one host candidate is [`Sfu::advertised_addr`].
-    pub async fn add_peer(&self, room: RoomId, peer: PeerId, offer_sdp: &str) -> Result<String, SfuError> {
+    pub async fn add_peer(
+        &self,
+        room: RoomId,
+        peer: PeerId,
+        offer_sdp: &str,
+        opts: PeerOptions,
+    ) -> Result<Answer, SfuError> {
         let i = &self.inner;
-        let prepared = offer::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate, i.max_slots)?;
-        let answer = prepared.answer.clone();
+        if opts.mode.mixes_audio() && !i.can_mix {
+            return Err(SfuError::NoMixer);
+        }
+        let prepared = offer::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate, i.max_slots, opts.mode)?;
+        let answer = Answer { sdp: prepared.answer.clone(), camera: prepared.camera.is_some() };
         let (reply, rx) = oneshot::channel();
-        i.cmds.send(Cmd::Add { room, peer, prepared: Box::new(prepared), reply }).map_err(|_| SfuError::EngineGone)?;
+        let add = Cmd::Add { room, peer, prepared: Box::new(prepared), opts, reply };
+        i.cmds.send(add).map_err(|_| SfuError::EngineGone)?;
         rx.await.map_err(|_| SfuError::EngineGone)??;
         Ok(answer)
     }
@@ -229,6 +323,11 @@ impl Sfu {
     /// A muted peer's audio is dropped: not forwarded, not ranked, not speaking.
     pub fn set_muted(&self, peer: PeerId, muted: bool) {
         let _ = self.inner.cmds.send(Cmd::Mute(peer, muted));
+    }
+
+    /// Camera off: its tile shows the placeholder (composite) or its slots free up (`sfu`).
+    pub fn set_camera(&self, peer: PeerId, on: bool) {
+        let _ = self.inner.cmds.send(Cmd::Camera(peer, on));
     }
 
     /// A snapshot of the counters (empty once the engine has stopped).

@@ -2,39 +2,56 @@
 
 use std::time::Instant;
 
-use crate::engine::{Engine, RoomState};
+use crate::engine::{Engine, MixCounters, RoomState};
 use crate::offer::Prepared;
 use crate::peer::{Io, Peer};
 use crate::room::{REASSIGN_INTERVAL, Room};
 use crate::stats::{Counters, PeerStats, RoomStats, SfuStats};
-use crate::{GoneReason, PeerId, RoomId, SfuError, SfuEvent};
+use crate::{GoneReason, PeerId, PeerOptions, RoomId, SfuError, SfuEvent};
 
 impl Engine {
-    pub(crate) fn add(&mut self, room: RoomId, id: PeerId, p: Prepared, now: Instant) -> Result<(), SfuError> {
+    pub(crate) fn add(
+        &mut self,
+        room: RoomId,
+        id: PeerId,
+        p: Prepared,
+        opts: PeerOptions,
+        now: Instant,
+    ) -> Result<(), SfuError> {
         if self.peers.contains_key(&id) {
             return Err(SfuError::DuplicatePeer);
         }
         if self.peers.len() >= self.cfg.max_peers {
             return Err(SfuError::Full);
         }
+        if !self.rooms.contains_key(&room) {
+            self.open_room(room, opts.mode, now)?;
+        }
         if !self.router.add(id, p.ufrag) {
             return Err(SfuError::DuplicatePeer);
         }
-        let (last_n, speaker) = (self.cfg.last_n, self.cfg.speaker);
-        let r = self.rooms.entry(room).or_insert_with(|| RoomState {
-            room: Room::new(last_n, speaker),
-            departed: Counters::default(),
-            span: tracing::info_span!("room", room),
-        });
+        let Some(r) = self.rooms.get_mut(&room) else { return Err(SfuError::EngineGone) };
         let span = tracing::info_span!(parent: &r.span, "peer", peer = id);
-        tracing::info!(parent: &span, slots = p.slots.len(), "peer added");
-        r.room.join(id, p.slots.len());
+        let (audio, video, camera) = (p.slots.len(), p.video_slots.len(), p.camera.is_some());
+        tracing::info!(parent: &span, audio, video, camera, "peer added");
+        r.room.join(id, audio, video, camera);
+        if let Some(mix) = &mut r.audio
+            && let Err(e) = mix.add(id)
+        {
+            r.room.leave(id, now);
+            self.router.remove(id);
+            tracing::warn!(parent: &r.span, "audio mix refused the peer: {e}");
+            return Err(SfuError::Full);
+        }
         let peer = Peer {
             id,
             room,
             rtc: p.rtc,
             mic: p.mic,
             slots: p.slots,
+            camera: p.camera,
+            video_slots: p.video_slots,
+            last_pli: None,
             added: now,
             last_rx: now,
             scheduled: None,
@@ -42,11 +59,52 @@ impl Engine {
             closed: false,
             counters: Counters::default(),
             rtt: None,
+            label: opts.label,
             span,
         };
+        let wants_video = camera || video > 0;
         self.peers.insert(id, peer);
+        if wants_video {
+            self.start_video(room);
+        }
+        if let Some(v) = self.rooms.get_mut(&room).and_then(|r| r.video.as_mut())
+            && let Some(p) = self.peers.get(&id)
+        {
+            v.mixer.add_source(id, &p.label);
+        }
         self.drain(id, now);
         self.after_room_change(room, Some(id));
+        Ok(())
+    }
+
+    /// A new room: its mode, and the audio mixer if it mixes.
+    fn open_room(&mut self, room: RoomId, mode: crate::MediaMode, now: Instant) -> Result<(), SfuError> {
+        let span = tracing::info_span!("room", room, ?mode);
+        let audio = match (mode.mixes_audio(), &self.mixers) {
+            (false, _) => None,
+            (true, None) => return Err(SfuError::NoMixer),
+            (true, Some(m)) => match m.audio(room, now) {
+                Ok(mix) => Some(mix),
+                Err(e) => {
+                    tracing::error!(parent: &span, "cannot start the audio mix: {e}");
+                    return Err(SfuError::NoMixer);
+                }
+            },
+        };
+        if let Some(mix) = &audio {
+            self.mix_timers.push(std::cmp::Reverse((mix.poll_timeout(), room)));
+        }
+        let room_state = Room::new(mode, self.cfg.last_n, self.cfg.speaker);
+        let state = RoomState {
+            room: room_state,
+            departed: Counters::default(),
+            span,
+            video: None,
+            video_ended: false,
+            audio,
+            mix: MixCounters::default(),
+        };
+        self.rooms.insert(room, state);
         Ok(())
     }
 
@@ -59,7 +117,7 @@ impl Engine {
             // Say goodbye (RTCP BYE, DTLS close_notify) to a client that can still hear it.
             let _ = p.rtc.close();
             let mut io =
-                Io { socket: &self.socket, timers: &mut self.timers, events: &self.events, media: &mut self.media };
+                Io { socket: &self.socket, timers: &mut self.timers, events: &self.events, pending: &mut self.pending };
             p.drain(&mut io, now);
         }
         if let Some(reason) = reason {
@@ -68,9 +126,17 @@ impl Engine {
         if let Some(r) = self.rooms.get_mut(&p.room) {
             r.room.leave(id, now);
             r.departed += p.counters;
+            if let Some(mix) = &mut r.audio {
+                mix.remove(id);
+            }
+            if let Some(v) = &mut r.video {
+                v.mixer.remove_source(id);
+            }
             if r.room.is_empty() {
+                // Mixers stop as they are dropped.
                 self.rooms.remove(&p.room);
             } else {
+                self.stop_video_if_unwatched(p.room);
                 self.after_room_change(p.room, None);
             }
         }
@@ -93,6 +159,7 @@ impl Engine {
                 self.gone.push((p.id, GoneReason::Failed));
             }
         }
+        self.check_video_drops();
         let reassign = now >= self.next_assign;
         if reassign {
             self.next_assign = now + REASSIGN_INTERVAL;
@@ -117,6 +184,8 @@ impl Engine {
                 connected: p.connected,
                 muted: self.rooms.get(&p.room).is_some_and(|r| r.room.is_muted(p.id)),
                 slots: p.slots.len(),
+                video_slots: p.video_slots.len(),
+                camera: self.rooms.get(&p.room).is_some_and(|r| r.room.has_camera(p.id)),
                 counters: p.counters,
                 rtt_ms: rtt_ms(p),
             })
@@ -128,7 +197,16 @@ impl Engine {
                 for m in r.room.members() {
                     counters += self.peers.get(m).map(|p| p.counters).unwrap_or_default();
                 }
-                RoomStats { room, peers: r.room.len(), counters }
+                RoomStats {
+                    room,
+                    mode: r.room.mode(),
+                    peers: r.room.len(),
+                    video: r.video.is_some(),
+                    composite_frames: r.mix.composite_frames,
+                    composite_keyframes: r.mix.composite_keyframes,
+                    mix_ticks: r.mix.mix_ticks,
+                    counters,
+                }
             })
             .collect();
         rooms.sort_by_key(|r| r.room);

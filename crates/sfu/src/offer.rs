@@ -9,7 +9,7 @@ use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::{Candidate, IceCreds, Rtc};
 
-use crate::{PeerId, SfuError};
+use crate::{MediaMode, PeerId, SfuError};
 
 /// A peer ready to join the engine.
 pub(crate) struct Prepared {
@@ -18,8 +18,12 @@ pub(crate) struct Prepared {
     pub ufrag: String,
     /// The client's microphone m-line.
     pub mic: Mid,
-    /// The client's receive m-lines, in offer order, at most `max_slots`.
+    /// The client's receive audio m-lines, in offer order, at most `max_slots.0`.
     pub slots: Vec<Mid>,
+    /// The client's camera m-line, if it offered one.
+    pub camera: Option<Mid>,
+    /// The client's receive video m-lines, in offer order, at most `max_slots.1`.
+    pub video_slots: Vec<Mid>,
     pub answer: String,
 }
 
@@ -29,10 +33,11 @@ pub(crate) fn prepare(
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
     candidate: &Candidate,
-    max_slots: usize,
+    max_slots: (usize, usize),
+    mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
     // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
-    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate, max_slots)))
+    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate, max_slots, mode)))
         .unwrap_or_else(|_| Err(SfuError::BadSdp("offer could not be processed".into())))
 }
 
@@ -42,11 +47,15 @@ fn prepare_inner(
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
     candidate: &Candidate,
-    max_slots: usize,
+    (max_slots, max_video_slots): (usize, usize),
+    mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
     let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-    if !has_opus_audio(offer_sdp) {
+    if !has_codec(offer_sdp, "audio ", "opus/48000") {
         return Err(SfuError::NoOpus);
+    }
+    if offer_sdp.lines().any(|l| l.trim().starts_with("m=video ")) && !has_codec(offer_sdp, "video ", "vp8/90000") {
+        return Err(SfuError::NoVp8);
     }
     let mut creds = IceCreds::new();
     // Unique by construction (hex has no 'z'), so two peers can never share a demux key.
@@ -59,6 +68,10 @@ fn prepare_inner(
         .set_dtls_cert(cert.clone())
         .clear_codecs()
         .enable_opus(true, false)
+        .enable_vp8(true)
+        // A mixed room reorders in its own jitter buffer (by sequence number): hand packets over
+        // as they come rather than holding them back behind a gap.
+        .set_reordering_size_audio(if mode.mixes_audio() { 0 } else { 15 })
         .set_stats_interval(Some(Duration::from_secs(1)))
         .set_rtcp_report_interval_audio(Duration::from_secs(1))
         .build(Instant::now());
@@ -67,17 +80,25 @@ fn prepare_inner(
 
     // str0m only emits MediaAdded once media can flow, so read the accepted m-lines back
     // through `Rtc::media`, by the offer's mids, with our (inverted) direction.
-    let (mut mic, mut slots) = (None, Vec::new());
+    let (mut mic, mut slots, mut camera, mut video_slots) = (None, Vec::new(), None, Vec::new());
     for mid in offer_mids(offer_sdp) {
-        let Some(m) = rtc.media(mid).filter(|m| m.kind() == MediaKind::Audio && !m.disabled()) else { continue };
-        match m.direction() {
-            Direction::RecvOnly | Direction::SendRecv if mic.is_none() => mic = Some(mid),
-            Direction::SendOnly | Direction::SendRecv if slots.len() < max_slots => slots.push(mid),
+        let Some(m) = rtc.media(mid).filter(|m| !m.disabled()) else { continue };
+        let (send, recv) = match m.direction() {
+            Direction::RecvOnly => (false, true),
+            Direction::SendOnly => (true, false),
+            Direction::SendRecv => (true, true),
+            _ => continue,
+        };
+        match m.kind() {
+            MediaKind::Audio if recv && mic.is_none() => mic = Some(mid),
+            MediaKind::Audio if send && slots.len() < max_slots => slots.push(mid),
+            MediaKind::Video if recv && camera.is_none() => camera = Some(mid),
+            MediaKind::Video if send && video_slots.len() < max_video_slots => video_slots.push(mid),
             _ => {}
         }
     }
     let mic = mic.ok_or(SfuError::NoSendAudio)?;
-    Ok(Prepared { rtc, ufrag, mic, slots, answer: answer.to_sdp_string() })
+    Ok(Prepared { rtc, ufrag, mic, slots, camera, video_slots, answer: answer.to_sdp_string() })
 }
 
 /// The `a=mid` of each m-line, in order.
@@ -85,19 +106,20 @@ fn offer_mids(sdp: &str) -> impl Iterator<Item = Mid> + '_ {
     sdp.lines().filter_map(|l| l.trim().strip_prefix("a=mid:")).map(Mid::from)
 }
 
-/// Whether some `m=audio` section maps a payload type to opus/48000.
-fn has_opus_audio(sdp: &str) -> bool {
-    let mut audio = false;
+/// Whether some m-section of `kind` (`"audio "`, `"video "`) maps a payload type to `codec`
+/// (`"opus/48000"`, `"vp8/90000"`), case-insensitively.
+fn has_codec(sdp: &str, kind: &str, codec: &str) -> bool {
+    let mut in_kind = false;
     for line in sdp.lines().map(str::trim) {
         if let Some(m) = line.strip_prefix("m=") {
-            audio = m.starts_with("audio ");
-        } else if audio
+            in_kind = m.starts_with(kind);
+        } else if in_kind
             && let Some(map) = line.strip_prefix("a=rtpmap:")
             && map
                 .split_whitespace()
                 .nth(1)
-                .and_then(|c| c.get(..10))
-                .is_some_and(|c| c.eq_ignore_ascii_case("opus/48000"))
+                .and_then(|c| c.get(..codec.len()))
+                .is_some_and(|c| c.eq_ignore_ascii_case(codec))
         {
             return true;
         }
@@ -107,7 +129,18 @@ fn has_opus_audio(sdp: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::has_opus_audio;
+    use super::has_codec;
+
+    fn has_opus_audio(sdp: &str) -> bool {
+        has_codec(sdp, "audio ", "opus/48000")
+    }
+
+    #[test]
+    fn vp8_must_be_in_a_video_section() {
+        assert!(has_codec("m=video 9 x 96\r\na=rtpmap:96 VP8/90000\r\n", "video ", "vp8/90000"));
+        assert!(!has_codec("m=video 9 x 102\r\na=rtpmap:102 H264/90000\r\n", "video ", "vp8/90000"));
+        assert!(!has_codec("m=audio 9 x 96\r\na=rtpmap:96 VP8/90000\r\n", "video ", "vp8/90000"));
+    }
 
     #[test]
     fn opus_must_be_in_an_audio_section() {

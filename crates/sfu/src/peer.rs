@@ -21,7 +21,13 @@ pub(crate) struct Peer {
     pub room: RoomId,
     pub rtc: Rtc,
     pub mic: Mid,
+    /// Receive audio m-lines (slots).
     pub slots: Vec<Mid>,
+    pub camera: Option<Mid>,
+    /// Receive video m-lines: one camera each (`sfu`), or the composite on the first.
+    pub video_slots: Vec<Mid>,
+    /// When a keyframe was last asked of this peer's camera (PLIs are rate-limited).
+    pub last_pli: Option<Instant>,
     pub added: Instant,
     pub last_rx: Instant,
     /// The earliest timer entry of this peer that is still live.
@@ -31,7 +37,20 @@ pub(crate) struct Peer {
     pub closed: bool,
     pub counters: Counters,
     pub rtt: Option<Duration>,
+    /// Shown on the peer's placeholder tile.
+    pub label: String,
     pub span: Span,
+}
+
+/// What draining peers leaves for the engine to act on.
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// Microphone and camera frames waiting to be forwarded, by sender.
+    pub media: VecDeque<(PeerId, MediaData)>,
+    /// Keyframe requests (PLI/FIR) that peers sent for one of their receive video m-lines.
+    pub keyframe_requests: Vec<(PeerId, Mid)>,
+    /// Peers whose ICE and DTLS just came up.
+    pub connected: Vec<PeerId>,
 }
 
 /// What draining a peer may touch besides the peer.
@@ -39,8 +58,7 @@ pub(crate) struct Io<'a> {
     pub socket: &'a UdpSocket,
     pub timers: &'a mut Timers,
     pub events: &'a UnboundedSender<SfuEvent>,
-    /// Microphone frames waiting to be forwarded, by sender.
-    pub media: &'a mut VecDeque<(PeerId, MediaData)>,
+    pub pending: &'a mut Pending,
 }
 
 impl Peer {
@@ -85,10 +103,17 @@ impl Peer {
 
     fn on_event(&mut self, e: Event, io: &mut Io<'_>) {
         match e {
-            Event::MediaData(d) if d.mid == self.mic => io.media.push_back((self.id, d)),
+            Event::MediaData(d) if d.mid == self.mic || Some(d.mid) == self.camera => {
+                io.pending.media.push_back((self.id, d))
+            }
+            Event::KeyframeRequest(r) if self.video_slots.contains(&r.mid) => {
+                self.counters.keyframe_requests_in += 1;
+                io.pending.keyframe_requests.push((self.id, r.mid))
+            }
             Event::Connected => {
                 tracing::info!("connected");
                 self.connected = true;
+                io.pending.connected.push(self.id);
                 let _ = io.events.send(SfuEvent::PeerConnected { room: self.room, peer: self.id });
             }
             Event::Closed => {

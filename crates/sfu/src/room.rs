@@ -1,77 +1,63 @@
-//! One room's forwarding state, sans-IO: membership, mute, last-N slot assignment and RTP
-//! timestamp rebasing. Fed events with an explicit `Instant`; knows nothing of str0m or sockets.
+//! One room's forwarding state, sans-IO: membership, mute, camera, and which source flows into
+//! which receive slot (last-N audio; cameras in `sfu` rooms). Fed events with an explicit
+//! `Instant`; knows nothing of str0m or sockets.
 //!
-//! Slots are indices into a listener's receive m-lines; the engine maps them to mids.
+//! Slots are indices into a listener's receive m-lines of one kind; the engine maps them to mids.
+//! In rooms that mix audio (`mcu`) no audio slot is assigned (the mixer writes slot 0), and in
+//! rooms that composite video (`hybrid`, `mcu`) no video slot is (the composite goes to slot 0).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::PeerId;
+use crate::slots::{Slot, fill};
 use crate::speaker::{SpeakerConfig, SpeakerDetector, SpeakerEvent};
+use crate::{MediaMode, PeerId};
 
-/// Continuity of one outgoing slot's RTP timeline across source switches.
-///
-/// The receiver sees one SSRC per slot (str0m owns it), so when the source changes the timestamp
-/// must keep advancing as if one speaker went on: the new source's timeline is shifted to start
-/// where the old one stopped, plus the wall-clock gap (at least one 20 ms frame).
-#[derive(Debug, Clone, Default)]
-pub struct Rebase {
-    source: Option<PeerId>,
-    offset: u64,
-    last: Option<(u64, Instant)>,
-}
-
-impl Rebase {
-    /// The outgoing timestamp for a frame of `source` stamped `t_in` (in `rate` Hz units).
-    pub fn map(&mut self, source: PeerId, t_in: u64, rate: u32, now: Instant) -> u64 {
-        if self.source != Some(source) {
-            self.source = Some(source);
-            self.offset = match self.last {
-                Some((t_out, at)) => {
-                    let frame = u64::from(rate / 50);
-                    let gap = (now.saturating_duration_since(at).as_micros() as u64).saturating_mul(u64::from(rate))
-                        / 1_000_000;
-                    t_out.wrapping_add(gap.max(frame)).wrapping_sub(t_in)
-                }
-                None => 0,
-            };
-        }
-        let t_out = t_in.wrapping_add(self.offset);
-        self.last = Some((t_out, now));
-        t_out
-    }
+/// A kind of receive slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Audio = 0,
+    Video = 1,
 }
 
 #[derive(Debug)]
 struct Member {
     muted: bool,
-    /// Source per receive slot, and that slot's timeline.
-    slots: Vec<(Option<PeerId>, Rebase)>,
+    /// Publishes a camera: offered one and has not turned it off.
+    camera: bool,
+    /// Receive slots per kind.
+    slots: [Vec<Slot>; 2],
 }
 
 #[derive(Debug)]
 pub struct Room {
+    mode: MediaMode,
     last_n: usize,
     members: HashMap<PeerId, Member>,
     /// Join order: the tie-break for members never heard.
     order: Vec<PeerId>,
     detector: SpeakerDetector<PeerId>,
-    /// Source → (listener, slot) pairs it currently flows into; rebuilt on reassignment.
-    routes: HashMap<PeerId, Vec<(PeerId, usize)>>,
-    /// Membership, mute or speaking changed since the last [`Room::assign`].
+    /// Per kind: source → (listener, slot) pairs it currently flows into; rebuilt on reassignment.
+    routes: [HashMap<PeerId, Vec<(PeerId, usize)>>; 2],
+    /// Membership, mute, camera or speaking changed since the last [`Room::assign`].
     dirty: bool,
 }
 
 impl Room {
-    pub fn new(last_n: usize, speaker: SpeakerConfig) -> Self {
+    pub fn new(mode: MediaMode, last_n: usize, speaker: SpeakerConfig) -> Self {
         Room {
+            mode,
             last_n,
             members: HashMap::new(),
             order: Vec::new(),
             detector: SpeakerDetector::new(speaker),
-            routes: HashMap::new(),
+            routes: Default::default(),
             dirty: false,
         }
+    }
+
+    pub fn mode(&self) -> MediaMode {
+        self.mode
     }
 
     pub fn len(&self) -> usize {
@@ -90,10 +76,10 @@ impl Room {
         self.dirty
     }
 
-    /// Adds a listener/sender with `slots` receive m-lines.
-    pub fn join(&mut self, peer: PeerId, slots: usize) {
-        let slots = vec![(None, Rebase::default()); slots];
-        if self.members.insert(peer, Member { muted: false, slots }).is_none() {
+    /// Adds a member with `audio` and `video` receive m-lines, publishing a camera or not.
+    pub fn join(&mut self, peer: PeerId, audio: usize, video: usize, camera: bool) {
+        let slots = [vec![Slot::default(); audio], vec![Slot::default(); video]];
+        if self.members.insert(peer, Member { muted: false, camera, slots }).is_none() {
             self.order.push(peer);
         }
         self.dirty = true;
@@ -128,6 +114,21 @@ impl Room {
         self.members.get(&peer).is_some_and(|m| m.muted)
     }
 
+    /// Camera on or off; returns whether the state changed.
+    pub fn set_camera(&mut self, peer: PeerId, on: bool) -> bool {
+        let Some(m) = self.members.get_mut(&peer) else { return false };
+        if m.camera == on {
+            return false;
+        }
+        m.camera = on;
+        self.dirty = true;
+        true
+    }
+
+    pub fn has_camera(&self, peer: PeerId) -> bool {
+        self.members.get(&peer).is_some_and(|m| m.camera)
+    }
+
     /// One frame's level (0..=127, -dBov) from an unmuted member.
     pub fn on_level(&mut self, peer: PeerId, level: u8, now: Instant) {
         self.detector.on_level(peer, level, now);
@@ -147,83 +148,115 @@ impl Room {
         }
     }
 
-    /// Sources per slot of `listener`.
-    pub fn slots(&self, listener: PeerId) -> impl Iterator<Item = Option<PeerId>> + '_ {
-        self.members.get(&listener).into_iter().flat_map(|m| m.slots.iter().map(|s| s.0))
+    /// Sources per slot of `listener`, of one kind.
+    pub fn slots(&self, listener: PeerId, kind: Kind) -> impl Iterator<Item = Option<PeerId>> + '_ {
+        self.members.get(&listener).into_iter().flat_map(move |m| m.slots[kind as usize].iter().map(|s| s.source))
     }
 
-    /// Recomputes every listener's forwarded set; pushes the listeners whose slots changed.
+    /// Recomputes every listener's forwarded sets; pushes the listeners whose slots changed, and
+    /// the camera sources that gained a listener (they owe it a keyframe).
     ///
-    /// Candidates: the detector's ranking, then members never heard in join order; muted peers
-    /// are skipped. A listener gets the first `min(last_n, its slots)` candidates other than
-    /// itself. Sticky: a source still wanted keeps its slot, newcomers fill freed slots.
-    pub fn assign(&mut self, changed: &mut Vec<PeerId>) {
+    /// Candidates: the detector's ranking, then members never heard in join order; for audio,
+    /// muted peers are skipped, for video, peers without camera. A listener gets the first
+    /// `min(last_n, its slots)` audio candidates and as many video candidates as it has video
+    /// slots, never itself. Sticky: a source still wanted keeps its slot.
+    pub fn assign(&mut self, changed: &mut Vec<PeerId>, keyframes: &mut Vec<PeerId>) {
         self.dirty = false;
         let ranked = self.detector.ranking();
         let heard = |p: &PeerId| ranked.contains(p);
-        let max_slots = self.members.values().map(|m| m.slots.len()).max().unwrap_or(0);
-        // One more than anyone can take, since a listener skips itself.
-        let take = self.last_n.min(max_slots) + 1;
-        let top: Vec<PeerId> = ranked
-            .iter()
-            .chain(self.order.iter().filter(|p| !heard(p)))
-            .filter(|p| self.members.get(p).is_some_and(|m| !m.muted))
-            .take(take)
-            .copied()
-            .collect();
-        for &listener in &self.order {
-            let Some(m) = self.members.get_mut(&listener) else { continue };
-            let n = self.last_n.min(m.slots.len());
-            let want = || top.iter().copied().filter(|p| *p != listener).take(n);
-            let mut moved = false;
-            for slot in m.slots.iter_mut() {
-                if slot.0.is_some_and(|s| !want().any(|w| w == s)) {
-                    slot.0 = None;
-                    moved = true;
-                }
-            }
-            for w in want() {
-                if m.slots.iter().any(|s| s.0 == Some(w)) {
-                    continue;
-                }
-                if let Some(free) = m.slots.iter_mut().find(|s| s.0.is_none()) {
-                    free.0 = Some(w);
-                    moved = true;
-                }
-            }
-            if moved {
-                changed.push(listener);
-            }
+        let by_rank: Vec<PeerId> = ranked.iter().chain(self.order.iter().filter(|p| !heard(p))).copied().collect();
+        let mut moved = false;
+        if !self.mode.mixes_audio() {
+            let max = self.members.values().map(|m| m.slots[0].len()).max().unwrap_or(0);
+            moved |= self.assign_kind(Kind::Audio, &by_rank, self.last_n.min(max), changed, &mut Vec::new());
         }
-        if !changed.is_empty() {
+        if !self.mode.composites_video() {
+            let max = self.members.values().map(|m| m.slots[1].len()).max().unwrap_or(0);
+            moved |= self.assign_kind(Kind::Video, &by_rank, max, changed, keyframes);
+        }
+        keyframes.sort_unstable();
+        keyframes.dedup();
+        if moved {
             self.rebuild_routes();
         }
     }
 
+    fn assign_kind(
+        &mut self,
+        kind: Kind,
+        by_rank: &[PeerId],
+        limit: usize,
+        changed: &mut Vec<PeerId>,
+        added: &mut Vec<PeerId>,
+    ) -> bool {
+        let eligible = |m: &Member| match kind {
+            Kind::Audio => !m.muted,
+            Kind::Video => m.camera,
+        };
+        // One more than anyone can take, since a listener skips itself.
+        let top: Vec<PeerId> =
+            by_rank.iter().filter(|p| self.members.get(p).is_some_and(eligible)).take(limit + 1).copied().collect();
+        let mut any = false;
+        let mut want = Vec::with_capacity(top.len());
+        for &listener in &self.order {
+            let Some(m) = self.members.get_mut(&listener) else { continue };
+            let slots = &mut m.slots[kind as usize];
+            let n = match kind {
+                Kind::Audio => self.last_n.min(slots.len()),
+                Kind::Video => slots.len(),
+            };
+            want.clear();
+            want.extend(top.iter().copied().filter(|p| *p != listener).take(n));
+            if fill(slots, &want, added) {
+                any = true;
+                if !changed.contains(&listener) {
+                    changed.push(listener);
+                }
+            }
+        }
+        any
+    }
+
     fn rebuild_routes(&mut self) {
-        self.routes.clear();
-        for (&listener, m) in &self.members {
-            for (i, (src, _)) in m.slots.iter().enumerate() {
-                if let Some(src) = src {
-                    self.routes.entry(*src).or_default().push((listener, i));
+        for kind in [Kind::Audio, Kind::Video] {
+            let routes = &mut self.routes[kind as usize];
+            routes.clear();
+            for (&listener, m) in &self.members {
+                for (i, slot) in m.slots[kind as usize].iter().enumerate() {
+                    if let Some(src) = slot.source {
+                        routes.entry(src).or_default().push((listener, i));
+                    }
                 }
             }
         }
     }
 
     /// Where a frame of `source` stamped `t_in` goes: (listener, slot, outgoing timestamp).
-    /// Never back to the source; nothing for a muted source.
-    pub fn targets(&mut self, source: PeerId, t_in: u64, rate: u32, now: Instant, out: &mut Vec<(PeerId, usize, u64)>) {
-        let Some(routes) = self.routes.get(&source) else { return };
-        if self.is_muted(source) {
+    /// Never back to the source; no audio from a muted source, no video from a camera that is off.
+    pub fn targets(
+        &mut self,
+        kind: Kind,
+        source: PeerId,
+        (t_in, rate): (u64, u32),
+        now: Instant,
+        out: &mut Vec<(PeerId, usize, u64)>,
+    ) {
+        let Some(routes) = self.routes[kind as usize].get(&source) else { return };
+        let off = match kind {
+            Kind::Audio => self.is_muted(source),
+            Kind::Video => !self.has_camera(source),
+        };
+        if off {
             return;
         }
         for &(listener, slot) in routes {
             if listener == source {
                 continue;
             }
-            let Some(s) = self.members.get_mut(&listener).and_then(|m| m.slots.get_mut(slot)) else { continue };
-            out.push((listener, slot, s.1.map(source, t_in, rate, now)));
+            let Some(s) = self.members.get_mut(&listener).and_then(|m| m.slots[kind as usize].get_mut(slot)) else {
+                continue;
+            };
+            out.push((listener, slot, s.rebase.map(source, t_in, rate, now)));
         }
     }
 }
@@ -238,15 +271,15 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn room(last_n: usize) -> Room {
-        Room::new(last_n, SpeakerConfig::default())
+        Room::new(MediaMode::Hybrid, last_n, SpeakerConfig::default())
     }
 
     fn sources(r: &Room, listener: PeerId) -> Vec<Option<PeerId>> {
-        r.slots(listener).collect()
+        r.slots(listener, Kind::Audio).collect()
     }
 
     fn forwarded(r: &Room, listener: PeerId) -> Vec<PeerId> {
-        let mut v: Vec<PeerId> = r.slots(listener).flatten().collect();
+        let mut v: Vec<PeerId> = r.slots(listener, Kind::Audio).flatten().collect();
         v.sort();
         v
     }
@@ -269,19 +302,19 @@ mod tests {
         let t0 = Instant::now();
         let mut r = room(3);
         for p in 1..=9 {
-            r.join(p, 4); // 9 is the listener: silent, 4 slots (more than last_n)
+            r.join(p, 4, 0, false); // 9 is the listener: silent, 4 slots (more than last_n)
         }
         let levels: Vec<(PeerId, u8)> =
             (1..=8).map(|p| (p, [40, 10, 70, 30, 90, 20, 60, 127][p as usize - 1])).collect();
         talk(&mut r, &levels, t0, 2000 * MS);
-        r.assign(&mut Vec::new());
+        r.assign(&mut Vec::new(), &mut Vec::new());
         assert_eq!(forwarded(&r, 9), vec![2, 4, 6]);
         assert_eq!(sources(&r, 9).iter().filter(|s| s.is_none()).count(), 1);
         // A sender hears the three loudest others.
         assert_eq!(forwarded(&r, 2), vec![1, 4, 6]);
         let mut out = Vec::new();
         for src in [1, 3, 5, 7, 8] {
-            r.targets(src, 0, 48_000, t0, &mut out);
+            r.targets(Kind::Audio, src, (0, 48_000), t0, &mut out);
             assert!(out.iter().all(|(l, _, _)| *l != 9), "{src} must not reach the listener");
         }
     }
@@ -291,21 +324,21 @@ mod tests {
         let t0 = Instant::now();
         let mut r = room(2);
         for p in 1..=4 {
-            r.join(p, 2);
+            r.join(p, 2, 0, false);
         }
         let t = talk(&mut r, &[(1, 10), (2, 20), (3, 60)], t0, 1000 * MS);
-        r.assign(&mut Vec::new());
+        r.assign(&mut Vec::new(), &mut Vec::new());
         let before = sources(&r, 4);
         assert_eq!(forwarded(&r, 4), vec![1, 2]);
         // 2 becomes louder than 1: same set, so nobody moves.
         let t = talk(&mut r, &[(1, 20), (2, 5), (3, 60)], t, 1000 * MS);
         let mut changed = Vec::new();
-        r.assign(&mut changed);
+        r.assign(&mut changed, &mut Vec::new());
         assert!(changed.is_empty());
         assert_eq!(sources(&r, 4), before);
         // 1 goes quiet, 3 takes over: 3 takes 1's slot, 2 stays where it was.
         talk(&mut r, &[(1, 127), (2, 5), (3, 10)], t, 2000 * MS);
-        r.assign(&mut changed);
+        r.assign(&mut changed, &mut Vec::new());
         assert!(changed.contains(&4));
         let after = sources(&r, 4);
         let slot_of = |v: &[Option<PeerId>], p| v.iter().position(|s| *s == Some(p));
@@ -318,18 +351,18 @@ mod tests {
         let t0 = Instant::now();
         let mut r = room(5);
         for p in [7, 3, 5, 9] {
-            r.join(p, 2);
+            r.join(p, 2, 0, false);
         }
         r.set_muted(3, true, t0);
         let mut changed = Vec::new();
-        r.assign(&mut changed);
+        r.assign(&mut changed, &mut Vec::new());
         assert_eq!(sources(&r, 7), vec![Some(5), Some(9)]);
         assert_eq!(sources(&r, 3), vec![Some(7), Some(5)]);
         assert_eq!(sources(&r, 9), vec![Some(7), Some(5)]);
         let mut out = Vec::new();
-        r.targets(3, 0, 48_000, t0, &mut out);
+        r.targets(Kind::Audio, 3, (0, 48_000), t0, &mut out);
         assert!(out.is_empty(), "a muted source goes nowhere");
-        r.targets(5, 0, 48_000, t0, &mut out);
+        r.targets(Kind::Audio, 5, (0, 48_000), t0, &mut out);
         assert_eq!(out.iter().map(|t| t.0).collect::<Vec<_>>().len(), 3);
         assert!(out.iter().all(|t| t.0 != 5));
     }
@@ -339,35 +372,63 @@ mod tests {
         let t0 = Instant::now();
         let mut r = room(1);
         for p in 1..=3 {
-            r.join(p, 1);
+            r.join(p, 1, 0, false);
         }
-        r.assign(&mut Vec::new());
+        r.assign(&mut Vec::new(), &mut Vec::new());
         assert_eq!(sources(&r, 3), vec![Some(1)]);
         r.leave(1, t0);
         let mut changed = Vec::new();
-        r.assign(&mut changed);
+        r.assign(&mut changed, &mut Vec::new());
         assert_eq!(sources(&r, 3), vec![Some(2)]);
         assert_eq!(sources(&r, 2), vec![Some(3)]);
         assert!(r.set_muted(2, true, t0));
         assert!(!r.set_muted(2, true, t0));
         changed.clear();
-        r.assign(&mut changed);
+        r.assign(&mut changed, &mut Vec::new());
         assert_eq!(changed, vec![3]);
         assert_eq!(sources(&r, 3), vec![None]);
     }
 
     #[test]
-    fn rebase_keeps_slot_timeline_continuous() {
+    fn sfu_rooms_forward_cameras_and_ask_keyframes_for_new_listeners() {
         let t0 = Instant::now();
-        let mut rb = Rebase::default();
-        assert_eq!(rb.map(1, 1000, 48_000, t0), 1000);
-        assert_eq!(rb.map(1, 1960, 48_000, t0 + 20 * MS), 1960);
-        // Switch to a source with an unrelated timeline 100 ms later.
-        assert_eq!(rb.map(2, 9_000_000, 48_000, t0 + 120 * MS), 1960 + 4800);
-        assert_eq!(rb.map(2, 9_000_960, 48_000, t0 + 140 * MS), 1960 + 4800 + 960);
-        // Switching back right away still advances by at least a frame; lower input values wrap fine.
-        let back = rb.map(1, 500, 48_000, t0 + 140 * MS);
-        assert_eq!(back, 1960 + 4800 + 960 + 960);
-        assert_eq!(rb.map(1, 1460, 48_000, t0 + 160 * MS), back + 960);
+        let mut r = Room::new(MediaMode::Sfu, 5, SpeakerConfig::default());
+        r.join(1, 2, 2, true);
+        r.join(2, 2, 2, true);
+        r.join(3, 2, 2, false); // no camera: watches only
+        let (mut changed, mut keyframes) = (Vec::new(), Vec::new());
+        r.assign(&mut changed, &mut keyframes);
+        let video = |r: &Room, l| r.slots(l, Kind::Video).collect::<Vec<_>>();
+        assert_eq!(video(&r, 3), [Some(1), Some(2)]);
+        assert_eq!(video(&r, 1), [Some(2), None], "never its own camera");
+        assert_eq!(keyframes, [1, 2]);
+        let mut out = Vec::new();
+        r.targets(Kind::Video, 1, (0, 90_000), t0, &mut out);
+        assert_eq!(out.iter().map(|t| t.0).collect::<Vec<_>>().len(), 2);
+        // Camera off: its slots free up and nothing of it is forwarded.
+        assert!(r.set_camera(1, false) && !r.set_camera(1, false));
+        keyframes.clear();
+        r.assign(&mut changed, &mut keyframes);
+        assert_eq!(video(&r, 3), [None, Some(2)]);
+        assert!(keyframes.is_empty());
+        out.clear();
+        r.targets(Kind::Video, 1, (0, 90_000), t0, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn mixed_and_composited_kinds_are_not_assigned() {
+        let mut r = Room::new(MediaMode::Mcu, 5, SpeakerConfig::default());
+        r.join(1, 1, 1, true);
+        r.join(2, 1, 1, true);
+        r.assign(&mut Vec::new(), &mut Vec::new());
+        assert_eq!(r.slots(1, Kind::Audio).collect::<Vec<_>>(), [None]);
+        assert_eq!(r.slots(1, Kind::Video).collect::<Vec<_>>(), [None]);
+        let mut r = Room::new(MediaMode::Hybrid, 5, SpeakerConfig::default());
+        r.join(1, 1, 1, true);
+        r.join(2, 1, 1, true);
+        r.assign(&mut Vec::new(), &mut Vec::new());
+        assert_eq!(r.slots(1, Kind::Audio).collect::<Vec<_>>(), [Some(2)]);
+        assert_eq!(r.slots(1, Kind::Video).collect::<Vec<_>>(), [None]);
     }
 }

@@ -4,7 +4,7 @@ use std::ops::AddAssign;
 
 use serde::Serialize;
 
-use crate::{PeerId, RoomId};
+use crate::{MediaMode, PeerId, RoomId};
 
 /// Traffic of one peer, or the sum over a room.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -17,8 +17,15 @@ pub struct Counters {
     pub bytes_out: u64,
     /// Audio frames received from the peer's microphone m-line.
     pub frames_in: u64,
-    /// Audio frames forwarded to the peer (all its slots).
+    /// Audio frames forwarded (or mixed) to the peer (all its slots).
     pub frames_out: u64,
+    /// Video frames received from the peer's camera.
+    pub video_frames_in: u64,
+    /// Video frames written to the peer: forwarded cameras, or the composite.
+    pub video_frames_out: u64,
+    /// Keyframe requests (PLI/FIR) the peer sent for what it receives, and that were sent to it.
+    pub keyframe_requests_in: u64,
+    pub keyframe_requests_out: u64,
     /// Frames of the peer dropped because it is muted.
     pub dropped_muted: u64,
     /// Frames or datagrams for the peer lost to write/send errors, and inputs str0m rejected.
@@ -33,6 +40,10 @@ impl AddAssign for Counters {
         self.bytes_out += o.bytes_out;
         self.frames_in += o.frames_in;
         self.frames_out += o.frames_out;
+        self.video_frames_in += o.video_frames_in;
+        self.video_frames_out += o.video_frames_out;
+        self.keyframe_requests_in += o.keyframe_requests_in;
+        self.keyframe_requests_out += o.keyframe_requests_out;
         self.dropped_muted += o.dropped_muted;
         self.dropped_errors += o.dropped_errors;
     }
@@ -45,8 +56,11 @@ pub struct PeerStats {
     /// ICE and DTLS are up.
     pub connected: bool,
     pub muted: bool,
-    /// Receive slots honoured for this peer.
+    /// Receive slots honoured for this peer (audio, video).
     pub slots: usize,
+    pub video_slots: usize,
+    /// Offered a camera, and has it on.
+    pub camera: bool,
     #[serde(flatten)]
     pub counters: Counters,
     /// Latest round-trip time str0m measured (RTCP receiver reports or TWCC), in milliseconds.
@@ -56,7 +70,14 @@ pub struct PeerStats {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomStats {
     pub room: RoomId,
+    pub mode: MediaMode,
     pub peers: usize,
+    /// The composite runs now.
+    pub video: bool,
+    /// Composite frames (and keyframes among them) written out, and audio mix ticks run.
+    pub composite_frames: u64,
+    pub composite_keyframes: u64,
+    pub mix_ticks: u64,
     /// Current members' counters plus those of members who left.
     #[serde(flatten)]
     pub counters: Counters,

@@ -10,7 +10,7 @@ use str0m::Rtc;
 use str0m::media::{Direction, MediaKind};
 use tokio::net::UdpSocket;
 
-use support::{Client, MS, connected, received_during, slots_of, start};
+use support::{Client, MS, add, connected, received_during, slots_of, start};
 
 #[tokio::test]
 async fn three_clients_hear_each_other_never_themselves() {
@@ -202,24 +202,24 @@ async fn bad_offers_are_rejected() {
         }
         api.apply().unwrap().0.to_sdp_string()
     };
-    assert!(matches!(sfu.add_peer(1, 1, "not sdp").await, Err(SfuError::BadSdp(_))));
-    assert!(matches!(sfu.add_peer(1, 1, "v=0\r\nm=audio\r\n").await, Err(SfuError::BadSdp(_))));
+    assert!(matches!(add(&sfu, 1, 1, "not sdp").await, Err(SfuError::BadSdp(_))));
+    assert!(matches!(add(&sfu, 1, 1, "v=0\r\nm=audio\r\n").await, Err(SfuError::BadSdp(_))));
     let mut pcmu = Rtc::builder().clear_codecs().enable_pcmu(true, false).build(Instant::now());
-    assert_eq!(sfu.add_peer(1, 1, &offer(&mut pcmu, &[Direction::SendOnly])).await, Err(SfuError::NoOpus));
+    assert_eq!(add(&sfu, 1, 1, &offer(&mut pcmu, &[Direction::SendOnly])).await, Err(SfuError::NoOpus));
     let mut recv_only = Rtc::new(Instant::now());
     let sdp = offer(&mut recv_only, &[Direction::RecvOnly, Direction::RecvOnly]);
-    assert_eq!(sfu.add_peer(1, 1, &sdp).await, Err(SfuError::NoSendAudio));
+    assert_eq!(add(&sfu, 1, 1, &sdp).await, Err(SfuError::NoSendAudio));
     let good = offer(&mut Rtc::new(Instant::now()), &[Direction::SendOnly, Direction::RecvOnly]);
-    assert!(sfu.add_peer(1, 1, &good).await.is_ok());
+    assert!(add(&sfu, 1, 1, &good).await.is_ok());
     let again = offer(&mut Rtc::new(Instant::now()), &[Direction::SendOnly, Direction::RecvOnly]);
-    assert_eq!(sfu.add_peer(2, 1, &again).await, Err(SfuError::DuplicatePeer));
+    assert_eq!(add(&sfu, 2, 1, &again).await, Err(SfuError::DuplicatePeer));
     // Half an offer: rejected one way or another, never a panic.
-    assert!(matches!(sfu.add_peer(1, 2, &good[..good.len() / 2]).await, Err(SfuError::BadSdp(_))));
+    assert!(matches!(add(&sfu, 1, 2, &good[..good.len() / 2]).await, Err(SfuError::BadSdp(_))));
     let stats = sfu.stats().await;
     assert_eq!(stats.peers.len(), 1);
     sfu.shutdown();
     tokio::time::sleep(50 * MS).await;
-    assert_eq!(sfu.add_peer(1, 3, &again).await, Err(SfuError::EngineGone));
+    assert_eq!(add(&sfu, 1, 3, &again).await, Err(SfuError::EngineGone));
 }
 
 #[tokio::test]
@@ -257,7 +257,7 @@ async fn closing_client_is_gone_closed() {
 #[tokio::test]
 async fn limits_and_wildcard_bind() {
     let bind = "0.0.0.0:0".parse().unwrap();
-    let err = Sfu::start(SfuConfig { bind, ..SfuConfig::default() }).await.err().unwrap();
+    let err = Sfu::start(SfuConfig { bind, ..SfuConfig::default() }, None).await.err().unwrap();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     // Bound to every interface, advertising loopback: clients reach it through the advertised address.
     let cfg = SfuConfig { bind, public_ip: Some([127, 0, 0, 1].into()), max_peers: 2, ..SfuConfig::default() };
@@ -271,6 +271,6 @@ async fn limits_and_wildcard_bind() {
     let mut api = rtc.sdp_api();
     api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
     let offer = api.apply().unwrap().0.to_sdp_string();
-    assert_eq!(sfu.add_peer(1, 3, &offer).await, Err(SfuError::Full));
+    assert_eq!(add(&sfu, 1, 3, &offer).await, Err(SfuError::Full));
     assert!(received_during(&a, 300 * MS).await.contains_key(&2));
 }

@@ -30,7 +30,10 @@ pub enum VoiceEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rooms::{Out, Rooms, room_id};
+    use crate::protocol::RoomMode;
+    use crate::rooms::{Out, Rooms, SlotCounts, room_id};
+
+    const SLOTS: SlotCounts = SlotCounts { audio: 5, video: 16 };
     use chat::auth::VoiceGrant;
     use chat::id::Id;
 
@@ -60,7 +63,7 @@ mod tests {
     #[test]
     fn join_speaking_leave_are_emitted_once() {
         let mut r = Rooms::default();
-        let (a, out) = r.join(&grant(1, 9), "s1".into(), 5).unwrap();
+        let (a, out) = r.join(&grant(1, 9), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
         let join = VoiceEvent::ParticipantJoin { room_id: "9".into(), user_id: "1".into(), username: "u1".into() };
         assert_eq!(events(&out), [&join]);
         let out = r.speaking(a, true);
@@ -74,9 +77,9 @@ mod tests {
     #[test]
     fn participants_and_close_room() {
         let mut r = Rooms::default();
-        let (a, _) = r.join(&grant(1, 9), "s1".into(), 5).unwrap();
-        let (b, _) = r.join(&grant(2, 9), "s2".into(), 5).unwrap();
-        let (c, _) = r.join(&grant(3, 10), "s3".into(), 5).unwrap();
+        let (a, _) = r.join(&grant(1, 9), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        let (b, _) = r.join(&grant(2, 9), "s2".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        let (c, _) = r.join(&grant(3, 10), "s3".into(), RoomMode::Hybrid, SLOTS).unwrap();
         let names: Vec<_> = r.participants(room_id(Id(9))).into_iter().map(|p| p.username).collect();
         assert_eq!(names, ["u1", "u2"], "join order, this room only");
 
@@ -89,7 +92,10 @@ mod tests {
         assert_eq!(events(&out).len(), 2, "a leave event per participant");
         assert!(r.participants(room_id(Id(9))).is_empty());
         assert!(r.is_closed(room_id(Id(9))) && !r.is_closed(room_id(Id(10))));
-        assert_eq!(r.join(&grant(4, 9), "s4".into(), 5).unwrap_err(), crate::rooms::JoinError::RoomClosed);
+        assert_eq!(
+            r.join(&grant(4, 9), "s4".into(), RoomMode::Hybrid, SLOTS).unwrap_err(),
+            crate::rooms::JoinError::RoomClosed
+        );
         assert!(r.is_member(c));
     }
 }

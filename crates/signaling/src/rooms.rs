@@ -3,11 +3,11 @@
 //! must carry out (frames to sockets, media-engine commands, voice states for the chat plane).
 
 use crate::events::VoiceEvent;
-use crate::protocol::{ErrorCode, Participant as WireParticipant, ServerMsg, Slot, close};
+use crate::protocol::{ErrorCode, Participant as WireParticipant, RoomMode, ServerMsg, Slot, SlotKind, close};
 use chat::auth::VoiceGrant;
 use chat::id::Id;
 use chat::voice::VoiceState;
-use sfu::{PeerId, RoomId};
+use sfu::{PeerId, RoomId, SlotInfo};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ struct Member {
     self_mute: bool,
     server_mute: bool,
     speaking: bool,
+    /// Offered a camera m-line (known once negotiated).
+    has_camera: bool,
+    camera_on: bool,
     session_id: String,
     negotiated: bool,
     slots: Vec<Slot>,
@@ -35,7 +38,7 @@ impl Member {
             self_mute: self.self_mute,
             server_mute: self.server_mute,
             speaking: self.speaking,
-            camera: false,
+            camera: self.has_camera && self.camera_on,
         }
     }
 
@@ -60,6 +63,8 @@ pub enum Out {
     RemovePeer(PeerId),
     /// Set the media engine's forwarding mute for the peer.
     Mute(PeerId, bool),
+    /// Turn the peer's camera on or off in the media engine.
+    Camera(PeerId, bool),
     /// Report a voice state to the chat plane.
     Voice(VoiceState),
     /// Tell in-process observers.
@@ -73,11 +78,38 @@ pub enum JoinError {
     RoomClosed,
 }
 
+/// Receive m-lines clients are told to offer (see [`crate::protocol`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotCounts {
+    pub audio: usize,
+    /// Camera slots of `sfu` rooms; `hybrid` and `mcu` rooms have one, for the composite.
+    pub video: usize,
+}
+
+impl SlotCounts {
+    /// What a room of `mode` asks for: a mixed room has one audio slot (the mix), a composited
+    /// one one video slot (the composite).
+    pub fn for_mode(self, mode: RoomMode) -> SlotCounts {
+        match mode {
+            RoomMode::Hybrid => SlotCounts { audio: self.audio, video: 1 },
+            RoomMode::Sfu => self,
+            RoomMode::Mcu => SlotCounts { audio: 1, video: 1 },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Room {
+    /// Fixed by the first join: later joiners get the room as it runs.
+    mode: RoomMode,
+    /// Join order.
+    members: Vec<PeerId>,
+}
+
 #[derive(Debug, Default)]
 pub struct Rooms {
     members: HashMap<PeerId, Member>,
-    /// Join order per room.
-    rooms: HashMap<RoomId, Vec<PeerId>>,
+    rooms: HashMap<RoomId, Room>,
     sessions: HashMap<String, PeerId>,
     /// Rooms closed for good. Only an operator's call adds one (ids are never reused), so it grows
     /// with operator actions, not with network input.
@@ -90,19 +122,20 @@ pub fn room_id(room: Id) -> RoomId {
 }
 
 impl Rooms {
-    /// Adds the grant's user to its room. Returns the new peer id and READY for it; the room hears
-    /// of the join.
+    /// Adds the grant's user to its room (opened in `mode` if it is new). Returns the new peer id
+    /// and READY for it; the room hears of the join.
     pub fn join(
         &mut self,
         grant: &VoiceGrant,
         session_id: String,
-        audio_slots: usize,
+        mode: RoomMode,
+        slots: SlotCounts,
     ) -> Result<(PeerId, Vec<Out>), JoinError> {
         let room = room_id(grant.room);
         if self.closed.contains(&room) {
             return Err(JoinError::RoomClosed);
         }
-        let ids = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
+        let ids = self.rooms.get(&room).map(|r| r.members.as_slice()).unwrap_or_default();
         if ids.iter().any(|p| self.members.get(p).is_some_and(|m| m.user == grant.user)) {
             return Err(JoinError::AlreadyJoined);
         }
@@ -117,6 +150,8 @@ impl Rooms {
             self_mute: false,
             server_mute: false,
             speaking: false,
+            has_camera: false,
+            camera_on: true,
             session_id: session_id.clone(),
             negotiated: false,
             slots: Vec::new(),
@@ -130,35 +165,50 @@ impl Rooms {
             username: m.username.clone(),
         }));
         self.members.insert(peer, m);
-        self.rooms.entry(room).or_default().push(peer);
+        self.rooms.entry(room).or_insert_with(|| Room { mode, members: Vec::new() }).members.push(peer);
         self.sessions.insert(session_id, peer);
-        out.insert(0, Out::Send(peer, self.ready(peer, audio_slots)));
+        out.insert(0, Out::Send(peer, self.ready(peer, slots)));
         Ok((peer, out))
     }
 
-    fn ready(&self, peer: PeerId, audio_slots: usize) -> ServerMsg {
+    fn ready(&self, peer: PeerId, slots: SlotCounts) -> ServerMsg {
         let m = &self.members[&peer];
-        let participants = self.room_members(room_id(m.room)).map(|(_, o)| o.wire()).collect();
+        let room = room_id(m.room);
+        let participants = self.room_members(room).map(|(_, o)| o.wire()).collect();
+        let mode = self.mode(room);
+        let slots = slots.for_mode(mode);
         ServerMsg::Ready {
             session_id: m.session_id.clone(),
             user_id: m.user.to_string(),
             room_id: m.room.to_string(),
-            mode: Default::default(),
-            audio_slots,
-            video_slots: 0,
+            mode,
+            audio_slots: slots.audio,
+            video_slots: slots.video,
             participants,
         }
     }
 
+    /// The mode `room` runs in (the default for a room nobody is in).
+    pub fn mode(&self, room: RoomId) -> RoomMode {
+        self.rooms.get(&room).map(|r| r.mode).unwrap_or_default()
+    }
+
+    /// The room, mode and username of a participant: what the media engine needs to add it.
+    pub fn media_info(&self, peer: PeerId) -> Option<(RoomId, RoomMode, String)> {
+        let m = self.members.get(&peer)?;
+        let room = room_id(m.room);
+        Some((room, self.mode(room), m.username.clone()))
+    }
+
     /// Reattaches a session after a dropped socket: RESUMED, a fresh READY and the current slots.
-    pub fn resume(&mut self, session_id: &str, user: Id, audio_slots: usize) -> Option<(PeerId, Vec<Out>)> {
+    pub fn resume(&mut self, session_id: &str, user: Id, slots: SlotCounts) -> Option<(PeerId, Vec<Out>)> {
         let peer = *self.sessions.get(session_id)?;
         let m = self.members.get_mut(&peer).filter(|m| m.user == user)?;
         m.detached_at = None;
-        let slots = m.slots.clone();
-        let mut out = vec![Out::Send(peer, ServerMsg::Resumed {}), Out::Send(peer, self.ready(peer, audio_slots))];
-        if !slots.is_empty() {
-            out.push(Out::Send(peer, ServerMsg::Slots { slots }));
+        let current = m.slots.clone();
+        let mut out = vec![Out::Send(peer, ServerMsg::Resumed {}), Out::Send(peer, self.ready(peer, slots))];
+        if !current.is_empty() {
+            out.push(Out::Send(peer, ServerMsg::Slots { slots: current }));
         }
         Some((peer, out))
     }
@@ -186,9 +236,9 @@ impl Rooms {
         let Some(m) = self.members.remove(&peer) else { return Vec::new() };
         let room = room_id(m.room);
         self.sessions.remove(&m.session_id);
-        if let Some(ids) = self.rooms.get_mut(&room) {
-            ids.retain(|p| *p != peer);
-            if ids.is_empty() {
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.members.retain(|p| *p != peer);
+            if r.members.is_empty() {
                 self.rooms.remove(&room);
             }
         }
@@ -224,6 +274,35 @@ impl Rooms {
         self.members.get_mut(&peer).is_some_and(|m| !std::mem::replace(&mut m.negotiated, true))
     }
 
+    /// The media engine accepted the offer; `camera`: it had a camera m-line. Returns the engine
+    /// commands that apply the participant's state so far, and tells the room about the camera.
+    pub fn negotiated(&mut self, peer: PeerId, camera: bool) -> Vec<Out> {
+        let mut out = self.current_mute(peer);
+        if camera {
+            let on = self.members.get(&peer).is_some_and(|m| m.camera_on);
+            out.extend(self.update(peer, |m| m.has_camera = true));
+            if !on {
+                out.push(Out::Camera(peer, false));
+            }
+        }
+        out
+    }
+
+    /// Camera on or off (ignored until the offer had a camera, but remembered).
+    pub fn set_camera(&mut self, peer: PeerId, on: bool) -> Vec<Out> {
+        let has_camera = self.members.get(&peer).is_some_and(|m| m.has_camera);
+        let mut out = self.update(peer, |m| m.camera_on = on);
+        if has_camera && !out.is_empty() {
+            out.insert(0, Out::Camera(peer, on));
+        }
+        out
+    }
+
+    /// The room's video ended (its compositor failed): everyone is told.
+    pub fn video_ended(&mut self, room: RoomId, message: String) -> Vec<Out> {
+        self.broadcast(room, None, ServerMsg::VideoEnded { message })
+    }
+
     /// Undoes [`Rooms::negotiate`] after a refused offer, so the client may offer again.
     pub fn negotiation_failed(&mut self, peer: PeerId) -> Vec<Out> {
         if let Some(m) = self.members.get_mut(&peer) {
@@ -256,16 +335,21 @@ impl Rooms {
         Ok(self.update(peer, |m| m.server_mute = mute))
     }
 
+    /// Applies `f`; if the mutes changed, the engine and the chat plane hear of it; if anything
+    /// participants see changed, the room does.
     fn update(&mut self, peer: PeerId, f: impl FnOnce(&mut Member)) -> Vec<Out> {
         let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
-        let before = (m.self_mute, m.server_mute);
+        let (mutes, wire) = ((m.self_mute, m.server_mute), m.wire());
         f(m);
-        if before == (m.self_mute, m.server_mute) {
-            return Vec::new();
+        let mut out = Vec::new();
+        if mutes != (m.self_mute, m.server_mute) {
+            out.push(Out::Mute(peer, m.self_mute || m.server_mute));
+            out.push(Out::Voice(m.voice_state(true)));
         }
-        let (wire, state, muted, room) = (m.wire(), m.voice_state(true), m.self_mute || m.server_mute, room_id(m.room));
-        let mut out = vec![Out::Mute(peer, muted), Out::Voice(state)];
-        out.extend(self.broadcast(room, None, ServerMsg::ParticipantUpdate { participant: wire }));
+        let (now, room) = (m.wire(), room_id(m.room));
+        if now != wire {
+            out.extend(self.broadcast(room, None, ServerMsg::ParticipantUpdate { participant: now }));
+        }
         out
     }
 
@@ -287,13 +371,13 @@ impl Rooms {
     }
 
     /// The engine's slot assignment for listener `peer`, translated to user ids.
-    pub fn slots(&mut self, peer: PeerId, slots: Vec<(String, Option<PeerId>)>) -> Vec<Out> {
+    pub fn slots(&mut self, peer: PeerId, slots: Vec<SlotInfo>) -> Vec<Out> {
         let slots: Vec<Slot> = slots
             .into_iter()
-            .map(|(mid, src)| Slot {
-                mid,
-                user_id: src.and_then(|s| self.members.get(&s)).map(|m| m.user.to_string()),
-                kind: Default::default(),
+            .map(|s| Slot {
+                mid: s.mid,
+                user_id: s.source.and_then(|s| self.members.get(&s)).map(|m| m.user.to_string()),
+                kind: if s.video { SlotKind::Video } else { SlotKind::Audio },
             })
             .collect();
         let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
@@ -306,7 +390,7 @@ impl Rooms {
     }
 
     fn room_members(&self, room: RoomId) -> impl Iterator<Item = (PeerId, &Member)> {
-        self.rooms.get(&room).into_iter().flatten().filter_map(|p| self.members.get(p).map(|m| (*p, m)))
+        self.rooms.get(&room).into_iter().flat_map(|r| &r.members).filter_map(|p| self.members.get(p).map(|m| (*p, m)))
     }
 
     fn broadcast(&self, room: RoomId, except: Option<PeerId>, msg: ServerMsg) -> Vec<Out> {
@@ -317,6 +401,9 @@ impl Rooms {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::RoomMode;
+
+    const SLOTS: SlotCounts = SlotCounts { audio: 5, video: 16 };
 
     fn grant(user: i64, moderator: bool) -> VoiceGrant {
         VoiceGrant {
@@ -337,11 +424,11 @@ mod tests {
     #[test]
     fn join_announces_and_rejects_twice() {
         let mut r = Rooms::default();
-        let (a, out) = r.join(&grant(1, true), "s1".into(), 5).unwrap();
+        let (a, out) = r.join(&grant(1, true), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
         assert!(
             matches!(sent_to(&out, a)[..], [ServerMsg::Ready { participants, audio_slots: 5, .. }] if participants.len() == 1)
         );
-        let (b, out) = r.join(&grant(2, false), "s2".into(), 5).unwrap();
+        let (b, out) = r.join(&grant(2, false), "s2".into(), RoomMode::Hybrid, SLOTS).unwrap();
         assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantJoin { .. }]));
         assert!(out.contains(&Out::Voice(VoiceState {
             guild_id: Id(1),
@@ -350,18 +437,21 @@ mod tests {
             self_mute: false,
             server_mute: false
         })));
-        assert_eq!(r.join(&grant(2, false), "s3".into(), 5).unwrap_err(), JoinError::AlreadyJoined);
+        assert_eq!(
+            r.join(&grant(2, false), "s3".into(), RoomMode::Hybrid, SLOTS).unwrap_err(),
+            JoinError::AlreadyJoined
+        );
         let out = r.leave(b);
         assert!(out.contains(&Out::RemovePeer(b)));
         assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantLeave { .. }]));
-        assert!(r.join(&grant(2, false), "s4".into(), 5).is_ok(), "may rejoin after leaving");
+        assert!(r.join(&grant(2, false), "s4".into(), RoomMode::Hybrid, SLOTS).is_ok(), "may rejoin after leaving");
     }
 
     #[test]
     fn mutes_negotiation_and_moderation() {
         let mut r = Rooms::default();
-        let (a, _) = r.join(&grant(1, true), "s1".into(), 5).unwrap();
-        let (b, _) = r.join(&grant(2, false), "s2".into(), 5).unwrap();
+        let (a, _) = r.join(&grant(1, true), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        let (b, _) = r.join(&grant(2, false), "s2".into(), RoomMode::Hybrid, SLOTS).unwrap();
         let out = r.set_self_mute(b, true);
         assert!(out.contains(&Out::Mute(b, true)));
         assert!(r.set_self_mute(b, true).is_empty(), "no change, no noise");
@@ -380,11 +470,11 @@ mod tests {
     fn resume_within_window_and_expiry() {
         let mut r = Rooms::default();
         let t = Instant::now();
-        let (a, _) = r.join(&grant(1, false), "s1".into(), 5).unwrap();
-        r.slots(a, vec![("1".into(), None)]);
+        let (a, _) = r.join(&grant(1, false), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        r.slots(a, vec![SlotInfo { mid: "1".into(), source: None, video: false }]);
         r.detach(a, t);
-        assert!(r.resume("s1", Id(2), 5).is_none(), "another user's session");
-        let (p, out) = r.resume("s1", Id(1), 5).unwrap();
+        assert!(r.resume("s1", Id(2), SLOTS).is_none(), "another user's session");
+        let (p, out) = r.resume("s1", Id(1), SLOTS).unwrap();
         assert_eq!(p, a);
         assert!(matches!(
             sent_to(&out, a)[..],
@@ -394,6 +484,47 @@ mod tests {
         assert!(r.expire(t + Duration::from_secs(5), Duration::from_secs(10)).is_empty());
         let out = r.expire(t + Duration::from_secs(10), Duration::from_secs(10));
         assert!(out.contains(&Out::RemovePeer(a)));
-        assert!(r.resume("s1", Id(1), 5).is_none());
+        assert!(r.resume("s1", Id(1), SLOTS).is_none());
+    }
+
+    #[test]
+    fn the_first_join_fixes_the_mode_and_slots_follow_it() {
+        let mut r = Rooms::default();
+        let (a, out) = r.join(&grant(1, false), "s1".into(), RoomMode::Mcu, SLOTS).unwrap();
+        assert!(matches!(
+            sent_to(&out, a)[..],
+            [ServerMsg::Ready { mode: RoomMode::Mcu, audio_slots: 1, video_slots: 1, .. }]
+        ));
+        let (b, out) = r.join(&grant(2, false), "s2".into(), RoomMode::Sfu, SLOTS).unwrap();
+        assert!(matches!(sent_to(&out, b)[..], [ServerMsg::Ready { mode: RoomMode::Mcu, .. }]), "the room's mode wins");
+        assert_eq!(r.media_info(b), Some((room_id(Id(9)), RoomMode::Mcu, "u2".into())));
+        r.leave(a);
+        r.leave(b);
+        let (c, out) = r.join(&grant(3, false), "s3".into(), RoomMode::Sfu, SLOTS).unwrap();
+        assert!(matches!(
+            sent_to(&out, c)[..],
+            [ServerMsg::Ready { mode: RoomMode::Sfu, audio_slots: 5, video_slots: 16, .. }]
+        ));
+    }
+
+    #[test]
+    fn camera_state_reaches_the_engine_and_the_room() {
+        let mut r = Rooms::default();
+        let (a, _) = r.join(&grant(1, false), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        let (b, _) = r.join(&grant(2, false), "s2".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        // Before the offer there is no camera to switch: remembered, nothing sent.
+        assert!(r.set_camera(b, false).is_empty());
+        let out = r.negotiated(b, true);
+        assert!(out.contains(&Out::Camera(b, false)), "the remembered state applies: {out:?}");
+        assert!(sent_to(&out, a).is_empty(), "still no camera to show");
+        let out = r.set_camera(b, true);
+        assert_eq!(out[0], Out::Camera(b, true));
+        assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantUpdate { participant }] if participant.camera));
+        assert!(r.set_camera(b, true).is_empty(), "no change, no noise");
+        let out = r.negotiated(a, false);
+        assert_eq!(out, vec![Out::Mute(a, false)]);
+        let out = r.video_ended(room_id(Id(9)), "boom".into());
+        assert!(matches!(sent_to(&out, a)[..], [ServerMsg::VideoEnded { .. }]));
+        assert_eq!(out.len(), 2);
     }
 }

@@ -3,8 +3,8 @@
 //! what [`Rooms`] decides.
 
 use crate::events::VoiceEvent;
-use crate::protocol::Participant;
-use crate::rooms::{Out, Rooms, room_id};
+use crate::protocol::{Participant, RoomMode};
+use crate::rooms::{Out, Rooms, SlotCounts, room_id};
 use chat::app::App;
 use chat::id::Id;
 use serde::{Deserialize, Serialize};
@@ -26,8 +26,20 @@ pub struct VoiceConfig {
     /// Largest accepted frame; offers with many m-lines run to several KiB.
     pub max_frame_bytes: usize,
     pub frames_per_minute: u32,
-    /// Receive slots each client offers (`recvonly` m-lines); the engine fills at most its last-N.
+    /// Receive audio slots each client offers (`recvonly` m-lines); the engine fills at most its
+    /// last-N. Rooms that mix audio ask for one.
     pub audio_slots: usize,
+    /// Receive video slots clients offer in `sfu` rooms (one camera each); composited rooms ask
+    /// for one.
+    pub video_slots: usize,
+    /// Runs every room in this mode, whatever its channel says (for benchmarks).
+    pub mode: Option<RoomMode>,
+}
+
+impl VoiceConfig {
+    pub fn slots(&self) -> SlotCounts {
+        SlotCounts { audio: self.audio_slots, video: self.video_slots }
+    }
 }
 
 impl Default for VoiceConfig {
@@ -38,6 +50,8 @@ impl Default for VoiceConfig {
             max_frame_bytes: 64 * 1024,
             frames_per_minute: 600,
             audio_slots: 5,
+            video_slots: 16,
+            mode: None,
         }
     }
 }
@@ -142,6 +156,7 @@ impl Voice {
                 Out::Close(peer, code) => self.to_socket(peer, Outbound::Close(code)),
                 Out::RemovePeer(peer) => self.sfu.remove_peer(peer),
                 Out::Mute(peer, muted) => self.sfu.set_muted(peer, muted),
+                Out::Camera(peer, on) => self.sfu.set_camera(peer, on),
                 Out::Voice(state) => self.chat.update_voice_state(state),
                 // No subscriber is not an error.
                 Out::Event(ev) => {
@@ -173,6 +188,7 @@ impl Voice {
                     SfuEvent::Speaking { peer, speaking, .. } => r.speaking(peer, speaking),
                     SfuEvent::DominantSpeaker { room, peer } => r.dominant(room, peer),
                     SfuEvent::Slots { peer, slots } => r.slots(peer, slots),
+                    SfuEvent::VideoEnded { room, message } => r.video_ended(room, message),
                     SfuEvent::PeerGone { peer, reason, .. } => {
                         tracing::info!(peer, ?reason, "media connection gone; removing participant");
                         let mut out = vec![Out::Close(peer, crate::protocol::close::DISCONNECTED)];

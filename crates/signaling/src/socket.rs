@@ -2,15 +2,16 @@
 //! [`Connection`] machine and the shared [`Voice`] state, and talks to the media engine.
 
 use crate::conn::{Action, ConnConfig, Connection};
-use crate::protocol::{ClientMsg, ErrorCode, ServerMsg, close};
-use crate::rooms::{JoinError, room_id};
+use crate::protocol::{ClientMsg, ErrorCode, RoomMode, ServerMsg, close};
+use crate::rooms::JoinError;
 use crate::server::{Link, Outbound, Voice};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use chat::auth::Limit;
 use chat::id::now_ms;
-use sfu::{PeerId, SfuError};
+use chat::store::VoiceMode;
+use sfu::{MediaMode, PeerId, PeerOptions, SfuError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -144,10 +145,15 @@ impl Driver {
             return Step::End(Some(close::AUTHENTICATION_FAILED));
         };
         let session_id = chat::auth::new_token();
-        let slots = self.voice.cfg.audio_slots;
+        let slots = self.voice.cfg.slots();
+        let mode = self.voice.cfg.mode.unwrap_or(match grant.mode {
+            VoiceMode::Hybrid => RoomMode::Hybrid,
+            VoiceMode::Sfu => RoomMode::Sfu,
+            VoiceMode::Mcu => RoomMode::Mcu,
+        });
         let voice = self.voice.clone();
         // Link before the join's outputs are applied, so READY reaches this socket.
-        let joined = voice.rooms(|r| match r.join(&grant, session_id, slots) {
+        let joined = voice.rooms(|r| match r.join(&grant, session_id, mode, slots) {
             Ok((peer, out)) => {
                 self.link(peer);
                 (Ok(peer), out)
@@ -170,7 +176,7 @@ impl Driver {
         let Ok(grant) = self.voice.chat.voice_tokens.verify(token, now_ms()) else {
             return Step::End(Some(close::AUTHENTICATION_FAILED));
         };
-        let slots = self.voice.cfg.audio_slots;
+        let slots = self.voice.cfg.slots();
         let voice = self.voice.clone();
         let resumed = voice.rooms(|r| match r.resume(session_id, grant.user, slots) {
             Some((peer, out)) => {
@@ -190,28 +196,38 @@ impl Driver {
     }
 
     async fn request(&mut self, req: ClientMsg, ws: &mut WebSocket) -> Step {
-        let Some((peer, room)) = self.peer else { return Step::End(Some(close::NOT_AUTHENTICATED)) };
+        let Some((peer, _)) = self.peer else { return Step::End(Some(close::NOT_AUTHENTICATED)) };
         let error = |code, message: String| ServerMsg::Error { code, message };
         let reply = match req {
             ClientMsg::Offer { sdp } => {
-                if !self.voice.rooms(|r| (r.negotiate(peer), Vec::new())) {
-                    error(ErrorCode::AlreadyNegotiated, "this session already has an answer".into())
-                } else {
-                    match self.voice.sfu.add_peer(room_id(room), peer, &sdp).await {
+                let info = self.voice.rooms(|r| (r.negotiate(peer).then(|| r.media_info(peer)).flatten(), Vec::new()));
+                if let Some((room, mode, label)) = info {
+                    let mode = match mode {
+                        RoomMode::Hybrid => MediaMode::Hybrid,
+                        RoomMode::Sfu => MediaMode::Sfu,
+                        RoomMode::Mcu => MediaMode::Mcu,
+                    };
+                    match self.voice.sfu.add_peer(room, peer, &sdp, PeerOptions { mode, label }).await {
                         Ok(answer) => {
-                            // Mute set before the offer applies to the new media peer too.
-                            self.voice.rooms(|r| ((), r.current_mute(peer)));
-                            ServerMsg::Answer { sdp: answer }
+                            // Mute and camera set before the offer apply to the new media peer too.
+                            self.voice.rooms(|r| ((), r.negotiated(peer, answer.camera)));
+                            ServerMsg::Answer { sdp: answer.sdp }
                         }
                         Err(e) => {
                             self.voice.rooms(|r| ((), r.negotiation_failed(peer)));
                             error(sdp_error(&e), e.to_string())
                         }
                     }
+                } else {
+                    error(ErrorCode::AlreadyNegotiated, "this session already has an answer".into())
                 }
             }
             ClientMsg::Mute { self_mute } => {
                 self.voice.rooms(|r| ((), r.set_self_mute(peer, self_mute)));
+                return Step::Continue;
+            }
+            ClientMsg::Camera { on } => {
+                self.voice.rooms(|r| ((), r.set_camera(peer, on)));
                 return Step::Continue;
             }
             ClientMsg::ServerMute { user_id, mute } => {
@@ -238,7 +254,7 @@ impl Driver {
 
 fn sdp_error(e: &SfuError) -> ErrorCode {
     match e {
-        SfuError::BadSdp(_) | SfuError::NoSendAudio => ErrorCode::BadSdp,
+        SfuError::BadSdp(_) | SfuError::NoSendAudio | SfuError::NoVp8 => ErrorCode::BadSdp,
         SfuError::NoOpus => ErrorCode::NoOpus,
         _ => ErrorCode::Unavailable,
     }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sfu::{PeerId, Sfu, SfuConfig, SfuEvent};
+use sfu::{PeerId, PeerOptions, Sfu, SfuConfig, SfuError, SfuEvent};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
@@ -61,7 +61,7 @@ impl Client {
             api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         }
         let (offer, pending) = api.apply().unwrap();
-        let answer = sfu.add_peer(room, id, &offer.to_sdp_string()).await.unwrap();
+        let answer = add(sfu, room, id, &offer.to_sdp_string()).await.unwrap();
         rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -199,8 +199,13 @@ impl Events {
 
 pub async fn start(cfg: SfuConfig) -> (Sfu, Events) {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
-    let (sfu, events) = Sfu::start(cfg).await.unwrap();
+    let (sfu, events) = Sfu::start(cfg, None).await.unwrap();
     (sfu, Events(events))
+}
+
+/// Adds a peer to a hybrid room (audio forwarded), returning the answer's SDP.
+pub async fn add(sfu: &Sfu, room: u64, peer: PeerId, offer: &str) -> Result<String, SfuError> {
+    sfu.add_peer(room, peer, offer, PeerOptions::default()).await.map(|a| a.sdp)
 }
 
 /// Waits until every client's ICE and DTLS are up.
@@ -224,11 +229,15 @@ pub async fn received_during(c: &Client, dur: Duration) -> HashMap<PeerId, usize
     after
 }
 
-pub type Slots = [(String, Option<PeerId>)];
+/// Audio slots as (mid, source).
+pub type Slots = Vec<(String, Option<PeerId>)>;
 
-pub fn slots_of(e: &SfuEvent) -> Option<(PeerId, &Slots)> {
+/// A `Slots` event's audio slots.
+pub fn slots_of(e: &SfuEvent) -> Option<(PeerId, Slots)> {
     match e {
-        SfuEvent::Slots { peer, slots } => Some((*peer, slots)),
+        SfuEvent::Slots { peer, slots } => {
+            Some((*peer, slots.iter().filter(|s| !s.video).map(|s| (s.mid.clone(), s.source)).collect()))
+        }
         _ => None,
     }
 }

@@ -1,0 +1,273 @@
+//! Video and the mixers: camera frames forwarded (`sfu` rooms) or handed to the room's
+//! compositor; the composite and the audio mix written to every participant; keyframe requests
+//! relayed to publishers (PLI) or to the compositor.
+
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use str0m::Rtc;
+use str0m::format::Codec;
+use str0m::media::{Frequency, KeyframeRequestKind, MediaData, MediaTime, Mid, Pt};
+
+use crate::engine::{Engine, RoomVideo};
+use crate::mixer::{VideoOut, VideoSink};
+use crate::room::Kind;
+use crate::{PeerId, RoomId, SfuEvent};
+
+/// At most one keyframe request to a publisher per interval: a keyframe costs several times a
+/// delta frame, and a room of joiners or lossy receivers must not turn the stream into keyframes.
+const PLI_INTERVAL: Duration = Duration::from_millis(300);
+
+/// The payload type `rtc` negotiated for `codec` on `mid`.
+fn pt_of(rtc: &mut Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
+    let w = rtc.writer(mid)?;
+    w.payload_params().find(|p| p.spec().codec == codec).map(|p| p.pt())
+}
+
+impl Engine {
+    /// One frame of `src`'s camera: forwarded to the slots that carry it, or composited.
+    pub(crate) fn camera_frame(&mut self, src: PeerId, d: MediaData, now: Instant) {
+        let Some(p) = self.peers.get_mut(&src) else { return };
+        p.counters.video_frames_in += 1;
+        let room = p.room;
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        if !r.room.has_camera(src) {
+            return;
+        }
+        if r.room.mode().composites_video() {
+            if let Some(v) = &mut r.video {
+                v.mixer.push_vp8(src, d.data.clone(), d.is_keyframe(), d.contiguous);
+            }
+            return;
+        }
+        if !d.contiguous && !d.is_keyframe() {
+            // Receivers will decode garbage until the next keyframe: ask now rather than wait for
+            // each of them to notice.
+            self.ask_keyframe(src, now);
+        }
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.room.targets(Kind::Video, src, (d.time.numer(), d.time.denom()), now, &mut targets);
+        }
+        for &(listener, slot, t) in &targets {
+            let Some(l) = self.peers.get_mut(&listener) else { continue };
+            let Some(&mid) = l.video_slots.get(slot).filter(|_| l.connected) else { continue };
+            let written = l.rtc.writer(mid).and_then(|w| {
+                let pt = w.match_params(d.params)?;
+                Some(w.write(pt, d.network_time, MediaTime::new(t, d.time.frequency()), d.data.clone()))
+            });
+            match written {
+                Some(Ok(())) => l.counters.video_frames_out += 1,
+                other => {
+                    tracing::trace!(parent: &l.span, ?other, "video write failed");
+                    l.counters.dropped_errors += 1;
+                }
+            }
+            self.drain(listener, now);
+        }
+        self.targets = targets;
+    }
+
+    /// Asks `source`'s camera for a keyframe (PLI), at most once per [`PLI_INTERVAL`].
+    pub(crate) fn ask_keyframe(&mut self, source: PeerId, now: Instant) {
+        let Some(p) = self.peers.get_mut(&source) else { return };
+        let Some(camera) = p.camera.filter(|_| p.connected) else { return };
+        if p.last_pli.is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL) {
+            return;
+        }
+        let asked = p.rtc.writer(camera).map(|mut w| w.request_keyframe(None, KeyframeRequestKind::Pli));
+        if let Some(Ok(())) = asked {
+            p.last_pli = Some(now);
+            p.counters.keyframe_requests_out += 1;
+            self.drain(source, now);
+        }
+    }
+
+    /// `listener` sent a PLI or FIR for its receive video m-line `mid`.
+    pub(crate) fn keyframe_request(&mut self, listener: PeerId, mid: Mid, now: Instant) {
+        let Some(l) = self.peers.get(&listener) else { return };
+        let Some(slot) = l.video_slots.iter().position(|m| *m == mid) else { return };
+        let Some(r) = self.rooms.get_mut(&l.room) else { return };
+        if r.room.mode().composites_video() {
+            if let Some(v) = r.video.as_mut().filter(|_| slot == 0) {
+                v.mixer.request_keyframe();
+            }
+            return;
+        }
+        let source = r.room.slots(listener, Kind::Video).nth(slot).flatten();
+        if let Some(source) = source {
+            self.ask_keyframe(source, now);
+        }
+    }
+
+    /// ICE and DTLS came up: whatever the peer receives must start at a keyframe.
+    pub(crate) fn on_connected(&mut self, peer: PeerId, now: Instant) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        let Some(r) = self.rooms.get_mut(&p.room) else { return };
+        if let Some(v) = &mut r.video {
+            v.mixer.request_keyframe();
+        }
+        let sources: Vec<PeerId> = r.room.slots(peer, Kind::Video).flatten().collect();
+        for source in sources {
+            self.ask_keyframe(source, now);
+        }
+    }
+
+    pub(crate) fn set_camera(&mut self, peer: PeerId, on: bool, now: Instant) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        let (room, has_camera) = (p.room, p.camera.is_some());
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        if !has_camera || !r.room.set_camera(peer, on) {
+            return;
+        }
+        tracing::debug!(parent: &r.span, peer, on, "camera");
+        if let Some(v) = &mut r.video {
+            v.mixer.set_camera(peer, on);
+        }
+        if on {
+            self.ask_keyframe(peer, now);
+        }
+        self.after_room_change(room, None);
+    }
+
+    /// Starts `room`'s compositor if its mode wants one and it has none yet; every member gets a
+    /// tile. A room whose video ended does not try again.
+    pub(crate) fn start_video(&mut self, room: RoomId) {
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        if !r.room.mode().composites_video() || r.video.is_some() || r.video_ended {
+            return;
+        }
+        let Some(mixers) = self.mixers.clone() else {
+            r.video_ended = true;
+            let message = "this server has no video compositor".to_string();
+            let _ = self.events.send(SfuEvent::VideoEnded { room, message });
+            return;
+        };
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let (tx, dropped) = (self.video_tx.clone(), Arc::new(AtomicU64::new(0)));
+        let lost = dropped.clone();
+        let sink: VideoSink = Box::new(move |out| {
+            if tx.try_send((room, generation, out)).is_err() {
+                lost.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        match mixers.video(room, sink) {
+            Ok(mut mixer) => {
+                tracing::info!(parent: &r.span, "video compositor started");
+                for &m in r.room.members() {
+                    if let Some(p) = self.peers.get(&m) {
+                        mixer.add_source(m, &p.label);
+                        if !r.room.has_camera(m) {
+                            mixer.set_camera(m, false);
+                        }
+                    }
+                }
+                r.video = Some(RoomVideo { mixer, generation, dropped, seen_dropped: 0 });
+            }
+            Err(message) => {
+                tracing::error!(parent: &r.span, "video compositor failed to start: {message}");
+                r.video_ended = true;
+                let _ = self.events.send(SfuEvent::VideoEnded { room, message });
+            }
+        }
+    }
+
+    /// Stops `room`'s compositor once no member sends or receives video (saves its CPU).
+    pub(crate) fn stop_video_if_unwatched(&mut self, room: RoomId) {
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        let peers = &self.peers;
+        let watched = r
+            .room
+            .members()
+            .iter()
+            .filter_map(|m| peers.get(m))
+            .any(|p| p.camera.is_some() || !p.video_slots.is_empty());
+        if !watched && r.video.take().is_some() {
+            tracing::info!(parent: &r.span, "video compositor stopped: nobody sends or receives video");
+        }
+    }
+
+    /// Output of `room`'s compositor.
+    pub(crate) fn video_out(&mut self, room: RoomId, generation: u64, out: VideoOut, now: Instant) {
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        if r.video.as_ref().is_none_or(|v| v.generation != generation) {
+            return; // a stopped compositor's last words
+        }
+        match out {
+            VideoOut::Frame { data, keyframe, pts } => {
+                r.mix.composite_frames += 1;
+                r.mix.composite_keyframes += u64::from(keyframe);
+                let time = MediaTime::new((pts.as_micros() * 9 / 100) as u64, Frequency::NINETY_KHZ);
+                let members: Vec<PeerId> = r.room.members().to_vec();
+                for m in members {
+                    let Some(p) = self.peers.get_mut(&m) else { continue };
+                    let Some(&mid) = p.video_slots.first().filter(|_| p.connected) else { continue };
+                    let Some(pt) = pt_of(&mut p.rtc, mid, Codec::Vp8) else { continue };
+                    match p.rtc.writer(mid).map(|w| w.write(pt, now, time, data.clone())) {
+                        Some(Ok(())) => p.counters.video_frames_out += 1,
+                        _ => p.counters.dropped_errors += 1,
+                    }
+                    self.drain(m, now);
+                }
+            }
+            VideoOut::KeyframeNeeded(source) => self.ask_keyframe(source, now),
+            VideoOut::Failed(message) => {
+                tracing::error!(parent: &r.span, "video compositor failed: {message}");
+                r.video = None;
+                r.video_ended = true;
+                let _ = self.events.send(SfuEvent::VideoEnded { room, message });
+            }
+        }
+    }
+
+    /// Composite output the engine could not take in time: receivers' decoders lost a reference.
+    pub(crate) fn check_video_drops(&mut self) {
+        for r in self.rooms.values_mut() {
+            let Some(v) = &mut r.video else { continue };
+            let dropped = v.dropped.load(Ordering::Relaxed);
+            if dropped != v.seen_dropped {
+                v.seen_dropped = dropped;
+                v.mixer.request_keyframe();
+                tracing::warn!(parent: &r.span, dropped, "composite frames dropped; forcing a keyframe");
+            }
+        }
+    }
+
+    /// Ticks the audio mixers that are due and writes each participant its mix.
+    pub(crate) fn run_mixers(&mut self, now: Instant) {
+        while let Some(&Reverse((due, room))) = self.mix_timers.peek() {
+            if due > now {
+                break;
+            }
+            self.mix_timers.pop();
+            let Some(r) = self.rooms.get_mut(&room) else { continue };
+            let Some(mix) = &mut r.audio else { continue };
+            if mix.poll_timeout() != due {
+                continue; // stale entry
+            }
+            let mut outputs = Vec::new();
+            while let Some(mixed) = mix.tick(now) {
+                outputs.push(mixed);
+            }
+            self.mix_timers.push(Reverse((mix.poll_timeout(), room)));
+            r.mix.mix_ticks += outputs.len() as u64;
+            for mixed in outputs {
+                let time = MediaTime::new(mixed.frame * 960, Frequency::FORTY_EIGHT_KHZ);
+                for (peer, packet) in mixed.packets {
+                    let Some(p) = self.peers.get_mut(&peer) else { continue };
+                    let Some(&mid) = p.slots.first().filter(|_| p.connected) else { continue };
+                    let Some(pt) = pt_of(&mut p.rtc, mid, Codec::Opus) else { continue };
+                    match p.rtc.writer(mid).map(|w| w.write(pt, now, time, packet)) {
+                        Some(Ok(())) => p.counters.frames_out += 1,
+                        _ => p.counters.dropped_errors += 1,
+                    }
+                    self.drain(peer, now);
+                }
+            }
+        }
+    }
+}
