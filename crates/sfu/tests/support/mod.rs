@@ -2,6 +2,10 @@
 //!
 //! Each client is a non-lite `Rtc` offering one sendonly mic and K recvonly slots; it sends a fake
 //! Opus frame every 20 ms whose payload starts with its id, so receivers can tell who they got.
+//! With video, it also offers a camera (a fake VP8 frame every 50 ms: a real frame header, then
+//! its id) and V recvonly video slots, and answers keyframe requests with a keyframe.
+
+#![allow(dead_code)] // shared by several test binaries, each using a part
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +15,7 @@ use std::time::{Duration, Instant};
 use sfu::{PeerId, PeerOptions, Sfu, SfuConfig, SfuError, SfuEvent};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
@@ -32,12 +36,45 @@ pub struct Seen {
     /// forwards by more than a second): what a jitter buffer would choke on.
     last_time: HashMap<String, u64>,
     pub time_jumps: usize,
+    /// Video frames received per sender id, keyframes among them, and the sender per video mid.
+    pub video_frames: HashMap<PeerId, usize>,
+    pub video_keyframes: HashMap<PeerId, usize>,
+    pub video_by_mid: HashMap<String, PeerId>,
+    /// Keyframe requests (PLI/FIR) the server sent for our camera.
+    pub keyframe_requests: usize,
+}
+
+/// What a test client offers.
+#[derive(Debug, Clone, Copy)]
+pub struct Offer {
+    pub slots: usize,
+    pub level: i8,
+    pub camera: bool,
+    pub video_slots: usize,
+}
+
+/// Fake VP8: a keyframe or delta frame tag (RFC 6386 §9.1, 64x64), then the sender's id.
+fn fake_vp8(id: PeerId, keyframe: bool) -> Vec<u8> {
+    let partition: u32 = 8;
+    let tag = (partition << 5) | (1 << 4) | u32::from(!keyframe);
+    let mut f = tag.to_le_bytes()[..3].to_vec();
+    f.extend_from_slice(&[0x9d, 0x01, 0x2a, 64, 0, 64, 0]);
+    f.extend_from_slice(&id.to_le_bytes());
+    f.resize(40, 0);
+    f
+}
+
+/// The sender id of a fake VP8 frame.
+fn vp8_sender(data: &[u8]) -> Option<PeerId> {
+    Some(u64::from_le_bytes(data.get(10..18)?.try_into().ok()?))
 }
 
 enum Ctl {
     Level(i8),
     /// Send these bytes from the client's socket to the server.
     Raw(Vec<u8>),
+    /// Ask the server for a keyframe on every video receive m-line (PLI).
+    RequestKeyframes,
     /// Close the session politely (DTLS close_notify).
     Close,
 }
@@ -50,23 +87,44 @@ pub struct Client {
 }
 
 impl Client {
+    /// An audio-only client in a hybrid room.
     pub async fn join(sfu: &Sfu, room: u64, id: PeerId, slots: usize, level: i8) -> Client {
+        let offer = Offer { slots, level, camera: false, video_slots: 0 };
+        Client::join_with(sfu, room, id, offer, PeerOptions::default()).await
+    }
+
+    pub async fn join_with(sfu: &Sfu, room: u64, id: PeerId, o: Offer, opts: PeerOptions) -> Client {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let local = socket.local_addr().unwrap();
         let mut rtc = Rtc::builder().set_rtcp_report_interval_audio(Duration::from_secs(1)).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
         let mut api = rtc.sdp_api();
         let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        for _ in 0..slots {
+        for _ in 0..o.slots {
             api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         }
+        let camera = o.camera.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let video_slots: Vec<Mid> = (0..o.video_slots)
+            .map(|_| api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None))
+            .collect();
         let (offer, pending) = api.apply().unwrap();
-        let answer = add(sfu, room, id, &offer.to_sdp_string()).await.unwrap();
-        rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+        let answer = sfu.add_peer(room, id, &offer.to_sdp_string(), opts).await.unwrap();
+        assert_eq!(answer.camera, o.camera);
+        rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer.sdp).unwrap()).unwrap();
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let task = tokio::spawn(drive(rtc, socket, sfu.local_addr(), mic, id, level, ctl_rx, seen.clone()));
+        let media = Media { mic, camera, video_slots };
+        let task = tokio::spawn(drive(rtc, socket, sfu.local_addr(), media, id, o.level, ctl_rx, seen.clone()));
         Client { id, ctl, seen, task }
+    }
+
+    /// Video frames received from `sender`.
+    pub fn video_from(&self, sender: PeerId) -> usize {
+        self.seen.lock().unwrap().video_frames.get(&sender).copied().unwrap_or(0)
+    }
+
+    pub fn request_keyframes(&self) {
+        self.ctl.send(Ctl::RequestKeyframes).unwrap();
     }
 
     pub fn level(&self, level: i8) {
@@ -97,12 +155,18 @@ impl Client {
     }
 }
 
+struct Media {
+    mic: Mid,
+    camera: Option<Mid>,
+    video_slots: Vec<Mid>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     mut rtc: Rtc,
     socket: UdpSocket,
     server: SocketAddr,
-    mic: Mid,
+    media: Media,
     id: PeerId,
     mut level: i8,
     mut ctl: mpsc::UnboundedReceiver<Ctl>,
@@ -114,6 +178,8 @@ async fn drive(
     // Each client's timeline starts elsewhere, as real ones do (random initial RTP timestamp).
     let mut frame: u64 = 0;
     let base = id * 10_000_000;
+    // Video: a frame every 50 ms, a keyframe first and whenever one is asked for.
+    let mut send_key = true;
     loop {
         let timeout = loop {
             match rtc.poll_output().unwrap() {
@@ -122,6 +188,19 @@ async fn drive(
                     let _ = socket.send_to(&t.contents, t.destination).await;
                 }
                 Output::Event(Event::Connected) => seen.lock().unwrap().connected = true,
+                Output::Event(Event::KeyframeRequest(_)) => {
+                    send_key = true;
+                    seen.lock().unwrap().keyframe_requests += 1;
+                }
+                Output::Event(Event::MediaData(d)) if media.video_slots.contains(&d.mid) => {
+                    let Some(sender) = vp8_sender(&d.data) else { continue };
+                    let mut s = seen.lock().unwrap();
+                    *s.video_frames.entry(sender).or_default() += 1;
+                    if d.is_keyframe() {
+                        *s.video_keyframes.entry(sender).or_default() += 1;
+                    }
+                    s.video_by_mid.insert(d.mid.to_string(), sender);
+                }
                 Output::Event(Event::MediaData(d)) => {
                     let sender = u64::from_le_bytes(d.data[..8].try_into().unwrap());
                     let mut s = seen.lock().unwrap();
@@ -146,6 +225,13 @@ async fn drive(
                     Some(Ctl::Level(l)) => level = l,
                     Some(Ctl::Raw(b)) => { let _ = socket.send_to(&b, server).await; }
                     Some(Ctl::Close) => rtc.close().unwrap(),
+                    Some(Ctl::RequestKeyframes) => {
+                        for &mid in &media.video_slots {
+                            if let Some(mut w) = rtc.writer(mid) {
+                                let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+                            }
+                        }
+                    }
                     None => return,
                 }
                 Input::Timeout(Instant::now())
@@ -159,12 +245,22 @@ async fn drive(
             }
             _ = tick.tick() => {
                 // No writer once the client is closing.
-                if rtc.is_connected() && let Some(w) = rtc.writer(mic) {
+                if rtc.is_connected() && let Some(w) = rtc.writer(media.mic) {
                     let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus).unwrap().pt();
                     let mut payload = id.to_le_bytes().to_vec();
                     payload.extend_from_slice(&frame.to_le_bytes());
                     let time = MediaTime::new(base + frame * 960, Frequency::FORTY_EIGHT_KHZ);
                     w.audio_level(level, level > -50).write(pt, Instant::now(), time, payload).unwrap();
+                }
+                if frame % 5 == 0 && rtc.is_connected()
+                    && let Some(w) = media.camera.and_then(|c| rtc.writer(c))
+                {
+                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+                    let time = MediaTime::new(base + frame * 1800, Frequency::NINETY_KHZ);
+                    w.write(pt, Instant::now(), time, fake_vp8(id, send_key)).unwrap();
+                    send_key = false;
+                }
+                if rtc.is_connected() {
                     frame += 1;
                 }
                 Input::Timeout(Instant::now())

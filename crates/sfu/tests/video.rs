@@ -1,0 +1,108 @@
+//! Video through the engine with str0m clients: cameras forwarded one per slot in `sfu` rooms,
+//! keyframe requests relayed both ways, camera off; and what a server without an MCU does with
+//! rooms that need one. The composite and the mix themselves are tested end to end against the
+//! binary (which injects the real MCU) in the workspace's `tests/video.rs`.
+
+mod support;
+
+use std::time::Duration;
+
+use sfu::{MediaMode, PeerOptions, SfuConfig, SfuError, SfuEvent};
+use support::{Client, MS, Offer, connected, start};
+
+fn sfu_room() -> PeerOptions {
+    PeerOptions { mode: MediaMode::Sfu, label: String::new() }
+}
+
+const CAMERA: Offer = Offer { slots: 2, level: -30, camera: true, video_slots: 2 };
+
+/// Video frames `c` received from each sender during `dur`.
+async fn video_during(c: &Client, dur: Duration) -> std::collections::HashMap<u64, usize> {
+    let before = c.seen.lock().unwrap().video_frames.clone();
+    tokio::time::sleep(dur).await;
+    let mut after = c.seen.lock().unwrap().video_frames.clone();
+    for (k, v) in after.iter_mut() {
+        *v -= before.get(k).copied().unwrap_or(0);
+    }
+    after.retain(|_, v| *v > 0);
+    after
+}
+
+#[tokio::test]
+async fn sfu_rooms_forward_each_camera_into_its_own_slot() {
+    let (sfu, mut events) = start(SfuConfig::default()).await;
+    let a = Client::join_with(&sfu, 1, 1, CAMERA, sfu_room()).await;
+    let b = Client::join_with(&sfu, 1, 2, CAMERA, sfu_room()).await;
+    let watcher = Offer { camera: false, ..CAMERA };
+    let c = Client::join_with(&sfu, 1, 3, watcher, sfu_room()).await;
+    connected(&[&a, &b, &c]).await;
+    tokio::time::sleep(400 * MS).await;
+
+    let got = video_during(&c, 500 * MS).await;
+    assert!(got.get(&1).copied().unwrap_or(0) >= 5 && got.get(&2).copied().unwrap_or(0) >= 5, "{got:?}");
+    let by_mid = c.seen.lock().unwrap().video_by_mid.clone();
+    assert_eq!(by_mid.len(), 2, "one camera per video slot: {by_mid:?}");
+    let got = video_during(&a, 500 * MS).await;
+    assert_eq!(got.keys().copied().collect::<Vec<_>>(), [2], "a sees b, never itself");
+    // Every receiver started at a keyframe: the engine asked the cameras for one.
+    for (me, sender) in [(&c, 1), (&c, 2), (&a, 2), (&b, 1)] {
+        assert!(
+            me.seen.lock().unwrap().video_keyframes.get(&sender).is_some(),
+            "{} got no keyframe of {sender}",
+            me.id
+        );
+    }
+
+    // A receiver's PLI reaches the camera in that slot, rate-limited per camera.
+    tokio::time::sleep(400 * MS).await;
+    let before = a.seen.lock().unwrap().keyframe_requests;
+    c.request_keyframes();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while a.seen.lock().unwrap().keyframe_requests == before {
+        assert!(tokio::time::Instant::now() < deadline, "the PLI was not relayed");
+        tokio::time::sleep(20 * MS).await;
+    }
+    let stats = sfu.stats().await;
+    let c_stats = stats.peers.iter().find(|p| p.peer == 3).unwrap();
+    assert!(c_stats.counters.keyframe_requests_in >= 2 && c_stats.counters.video_frames_out > 0, "{c_stats:?}");
+    assert_eq!(stats.rooms[0].mode, MediaMode::Sfu);
+    assert!(!stats.rooms[0].video, "no composite in an sfu room");
+
+    // Camera off: its slot is freed and nothing of it is forwarded.
+    sfu.set_camera(1, false);
+    events
+        .wait(Duration::from_secs(1), |e| {
+            matches!(e, SfuEvent::Slots { peer: 3, slots } if slots.iter().filter(|s| s.video && s.source.is_some()).count() == 1)
+        })
+        .await;
+    tokio::time::sleep(100 * MS).await;
+    let got = video_during(&c, 400 * MS).await;
+    assert_eq!(got.keys().copied().collect::<Vec<_>>(), [2], "{got:?}");
+    // And back on: forwarded again, from a keyframe.
+    let keys_before = c.seen.lock().unwrap().video_keyframes.get(&1).copied().unwrap_or(0);
+    sfu.set_camera(1, true);
+    tokio::time::sleep(300 * MS).await;
+    assert!(video_during(&c, 400 * MS).await.contains_key(&1));
+    assert!(c.seen.lock().unwrap().video_keyframes.get(&1).copied().unwrap_or(0) > keys_before);
+    sfu.shutdown();
+}
+
+#[tokio::test]
+async fn without_an_mcu_composited_rooms_lose_video_and_mixed_rooms_are_refused() {
+    let (sfu, mut events) = start(SfuConfig::default()).await;
+    let a = Client::join_with(&sfu, 1, 1, CAMERA, PeerOptions::default()).await;
+    let ended = events.wait(Duration::from_secs(1), |e| matches!(e, SfuEvent::VideoEnded { room: 1, .. })).await;
+    assert!(matches!(ended, SfuEvent::VideoEnded { message, .. } if message.contains("no video compositor")));
+    // The call itself goes on: audio still flows.
+    let b = Client::join(&sfu, 1, 2, 1, -30).await;
+    connected(&[&a, &b]).await;
+    tokio::time::sleep(300 * MS).await;
+    assert!(b.from(1) > 0);
+
+    let mut rtc = str0m::Rtc::new(std::time::Instant::now());
+    let mut api = rtc.sdp_api();
+    api.add_media(str0m::media::MediaKind::Audio, str0m::media::Direction::SendOnly, None, None, None);
+    let offer = api.apply().unwrap().0.to_sdp_string();
+    let mcu = PeerOptions { mode: MediaMode::Mcu, label: String::new() };
+    assert_eq!(sfu.add_peer(2, 9, &offer, mcu).await, Err(SfuError::NoMixer));
+}
