@@ -252,7 +252,7 @@ async fn drive(
                     let time = MediaTime::new(base + frame * 960, Frequency::FORTY_EIGHT_KHZ);
                     w.audio_level(level, level > -50).write(pt, Instant::now(), time, payload).unwrap();
                 }
-                if frame % 5 == 0 && rtc.is_connected()
+                if frame.is_multiple_of(5) && rtc.is_connected()
                     && let Some(w) = media.camera.and_then(|c| rtc.writer(c))
                 {
                     let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
