@@ -46,11 +46,7 @@ async fn sfu_rooms_forward_each_camera_into_its_own_slot() {
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), [2], "a sees b, never itself");
     // Every receiver started at a keyframe: the engine asked the cameras for one.
     for (me, sender) in [(&c, 1), (&c, 2), (&a, 2), (&b, 1)] {
-        assert!(
-            me.seen.lock().unwrap().video_keyframes.get(&sender).is_some(),
-            "{} got no keyframe of {sender}",
-            me.id
-        );
+        assert!(me.seen.lock().unwrap().video_keyframes.contains_key(&sender), "{} got no keyframe of {sender}", me.id);
     }
 
     // A receiver's PLI reaches the camera in that slot, rate-limited per camera.
