@@ -84,3 +84,33 @@ fn bad_database_url_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported database url"), "{err}");
 }
+
+/// A machine without gstreamer1.0-plugins-good (VP8) is told so at start-up, by package name:
+/// the server runs against a plugin directory holding every installed plugin but libvpx's.
+#[test]
+fn a_missing_gstreamer_plugin_stops_serve_and_names_its_package() {
+    let out = Command::new("pkg-config").args(["--variable=pluginsdir", "gstreamer-1.0"]).output();
+    let plugins = out.ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let plugins = std::path::Path::new(&plugins);
+    assert!(plugins.join("libgstvpx.so").exists(), "GStreamer's plugins not found at {plugins:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let without_vpx = dir.path().join("plugins");
+    std::fs::create_dir(&without_vpx).unwrap();
+    for entry in std::fs::read_dir(plugins).unwrap().map(Result::unwrap) {
+        if entry.file_name() != "libgstvpx.so" {
+            std::os::unix::fs::symlink(entry.path(), without_vpx.join(entry.file_name())).unwrap();
+        }
+    }
+    let db = format!("sqlite:{}", dir.path().join("x.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", &db])
+        .env("GST_PLUGIN_SYSTEM_PATH_1_0", &without_vpx)
+        .env("GST_REGISTRY_1_0", dir.path().join("registry.bin"))
+        .env_remove("GST_PLUGIN_PATH_1_0")
+        .env_remove("GST_PLUGIN_PATH")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve must refuse to start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`vp8dec` is missing (Debian package: gstreamer1.0-plugins-good)"), "{err}");
+}
