@@ -11,6 +11,7 @@ set -euo pipefail
 #   gstreamer*:        the MCU (crates/mcu): dev headers for the gstreamer crates, plugins for
 #                      compositor, vp8enc/vp8dec, appsrc/appsink, ...; not
 #                      libgstreamer-plugins-bad1.0-dev (it pulls ~560 MB of OpenCV; unneeded)
+#   libvpx-dev:        the testbed's VP8 encode/decode (env-libvpx-sys finds it with pkg-config)
 DEBIAN_PACKAGES=(
     pkg-config
     cmake
@@ -26,6 +27,7 @@ DEBIAN_PACKAGES=(
     gstreamer1.0-plugins-ugly
     gstreamer1.0-libav
     gstreamer1.0-tools
+    libvpx-dev
 )
 
 MIN_RUST="1.95"

@@ -1,17 +1,21 @@
 //! What the voice gateway said, kept for a test to wait on: a bounded queue of server messages, the
 //! heartbeat acks counted apart (they would drown everything else), and how the socket closed.
+//! Some state is also tracked as it arrives, whoever consumes the messages: the current slot
+//! assignment (merged from every `slots` message) and whether the room's video ended.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use signaling::protocol::ServerMsg;
+use signaling::protocol::{ServerMsg, Slot};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Unconsumed messages kept; beyond this the oldest go (a test that never reads must not grow).
 const MAX_QUEUED: usize = 4096;
+/// Distinct mids tracked; more m-lines than any offer of ours has (a bad server cannot grow it).
+const MAX_SLOTS: usize = 1024;
 
 /// How the voice socket ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +34,8 @@ struct State {
     undecodable: u64,
     last_undecodable: Option<String>,
     closed: Option<Closed>,
+    slots: BTreeMap<String, Slot>,
+    video_ended: Option<String>,
 }
 
 #[derive(Default)]
@@ -52,6 +58,17 @@ impl Events {
         match serde_json::from_str::<ServerMsg>(text) {
             Ok(ServerMsg::HeartbeatAck { .. }) => self.update(|s| s.heartbeat_acks += 1),
             Ok(msg) => self.update(|s| {
+                match &msg {
+                    ServerMsg::Slots { slots } => {
+                        for slot in slots {
+                            if s.slots.len() < MAX_SLOTS || s.slots.contains_key(&slot.mid) {
+                                s.slots.insert(slot.mid.clone(), slot.clone());
+                            }
+                        }
+                    }
+                    ServerMsg::VideoEnded { message } => s.video_ended = Some(message.clone()),
+                    _ => {}
+                }
                 if s.queue.len() == MAX_QUEUED {
                     s.queue.pop_front();
                     s.dropped += 1;
@@ -136,6 +153,20 @@ impl Events {
         (s.undecodable, s.last_undecodable.clone())
     }
 
+    /// The latest assignment of every receive slot a `slots` message named, by mid.
+    pub fn slots(&self) -> Vec<Slot> {
+        self.lock().slots.values().cloned().collect()
+    }
+
+    pub fn slot(&self, mid: &str) -> Option<Slot> {
+        self.lock().slots.get(mid).cloned()
+    }
+
+    /// The message of `video_ended`, once the server sent it.
+    pub fn video_ended(&self) -> Option<String> {
+        self.lock().video_ended.clone()
+    }
+
     /// Messages lost to the queue bound.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped
@@ -179,6 +210,22 @@ mod tests {
         let err = ev.next_event(Duration::from_secs(5)).await.unwrap_err();
         assert!(err.to_string().contains("4014"), "{err}");
         assert_eq!(ev.wait_closed(Duration::from_secs(1)).await.unwrap().code, Some(4014));
+    }
+
+    #[tokio::test]
+    async fn slots_are_tracked_even_when_consumed() {
+        let ev = Events::default();
+        ev.push_text(
+            r#"{"op":"slots","d":{"slots":[{"mid":"1","user_id":"7"},{"mid":"4","user_id":null,"kind":"video"}]}}"#,
+        );
+        ev.push_text(r#"{"op":"slots","d":{"slots":[{"mid":"1","user_id":"9"}]}}"#);
+        ev.push_text(r#"{"op":"video_ended","d":{"message":"pipeline failed"}}"#);
+        while ev.next_event(Duration::from_millis(10)).await.is_ok() {}
+        let slots = ev.slots();
+        assert_eq!(slots.len(), 2);
+        assert_eq!(ev.slot("1").unwrap().user_id.as_deref(), Some("9"));
+        assert_eq!(ev.slot("4").map(|s| (s.user_id, s.kind)), Some((None, signaling::protocol::SlotKind::Video)));
+        assert_eq!(ev.video_ended().as_deref(), Some("pipeline failed"));
     }
 
     #[tokio::test]

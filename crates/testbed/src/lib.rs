@@ -1,25 +1,42 @@
 //! confab's testbed: synthetic clients that use the server only as outsiders do, over HTTP,
 //! WebSocket and UDP, sharing nothing with it but the protocol types of `signaling::protocol`.
 //! Media runs on webrtc-rs, a WebRTC stack independent of the server's str0m, and checks content,
-//! not byte counts: each participant speaks its own tone and listeners say which tones they hear.
+//! not byte counts: each participant speaks its own tone and shows its own colour, and receivers
+//! say which tones they hear and which colours they see.
 //!
 //! Module map:
 //! - [`tone`]: sine generator, Goertzel detection, RFC 6464 frame levels.
 //! - [`opus_io`]: Opus encode/decode at the testbed's settings; bounded PCM history.
-//! - [`peer`]: webrtc-rs set-up (codecs, audio-level extension, loopback UDP) and offer/answer.
-//! - [`media`]: the 20 ms send loop and the per-track receive/decode path.
-//! - [`events`]: the voice gateway's messages, queued for tests to wait on.
+//! - [`picture`]: I420 pictures, BT.601 colour conversion, mean colour of a block.
+//! - [`vp8`]: VP8 encoder and decoder over libvpx.
+//! - [`vp8_rtp`]: sans-IO VP8 receive: frame assembly from RTP, keyframe-request decisions.
+//! - [`peer`]: webrtc-rs set-up (Opus, VP8, audio-level extension, loopback UDP) and offer/answer.
+//! - [`feedback`]: the interceptor that lets PLI/FIR through to the camera.
+//! - [`media`]: the 20 ms audio send loop and the per-track receive path (video handed on).
+//! - [`video_send`]: the synthetic camera: solid colour, VP8, keyframes on request.
+//! - [`video_recv`]: per video track decode, stats, latest picture, PLIs.
+//! - [`events`]: the voice gateway's messages, queued for tests to wait on; current slots.
 //! - [`grant`]: `POST /api/channels/{id}/voice`, the voice token and gateway URL.
 //! - [`socket`]: the voice gateway WebSocket task (hello, heartbeats, frames in and out).
-//! - [`voice`]: [`VoiceClient`], the join flow tying them together.
+//! - [`voice`]: [`VoiceClient`], the join flow tying them together; [`voice_video`] its video.
 
 pub mod events;
+pub mod feedback;
 pub mod grant;
 pub mod media;
 pub mod opus_io;
 pub mod peer;
+pub mod picture;
 pub mod socket;
 pub mod tone;
+pub mod video_recv;
+pub mod video_send;
 pub mod voice;
+pub mod voice_video;
+pub mod vp8;
+pub mod vp8_rtp;
 
+pub use picture::I420;
+pub use video_recv::VideoTrackStats;
+pub use video_send::CameraOptions;
 pub use voice::{HEAR_WINDOW, VoiceClient, VoiceOptions, VoiceSession};

@@ -1,6 +1,7 @@
-//! The media of a synthetic participant: a task that speaks (a tone or silence, Opus every 20 ms,
+//! The audio of a synthetic participant: a task that speaks (a tone or silence, Opus every 20 ms,
 //! with its RFC 6464 level), and one task per remote track that listens (decodes and keeps the
-//! recent PCM so a test can ask which tones it hears).
+//! recent PCM so a test can ask which tones it hears). Remote video tracks are handed to
+//! [`video_recv`](crate::video_recv) from here too, as both arrive on the same `on_track`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rtc::media::Sample;
 use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -16,6 +18,7 @@ use webrtc::peer_connection::PeerConnection;
 use crate::opus_io::{Decoder, Encoder, PcmHistory};
 use crate::peer::{AUDIO_LEVEL_URI, Mic, extmap_id};
 use crate::tone::{FRAME_SAMPLES, ToneGenerator, audio_level_dbov, detect_tones};
+use crate::video_recv::{VideoListener, VideoTrackStats, read_video_track};
 
 const FRAME: Duration = Duration::from_millis(20);
 /// Decoded audio kept per remote track.
@@ -145,19 +148,42 @@ impl Listener {
     }
 }
 
-/// Starts a reader for every track `tracks` yields. Aborting the returned task aborts the readers.
+/// Starts a reader for every audio track `tracks` yields (video tracks are drained unread).
+/// Aborting the returned task aborts the readers.
 pub fn spawn_listeners(
+    pc: Arc<dyn PeerConnection>,
+    tracks: mpsc::Receiver<Arc<dyn TrackRemote>>,
+    listener: Arc<Listener>,
+) -> JoinHandle<()> {
+    spawn_av_listeners(pc, tracks, listener, None)
+}
+
+/// As [`spawn_listeners`], with video tracks decoded into `video` when given.
+pub fn spawn_av_listeners(
     pc: Arc<dyn PeerConnection>,
     mut tracks: mpsc::Receiver<Arc<dyn TrackRemote>>,
     listener: Arc<Listener>,
+    video: Option<Arc<VideoListener>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut readers = JoinSet::new();
         while let Some(track) = tracks.recv().await {
             while readers.try_join_next().is_some() {}
             let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
+            let mid = track_mid(pc.as_ref(), &track).await;
+            if track.kind().await == RtpCodecKind::Video {
+                match &video {
+                    Some(video) => {
+                        let index = video.add_track(VideoTrackStats { mid, ssrc, ..Default::default() }, track.clone());
+                        readers.spawn(read_video_track(track, index, video.clone()));
+                    }
+                    // Unread, its packets would pile up in webrtc-rs' queue and be logged as dropped.
+                    None => _ = readers.spawn(async move { while track.poll().await.is_some() {} }),
+                }
+                continue;
+            }
             let stats = TrackStats {
-                mid: track_mid(pc.as_ref(), &track).await,
+                mid,
                 ssrc,
                 stream_id: track.stream_id().await,
                 track_id: track.track_id().await,

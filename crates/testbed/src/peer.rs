@@ -1,5 +1,6 @@
-//! webrtc-rs 0.21 set-up: one loopback `PeerConnection` with Opus and the RFC 6464 audio-level
-//! extension, its events turned into watch channels, and the offer/answer steps (non-trickle: every
+//! webrtc-rs 0.21 set-up: one loopback `PeerConnection` with Opus (and the RFC 6464 audio-level
+//! extension) and VP8 (NACK, PLI, FIR feedback, keyframe requests passed up by [`KeyframeRequests`]),
+//! its events turned into watch channels, and the offer/answer steps (non-trickle: every
 //! description carries all candidates, as the voice gateway exchanges exactly one offer and answer).
 
 use std::sync::{Arc, Mutex};
@@ -7,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -24,10 +25,14 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpTransceiver;
 
+use crate::feedback::{KEYFRAME_REQUESTS_SLOT, KeyframeRequests};
+
 /// The RFC 6464 client-to-mixer audio level extension.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 /// The payload type we offer for Opus (the common choice; str0m and browsers use it too).
 const OPUS_PT: u8 = 111;
+/// The payload type we offer for VP8 (what browsers and str0m's defaults use).
+const VP8_PT: u8 = 96;
 /// Remote tracks not yet picked up by the receive side; more than any room has slots.
 const TRACK_QUEUE: usize = 256;
 /// Host candidates on loopback gather in milliseconds; this only bounds a broken stack.
@@ -40,6 +45,17 @@ fn opus_codec() -> RTCRtpCodec {
         channels: 2,
         sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
         rtcp_feedback: vec![],
+    }
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    let fb = |typ: &str, parameter: &str| RTCPFeedback { typ: typ.to_owned(), parameter: parameter.to_owned() };
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![fb("nack", ""), fb("nack", "pli"), fb("ccm", "fir")],
     }
 }
 
@@ -68,25 +84,31 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// The sending half of a participant: one Opus track on a sendonly transceiver.
-pub struct Mic {
+/// A sending track on a sendonly transceiver, with the SSRC we chose for it.
+pub struct LocalTrack {
     pub track: Arc<TrackLocalStaticSample>,
     pub ssrc: u32,
+    mime_type: &'static str,
     transceiver: Arc<dyn RtpTransceiver>,
 }
 
-impl Mic {
-    /// The payload type negotiated for Opus; known only once negotiation completed.
+/// The microphone: Opus.
+pub type Mic = LocalTrack;
+/// The camera: VP8.
+pub type Camera = LocalTrack;
+
+impl LocalTrack {
+    /// The payload type negotiated for the track's codec; known only once negotiation completed.
     pub async fn payload_type(&self) -> Result<u8> {
-        let sender = self.transceiver.sender().await?.context("mic transceiver has no sender")?;
-        let params = sender.get_parameters().await.context("reading the mic's send parameters")?;
+        let sender = self.transceiver.sender().await?.context("transceiver has no sender")?;
+        let params = sender.get_parameters().await.context("reading the send parameters")?;
         params
             .rtp_parameters
             .codecs
             .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS))
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(self.mime_type))
             .map(|c| c.payload_type)
-            .ok_or_else(|| anyhow!("Opus was not negotiated for the mic"))
+            .ok_or_else(|| anyhow!("{} was not negotiated for this sender", self.mime_type))
     }
 }
 
@@ -112,6 +134,10 @@ impl Peer {
             RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: OPUS_PT },
             RtpCodecKind::Audio,
         )?;
+        media.register_codec(
+            RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: VP8_PT },
+            RtpCodecKind::Video,
+        )?;
         // Without this the extension is neither offered nor written: SampleWriter skips it silently.
         media.register_header_extension(
             RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() },
@@ -119,7 +145,8 @@ impl Peer {
             None,
         )?;
         // After register_codec: it adds NACK/TWCC feedback only to codecs already registered.
-        let registry = register_default_interceptors(Registry::new(), &mut media)?;
+        let registry = register_default_interceptors(Registry::new(), &mut media)?
+            .with(KEYFRAME_REQUESTS_SLOT, KeyframeRequests::default());
 
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let (gathering_tx, gathering) = watch::channel(RTCIceGatheringState::New);
@@ -141,15 +168,31 @@ impl Peer {
 
     /// Adds the microphone: a sendonly Opus transceiver with an SSRC of our choosing.
     pub async fn add_mic(&self) -> Result<Mic> {
+        self.add_sender("mic", RtpCodecKind::Audio, opus_codec(), MIME_TYPE_OPUS).await
+    }
+
+    /// Adds the camera: a sendonly VP8 transceiver with an SSRC of our choosing.
+    pub async fn add_camera(&self) -> Result<Camera> {
+        self.add_sender("camera", RtpCodecKind::Video, vp8_codec(), MIME_TYPE_VP8).await
+    }
+
+    async fn add_sender(
+        &self,
+        name: &str,
+        kind: RtpCodecKind,
+        codec: RTCRtpCodec,
+        mime_type: &'static str,
+    ) -> Result<LocalTrack> {
         let ssrc: u32 = rand::random();
         let encoding = RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-            codec: opus_codec(),
+            codec,
             active: true,
             ..Default::default()
         };
-        let id = format!("mic-{ssrc:08x}");
-        let track = MediaStreamTrack::new(id.clone(), id.clone(), id, RtpCodecKind::Audio, vec![encoding]);
+        // Track ids must be unique on the connection: webrtc-rs routes feedback by track id.
+        let id = format!("{name}-{ssrc:08x}");
+        let track = MediaStreamTrack::new(id.clone(), id.clone(), id, kind, vec![encoding]);
         let track = Arc::new(TrackLocalStaticSample::new(Instant::now(), track)?);
         // Not add_track: that makes a sendrecv transceiver, which the server would answer sendrecv.
         let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
@@ -157,18 +200,24 @@ impl Peer {
             .pc
             .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
             .await
-            .context("adding the mic transceiver")?;
-        Ok(Mic { track, ssrc, transceiver })
+            .with_context(|| format!("adding the {name} transceiver"))?;
+        Ok(LocalTrack { track, ssrc, mime_type, transceiver })
     }
 
     /// Adds `n` recvonly audio transceivers: the slots the server writes other speakers into.
     pub async fn add_recv_slots(&self, n: usize) -> Result<()> {
+        self.add_recv(RtpCodecKind::Audio, n).await
+    }
+
+    /// Adds `n` recvonly video transceivers: the slots for other cameras or the composite.
+    pub async fn add_video_recv_slots(&self, n: usize) -> Result<()> {
+        self.add_recv(RtpCodecKind::Video, n).await
+    }
+
+    async fn add_recv(&self, kind: RtpCodecKind, n: usize) -> Result<()> {
         for _ in 0..n {
             let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
-            self.pc
-                .add_transceiver_from_kind(RtpCodecKind::Audio, Some(init))
-                .await
-                .context("adding a receive slot")?;
+            self.pc.add_transceiver_from_kind(kind, Some(init)).await.context("adding a receive slot")?;
         }
         Ok(())
     }

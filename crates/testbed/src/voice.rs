@@ -1,13 +1,14 @@
 //! [`VoiceClient`]: a synthetic participant joining a confab voice channel the way a real client
 //! does, over the network only: `POST /api/channels/{id}/voice`, the voice gateway WebSocket
-//! (`hello`, `identify`, `ready`, one `offer`/`answer`), then WebRTC media on UDP.
+//! (`hello`, `identify`, `ready`, one `offer`/`answer`), then WebRTC media on UDP. Its camera and
+//! received video live in [`voice_video`](crate::voice_video).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use signaling::protocol::{ClientMsg, Id, Participant, ServerMsg};
+use signaling::protocol::{ClientMsg, Id, Participant, RoomMode, ServerMsg};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -16,9 +17,11 @@ use webrtc::peer_connection::{RTCPeerConnectionState, RTCStatsReport, StatsSelec
 
 use crate::events::{Closed, Events};
 use crate::grant::{request_grant, ws_url};
-use crate::media::{Listener, SendControl, TrackStats, spawn_listeners, spawn_sender};
+use crate::media::{Listener, SendControl, TrackStats, spawn_av_listeners, spawn_sender};
 use crate::peer::Peer;
 use crate::socket::{self, Outbox};
+use crate::video_recv::VideoListener;
+use crate::video_send::{CameraControl, CameraOptions, spawn_camera};
 
 /// How long the `heard` family looks back: 25 frames, enough for Goertzel, short enough to notice
 /// a speaker stopping quickly.
@@ -36,13 +39,25 @@ pub struct VoiceOptions {
     pub slots: Option<usize>,
     /// Run the 20 ms send loop at all (the sendonly m-line is offered either way).
     pub send: bool,
+    /// Publish a camera (a sendonly VP8 m-line and its frames); `None`: no camera m-line.
+    pub camera: Option<CameraOptions>,
+    /// Receive video slots to offer; `None` takes `ready.video_slots`, `Some(0)` receives no video.
+    pub video_slots: Option<usize>,
     /// Bound on each network step: HTTP, WebSocket, each awaited message, ICE+DTLS connect.
     pub timeout: Duration,
 }
 
 impl Default for VoiceOptions {
     fn default() -> Self {
-        Self { tone_hz: None, level_dbfs: -20.0, slots: None, send: true, timeout: Duration::from_secs(10) }
+        Self {
+            tone_hz: None,
+            level_dbfs: -20.0,
+            slots: None,
+            send: true,
+            camera: None,
+            video_slots: None,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -62,7 +77,10 @@ pub struct VoiceSession {
     pub session_id: String,
     pub user_id: Id,
     pub room_id: Id,
+    pub mode: RoomMode,
     pub audio_slots: usize,
+    /// Receive video m-lines the server allows (what was offered may be fewer).
+    pub video_slots: usize,
     /// The room as `ready` described it.
     pub participants: Vec<Participant>,
 }
@@ -90,11 +108,14 @@ impl Drop for Tasks {
 /// the same politely.
 pub struct VoiceClient {
     session: VoiceSession,
-    events: Arc<Events>,
+    pub(crate) events: Arc<Events>,
     outbox: Outbox,
     peer: Peer,
     send_ctl: Arc<SendControl>,
     listener: Arc<Listener>,
+    /// Exists without a camera too (then it only records what was asked).
+    pub(crate) camera_ctl: Arc<CameraControl>,
+    pub(crate) video: Arc<VideoListener>,
     tasks: Tasks,
     timeout: Duration,
 }
@@ -133,7 +154,8 @@ impl VoiceClient {
         outbox.send(&ClientMsg::Identify { token: voice_token.to_string() }).await?;
         let ready =
             events.wait_for(|m| matches!(m, ServerMsg::Ready { .. }), opts.timeout).await.context("awaiting ready")?;
-        let ServerMsg::Ready { session_id, user_id, room_id, audio_slots, participants, .. } = ready else {
+        let ServerMsg::Ready { session_id, user_id, room_id, mode, audio_slots, video_slots, participants, .. } = ready
+        else {
             bail!("awaited ready, got {ready:?}");
         };
         let session = VoiceSession {
@@ -142,18 +164,23 @@ impl VoiceClient {
             session_id,
             user_id,
             room_id,
+            mode,
             audio_slots,
+            video_slots,
             participants,
         };
 
         let peer = Peer::new().await?;
-        let client = VoiceClient {
+        let mut client = VoiceClient {
             session,
             events,
             outbox,
             peer,
             send_ctl: Arc::default(),
             listener: Arc::default(),
+            camera_ctl: Arc::new(CameraControl::new(opts.camera.as_ref().map_or([0; 3], |c| c.colour))),
+            // Set once the mic exists: its SSRC names our keyframe requests.
+            video: Arc::default(),
             tasks,
             timeout: opts.timeout,
         };
@@ -161,12 +188,20 @@ impl VoiceClient {
         Ok(client)
     }
 
-    /// Offer (1 sendonly + N recvonly), answer, connect, then start speaking and listening.
-    async fn negotiate(&self, opts: &VoiceOptions) -> Result<()> {
+    /// Offer (in the protocol's order: mic, audio slots, camera, video slots), answer, connect, then
+    /// start speaking, filming and listening.
+    async fn negotiate(&mut self, opts: &VoiceOptions) -> Result<()> {
         let mic = self.peer.add_mic().await?;
+        self.video = Arc::new(VideoListener::new(mic.ssrc));
         self.peer.add_recv_slots(opts.slots.unwrap_or(self.session.audio_slots)).await?;
+        let camera = match &opts.camera {
+            Some(_) => Some(self.peer.add_camera().await?),
+            None => None,
+        };
+        self.peer.add_video_recv_slots(opts.video_slots.unwrap_or(self.session.video_slots)).await?;
         if let Some(tracks) = self.peer.take_tracks() {
-            self.tasks.push(spawn_listeners(self.peer.pc.clone(), tracks, self.listener.clone()));
+            let video = Some(self.video.clone());
+            self.tasks.push(spawn_av_listeners(self.peer.pc.clone(), tracks, self.listener.clone(), video));
         }
         let offer = self.peer.create_offer().await?;
         self.send(ClientMsg::Offer { sdp: offer }).await?;
@@ -182,6 +217,9 @@ impl VoiceClient {
         if opts.send {
             let tone = opts.tone_hz.map(|hz| (hz, opts.level_dbfs));
             self.tasks.push(spawn_sender(mic, tone, self.send_ctl.clone()));
+        }
+        if let (Some(camera), Some(camera_opts)) = (camera, &opts.camera) {
+            self.tasks.push(spawn_camera(camera, camera_opts.clone(), self.camera_ctl.clone()));
         }
         Ok(())
     }

@@ -1,13 +1,17 @@
 //! Two webrtc-rs peers in one process, no confab: A offers what the voice gateway expects (sendonly
-//! mic + recvonly slots), B answers with a sendonly track of its own. Each must decode the other's
-//! tone through the testbed's real send and receive path, with the audio-level extension intact.
+//! mic + recvonly slots, and for video a sendonly camera + recvonly video slots), B answers with
+//! sendonly tracks of its own. Each must decode the other's tone, or colour, through the testbed's
+//! real send and receive path, with the audio-level extension intact and keyframe requests honoured.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use testbed::media::{Listener, SendControl, spawn_listeners, spawn_sender};
+use testbed::media::{Listener, SendControl, spawn_av_listeners, spawn_listeners, spawn_sender};
 use testbed::peer::{AUDIO_LEVEL_URI, Peer, extmap_id};
+use testbed::picture::colour_close;
+use testbed::video_recv::VideoListener;
+use testbed::video_send::{CameraControl, CameraOptions, spawn_camera};
 
 const CANDIDATES: [f32; 3] = [440.0, 660.0, 880.0];
 const WINDOW: Duration = Duration::from_millis(500);
@@ -76,6 +80,90 @@ async fn two_peers_hear_each_others_tone() {
     let report = a.pc.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
     let inbound: u64 = report.inbound_rtp_streams().map(|s| s.received_rtp_stream_stats.packets_received).sum();
     assert!(inbound > 0, "webrtc-rs' own stats count the inbound packets");
+
+    a.pc.close().await.unwrap();
+    b.pc.close().await.unwrap();
+}
+
+const RED: [u8; 3] = [255, 0, 0];
+const BLUE: [u8; 3] = [0, 0, 255];
+const GREEN: [u8; 3] = [0, 200, 0];
+
+fn shows(video: &VideoListener, mid: &str, rgb: [u8; 3]) -> bool {
+    video.latest_picture(mid).and_then(|p| p.centre_rgb()).is_some_and(|c| colour_close(c, rgb, 12))
+}
+
+/// The client layout with video: A offers mic, one audio slot, a red camera, one video slot; B, an
+/// ICE-lite answerer like the SFU, sends a blue camera into A's video slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_cross_and_keyframe_requests_are_honoured() {
+    let (a, b) = (Peer::new().await.unwrap(), Peer::build(true).await.unwrap());
+    let _a_mic = a.add_mic().await.unwrap();
+    a.add_recv_slots(1).await.unwrap();
+    let a_cam = a.add_camera().await.unwrap();
+    a.add_video_recv_slots(1).await.unwrap();
+    let offer = a.create_offer().await.unwrap();
+    let b_cam = b.add_camera().await.unwrap();
+    let answer = b.answer(&offer).await.unwrap();
+    a.accept_answer(&answer).await.unwrap();
+    println!("---- offer (A) ----\n{offer}\n---- answer (B) ----\n{answer}");
+    let kinds: Vec<&str> = offer.lines().filter_map(|l| l.strip_prefix("m=")?.split(' ').next()).collect();
+    assert_eq!(kinds, ["audio", "audio", "video", "video"], "the protocol's m-line order");
+    assert!(offer.contains("a=rtcp-fb:96 nack pli") && offer.contains("a=rtcp-fb:96 ccm fir"), "{offer}");
+
+    let timeout = Duration::from_secs(10);
+    a.wait_connected(timeout).await.unwrap();
+    b.wait_connected(timeout).await.unwrap();
+    let (a_video, b_video) = (Arc::new(VideoListener::default()), Arc::new(VideoListener::default()));
+    let quiet = || Arc::new(Listener::default());
+    let _a_rx = spawn_av_listeners(a.pc.clone(), a.take_tracks().unwrap(), quiet(), Some(a_video.clone()));
+    let _b_rx = spawn_av_listeners(b.pc.clone(), b.take_tracks().unwrap(), quiet(), Some(b_video.clone()));
+    // No periodic keyframes within the test: every keyframe after the first is one we asked for.
+    let opts = |colour| CameraOptions { keyframe_interval: Duration::from_secs(600), ..CameraOptions::colour(colour) };
+    let (a_ctl, b_ctl) = (Arc::new(CameraControl::new(RED)), Arc::new(CameraControl::new(BLUE)));
+    let _a_tx = spawn_camera(a_cam, opts(RED), a_ctl.clone());
+    let _b_tx = spawn_camera(b_cam, opts(BLUE), b_ctl.clone());
+
+    wait_until("B sees A's red camera on mid 2", timeout, || shows(&b_video, "2", RED)).await;
+    wait_until("A sees B's blue camera on mid 3", timeout, || shows(&a_video, "3", BLUE)).await;
+    let stats = b_video.track_stats();
+    println!("B's video: {stats:#?}\nA's video: {:#?}", a_video.track_stats());
+    assert_eq!(stats.len(), 1);
+    let s = &stats[0];
+    assert_eq!(
+        (s.mid.as_deref(), s.size, s.keyframes, s.decode_errors, s.plis_sent),
+        (Some("2"), Some((320, 180)), 1, 0, 0)
+    );
+    assert!(s.first_frame_at.is_some() && s.decoded >= 1);
+
+    // A keyframe request from B reaches A's camera through webrtc-rs' RTCP path and is answered.
+    b_video.request_keyframe("2").await.unwrap();
+    wait_until("A's camera gets the PLI", timeout, || a_ctl.keyframe_requests.load(Ordering::Relaxed) == 1).await;
+    wait_until("B receives a second keyframe", timeout, || b_video.track_stats()[0].keyframes == 2).await;
+    assert_eq!(a_ctl.keyframes_sent.load(Ordering::Relaxed), 2);
+    assert_eq!(b_video.track_stats()[0].plis_sent, 1);
+    assert_eq!(b_ctl.keyframe_requests.load(Ordering::Relaxed), 0, "the PLI named A's camera only");
+
+    // The colour changes at run time; the frame rate is what the camera was asked for.
+    a_ctl.set_colour(GREEN);
+    wait_until("B sees green", timeout, || shows(&b_video, "2", GREEN)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let s = &b_video.track_stats()[0];
+    let elapsed = s.first_frame_at.unwrap().elapsed();
+    println!("fps {} decoded {} in {elapsed:?} sent {}", s.fps, s.decoded, a_ctl.frames_sent.load(Ordering::Relaxed));
+    assert!((10.0..=20.0).contains(&s.fps), "fps {}", s.fps);
+
+    // Camera off: nothing is sent; on again: it resumes with a keyframe.
+    a_ctl.set_on(false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let frozen = b_video.track_stats()[0].packets;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b_video.track_stats()[0].packets, frozen, "a camera that is off sends nothing");
+    a_ctl.set_on(true);
+    wait_until("a keyframe on resume", timeout, || b_video.track_stats()[0].keyframes == 3).await;
+    let s = &b_video.track_stats()[0];
+    assert_eq!((s.decode_errors, s.skipped, s.lost), (0, 0, 0), "{s:?}");
+    assert_eq!(a_ctl.send_errors.load(Ordering::Relaxed), 0);
 
     a.pc.close().await.unwrap();
     b.pc.close().await.unwrap();

@@ -2,14 +2,16 @@
 //! are not Rust (the C and Python embedding examples, benchmark scripts) can put a real WebRTC
 //! client into a room.
 //!
-//! `confab-testbed join --voice-url ws://127.0.0.1:PORT/voice --token VOICE_TOKEN [--tone 440] [--seconds 5]`
-//! joins, speaks the tone (silence without one) for the given time, leaves, and exits 0; any
+//! `confab-testbed join --voice-url ws://127.0.0.1:PORT/voice --token VOICE_TOKEN [--tone 440]
+//! [--camera ff0000] [--video-slots N] [--seconds 5]` joins, speaks the tone (silence without one)
+//! and shows the camera colour (no camera without one) for the given time, leaves, and exits 0; any
 //! failure exits non-zero with a message on stderr.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use testbed::{VoiceClient, VoiceOptions};
+use testbed::{CameraOptions, VoiceClient, VoiceOptions};
 
 #[derive(Parser)]
 #[command(name = "confab-testbed", version, about = "Synthetic confab voice participants")]
@@ -31,6 +33,12 @@ enum Command {
         /// The tone to speak, in Hz; silence when absent.
         #[arg(long)]
         tone: Option<f32>,
+        /// Publish a camera of this colour, as hex RRGGBB (e.g. ff0000); no camera when absent.
+        #[arg(long, value_parser = parse_rgb)]
+        camera: Option<[u8; 3]>,
+        /// Receive video slots to offer; default: as many as the server's ready allows.
+        #[arg(long)]
+        video_slots: Option<usize>,
         /// How long to stay once media is connected.
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
@@ -43,8 +51,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Join { voice_url, token, tone, seconds, timeout } => {
-            let opts = VoiceOptions { tone_hz: tone, timeout: secs("--timeout", timeout)?, ..VoiceOptions::default() };
+        Command::Join { voice_url, token, tone, camera, video_slots, seconds, timeout } => {
+            let opts = VoiceOptions {
+                tone_hz: tone,
+                camera: camera.map(CameraOptions::colour),
+                video_slots,
+                timeout: secs("--timeout", timeout)?,
+                ..VoiceOptions::default()
+            };
             let stay = secs("--seconds", seconds)?;
             let client = VoiceClient::join_with_voice_token(&voice_url, &token, opts)
                 .await
@@ -53,14 +67,59 @@ async fn main() -> Result<()> {
             println!("joined room {} as user {} ({} in the room)", s.room_id, s.user_id, s.participants.len());
             tokio::time::sleep(stay).await;
             let heard = client.received_packets();
+            let cam = client.camera_control();
+            let (filmed, keyframes, requests) =
+                (client.video_frames_sent(), cam.keyframes_sent.load(Relaxed), cam.keyframe_requests.load(Relaxed));
+            let videos = client.video_tracks();
             client.leave().await.context("leaving")?;
             client.close().await?;
-            println!("left after {seconds} s; received {heard} RTP packets");
+            println!("left after {seconds} s; received {heard} audio RTP packets");
+            println!("sent {filmed} video frames ({keyframes} keyframes, {requests} keyframe requests received)");
+            for t in videos {
+                let picture = t.mid.as_deref().and_then(|m| client.latest_picture(m));
+                let size = picture.as_ref().map_or("none".into(), |p| format!("{}x{}", p.width, p.height));
+                let centre = picture.and_then(|p| p.centre_rgb()).map(|[r, g, b]| format!("{r:02x}{g:02x}{b:02x}"));
+                println!(
+                    "video slot {}: {} frames decoded ({} keyframes), {} decode errors, {} skipped, {} PLIs sent, \
+                     last picture {size} centre colour {}",
+                    t.mid.as_deref().unwrap_or("?"),
+                    t.decoded,
+                    t.keyframes,
+                    t.decode_errors,
+                    t.skipped,
+                    t.plis_sent,
+                    centre.as_deref().unwrap_or("none")
+                );
+            }
             Ok(())
         }
     }
 }
 
+fn parse_rgb(hex: &str) -> Result<[u8; 3], String> {
+    let hex = hex.trim_start_matches('#');
+    let bad = || format!("{hex:?} is not a colour in hex RRGGBB");
+    if hex.len() != 6 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+    Ok([byte(0)?, byte(2)?, byte(4)?])
+}
+
 fn secs(flag: &str, v: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(v).with_context(|| format!("{flag} must be a non-negative number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_parse() {
+        assert_eq!(parse_rgb("ff0000"), Ok([255, 0, 0]));
+        assert_eq!(parse_rgb("#00A0ff"), Ok([0, 160, 255]));
+        for bad in ["", "fff", "ff00000", "gg0000", "ff00é"] {
+            assert!(parse_rgb(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,0 +1,184 @@
+//! The video a synthetic participant receives: one task per remote video track feeding a
+//! [`VideoReceiver`], sending the keyframe requests it asks for, and keeping per track the counters
+//! and only the latest decoded picture (memory stays bounded however long a test runs).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use signaling::protocol::Id;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use crate::picture::I420;
+use crate::vp8_rtp::VideoReceiver;
+
+/// Decode instants kept for the frame rate; more than any test camera produces in a second.
+const MAX_FPS_SAMPLES: usize = 240;
+
+/// What one remote video track delivered.
+#[derive(Debug, Clone, Default)]
+pub struct VideoTrackStats {
+    /// The receive m-line (slot) it arrived on, if found.
+    pub mid: Option<String>,
+    /// Whose camera the slot carries, from the latest `slots` message; `None` for the composite, an
+    /// unused slot, or when no `slots` message named it (filled in by `VoiceClient`).
+    pub user_id: Option<Id>,
+    pub ssrc: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets missing from the sequence.
+    pub lost: u64,
+    /// Whole frames assembled, and how many of them were keyframes.
+    pub frames: u64,
+    pub keyframes: u64,
+    /// Pictures decoded.
+    pub decoded: u64,
+    /// Delta frames not decoded while a keyframe was awaited.
+    pub skipped: u64,
+    pub decode_errors: u64,
+    pub last_decode_error: Option<String>,
+    /// Keyframe requests (PLI) sent.
+    pub plis_sent: u64,
+    /// Pictures decoded in the last second.
+    pub fps: f32,
+    pub first_frame_at: Option<Instant>,
+    pub last_frame_at: Option<Instant>,
+    /// Size of the latest picture.
+    pub size: Option<(u32, u32)>,
+}
+
+struct VideoTrack {
+    stats: VideoTrackStats,
+    latest: Option<Arc<I420>>,
+    decoded_at: VecDeque<Instant>,
+    remote: Arc<dyn TrackRemote>,
+}
+
+/// Everything seen so far, across all remote video tracks.
+pub struct VideoListener {
+    tracks: Mutex<Vec<VideoTrack>>,
+    /// The SSRC our keyframe requests name as their sender (RFC 4585 wants one of ours).
+    feedback_ssrc: u32,
+}
+
+impl Default for VideoListener {
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+impl VideoListener {
+    pub fn new(feedback_ssrc: u32) -> Self {
+        Self { tracks: Mutex::new(Vec::new()), feedback_ssrc }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<VideoTrack>> {
+        // A poisoned lock only means a reader panicked mid-update; the data is still usable.
+        self.tracks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn track_stats(&self) -> Vec<VideoTrackStats> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .map(|t| {
+                let recent =
+                    t.decoded_at.iter().filter(|at| now.duration_since(**at) <= Duration::from_secs(1)).count();
+                VideoTrackStats { fps: recent as f32, ..t.stats.clone() }
+            })
+            .collect()
+    }
+
+    /// The latest picture decoded on the track received on `mid`.
+    pub fn latest_picture(&self, mid: &str) -> Option<Arc<I420>> {
+        self.lock().iter().find(|t| t.stats.mid.as_deref() == Some(mid)).and_then(|t| t.latest.clone())
+    }
+
+    /// The latest picture of every track that has one, with its mid.
+    pub fn latest_pictures(&self) -> Vec<(Option<String>, Arc<I420>)> {
+        self.lock().iter().filter_map(|t| Some((t.stats.mid.clone(), t.latest.clone()?))).collect()
+    }
+
+    /// Sends a keyframe request (PLI) for the track received on `mid`, as a decoder would.
+    pub async fn request_keyframe(&self, mid: &str) -> Result<()> {
+        let (index, remote, ssrc) = {
+            let tracks = self.lock();
+            let index = tracks
+                .iter()
+                .position(|t| t.stats.mid.as_deref() == Some(mid))
+                .context("no video track on that mid")?;
+            (index, tracks[index].remote.clone(), tracks[index].stats.ssrc)
+        };
+        self.send_pli(index, remote.as_ref(), ssrc).await
+    }
+
+    async fn send_pli(&self, index: usize, remote: &dyn TrackRemote, media_ssrc: u32) -> Result<()> {
+        let pli = PictureLossIndication { sender_ssrc: self.feedback_ssrc, media_ssrc };
+        remote.write_rtcp(vec![Box::new(pli)]).await.context("sending a PLI")?;
+        if let Some(t) = self.lock().get_mut(index) {
+            t.stats.plis_sent += 1;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add_track(&self, stats: VideoTrackStats, remote: Arc<dyn TrackRemote>) -> usize {
+        let mut tracks = self.lock();
+        tracks.push(VideoTrack { stats, latest: None, decoded_at: VecDeque::new(), remote });
+        tracks.len() - 1
+    }
+}
+
+/// Receives track `index` of `listener` until it ends.
+pub(crate) async fn read_video_track(track: Arc<dyn TrackRemote>, index: usize, listener: Arc<VideoListener>) {
+    let mut receiver = match VideoReceiver::new() {
+        Ok(r) => r,
+        Err(e) => return tracing::warn!("video track not decoded: {e:#}"),
+    };
+    while let Some(event) = track.poll().await {
+        let packet = match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => packet,
+            TrackRemoteEvent::OnEnded => break,
+            _ => continue,
+        };
+        let now = Instant::now();
+        let h = &packet.header;
+        let got = receiver.push(now, h.sequence_number, h.timestamp, h.marker, &packet.payload);
+        {
+            let mut tracks = listener.lock();
+            let Some(t) = tracks.get_mut(index) else { return };
+            let s = &mut t.stats;
+            s.packets += 1;
+            s.bytes += packet.payload.len() as u64;
+            s.lost += got.lost;
+            if let Some(keyframe) = got.frame {
+                s.frames += 1;
+                s.keyframes += u64::from(keyframe);
+            }
+            s.skipped += u64::from(got.skipped);
+            if let Some(e) = got.decode_error {
+                s.decode_errors += 1;
+                s.last_decode_error = Some(e);
+            }
+            if let Some(picture) = got.picture {
+                s.decoded += 1;
+                s.first_frame_at.get_or_insert(now);
+                s.last_frame_at = Some(now);
+                s.size = Some((picture.width, picture.height));
+                t.latest = Some(Arc::new(picture));
+                while t.decoded_at.len() >= MAX_FPS_SAMPLES
+                    || t.decoded_at.front().is_some_and(|at| now.duration_since(*at) > Duration::from_secs(1))
+                {
+                    t.decoded_at.pop_front();
+                }
+                t.decoded_at.push_back(now);
+            }
+        }
+        if got.send_pli
+            && let Err(e) = listener.send_pli(index, track.as_ref(), h.ssrc).await
+        {
+            tracing::debug!("{e:#}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The synthetic camera: a solid colour, VP8-encoded at a fixed frame rate and written to the camera
+//! track as webrtc-rs samples (which packetises them). It answers keyframe requests — PLI/FIR from
+//! the peer, surfaced on the track by [`KeyframeRequests`](crate::feedback::KeyframeRequests) — and
+//! sends a keyframe every `keyframe_interval` regardless, so a receiver that missed a request still
+//! recovers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rtc::media::Sample;
+use tokio::task::JoinHandle;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+
+use crate::feedback::asks_keyframe_of;
+use crate::peer::Camera;
+use crate::picture::I420;
+use crate::vp8::Vp8Encoder;
+
+/// What the camera shows and how it is encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraOptions {
+    pub colour: [u8; 3],
+    /// Even numbers (I420).
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+    /// The safety-net keyframe period, on top of the ones requested.
+    pub keyframe_interval: Duration,
+}
+
+impl Default for CameraOptions {
+    fn default() -> Self {
+        Self {
+            colour: [128, 128, 128],
+            width: 320,
+            height: 180,
+            fps: 15,
+            bitrate_kbps: 300,
+            keyframe_interval: Duration::from_secs(3),
+        }
+    }
+}
+
+impl CameraOptions {
+    /// Defaults, showing `colour`.
+    pub fn colour(colour: [u8; 3]) -> Self {
+        Self { colour, ..Self::default() }
+    }
+}
+
+/// Switches and counters of the camera, shared with the client.
+#[derive(Debug)]
+pub struct CameraControl {
+    /// Send frames at all (off: nothing is sent, as a client whose camera is off).
+    on: AtomicBool,
+    /// 0x00RRGGBB, so it can change without a lock.
+    colour: AtomicU32,
+    keyframe_wanted: AtomicBool,
+    pub frames_sent: AtomicU64,
+    pub keyframes_sent: AtomicU64,
+    /// PLI/FIR received for this camera's SSRC.
+    pub keyframe_requests: AtomicU64,
+    pub send_errors: AtomicU64,
+}
+
+impl CameraControl {
+    pub fn new(colour: [u8; 3]) -> Self {
+        Self {
+            on: AtomicBool::new(true),
+            colour: AtomicU32::new(pack(colour)),
+            keyframe_wanted: AtomicBool::new(false),
+            frames_sent: AtomicU64::new(0),
+            keyframes_sent: AtomicU64::new(0),
+            keyframe_requests: AtomicU64::new(0),
+            send_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Turning the camera back on starts with a keyframe, so receivers need not ask for one.
+    pub fn set_on(&self, on: bool) {
+        if on && !self.on.swap(true, Ordering::Relaxed) {
+            self.request_keyframe();
+        }
+        self.on.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    pub fn set_colour(&self, colour: [u8; 3]) {
+        self.colour.store(pack(colour), Ordering::Relaxed);
+    }
+
+    pub fn colour(&self) -> [u8; 3] {
+        let c = self.colour.load(Ordering::Relaxed).to_be_bytes();
+        [c[1], c[2], c[3]]
+    }
+
+    /// Makes the next frame a keyframe.
+    pub fn request_keyframe(&self) {
+        self.keyframe_wanted.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Default for CameraControl {
+    fn default() -> Self {
+        Self::new(CameraOptions::default().colour)
+    }
+}
+
+fn pack([r, g, b]: [u8; 3]) -> u32 {
+    u32::from_be_bytes([0, r, g, b])
+}
+
+/// Sends frames until aborted. Fails (logged) only if the encoder cannot be built or VP8 was not
+/// negotiated.
+pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let setup = async {
+            let encoder = Vp8Encoder::new(opts.width, opts.height, opts.fps, opts.bitrate_kbps)?;
+            anyhow::Ok((camera.payload_type().await?, encoder))
+        };
+        let (pt, mut encoder) = match setup.await {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!("camera not started: {e:#}"),
+        };
+        let frame = Duration::from_secs(1) / opts.fps;
+        let mut tick = tokio::time::interval(frame);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut feedback_open = true;
+        let mut last_keyframe: Option<Instant> = None;
+        let mut shown = ctl.colour();
+        let mut picture = I420::solid(opts.width, opts.height, shown);
+        loop {
+            tokio::select! {
+                event = camera.track.poll(), if feedback_open => match event {
+                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                        if packets.iter().any(|p| asks_keyframe_of(p.as_ref(), camera.ssrc)) {
+                            ctl.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                            ctl.request_keyframe();
+                        }
+                    }
+                    Some(_) => {}
+                    // Unbound or closed: no more feedback; keep sending (a closed connection makes
+                    // writes fail, which is counted).
+                    None => feedback_open = false,
+                },
+                _ = tick.tick() => {
+                    if !ctl.is_on() {
+                        continue;
+                    }
+                    if ctl.colour() != shown {
+                        shown = ctl.colour();
+                        picture = I420::solid(opts.width, opts.height, shown);
+                    }
+                    let now = Instant::now();
+                    let due = last_keyframe.is_none_or(|t| now.duration_since(t) >= opts.keyframe_interval);
+                    if ctl.keyframe_wanted.swap(false, Ordering::Relaxed) || due {
+                        encoder.force_keyframe();
+                    }
+                    send_frame(&camera, pt, &mut encoder, &picture, frame, &ctl, &mut last_keyframe).await;
+                }
+            }
+        }
+    })
+}
+
+async fn send_frame(
+    camera: &Camera,
+    pt: u8,
+    encoder: &mut Vp8Encoder,
+    picture: &I420,
+    duration: Duration,
+    ctl: &CameraControl,
+    last_keyframe: &mut Option<Instant>,
+) {
+    let now = Instant::now();
+    let frames = match encoder.encode(picture) {
+        Ok(frames) => frames,
+        Err(e) => {
+            tracing::debug!("camera encode failed: {e:#}");
+            ctl.send_errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    for (data, keyframe) in frames {
+        let sample = Sample { data: data.into(), duration, ..Sample::new(now) };
+        if camera.track.write_sample(camera.ssrc, pt, &sample, &[]).await.is_err() {
+            ctl.send_errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        ctl.frames_sent.fetch_add(1, Ordering::Relaxed);
+        if keyframe {
+            ctl.keyframes_sent.fetch_add(1, Ordering::Relaxed);
+            *last_keyframe = Some(now);
+        }
+    }
+}
