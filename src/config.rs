@@ -104,6 +104,8 @@ impl Default for Config {
 }
 
 const SECTIONS: &[&str] = &["chat", "media", "voice", "video"];
+/// Settings without a default value: absent from the serialised defaults, known all the same.
+const OPTIONAL: &[(&str, &str)] = &[("media", "public_ip"), ("voice", "mode")];
 
 impl Config {
     /// Loads the file (if any) and applies environment overrides from `env`. Returns the config and
@@ -132,7 +134,9 @@ impl Config {
             let section = SECTIONS.iter().find(|s| name.starts_with(&format!("{s}_")));
             let is_known = match section {
                 Some(s) => {
-                    known.get(*s).and_then(|t| t.as_table()).is_some_and(|t| t.contains_key(&name[s.len() + 1..]))
+                    let key = &name[s.len() + 1..];
+                    OPTIONAL.contains(&(s, key))
+                        || known.get(*s).and_then(|t| t.as_table()).is_some_and(|t| t.contains_key(key))
                 }
                 None => known.contains_key(&name),
             };
@@ -220,6 +224,9 @@ mod tests {
             env(&[
                 ("CONFAB_CHAT_NODE_ID", "7"),
                 ("CONFAB_DATABASE_URL", "postgres://x/y"),
+                ("CONFAB_MEDIA_PUBLIC_IP", "203.0.113.7"),
+                ("CONFAB_VOICE_MODE", "sfu"),
+                ("CONFAB_VIDEO_WIDTH", "640"),
                 ("HOME", "/root"),
                 ("CONFAB_TEST_X", "1"),
             ]),
@@ -230,6 +237,9 @@ mod tests {
         assert_eq!(c.chat.heartbeat_interval_ms, 1000);
         assert_eq!(c.chat.node_id, 7, "env beats file");
         assert_eq!(c.database_url, "postgres://x/y");
+        assert_eq!(c.media.public_ip.as_deref(), Some("203.0.113.7"), "settings without a default are known too");
+        assert_eq!(c.voice.mode, Some(signaling::protocol::RoomMode::Sfu));
+        assert_eq!(c.video.width, 640);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, guild, stats};
 use serde_json::{Value, json};
 use signaling::protocol::{ClientMsg, ServerMsg};
 use std::time::Duration;
@@ -12,43 +12,6 @@ use testbed::{VoiceClient, VoiceOptions};
 
 const TONES: [f32; 4] = [500.0, 800.0, 1250.0, 1700.0];
 const T: Duration = Duration::from_secs(10);
-
-/// A guild with `n` members (the first is its owner); returns their session tokens, user ids, the
-/// voice channel id and the guild id.
-async fn guild(base: &str, n: usize) -> (Vec<String>, Vec<String>, String, String) {
-    let http = reqwest::Client::new();
-    let post = |url: String, token: Option<String>, body: Value| {
-        let mut req = http.post(url).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
-    };
-    let (mut tokens, mut ids) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let s = post(
-            format!("{base}/api/auth/signup"),
-            None,
-            json!({"username": format!("v{i}"), "password": "password-voice"}),
-        )
-        .await;
-        tokens.push(s["token"].as_str().unwrap().to_string());
-        ids.push(s["user"]["id"].as_str().unwrap().to_string());
-    }
-    let g = post(format!("{base}/api/guilds"), Some(tokens[0].clone()), json!({"name": "voice"})).await;
-    let guild = g["guild"]["id"].as_str().unwrap().to_string();
-    let voice = g["channels"][1]["id"].as_str().unwrap().to_string();
-    let inv = post(format!("{base}/api/guilds/{guild}/invites"), Some(tokens[0].clone()), json!({})).await;
-    let code = inv["code"].as_str().unwrap();
-    for t in &tokens[1..] {
-        post(format!("{base}/api/invites/{code}"), Some(t.clone()), json!({})).await;
-    }
-    (tokens, ids, voice, guild)
-}
-
-async fn stats(base: &str) -> Value {
-    reqwest::get(format!("{base}/voice/stats")).await.unwrap().json().await.unwrap()
-}
 
 fn others(all: &[f32], me: f32) -> Vec<f32> {
     all.iter().copied().filter(|f| *f != me).collect()

@@ -1,6 +1,7 @@
 //! Spawning the real `confab` binary for black-box tests.
 #![allow(dead_code)]
 
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -58,4 +59,57 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A guild with `n` members (the first is its owner); returns their session tokens, user ids, the
+/// voice channel id and the guild id.
+pub async fn guild(base: &str, n: usize) -> (Vec<String>, Vec<String>, String, String) {
+    let http = reqwest::Client::new();
+    let post = |url: String, token: Option<String>, body: Value| {
+        let mut req = http.post(url).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let (mut tokens, mut ids) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let s = post(
+            format!("{base}/api/auth/signup"),
+            None,
+            json!({"username": format!("v{i}"), "password": "password-voice"}),
+        )
+        .await;
+        tokens.push(s["token"].as_str().unwrap().to_string());
+        ids.push(s["user"]["id"].as_str().unwrap().to_string());
+    }
+    let g = post(format!("{base}/api/guilds"), Some(tokens[0].clone()), json!({"name": "voice"})).await;
+    let guild = g["guild"]["id"].as_str().unwrap().to_string();
+    let voice = g["channels"][1]["id"].as_str().unwrap().to_string();
+    let inv = post(format!("{base}/api/guilds/{guild}/invites"), Some(tokens[0].clone()), json!({})).await;
+    let code = inv["code"].as_str().unwrap();
+    for t in &tokens[1..] {
+        post(format!("{base}/api/invites/{code}"), Some(t.clone()), json!({})).await;
+    }
+    (tokens, ids, voice, guild)
+}
+
+/// A voice channel of `guild` created by its owner, with `mode` (`hybrid`, `sfu`, `mcu`).
+pub async fn voice_channel(base: &str, owner: &str, guild: &str, mode: &str) -> String {
+    let c: Value = reqwest::Client::new()
+        .post(format!("{base}/api/guilds/{guild}/channels"))
+        .bearer_auth(owner)
+        .json(&json!({"name": format!("{mode} room"), "kind": "voice", "voice_mode": mode}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    c["id"].as_str().unwrap_or_else(|| panic!("{c}")).to_string()
+}
+
+/// `/voice/stats` of the server.
+pub async fn stats(base: &str) -> Value {
+    reqwest::get(format!("{base}/voice/stats")).await.unwrap().json().await.unwrap()
 }

@@ -58,7 +58,7 @@ impl Engine {
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         if let Some(r) = self.rooms.get_mut(&room).filter(|r| r.audio.is_none()) {
-            r.room.targets(Kind::Audio, src, (d.time.numer(), d.time.denom()), now, &mut targets);
+            r.room.targets(Kind::Audio, src, (d.time.numer(), d.time.denom(), true), now, &mut targets);
         }
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };

@@ -52,6 +52,7 @@ impl Engine {
             camera: p.camera,
             video_slots: p.video_slots,
             last_pli: None,
+            composite_keyed: false,
             added: now,
             last_rx: now,
             scheduled: None,

@@ -28,6 +28,8 @@ pub(crate) struct Peer {
     pub video_slots: Vec<Mid>,
     /// When a keyframe was last asked of this peer's camera (PLIs are rate-limited).
     pub last_pli: Option<Instant>,
+    /// A composite keyframe went out to this peer: it can follow the deltas.
+    pub composite_keyed: bool,
     pub added: Instant,
     pub last_rx: Instant,
     /// The earliest timer entry of this peer that is still live.

@@ -232,12 +232,13 @@ impl Room {
     }
 
     /// Where a frame of `source` stamped `t_in` goes: (listener, slot, outgoing timestamp).
-    /// Never back to the source; no audio from a muted source, no video from a camera that is off.
+    /// Never back to the source; no audio from a muted source, no video from a camera that is off;
+    /// a video slot whose source just changed starts at a keyframe (`key`), as a decoder must.
     pub fn targets(
         &mut self,
         kind: Kind,
         source: PeerId,
-        (t_in, rate): (u64, u32),
+        (t_in, rate, key): (u64, u32, bool),
         now: Instant,
         out: &mut Vec<(PeerId, usize, u64)>,
     ) {
@@ -256,6 +257,10 @@ impl Room {
             let Some(s) = self.members.get_mut(&listener).and_then(|m| m.slots[kind as usize].get_mut(slot)) else {
                 continue;
             };
+            if kind == Kind::Video && !s.keyed && !key {
+                continue;
+            }
+            s.keyed = true;
             out.push((listener, slot, s.rebase.map(source, t_in, rate, now)));
         }
     }
@@ -314,7 +319,7 @@ mod tests {
         assert_eq!(forwarded(&r, 2), vec![1, 4, 6]);
         let mut out = Vec::new();
         for src in [1, 3, 5, 7, 8] {
-            r.targets(Kind::Audio, src, (0, 48_000), t0, &mut out);
+            r.targets(Kind::Audio, src, (0, 48_000, true), t0, &mut out);
             assert!(out.iter().all(|(l, _, _)| *l != 9), "{src} must not reach the listener");
         }
     }
@@ -360,9 +365,9 @@ mod tests {
         assert_eq!(sources(&r, 3), vec![Some(7), Some(5)]);
         assert_eq!(sources(&r, 9), vec![Some(7), Some(5)]);
         let mut out = Vec::new();
-        r.targets(Kind::Audio, 3, (0, 48_000), t0, &mut out);
+        r.targets(Kind::Audio, 3, (0, 48_000, true), t0, &mut out);
         assert!(out.is_empty(), "a muted source goes nowhere");
-        r.targets(Kind::Audio, 5, (0, 48_000), t0, &mut out);
+        r.targets(Kind::Audio, 5, (0, 48_000, true), t0, &mut out);
         assert_eq!(out.iter().map(|t| t.0).collect::<Vec<_>>().len(), 3);
         assert!(out.iter().all(|t| t.0 != 5));
     }
@@ -403,8 +408,13 @@ mod tests {
         assert_eq!(video(&r, 1), [Some(2), None], "never its own camera");
         assert_eq!(keyframes, [1, 2]);
         let mut out = Vec::new();
-        r.targets(Kind::Video, 1, (0, 90_000), t0, &mut out);
-        assert_eq!(out.iter().map(|t| t.0).collect::<Vec<_>>().len(), 2);
+        r.targets(Kind::Video, 1, (0, 90_000, false), t0, &mut out);
+        assert!(out.is_empty(), "a new slot starts at a keyframe");
+        r.targets(Kind::Video, 1, (0, 90_000, true), t0, &mut out);
+        r.targets(Kind::Video, 1, (3000, 90_000, false), t0, &mut out);
+        let mut to: Vec<PeerId> = out.iter().map(|t| t.0).collect();
+        to.sort();
+        assert_eq!(to, [2, 2, 3, 3], "then every frame, keyframe or not");
         // Camera off: its slots free up and nothing of it is forwarded.
         assert!(r.set_camera(1, false) && !r.set_camera(1, false));
         keyframes.clear();
@@ -412,7 +422,7 @@ mod tests {
         assert_eq!(video(&r, 3), [None, Some(2)]);
         assert!(keyframes.is_empty());
         out.clear();
-        r.targets(Kind::Video, 1, (0, 90_000), t0, &mut out);
+        r.targets(Kind::Video, 1, (0, 90_000, true), t0, &mut out);
         assert!(out.is_empty());
     }
 

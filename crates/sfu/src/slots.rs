@@ -43,6 +43,8 @@ impl Rebase {
 pub struct Slot {
     pub source: Option<PeerId>,
     pub rebase: Rebase,
+    /// A keyframe of the current source went out: a video decoder can follow its deltas.
+    pub keyed: bool,
 }
 
 /// Makes `slots` carry exactly `want` (at most `slots.len()` sources), moving as little as possible:
@@ -62,6 +64,7 @@ pub fn fill(slots: &mut [Slot], want: &[PeerId], added: &mut Vec<PeerId>) -> boo
         }
         if let Some(free) = slots.iter_mut().find(|s| s.source.is_none()) {
             free.source = Some(w);
+            free.keyed = false;
             added.push(w);
             moved = true;
         }

@@ -50,7 +50,8 @@ impl Engine {
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         if let Some(r) = self.rooms.get_mut(&room) {
-            r.room.targets(Kind::Video, src, (d.time.numer(), d.time.denom()), now, &mut targets);
+            let key = d.is_keyframe();
+            r.room.targets(Kind::Video, src, (d.time.numer(), d.time.denom(), key), now, &mut targets);
         }
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };
@@ -206,6 +207,11 @@ impl Engine {
                 for m in members {
                     let Some(p) = self.peers.get_mut(&m) else { continue };
                     let Some(&mid) = p.video_slots.first().filter(|_| p.connected) else { continue };
+                    // A receiver starts at a keyframe (one is forced when it connects).
+                    if !p.composite_keyed && !keyframe {
+                        continue;
+                    }
+                    p.composite_keyed = true;
                     let Some(pt) = pt_of(&mut p.rtc, mid, Codec::Vp8) else { continue };
                     match p.rtc.writer(mid).map(|w| w.write(pt, now, time, data.clone())) {
                         Some(Ok(())) => p.counters.video_frames_out += 1,

@@ -1,0 +1,258 @@
+//! Video and the room modes end to end: the real `confab` binary with its GStreamer MCU, and
+//! webrtc-rs participants (the testbed) that publish solid-colour VP8 cameras and Opus tones,
+//! decode what they receive with libvpx and judge it by colour and by Goertzel filters.
+//!
+//! The composite is 640x360@15 here (the default 1280x720@30 costs more CPU than tests sharing
+//! two cores can spare); tiles are where `mcu::layout` puts them, in join order.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, guild, stats, voice_channel};
+use mcu::layout::{Tile, grid};
+use serde_json::json;
+use signaling::protocol::{RoomMode, ServerMsg};
+use testbed::picture::{I420, colour_close};
+use testbed::video_send::CameraOptions;
+use testbed::{VoiceClient, VoiceOptions};
+
+const T: Duration = Duration::from_secs(15);
+const RED: [u8; 3] = [255, 0, 0];
+const GREEN: [u8; 3] = [0, 255, 0];
+const BLUE: [u8; 3] = [0, 0, 255];
+const YELLOW: [u8; 3] = [255, 255, 0];
+/// Per channel, after VP8 twice and scaling.
+const TOLERANCE: u8 = 48;
+const TONES: [f32; 3] = [500.0, 800.0, 1250.0];
+const SIZE: (u32, u32) = (640, 360);
+
+fn small_composite() -> Vec<(&'static str, &'static str)> {
+    vec![("CONFAB_VIDEO_WIDTH", "640"), ("CONFAB_VIDEO_HEIGHT", "360"), ("CONFAB_VIDEO_FPS", "15")]
+}
+
+fn server(dir: &tempfile::TempDir, extra: &[(&'static str, &'static str)]) -> Server {
+    let mut env = small_composite();
+    env.extend_from_slice(extra);
+    Server::start(&format!("sqlite:{}", dir.path().join("v.db").display()), &env)
+}
+
+fn camera(rgb: [u8; 3], tone: f32) -> VoiceOptions {
+    VoiceOptions { camera: Some(CameraOptions::colour(rgb)), ..VoiceOptions::tone(tone) }
+}
+
+/// The tiles of `n` cameras in join order.
+fn tiles(n: usize) -> Vec<Tile> {
+    let ids: Vec<u64> = (0..n as u64).collect();
+    grid(&ids, SIZE.0, SIZE.1, 9)
+}
+
+/// The composite of a grid of `n` tiles shows `colours[i]` in its i-th tile (`n` ≥ the colours:
+/// the last tiles may be placeholders).
+fn shows(p: &I420, n: usize, colours: &[[u8; 3]]) -> bool {
+    (p.width, p.height) == SIZE
+        && tiles(n).iter().zip(colours).all(|(t, &want)| {
+            let (x, y) = t.rect.centre();
+            p.mean_rgb(x - 8, y - 8, 16, 16).is_some_and(|c| colour_close(c, want, TOLERANCE))
+        })
+}
+
+/// Waits for `c`'s composite (a grid of `n` tiles) to show `colours` tile by tile.
+async fn wait_composite(c: &VoiceClient, n: usize, colours: &[[u8; 3]]) {
+    if let Err(e) = c.wait_picture(None, |p| shows(p, n, colours), T).await {
+        panic!("{} never saw {colours:?} in {n} tiles: {e:#}", c.session().user_id);
+    }
+}
+
+fn others(me: f32) -> Vec<f32> {
+    TONES.iter().copied().filter(|t| *t != me).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_composite_tiles_each_camera_reflows_and_keys_late_joiners() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, &[]);
+    let (tokens, _, room, _) = guild(&server.base, 4).await;
+    let mut clients = Vec::new();
+    for (i, rgb) in [RED, GREEN, BLUE].into_iter().enumerate() {
+        clients.push(VoiceClient::join(&server.base, &tokens[i], &room, camera(rgb, TONES[i])).await.unwrap());
+    }
+    assert_eq!(clients[0].session().mode, RoomMode::Hybrid);
+    assert_eq!(clients[0].session().video_slots, 1, "one video slot: the composite");
+    for c in &clients {
+        wait_composite(c, 3, &[RED, GREEN, BLUE]).await;
+    }
+    // Audio is still the SFU's: each hears the two others, never itself.
+    for (i, c) in clients.iter().enumerate() {
+        c.wait_heard(&TONES, &others(TONES[i]), T).await.unwrap();
+    }
+    let s = stats(&server.base).await;
+    assert_eq!(s["rooms"][0]["mode"], "hybrid", "{s}");
+    assert_eq!(s["rooms"][0]["video"], true, "{s}");
+
+    // Green leaves: the grid re-flows to two tiles.
+    let green = clients.remove(1);
+    green.leave().await.unwrap();
+    for c in &clients {
+        wait_composite(c, 2, &[RED, BLUE]).await;
+    }
+
+    // A late joiner decodes a picture within a second of connecting: the server forces a keyframe
+    // for it rather than leaving it to the encoder's periodic one (every 10 s).
+    let late = VoiceClient::join(&server.base, &tokens[3], &room, camera(YELLOW, 1700.0)).await.unwrap();
+    let connected = Instant::now();
+    let (mid, _) = late.wait_picture(None, |_| true, T).await.unwrap();
+    let first = late.video_tracks().into_iter().find(|t| t.mid.as_deref() == Some(&mid)).unwrap();
+    let waited = first.first_frame_at.unwrap().saturating_duration_since(connected);
+    assert!(waited < Duration::from_secs(1), "first decoded composite {waited:?} after connecting: {first:?}");
+    assert_eq!(first.plis_sent, 0, "the first keyframe came unasked: {first:?}");
+    wait_composite(&late, 3, &[RED, BLUE, YELLOW]).await;
+
+    // Camera off: the tile shows the placeholder (its colour, not yellow, not black) instead.
+    late.camera(false).await.unwrap();
+    let corner = tiles(3)[2].rect;
+    let placeholder = |p: &I420| {
+        let c = p.mean_rgb(corner.x + 4, corner.y + 4, 8, 8).unwrap_or([0; 3]);
+        shows(p, 3, &[RED, BLUE]) && !colour_close(c, YELLOW, TOLERANCE) && c.iter().any(|v| *v > 40)
+    };
+    clients[0].wait_picture(None, placeholder, T).await.unwrap();
+    for c in clients.iter().chain([&late]) {
+        c.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcu_rooms_mix_audio_minus_self_and_composite_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, &[]);
+    let (tokens, _, _, guild) = guild(&server.base, 3).await;
+    let room = voice_channel(&server.base, &tokens[0], &guild, "mcu").await;
+    let mut clients = Vec::new();
+    for (i, rgb) in [RED, GREEN].into_iter().enumerate() {
+        clients.push(VoiceClient::join(&server.base, &tokens[i], &room, camera(rgb, TONES[i])).await.unwrap());
+    }
+    // The third has no camera: a placeholder tile.
+    clients.push(VoiceClient::join(&server.base, &tokens[2], &room, VoiceOptions::tone(TONES[2])).await.unwrap());
+    let s = clients[0].session();
+    assert_eq!((s.mode, s.audio_slots, s.video_slots), (RoomMode::Mcu, 1, 1));
+    // One audio track carries everyone else, never oneself.
+    for (i, c) in clients.iter().enumerate() {
+        c.wait_heard(&TONES, &others(TONES[i]), T).await.unwrap();
+        let tracks = c.track_stats();
+        assert_eq!(tracks.iter().filter(|t| t.packets > 0).count(), 1, "one mixed track: {tracks:?}");
+    }
+    wait_composite(&clients[2], 3, &[RED, GREEN]).await;
+    let (_, p) = clients[0].wait_picture(None, |p| shows(p, 3, &[RED, GREEN]), T).await.unwrap();
+    let placeholder = tiles(3)[2].rect;
+    let (x, y) = (placeholder.x + 4, placeholder.y + 4);
+    assert!(p.mean_rgb(x, y, 8, 8).unwrap().iter().any(|v| *v > 40), "the camera-less tile has its colour");
+    let s = stats(&server.base).await;
+    assert_eq!(s["rooms"][0]["mode"], "mcu", "{s}");
+    assert!(s["rooms"][0]["mix_ticks"].as_u64() > Some(50), "{s}");
+    for c in clients {
+        c.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sfu_rooms_send_each_camera_as_its_own_track_and_the_mode_follows_the_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, &[]);
+    let (tokens, ids, room, _) = guild(&server.base, 3).await;
+    // The owner switches the (empty) channel to sfu.
+    let res = reqwest::Client::new()
+        .patch(format!("{}/api/channels/{room}", server.base))
+        .bearer_auth(&tokens[0])
+        .json(&json!({"voice_mode": "sfu"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let colours = [RED, GREEN, BLUE];
+    let mut clients = Vec::new();
+    for (i, rgb) in colours.into_iter().enumerate() {
+        clients.push(VoiceClient::join(&server.base, &tokens[i], &room, camera(rgb, TONES[i])).await.unwrap());
+    }
+    assert_eq!(clients[0].session().mode, RoomMode::Sfu);
+    assert_eq!(clients[0].session().video_slots, 16);
+    for (i, c) in clients.iter().enumerate() {
+        for (j, &rgb) in colours.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let deadline = Instant::now() + T;
+            let mid = loop {
+                if let Some(mid) = c.video_mid_of(&ids[j]) {
+                    break mid;
+                }
+                assert!(Instant::now() < deadline, "{i} was never given {j}'s camera: {:?}", c.slots());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            c.wait_colour(Some(&mid), rgb, TOLERANCE, T).await.unwrap();
+        }
+        assert!(c.video_mid_of(&ids[i]).is_none(), "never one's own camera");
+        c.wait_heard(&TONES, &others(TONES[i]), T).await.unwrap();
+    }
+    let s = stats(&server.base).await;
+    assert_eq!((s["rooms"][0]["mode"].as_str(), s["rooms"][0]["video"].as_bool()), (Some("sfu"), Some(false)));
+    // Camera off: the others' slot for it is freed.
+    clients[0].camera(false).await.unwrap();
+    let freed = |m: &ServerMsg| matches!(m, ServerMsg::Slots { .. });
+    let deadline = Instant::now() + T;
+    while clients[1].video_mid_of(&ids[0]).is_some() {
+        let _ = clients[1].wait_for(freed, Duration::from_millis(200)).await;
+        assert!(Instant::now() < deadline, "the slot was not freed: {:?}", clients[1].slots());
+    }
+    for c in clients {
+        c.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_override_beats_the_channel_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, &[("CONFAB_VOICE_MODE", "mcu")]);
+    let (tokens, _, room, _) = guild(&server.base, 1).await;
+    let opts = VoiceOptions { video_slots: Some(0), ..VoiceOptions::tone(TONES[0]) };
+    let c = VoiceClient::join(&server.base, &tokens[0], &room, opts).await.unwrap();
+    assert_eq!(c.session().mode, RoomMode::Mcu, "a hybrid channel runs as mcu");
+    assert_eq!(c.session().audio_slots, 1);
+    c.close().await.unwrap();
+}
+
+/// A pipeline failure ends that room's video, with `video_ended` to its participants; the call
+/// goes on. The fault is a real GStreamer error posted on the room's pipeline bus (the server runs
+/// in-process here, so the test can reach the room's compositor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_pipeline_ends_the_video_not_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = confab::config::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite:{}", dir.path().join("v.db").display()),
+        ..Default::default()
+    };
+    cfg.media.bind = "127.0.0.1:0".into();
+    (cfg.video.width, cfg.video.height, cfg.video.fps) = (SIZE.0, SIZE.1, 15);
+    let running = confab::server::Running::start(&cfg).await.unwrap();
+    let base = format!("http://{}", running.http);
+    let (tokens, _, room, _) = guild(&base, 2).await;
+    let a = VoiceClient::join(&base, &tokens[0], &room, camera(RED, TONES[0])).await.unwrap();
+    let b = VoiceClient::join(&base, &tokens[1], &room, camera(GREEN, TONES[1])).await.unwrap();
+    wait_composite(&b, 2, &[RED, GREEN]).await;
+
+    let room_id: i64 = room.parse().unwrap();
+    assert!(running.mixers.simulate_pipeline_error(room_id as u64), "the room has a compositor");
+    for c in [&a, &b] {
+        c.wait_for(|m| matches!(m, ServerMsg::VideoEnded { .. }), T).await.unwrap();
+        assert!(c.video_ended().is_some());
+    }
+    // The call goes on: both still hear each other, and the server serves.
+    a.clear_heard();
+    a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
+    b.wait_heard(&TONES, &[TONES[0]], T).await.unwrap();
+    let s = stats(&base).await;
+    assert_eq!(s["rooms"][0]["video"], false, "{s}");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    running.stop().await.unwrap();
+}
