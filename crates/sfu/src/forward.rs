@@ -67,7 +67,11 @@ impl Engine {
             let written = l.rtc.writer(mid).and_then(|w| {
                 let pt = w.match_params(d.params)?;
                 let time = MediaTime::new(t, d.time.frequency());
-                Some(w.audio_level(level, vad).write(pt, d.network_time, time, d.data.clone()))
+                let mut w = w.audio_level(level, vad);
+                if let Some(capture) = d.ext_vals.abs_capture_time {
+                    w = w.abs_capture_time(capture);
+                }
+                Some(w.write(pt, d.network_time, time, d.data.clone()))
             });
             match written {
                 Some(Ok(())) => l.counters.frames_out += 1,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::media::{Direction, MediaKind, Mid};
+use str0m::rtp::Extension;
 use str0m::{Candidate, IceCreds, Rtc};
 
 use crate::{MediaMode, PeerId, SfuError};
@@ -69,6 +70,8 @@ fn prepare_inner(
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
+        // Forwarded untouched, so receivers can measure end-to-end latency from the capture time.
+        .set_extension(7, Extension::AbsoluteCaptureTime)
         // A mixed room reorders in its own jitter buffer (by sequence number): hand packets over
         // as they come rather than holding them back behind a gap.
         .set_reordering_size_audio(if mode.mixes_audio() { 0 } else { 15 })

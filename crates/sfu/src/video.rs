@@ -56,8 +56,11 @@ impl Engine {
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };
             let Some(&mid) = l.video_slots.get(slot).filter(|_| l.connected) else { continue };
-            let written = l.rtc.writer(mid).and_then(|w| {
+            let written = l.rtc.writer(mid).and_then(|mut w| {
                 let pt = w.match_params(d.params)?;
+                if let Some(capture) = d.ext_vals.abs_capture_time {
+                    w = w.abs_capture_time(capture);
+                }
                 Some(w.write(pt, d.network_time, MediaTime::new(t, d.time.frequency()), d.data.clone()))
             });
             match written {

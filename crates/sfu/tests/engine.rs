@@ -30,6 +30,9 @@ async fn three_clients_hear_each_other_never_themselves() {
         let by_mid = me.seen.lock().unwrap().by_mid.clone();
         assert_eq!(by_mid.len(), 2);
         assert_ne!(by_mid.values().next(), by_mid.values().nth(1));
+        // The senders' capture times are forwarded, so receivers can tell end-to-end latency.
+        let seen = me.seen.lock().unwrap();
+        assert!(seen.capture_times > 30 && seen.max_capture_age < Duration::from_secs(1), "{:?}", seen.max_capture_age);
     }
     let stats = sfu.stats().await;
     assert_eq!(stats.rooms.len(), 1);

@@ -10,13 +10,14 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sfu::{PeerId, PeerOptions, Sfu, SfuConfig, SfuError, SfuEvent};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{AbsCaptureTime, Extension};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -42,6 +43,9 @@ pub struct Seen {
     pub video_by_mid: HashMap<String, PeerId>,
     /// Keyframe requests (PLI/FIR) the server sent for our camera.
     pub keyframe_requests: usize,
+    /// Audio frames that arrived with the sender's abs-capture-time, and the largest age seen.
+    pub capture_times: usize,
+    pub max_capture_age: Duration,
 }
 
 /// What a test client offers.
@@ -96,7 +100,10 @@ impl Client {
     pub async fn join_with(sfu: &Sfu, room: u64, id: PeerId, o: Offer, opts: PeerOptions) -> Client {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let local = socket.local_addr().unwrap();
-        let mut rtc = Rtc::builder().set_rtcp_report_interval_audio(Duration::from_secs(1)).build(Instant::now());
+        let mut rtc = Rtc::builder()
+            .set_rtcp_report_interval_audio(Duration::from_secs(1))
+            .set_extension(7, Extension::AbsoluteCaptureTime)
+            .build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
         let mut api = rtc.sdp_api();
         let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
@@ -208,6 +215,11 @@ async fn drive(
                     if let Some(level) = d.ext_vals.audio_level {
                         s.levels.insert(sender, level);
                     }
+                    if let Some(c) = d.ext_vals.abs_capture_time {
+                        s.capture_times += 1;
+                        let age = SystemTime::now().duration_since(c.capture_time).unwrap_or_default();
+                        s.max_capture_age = s.max_capture_age.max(age);
+                    }
                     let t = d.time.numer();
                     if let Some(last) = s.last_time.insert(d.mid.to_string(), t)
                         && (t <= last || t - last > 48_000)
@@ -250,7 +262,9 @@ async fn drive(
                     let mut payload = id.to_le_bytes().to_vec();
                     payload.extend_from_slice(&frame.to_le_bytes());
                     let time = MediaTime::new(base + frame * 960, Frequency::FORTY_EIGHT_KHZ);
-                    w.audio_level(level, level > -50).write(pt, Instant::now(), time, payload).unwrap();
+                    let capture = AbsCaptureTime { capture_time: SystemTime::now(), clock_offset: None };
+                    let w = w.audio_level(level, level > -50).abs_capture_time(capture);
+                    w.write(pt, Instant::now(), time, payload).unwrap();
                 }
                 if frame.is_multiple_of(5) && rtc.is_connected()
                     && let Some(w) = media.camera.and_then(|c| rtc.writer(c))
