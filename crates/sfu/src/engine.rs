@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use tracing::Span;
 
 use crate::demux::Router;
+use crate::histogram::Histogram;
 use crate::mixer::{AudioMixer, Mixers, VideoMixer, VideoOut};
 use crate::offer::Prepared;
 use crate::peer::{Io, Peer, Pending, Timers};
@@ -99,6 +100,7 @@ pub(crate) struct Engine {
     /// Due ticks of audio mixers; entries may be stale (the room gone or re-armed).
     pub mix_timers: BinaryHeap<Reverse<(Instant, RoomId)>>,
     pub garbage: u64,
+    pub forward_latency: Histogram,
     next_tick: Instant,
     pub next_assign: Instant,
     // Scratch buffers reused on the hot path.
@@ -142,6 +144,7 @@ impl Engine {
             next_generation: 0,
             mix_timers: BinaryHeap::new(),
             garbage: 0,
+            forward_latency: Histogram::default(),
             next_tick: now,
             next_assign: now,
             targets: Vec::new(),

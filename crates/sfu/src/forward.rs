@@ -73,14 +73,21 @@ impl Engine {
                 }
                 Some(w.write(pt, d.network_time, time, d.data.clone()))
             });
-            match written {
-                Some(Ok(())) => l.counters.frames_out += 1,
+            let ok = match written {
+                Some(Ok(())) => {
+                    l.counters.frames_out += 1;
+                    true
+                }
                 other => {
                     tracing::trace!(parent: &l.span, ?other, "write failed");
                     l.counters.dropped_errors += 1;
+                    false
                 }
-            }
+            };
             self.drain(listener, now);
+            if ok {
+                self.forward_latency.record(d.network_time.elapsed());
+            }
         }
         self.targets = targets;
     }

@@ -28,7 +28,7 @@
 //! - `room` (sans-IO): membership, mute, camera, slot assignment per kind (last-N audio, cameras).
 //! - `slots` (sans-IO): sticky slot filling and RTP timestamp rebasing.
 //! - [`speaker`] (sans-IO): speaking / dominant-speaker detection from RFC 6464 audio levels.
-//! - [`stats`]: counters and the [`SfuStats`] snapshot.
+//! - [`stats`]: counters and the [`SfuStats`] snapshot; [`histogram`]: forwarding latency.
 //!
 //! ## Last-N over fixed receive slots
 //! A client offers one `sendonly` audio m-line (its microphone) and K `recvonly` m-lines, its
@@ -51,6 +51,7 @@
 mod demux;
 mod engine;
 mod forward;
+pub mod histogram;
 mod lifecycle;
 pub mod mixer;
 mod offer;

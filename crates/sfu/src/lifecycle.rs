@@ -211,6 +211,6 @@ impl Engine {
             })
             .collect();
         rooms.sort_by_key(|r| r.room);
-        SfuStats { peers, rooms, garbage_datagrams: self.garbage }
+        SfuStats { peers, rooms, garbage_datagrams: self.garbage, forward_latency: self.forward_latency.summary() }
     }
 }

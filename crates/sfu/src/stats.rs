@@ -4,6 +4,7 @@ use std::ops::AddAssign;
 
 use serde::Serialize;
 
+use crate::histogram::LatencySummary;
 use crate::{MediaMode, PeerId, RoomId};
 
 /// Traffic of one peer, or the sum over a room.
@@ -91,4 +92,7 @@ pub struct SfuStats {
     pub rooms: Vec<RoomStats>,
     /// Datagrams that matched no peer (junk, unknown STUN), dropped.
     pub garbage_datagrams: u64,
+    /// Forwarded audio: from reading a packet off the socket to its copy leaving for a listener
+    /// (decrypt, route, encrypt, send), per copy, since the engine started.
+    pub forward_latency: LatencySummary,
 }

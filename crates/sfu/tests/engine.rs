@@ -38,6 +38,9 @@ async fn three_clients_hear_each_other_never_themselves() {
     assert_eq!(stats.rooms.len(), 1);
     assert_eq!(stats.rooms[0].peers, 3);
     assert!(stats.peers.iter().all(|p| p.connected && p.counters.frames_in > 0 && p.counters.frames_out > 0));
+    let lat = &stats.forward_latency;
+    assert!(lat.count > 0 && lat.p50_us <= lat.p99_us && lat.p99_us <= lat.max_us, "{lat:?}");
+    assert_eq!(lat.counts.iter().sum::<u64>(), lat.count);
     let json = serde_json::to_value(&stats).unwrap();
     assert_eq!(json["rooms"][0]["frames_in"], stats.rooms[0].counters.frames_in);
     // RTT needs our sender report and then the client's receiver report (1 s intervals).
