@@ -12,6 +12,8 @@ set -euo pipefail
 #                      compositor, vp8enc/vp8dec, appsrc/appsink, ...; not
 #                      libgstreamer-plugins-bad1.0-dev (it pulls ~560 MB of OpenCV; unneeded)
 #   libvpx-dev:        the testbed's VP8 encode/decode (env-libvpx-sys finds it with pkg-config)
+#   chromium, nodejs:  the web client's end-to-end tests (tests/browser: playwright-core drives
+#                      /usr/bin/chromium; npm, if `nodejs` does not bring it, is added below)
 DEBIAN_PACKAGES=(
     pkg-config
     cmake
@@ -28,6 +30,8 @@ DEBIAN_PACKAGES=(
     gstreamer1.0-libav
     gstreamer1.0-tools
     libvpx-dev
+    chromium
+    nodejs
 )
 
 MIN_RUST="1.95"
@@ -57,6 +61,16 @@ else
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"
     log "installed: ${missing[*]}"
+fi
+
+# Debian's nodejs comes without npm (a package of its own); NodeSource's nodejs includes it, and
+# conflicts with Debian's npm. So: Debian's npm only when no npm is there at all.
+if ! command -v npm >/dev/null 2>&1; then
+    log "installing npm"
+    SUDO=()
+    ((EUID == 0)) || SUDO=(sudo)
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
 fi
 
 # --- Rust toolchain --------------------------------------------------------------------

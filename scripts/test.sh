@@ -27,15 +27,19 @@ phase() {
 report() {
     echo "test: --- summary ---"
     printf 'test: %s\n' "${summary[@]}"
-    # Closing line: totals of every cargo `test result:` line.
+    # Closing line: totals of every cargo `test result:` line and of node's test runner (browser).
     [[ -f "$results" ]] && awk '/^test result:/ { for (i = 1; i < NF; i++) {
             if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+        /^ℹ pass [0-9]+$/ { p += $3 } /^ℹ fail [0-9]+$/ { f += $3 } /^ℹ (skipped|todo) [0-9]+$/ { s += $3 }
         END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$results"
     rm -f "$results"
 }
 # cargo test, its output also kept for the totals (called through `phase`).
 # shellcheck disable=SC2317
 cargo_test() { cargo test "$@" | tee -a "$results"; }
+# The web client in headless Chromium against the binary just built (see tests/browser/run.sh).
+# shellcheck disable=SC2317
+browser_test() { CONFAB_BIN=target/debug/confab tests/browser/run.sh | tee -a "$results"; }
 results=$(mktemp)
 
 phase setup scripts/setup.sh || { report; exit 1; }
@@ -66,7 +70,7 @@ phase doctests cargo_test --workspace --doc || true
 phase c-examples crates/ffi/run-examples.sh || true
 
 # --- More test phases go here (later issues) -------------------------------------------
-# phase browser   <headless Chromium tests against a running server>   || true
+phase browser browser_test || true
 # ---------------------------------------------------------------------------------------
 
 exit "$failed"

@@ -7,8 +7,10 @@
 //! - [`server`]: [`server::Running`] starts the store, chat plane, media engine and voice gateway.
 //! - [`embed`]: rooms, join tokens, participants, stats and events for an embedding application.
 //! - [`media`]: the MCU (`mcu`: compositor, mix-minus) plugged into the media engine (`sfu`).
+//! - [`web`]: the browser client (`web/`), embedded and served at `/`.
 
 pub mod config;
 pub mod embed;
 pub mod media;
 pub mod server;
+pub mod web;

@@ -55,7 +55,7 @@ impl Running {
         let udp = sfu.local_addr();
         tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
         let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
-        let router = chat::server::router(&app).merge(signaling::router(&voice));
+        let router = chat::server::router(&app).merge(signaling::router(&voice)).merge(crate::web::router());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(chat::server::serve(listener, app.clone(), router, async {
             let _ = stopped.await;

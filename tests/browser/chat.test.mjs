@@ -1,0 +1,171 @@
+// Text chat in two real browsers: sign up, guild, invite, messages both ways, typing, mentions,
+// edit, delete, report, unread markers, scroll-back paging, and a resume after a dropped gateway.
+// Alice is on a laptop-sized window, Bob on a phone-sized one (the channel list is a drawer there).
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { eventually, launch, newPage, screenshot, signUp, startServer } from './harness.mjs';
+
+let server, browser, alice, bob, code;
+const PHONE = { width: 390, height: 844 };
+
+before(async () => {
+  server = await startServer();
+  browser = await launch('chat', { tone: 440, colour: [200, 40, 40] });
+  alice = await newPage(browser, server.base);
+  bob = await newPage(browser, server.base, PHONE);
+});
+
+after(async () => {
+  for (const p of [alice, bob]) if (p?.errors.length) console.log(`page errors: ${p.errors.join('\n')}`);
+  await browser?.close();
+  await server?.stop();
+});
+
+/** On the phone layout the channel list is a drawer: open it, pick, and it closes again. */
+async function pickChannel(page, name) {
+  if (await page.isVisible('#toggle-sidebar')) await page.click('#toggle-sidebar');
+  await page.click(`#channel-list button.channel:has(.name:text-is("${name}"))`);
+}
+
+const lastMessage = (page) => page.locator('#messages .msg').last();
+
+/** The API as the page's user (its token is in localStorage). */
+const apiAs = (page, path) => page.evaluate(async (path) => {
+  const r = await fetch(`/api${path}`, { headers: { Authorization: `Bearer ${localStorage.getItem('confab.token')}` } });
+  return r.json();
+}, path);
+const readStates = async (page) => apiAs(page, `/guilds/${await page.evaluate(() => window.confab.state.guildId)}/read-states`);
+
+test('sign up, create a guild, invite, join by code', async () => {
+  const t0 = Date.now();
+  await signUp(alice, 'alice');
+  await signUp(bob, 'bob');
+  await alice.click('#guild-create');
+  await alice.fill('#dialog-input', 'Test guild');
+  await alice.keyboard.press('Enter');
+  await alice.waitForSelector('#channel-title:text("# general")');
+  await alice.click('#invite-create');
+  code = await alice.textContent('#dialog-code');
+  await alice.keyboard.press('Escape');
+  assert.match(code, /\S{4,}/);
+  await bob.click('#guild-join');
+  await bob.fill('#dialog-input', code);
+  await bob.keyboard.press('Enter');
+  await bob.waitForSelector('#channel-title:text("# general")');
+  // Presence: each sees the other online in the member list (Bob opens it on the phone).
+  await alice.waitForSelector('#members .member.online:has-text("bob")');
+  await bob.click('#toggle-members');
+  await bob.waitForSelector('#members .member.online:has-text("alice")');
+  await bob.click('#toggle-members');
+  console.log(`signup+guild+join: ${Date.now() - t0} ms`);
+});
+
+test('messages both ways, typing, mention highlight', async () => {
+  await alice.fill('#composer-input', 'hello from alice');
+  await alice.keyboard.press('Enter');
+  await bob.waitForSelector('#messages .msg:has-text("hello from alice")');
+  // Bob types: Alice sees the indicator before the message lands.
+  await bob.click('#composer-input');
+  await bob.keyboard.type('hi @alice, welcome');
+  await alice.waitForSelector('#typing:text("bob is typing…")');
+  await bob.keyboard.press('Enter');
+  const m = alice.locator('#messages .msg:has-text("welcome")');
+  await m.waitFor();
+  assert.match(await m.getAttribute('class'), /\bmention\b/, 'a mention of alice is highlighted for her');
+  assert.equal(await m.locator('.at').textContent(), '@alice');
+  await alice.waitForFunction(() => document.getElementById('typing').textContent === '');
+  assert.doesNotMatch(await bob.locator('#messages .msg:has-text("welcome")').getAttribute('class'), /mention/);
+});
+
+test('edit and delete own messages, report another', async () => {
+  // Keyboard: Up in the empty box edits one's last message.
+  await alice.click('#composer-input');
+  await alice.keyboard.press('ArrowUp');
+  await alice.fill('#messages textarea', 'hello from alice, edited');
+  await alice.keyboard.press('Enter');
+  await bob.waitForSelector('#messages .msg:has-text("hello from alice, edited") .edited');
+  await alice.fill('#composer-input', 'a message to delete');
+  await alice.keyboard.press('Enter');
+  await bob.waitForSelector('#messages .msg:has-text("a message to delete")');
+  await lastMessage(alice).hover();
+  await lastMessage(alice).getByRole('button', { name: 'Delete' }).click();
+  await alice.click('#dialog button.danger');
+  await bob.waitForSelector('#messages .msg:has-text("a message to delete")', { state: 'detached' });
+  await alice.waitForSelector('#messages .msg:has-text("a message to delete")', { state: 'detached' });
+  await bob.locator('#messages .msg:has-text("edited")').getByRole('button', { name: 'Report' }).click();
+  await bob.fill('#dialog-input', 'testing the report queue');
+  await bob.keyboard.press('Enter');
+  await bob.waitForSelector('#toast:text("Reported")');
+  const reports = await apiAs(alice, `/guilds/${await alice.evaluate(() => window.confab.state.guildId)}/reports`);
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0].reason, 'testing the report queue');
+});
+
+test('unread markers and the new-messages divider', async () => {
+  await alice.click('#channel-list h3 button');
+  await alice.fill('#dialog-input', 'random');
+  await alice.keyboard.press('Enter');
+  await alice.waitForSelector('#channel-title:text("# random")');
+  await alice.fill('#composer-input', 'news in random');
+  await alice.keyboard.press('Enter');
+  await alice.fill('#composer-input', `ping @bob`);
+  await alice.keyboard.press('Enter');
+  // Bob (in #general) sees #random unread with one mention.
+  await bob.click('#toggle-sidebar');
+  const random = bob.locator('#channel-list button.channel:has(.name:text-is("random"))');
+  await eventually('random unread for bob', async () => /\bunread\b/.test(await random.getAttribute('class')));
+  assert.equal(await random.locator('.badge').textContent(), '1');
+  await random.click();
+  await bob.waitForSelector('#messages .divider + .msg:has-text("news in random")');
+  await screenshot(bob, 'chat-phone-bob');
+  await pickChannel(bob, 'general');
+  // Leaving #random acknowledged what Bob saw there: no badge for it, on the server either.
+  assert.doesNotMatch(await random.getAttribute('class'), /\bunread\b/);
+  await eventually('random read on the server', async () => (await readStates(bob)).every((r) => r.unread_count === 0));
+});
+
+test('scroll-back paging loads older messages', async () => {
+  const { token, channel } = await alice.evaluate(() => ({
+    token: localStorage.getItem('confab.token'),
+    channel: window.confab.state.guilds.get(window.confab.state.guildId).channels.find((c) => c.name === 'general').id,
+  }));
+  for (let i = 0; i < 70; i++) {
+    const r = await fetch(`${server.base}/api/channels/${channel}/messages`, {
+      method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ content: `backlog ${i}` }),
+    });
+    assert.equal(r.status, 201);
+  }
+  await bob.waitForSelector('#messages .msg:has-text("backlog 69")');
+  // Bob watched them arrive at the bottom of #general, so his client acknowledged them.
+  await eventually('bob acknowledged the backlog', async () => (await readStates(bob)).every((r) => r.unread_count === 0));
+  await bob.reload();
+  await bob.waitForSelector('#messages .msg:has-text("backlog 69")');
+  assert.equal(await bob.locator('#messages .msg:has-text("hello from alice")').count(), 0, 'only the newest page at first');
+  // Scrolling to the top pages in older messages, keeping the view in place.
+  await eventually('older pages', async () => {
+    await bob.evaluate(() => { const h = document.getElementById('history'); h.scrollTop = h.scrollHeight; h.scrollTop = 0; });
+    return (await bob.locator('#messages .msg:has-text("hello from alice")').count()) === 1;
+  });
+  assert.equal(await bob.locator('#messages .msg:has-text("backlog 0")').count(), 1);
+  assert.ok(await bob.isHidden('#load-older'), 'no more pages');
+});
+
+test('gateway resumes after a network drop and replays what was missed', async () => {
+  await pickChannel(alice, 'general');
+  const before = await bob.evaluate(() => window.confab.gateway.sessionId);
+  // A real outage: the browser goes offline, the socket is dropped, a message is sent meanwhile.
+  await bob.context().setOffline(true);
+  await bob.evaluate(() => window.confab.gateway.drop());
+  await alice.fill('#composer-input', 'sent while bob was offline');
+  await alice.keyboard.press('Enter');
+  await alice.waitForSelector('#messages .msg:has-text("sent while bob was offline")');
+  await bob.waitForTimeout(1500);
+  assert.equal(await bob.locator('#messages .msg:has-text("sent while bob was offline")').count(), 0);
+  await bob.context().setOffline(false);
+  await bob.waitForSelector('#messages .msg:has-text("sent while bob was offline")');
+  await bob.waitForFunction(() => document.getElementById('app').dataset.gateway === 'connected');
+  assert.equal(await bob.evaluate(() => window.confab.gateway.sessionId), before, 'resumed, not re-identified');
+  await screenshot(alice, 'chat-laptop-alice');
+});

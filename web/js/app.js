@@ -1,0 +1,127 @@
+// Entry point: signs in, runs the gateway, and routes selections to the views. The last guild and
+// channel are remembered per browser, so a reload lands where the user was.
+
+import { ApiError, get, getToken, post, setToken } from './api.js';
+import { showAuth } from './auth.js';
+import { $, toast } from './dom.js';
+import { Gateway } from './gateway.js';
+import { initMembers } from './members.js';
+import { flushAck, initMessages, openChannel } from './messages.js';
+import { initSidebar } from './sidebar.js';
+import { apply, channel, emit, guild, state } from './state.js';
+import { showVoice, voiceSession } from './voice_view.js';
+
+let gateway = null;
+const remember = () => localStorage.setItem('confab.last', JSON.stringify({ g: state.guildId, c: state.channelId }));
+
+function selectGuild(id, full) {
+  // The HTTP answer may beat GUILD_CREATE on the gateway: take it now, members come with it below.
+  if (full && !state.guilds.has(id)) apply('GUILD_CREATE', full);
+  state.guildId = id;
+  const g = guild(id);
+  if (g && !g.members.size) loadGuildExtras(id);
+  const c = g?.channels.find((c) => c.id === state.channelId) ?? g?.channels.find((c) => c.kind === 'text');
+  selectChannel(c?.id ?? null);
+}
+
+/** Members, read states and voice states of a guild that arrived without them (joined just now). */
+async function loadGuildExtras(id) {
+  try {
+    const [members, reads, voice] = await Promise.all([
+      get(`/guilds/${id}/members`), get(`/guilds/${id}/read-states`), get(`/guilds/${id}/voice-states`)]);
+    const g = guild(id);
+    for (const m of members) if (!g.members.has(m.user_id)) g.members.set(m.user_id, m);
+    for (const r of reads) g.reads.set(r.channel_id, r);
+    for (const v of voice) if (v.channel_id) g.voice.set(v.user_id, v);
+    emit('members', id);
+    emit('guilds');
+  } catch (e) { toast(e.message); }
+}
+
+function selectChannel(id) {
+  flushAck(); // what was on screen counts as read
+  state.channelId = id;
+  const c = channel(id);
+  $('empty').hidden = !!c;
+  $('chat').hidden = c?.kind !== 'text';
+  $('voice').hidden = c?.kind !== 'voice';
+  if (!c) $('channel-title').textContent = 'Welcome';
+  $('channel-topic').textContent = c ? guild(c.guild_id)?.guild.name ?? '' : '';
+  remember();
+  emit('select');
+  closeDrawer();
+  if (c?.kind === 'text') openChannel();
+  if (c?.kind === 'voice') showVoice();
+}
+
+function closeDrawer() {
+  $('app').classList.remove('show-sidebar');
+  $('toggle-sidebar').setAttribute('aria-expanded', 'false');
+}
+
+function dispatch({ t, d }) {
+  apply(t, d);
+  if (t === 'READY') {
+    const last = JSON.parse(localStorage.getItem('confab.last') ?? '{}');
+    if (!state.guilds.has(state.guildId)) state.guildId = state.guilds.has(last.g) ? last.g : state.guilds.keys().next().value ?? null;
+    if (!channel(state.channelId) && guild()?.channels.some((c) => c.id === last.c)) state.channelId = last.c;
+    selectGuild(state.guildId);
+  }
+  if (t === 'GUILD_CREATE') {
+    if (!guild(d.guild.id)?.members.size) loadGuildExtras(d.guild.id);
+    if (!state.guildId) selectGuild(d.guild.id);
+  }
+  if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && d.kind === 'voice' && !voiceSession()) showVoice();
+}
+
+function start(user) {
+  state.me = user;
+  $('me-name').textContent = user.username;
+  $('app').hidden = false;
+  $('auth').hidden = true;
+  gateway = new Gateway(getToken());
+  // Exposed for tests and debugging: drop() simulates a network failure.
+  window.confab = { state, gateway, voice: voiceSession };
+  gateway.addEventListener('dispatch', (e) => dispatch(e.detail));
+  gateway.addEventListener('state', (e) => {
+    $('conn-state').textContent = { connected: '', connecting: 'Connecting…', reconnecting: 'Reconnecting…', closed: 'Offline' }[e.detail];
+    $('app').dataset.gateway = e.detail;
+  });
+  gateway.addEventListener('auth-failed', () => logout(false));
+  gateway.connect();
+}
+
+async function logout(tell = true) {
+  voiceSession()?.leave();
+  gateway?.stop();
+  if (tell) await post('/auth/logout').catch(() => {});
+  setToken(null);
+  location.reload();
+}
+
+async function boot() {
+  initSidebar({ selectGuild, selectChannel });
+  initMessages();
+  initMembers();
+  $('logout').onclick = () => logout();
+  $('toggle-sidebar').onclick = () => {
+    const open = $('app').classList.toggle('show-sidebar');
+    $('toggle-sidebar').setAttribute('aria-expanded', String(open));
+    if (open) $('channel-list').querySelector('button')?.focus();
+  };
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDrawer(); });
+  signIn();
+}
+
+async function signIn() {
+  if (!getToken()) return showAuth(start);
+  try {
+    start(await get('/users/@me'));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) { setToken(null); return showAuth(start); }
+    toast(e.message, 10000);
+    setTimeout(signIn, 3000);
+  }
+}
+
+boot();

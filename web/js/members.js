@@ -1,0 +1,37 @@
+// The member list of the current guild, grouped by presence.
+
+import { $, avatar, h } from './dom.js';
+import { guild, on, state } from './state.js';
+
+const LABEL = { online: 'Online', idle: 'Idle', dnd: 'Do not disturb', offline: 'Offline' };
+
+export function initMembers() {
+  for (const t of ['guilds', 'members', 'select']) on(t, render);
+  $('toggle-members').onclick = () => {
+    const shown = $('app').classList.toggle('no-members') === false;
+    $('toggle-members').setAttribute('aria-expanded', String(shown));
+  };
+  // Narrow screens start with the list folded away: it would cover the conversation.
+  if (matchMedia('(max-width: 1000px)').matches) {
+    $('app').classList.add('no-members');
+    $('toggle-members').setAttribute('aria-expanded', 'false');
+  }
+}
+
+function render() {
+  const g = guild();
+  if (!g) return $('members').replaceChildren();
+  const all = [...g.members.values()].sort((a, b) => a.username.localeCompare(b.username));
+  const online = all.filter((m) => m.status !== 'offline');
+  const offline = all.filter((m) => m.status === 'offline');
+  const group = (title, list) => list.length ? [
+    h('h3', {}, `${title} — ${list.length}`),
+    h('ul', { 'aria-label': title }, list.map((m) => h('li', {
+      class: `member ${m.status}`, 'data-user': m.user_id,
+    }, avatar(m.user_id, m.username, m.status), h('span', {}, m.username,
+      m.user_id === g.guild.owner_id ? h('span', { title: 'Server owner', 'aria-label': ' (owner)' }, ' 👑') : null,
+      m.user_id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null),
+    h('span', { class: 'visually-hidden' }, `, ${LABEL[m.status]}`)))),
+  ] : [];
+  $('members').replaceChildren(...group('Online', online), ...group('Offline', offline));
+}

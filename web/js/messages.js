@@ -1,0 +1,259 @@
+// A text channel: history with scroll-back paging, the unread divider, mention highlight, send,
+// edit and delete own messages, report others', and who is typing.
+
+import { del, get, patch, post } from './api.js';
+import { $, h, idCmp, idTime, toast } from './dom.js';
+import { ask, confirm } from './dialog.js';
+import { channel, emit, guild, markRead, on, state, username } from './state.js';
+
+const PAGE = 50;
+let unreadAfter = null; // the divider goes before the first message newer than this id
+let lastTyping = 0;
+let ackTimer;
+let pendingAck = null;
+
+export function initMessages() {
+  $('composer').onsubmit = (e) => { e.preventDefault(); send(); };
+  const input = $('composer-input');
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+    // As in Discord: Up in an empty box edits your last message.
+    if (e.key === 'ArrowUp' && !input.value) {
+      const mine = history()?.list.filter((m) => m.author_id === state.me.id).at(-1);
+      if (mine) { e.preventDefault(); startEdit(mine); }
+    }
+  });
+  input.addEventListener('input', () => {
+    input.style.height = 'auto';
+    input.style.height = `${input.scrollHeight}px`;
+    if (input.value.trim() && Date.now() - lastTyping > 8000) {
+      lastTyping = Date.now();
+      post(`/channels/${state.channelId}/typing`).catch(() => {});
+    }
+  });
+  $('load-older').onclick = loadOlder;
+  $('history').addEventListener('scroll', () => {
+    if ($('history').scrollTop < 150) loadOlder();
+    if (atBottom()) ack();
+  });
+  document.addEventListener('visibilitychange', ack);
+  on('messages', (ev) => { if (ev.channelId === state.channelId) changed(ev); });
+  on('typing', (c) => { if (c === state.channelId) renderTyping(); });
+  setInterval(renderTyping, 2000);
+}
+
+const history = (id = state.channelId) => state.messages.get(id);
+const atBottom = () => { const el = $('history'); return el.scrollHeight - el.scrollTop - el.clientHeight < 40; };
+const scrollToBottom = () => { const el = $('history'); el.scrollTop = el.scrollHeight; };
+
+/** Shows the current (text) channel, loading its newest page the first time. */
+export async function openChannel() {
+  const id = state.channelId;
+  const c = channel(id);
+  $('channel-title').textContent = `# ${c.name}`;
+  $('composer-input').placeholder = `Message #${c.name}`;
+  unreadAfter = guild(c.guild_id)?.reads.get(id)?.unread_count > 0 ? guild(c.guild_id).reads.get(id).last_read_id : null;
+  let h = history(id);
+  if (!h?.loaded) {
+    $('messages').replaceChildren(); // no stale channel shown while loading
+    try {
+      const page = await get(`/channels/${id}/messages?limit=${PAGE}`);
+      h = { list: page.reverse(), more: page.length === PAGE, loaded: true };
+      state.messages.set(id, h);
+    } catch (e) { toast(e.message); return; }
+    if (state.channelId !== id) return;
+  }
+  renderAll();
+  const divider = $('messages').querySelector('.divider');
+  if (divider) divider.scrollIntoView({ block: 'center' }); else scrollToBottom();
+  // At the top already (a short page, or the divider near the start): no scroll event will come.
+  if ($('history').scrollTop < 150) loadOlder();
+  ack();
+}
+
+async function loadOlder() {
+  const id = state.channelId;
+  const h = history(id);
+  if (!h?.more || h.loading || !h.list.length) return;
+  h.loading = true;
+  try {
+    const page = await get(`/channels/${id}/messages?limit=${PAGE}&before=${h.list[0].id}`);
+    h.more = page.length === PAGE;
+    h.list.unshift(...page.reverse().filter((m) => !h.list.some((x) => x.id === m.id)));
+    if (state.channelId !== id) return;
+    // Keep what the reader was looking at in place while older messages appear above it.
+    const el = $('history');
+    const fromBottom = el.scrollHeight - el.scrollTop;
+    renderAll();
+    el.scrollTop = el.scrollHeight - fromBottom;
+  } catch (e) { toast(e.message); } finally { h.loading = false; }
+}
+
+function renderAll() {
+  const h = history();
+  $('load-older').hidden = !h.more;
+  const items = [];
+  let dividerDone = !unreadAfter;
+  for (const m of h.list) {
+    if (!dividerDone && idCmp(m.id, unreadAfter) > 0 && m.author_id !== state.me.id) {
+      items.push(divider());
+      dividerDone = true;
+    }
+    items.push(item(m));
+  }
+  $('messages').replaceChildren(...items);
+  renderTyping();
+}
+
+function divider() {
+  return Object.assign(document.createElement('li'), { className: 'divider', role: 'separator', textContent: 'New messages' });
+}
+
+function changed({ created, updated, deleted }) {
+  const h = history();
+  if (!h?.loaded) return;
+  if (created) {
+    const m = h.list.find((x) => x.id === created);
+    if (!m || document.getElementById(`m-${m.id}`)) return;
+    const stick = atBottom() || m.author_id === state.me.id;
+    const next = h.list[h.list.indexOf(m) + 1];
+    $('messages').insertBefore(item(m), next ? document.getElementById(`m-${next.id}`) : null);
+    if (stick) scrollToBottom();
+    if (stick) ack();
+  } else if (updated) {
+    const m = h.list.find((x) => x.id === updated);
+    const old = document.getElementById(`m-${updated}`);
+    if (m && old && !old.querySelector('textarea')) old.replaceWith(item(m));
+  } else if (deleted) {
+    document.getElementById(`m-${deleted}`)?.remove();
+  }
+}
+
+/** Acknowledges the newest message once the reader can see it; debounced, since messages come
+ *  in bursts. A pending ack is sent at once when the reader moves to another channel. */
+function ack() {
+  const id = state.channelId;
+  if (!id || document.visibilityState !== 'visible' || $('chat').hidden || !atBottom()) return;
+  clearTimeout(ackTimer);
+  pendingAck = id;
+  ackTimer = setTimeout(flushAck, 300);
+}
+
+export function flushAck() {
+  clearTimeout(ackTimer);
+  const id = pendingAck;
+  pendingAck = null;
+  const last = id && history(id)?.list.at(-1);
+  if (!last) return;
+  const r = guild(channel(id)?.guild_id)?.reads.get(id);
+  if (r && r.unread_count === 0 && idCmp(r.last_read_id, last.id) >= 0) return;
+  markRead(id, last.id);
+  post(`/channels/${id}/messages/${last.id}/ack`).catch(() => {});
+}
+
+/** Message text with `<@id>` mentions shown as @name. Built from text nodes: never HTML. */
+function content(text) {
+  const parts = [];
+  let at = 0;
+  for (const m of text.matchAll(/<@(\d+)>/g)) {
+    parts.push(text.slice(at, m.index), h('span', { class: 'at' }, `@${username(m[1])}`));
+    at = m.index + m[0].length;
+  }
+  parts.push(text.slice(at));
+  return parts;
+}
+
+function item(m) {
+  const mine = m.author_id === state.me.id;
+  const t = idTime(m.id);
+  const name = username(m.author_id);
+  const mentioned = m.mentions?.includes(state.me.id);
+  return h('li', { id: `m-${m.id}`, class: `msg${mentioned ? ' mention' : ''}`, 'data-author': name },
+    h('header', {}, h('span', { class: 'author' }, name),
+      h('time', { datetime: t.toISOString(), title: t.toLocaleString() },
+        t.toDateString() === new Date().toDateString() ? t.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : t.toLocaleString())),
+    h('div', { class: 'content' }, content(m.content), m.edited_at ? h('span', { class: 'edited' }, ' (edited)') : null),
+    h('div', { class: 'actions', role: 'group', 'aria-label': 'Message actions' },
+      mine ? h('button', { class: 'small', onclick: () => startEdit(m) }, 'Edit') : null,
+      mine ? h('button', { class: 'small', onclick: () => remove(m) }, 'Delete') : null,
+      mine ? null : h('button', { class: 'small', onclick: () => report(m) }, 'Report')));
+}
+
+/** `@name` of a guild member becomes `<@id>`, the form the server records as a mention. */
+function withMentions(text) {
+  const byName = new Map([...(guild()?.members.values() ?? [])].map((m) => [m.username.toLowerCase(), m.user_id]));
+  return text.replace(/(^|\s)@([A-Za-z0-9_.-]{2,32})/g, (all, pre, name) => {
+    const id = byName.get(name.toLowerCase());
+    return id ? `${pre}<@${id}>` : all;
+  });
+}
+
+async function send() {
+  const input = $('composer-input');
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = '';
+  input.style.height = 'auto';
+  lastTyping = 0;
+  const channelId = state.channelId;
+  try {
+    const m = await post(`/channels/${channelId}/messages`, { content: withMentions(text) });
+    // The gateway brings it too; the answer shows it even while the gateway reconnects.
+    const h = history(channelId);
+    if (h?.loaded && !h.list.some((x) => x.id === m.id)) {
+      h.list.push(m);
+      h.list.sort((a, b) => idCmp(a.id, b.id));
+      emit('messages', { channelId, created: m.id });
+    }
+  } catch (e) {
+    input.value = text;
+    toast(`Not sent: ${e.message}`);
+  }
+}
+
+function startEdit(m) {
+  const li = document.getElementById(`m-${m.id}`);
+  if (!li) return;
+  const box = h('textarea', { 'aria-label': 'Edit message', maxlength: 2000 });
+  box.value = m.content;
+  const done = () => li.replaceWith(item(m));
+  const save = async () => {
+    const text = box.value.trim();
+    if (!text || text === m.content) return done();
+    try {
+      Object.assign(m, await patch(`/channels/${m.channel_id}/messages/${m.id}`, { content: withMentions(text) }));
+      done();
+    } catch (e) { toast(e.message); }
+  };
+  box.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save(); }
+    if (e.key === 'Escape') { e.preventDefault(); done(); $('composer-input').focus(); }
+  });
+  li.querySelector('.content').replaceWith(box,
+    h('p', { class: 'muted' }, 'Enter to save, Escape to cancel ', h('button', { class: 'small', onclick: save }, 'Save')));
+  li.querySelector('.actions')?.remove();
+  box.focus();
+}
+
+async function remove(m) {
+  if (!await confirm({ title: 'Delete message', text: `Delete “${m.content.slice(0, 80)}”? This cannot be undone.` })) return;
+  try { await del(`/channels/${m.channel_id}/messages/${m.id}`); } catch (e) { toast(e.message); }
+}
+
+async function report(m) {
+  const reason = await ask({ title: 'Report message', label: `Why report ${username(m.author_id)}'s message?`, ok: 'Report', max: 500 });
+  if (!reason) return;
+  try {
+    await post(`/channels/${m.channel_id}/messages/${m.id}/reports`, { reason });
+    toast('Reported. The server owner will review it.');
+  } catch (e) { toast(e.message); }
+}
+
+function renderTyping() {
+  const typing = state.typing.get(state.channelId);
+  const now = Date.now();
+  const names = [...(typing?.entries() ?? [])].filter(([, until]) => until > now).map(([u]) => username(u));
+  $('typing').textContent = names.length === 0 ? '' :
+    names.length === 1 ? `${names[0]} is typing…` :
+      names.length < 4 ? `${names.join(', ')} are typing…` : 'Several people are typing…';
+}

@@ -1,0 +1,110 @@
+// The server rail and the channel list: guilds (create, join by code, invite), text channels with
+// unread and mention badges, voice channels with who is in them.
+
+import { post } from './api.js';
+import { $, avatar, h, initials, toast } from './dom.js';
+import { ask, newChannel, show } from './dialog.js';
+import { apply, guild, on, state, username } from './state.js';
+
+let nav;
+
+/** `actions`: {selectGuild(id), selectChannel(id)}. */
+export function initSidebar(actions) {
+  nav = actions;
+  $('guild-create').onclick = async () => {
+    const name = await ask({ title: 'Create a server', label: 'Server name', ok: 'Create' });
+    if (!name) return;
+    try {
+      const g = await post('/guilds', { name });
+      nav.selectGuild(g.guild.id, g);
+    } catch (e) { toast(e.message); }
+  };
+  $('guild-join').onclick = async () => {
+    const code = await ask({ title: 'Join a server', label: 'Invite code', ok: 'Join', max: 64 });
+    if (!code) return;
+    try {
+      const g = await post(`/invites/${encodeURIComponent(code)}`);
+      nav.selectGuild(g.guild.id, g);
+    } catch (e) { toast(e.message); }
+  };
+  $('invite-create').onclick = async () => {
+    try {
+      const inv = await post(`/guilds/${state.guildId}/invites`, {});
+      await show({ title: 'Invite people', text: 'Share this code; it joins with “Join a server”.', code: inv.code });
+    } catch (e) { toast(e.message); }
+  };
+  for (const t of ['guilds', 'channels', 'voice-states', 'unread', 'select']) on(t, renderAll);
+}
+
+function renderAll() {
+  renderGuilds();
+  renderChannels();
+}
+
+function renderGuilds() {
+  $('guild-list').replaceChildren(...[...state.guilds.values()].map(({ guild: g, reads }) => {
+    const unread = [...reads.values()].some((r) => r.unread_count > 0);
+    const mentions = [...reads.values()].reduce((n, r) => n + (r.mention_count || 0), 0);
+    const label = `${g.name}${mentions ? `, ${mentions} mentions` : unread ? ', unread messages' : ''}`;
+    return h('li', {}, h('button', {
+      class: 'round', title: g.name, 'aria-label': label, 'aria-current': g.id === state.guildId ? 'true' : null,
+      onclick: () => nav.selectGuild(g.id),
+    }, initials(g.name), mentions ? h('span', { class: 'badge dot' }, String(mentions)) : unread ? h('span', { class: 'dot online' }) : null));
+  }));
+}
+
+function renderChannels() {
+  const g = guild();
+  $('guild-name').textContent = g?.guild.name ?? 'No server';
+  $('invite-create').hidden = !g;
+  if (!g) return $('channel-list').replaceChildren();
+  const owner = g.guild.owner_id === state.me.id;
+  const section = (kind, title) => {
+    const items = g.channels.filter((c) => c.kind === kind).map((c) => h('li', {}, channelButton(g, c),
+      kind === 'voice' ? voiceUsers(g, c) : null));
+    return [
+      h('h3', {}, title, owner ? h('button', {
+        class: 'icon small', 'aria-label': `Create a channel`, title: 'Create a channel', onclick: createChannel,
+      }, '+') : null),
+      h('ul', { 'aria-label': title }, items),
+    ];
+  };
+  $('channel-list').replaceChildren(...section('text', 'Text channels'), ...section('voice', 'Voice channels'));
+}
+
+function channelButton(g, c) {
+  const r = g.reads.get(c.id);
+  const unread = c.kind === 'text' && r?.unread_count > 0 && c.id !== state.channelId;
+  const mentions = c.kind === 'text' ? r?.mention_count ?? 0 : 0;
+  const label = [c.kind === 'voice' ? `${c.name} (voice)` : c.name, mentions ? `${mentions} mentions` : unread ? 'unread' : null]
+    .filter(Boolean).join(', ');
+  return h('button', {
+    class: `channel${unread ? ' unread' : ''}`, 'aria-label': label, 'data-channel': c.id,
+    'aria-current': c.id === state.channelId ? 'true' : null, onclick: () => nav.selectChannel(c.id),
+  }, h('span', { 'aria-hidden': 'true' }, c.kind === 'voice' ? '🔊' : '#'), h('span', { class: 'name' }, c.name),
+  mentions ? h('span', { class: 'badge' }, String(mentions)) : null,
+  c.kind === 'voice' && c.voice_mode && c.voice_mode !== 'hybrid' ? h('span', { class: 'badge quiet' }, c.voice_mode) : null);
+}
+
+function voiceUsers(g, c) {
+  const users = [...g.voice.values()].filter((v) => v.channel_id === c.id);
+  if (!users.length) return null;
+  return h('ul', { class: 'voice-users', 'aria-label': `In ${c.name}` }, users.map((v) => {
+    const a = avatar(v.user_id, username(v.user_id));
+    a.style.width = a.style.height = '20px';
+    a.style.fontSize = '.6rem';
+    return h('li', {}, a, username(v.user_id), v.self_mute || v.server_mute ? h('span', { title: 'muted', 'aria-label': 'muted' }, '🔇') : null);
+  }));
+}
+
+async function createChannel() {
+  const r = await newChannel();
+  if (!r) return;
+  try {
+    const body = { name: r.value, kind: r.kind };
+    if (r.mode) body.voice_mode = r.mode;
+    const c = await post(`/guilds/${state.guildId}/channels`, body);
+    apply('CHANNEL_CREATE', c); // the answer may beat the gateway's CHANNEL_CREATE
+    nav.selectChannel(c.id);
+  } catch (e) { toast(e.message); }
+}

@@ -1,0 +1,144 @@
+// The client's model of the world, fed by READY and the gateway's dispatches. Views subscribe to
+// named changes ('guilds', 'channels', 'members', 'messages', 'typing', 'voice-states', 'unread')
+// and redraw what they own.
+
+import { idCmp } from './dom.js';
+
+export const state = {
+  me: null,
+  /** guild id → {guild, channels[], members: Map(user → member), reads: Map(channel → read state),
+   *  voice: Map(user → voice state)} */
+  guilds: new Map(),
+  guildId: null,
+  channelId: null,
+  /** channel id → {list: messages oldest first, more: older ones exist, loaded} */
+  messages: new Map(),
+  /** channel id → Map(user → expiry ms) */
+  typing: new Map(),
+};
+
+const listeners = new Map();
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, []);
+  listeners.get(topic).push(fn);
+}
+export function emit(topic, detail) {
+  for (const fn of listeners.get(topic) ?? []) fn(detail);
+}
+
+export const guild = (id = state.guildId) => state.guilds.get(id);
+export const channel = (id = state.channelId) => {
+  for (const g of state.guilds.values()) {
+    const c = g.channels.find((c) => c.id === id);
+    if (c) return c;
+  }
+  return null;
+};
+export const username = (userId, guildId = state.guildId) =>
+  state.guilds.get(guildId)?.members.get(userId)?.username ?? (userId === state.me?.id ? state.me.username : 'unknown');
+
+function addGuild({ guild, channels, members = [], read_states = [], voice_states = [] }) {
+  const old = state.guilds.get(guild.id);
+  state.guilds.set(guild.id, {
+    guild,
+    channels: [...channels].sort((a, b) => a.position - b.position),
+    members: old?.members ?? new Map(members.map((m) => [m.user_id, m])),
+    reads: old?.reads ?? new Map(read_states.map((r) => [r.channel_id, r])),
+    voice: old?.voice ?? new Map(voice_states.filter((v) => v.channel_id).map((v) => [v.user_id, v])),
+  });
+}
+
+/** Applies one dispatch to the model. */
+export function apply(t, d) {
+  switch (t) {
+    case 'READY':
+      state.me = d.user;
+      state.guilds.clear();
+      for (const g of d.guilds) addGuild(g);
+      // Histories may have missed anything while the session was gone: reload them on demand.
+      state.messages.clear();
+      emit('guilds');
+      break;
+    case 'GUILD_CREATE':
+      addGuild(d);
+      emit('guilds');
+      break;
+    case 'GUILD_MEMBER_ADD':
+      guild(d.guild_id)?.members.set(d.user_id, { user_id: d.user_id, username: d.username, status: d.status, joined_at: Date.now() });
+      emit('members', d.guild_id);
+      break;
+    case 'PRESENCE_UPDATE': {
+      const m = guild(d.guild_id)?.members.get(d.user_id);
+      if (m) m.status = d.status;
+      emit('members', d.guild_id);
+      break;
+    }
+    case 'CHANNEL_CREATE':
+    case 'CHANNEL_UPDATE': {
+      const g = guild(d.guild_id);
+      if (!g) break;
+      g.channels = [...g.channels.filter((c) => c.id !== d.id), d].sort((a, b) => a.position - b.position);
+      emit('channels', d.guild_id);
+      break;
+    }
+    case 'VOICE_STATE_UPDATE': {
+      const g = guild(d.guild_id);
+      if (!g) break;
+      if (d.channel_id) g.voice.set(d.user_id, d);
+      else g.voice.delete(d.user_id);
+      emit('voice-states', d.guild_id);
+      break;
+    }
+    case 'MESSAGE_CREATE':
+      messageCreated(d);
+      break;
+    case 'MESSAGE_UPDATE': {
+      const m = state.messages.get(d.channel_id)?.list.find((m) => m.id === d.id);
+      if (m) Object.assign(m, d);
+      emit('messages', { channelId: d.channel_id, updated: d.id });
+      break;
+    }
+    case 'MESSAGE_DELETE': {
+      const h = state.messages.get(d.channel_id);
+      if (h) h.list = h.list.filter((m) => m.id !== d.id);
+      emit('messages', { channelId: d.channel_id, deleted: d.id });
+      break;
+    }
+    case 'TYPING_START':
+      if (d.user_id === state.me.id) break;
+      if (!state.typing.has(d.channel_id)) state.typing.set(d.channel_id, new Map());
+      state.typing.get(d.channel_id).set(d.user_id, Date.now() + 10000);
+      emit('typing', d.channel_id);
+      break;
+  }
+}
+
+function messageCreated(m) {
+  const h = state.messages.get(m.channel_id);
+  if (h?.loaded && !h.list.some((x) => x.id === m.id)) {
+    h.list.push(m);
+    h.list.sort((a, b) => idCmp(a.id, b.id));
+  }
+  state.typing.get(m.channel_id)?.delete(m.author_id);
+  emit('typing', m.channel_id);
+  if (m.author_id !== state.me.id) {
+    const r = guild(m.guild_id)?.reads.get(m.channel_id) ??
+      { channel_id: m.channel_id, last_read_id: '0', unread_count: 0, mention_count: 0 };
+    r.unread_count++;
+    if (m.mentions.includes(state.me.id)) r.mention_count++;
+    guild(m.guild_id)?.reads.set(m.channel_id, r);
+    emit('unread', m.channel_id);
+  }
+  emit('messages', { channelId: m.channel_id, created: m.id });
+}
+
+/** Marks a channel read up to `messageId` locally (the caller acks it on the server). */
+export function markRead(channelId, messageId) {
+  const g = guild(channel(channelId)?.guild_id);
+  if (!g) return;
+  const r = g.reads.get(channelId) ?? { channel_id: channelId, last_read_id: '0' };
+  if (idCmp(messageId, r.last_read_id) < 0) return;
+  Object.assign(r, { last_read_id: messageId, unread_count: 0, mention_count: 0 });
+  g.reads.set(channelId, r);
+  emit('unread', channelId);
+}

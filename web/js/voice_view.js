@@ -1,0 +1,141 @@
+// The voice channel view (join button, video stage, participants with a speaking ring, controls,
+// connection quality, errors) and the small "voice connected" panel in the sidebar. Elements are
+// built once per session and updated in place, so videos keep playing and focus stays put.
+
+import { $, avatar, h } from './dom.js';
+import { channel, state } from './state.js';
+import { VoiceError, VoiceSession } from './voice.js';
+
+let session = null;
+let error = null; // {channelId, message} of the last failed or ended call
+let ui = null; // elements of the current session's view
+
+export const voiceSession = () => session;
+
+/** Shows the current voice channel in the main area. */
+export function showVoice() {
+  const c = channel();
+  $('channel-title').textContent = `🔊 ${c.name}`;
+  const root = $('voice');
+  if (session && session.channel.id === c.id) {
+    if (!root.contains(ui.root)) root.replaceChildren(ui.root);
+    return update();
+  }
+  const failed = error?.channelId === c.id ? error.message : null;
+  root.replaceChildren(
+    failed ? h('p', { class: 'notice', role: 'alert', id: 'voice-error' }, failed) : null,
+    h('p', {}, session ? `You are in 🔊 ${session.channel.name}. Joining here leaves it.`
+      : 'Join to talk. Your browser will ask for your microphone and camera now, not before.'),
+    h('p', { class: 'muted' }, `Room mode: ${c.voice_mode ?? 'hybrid'}`),
+    h('div', { class: 'controls' }, h('button', { id: 'voice-join', class: 'primary', onclick: () => join(c) }, 'Join voice')),
+  );
+}
+
+async function join(c) {
+  session?.leave();
+  error = null;
+  const s = new VoiceSession(c);
+  session = s;
+  ui = build(s);
+  s.addEventListener('change', () => { if (s === session) update(); });
+  s.addEventListener('ended', (e) => {
+    if (s !== session) return;
+    session = null;
+    ui = null;
+    if (e.detail) error = { channelId: c.id, message: e.detail };
+    $('voice-panel').hidden = true;
+    if (state.channelId === c.id) showVoice();
+    if (e.detail) $('voice-error')?.focus();
+  });
+  showVoice();
+  try {
+    await s.join();
+  } catch (e) {
+    s.end(e instanceof VoiceError ? e.message : `Could not join: ${e.message}`);
+  }
+}
+
+function build(s) {
+  const btn = (id, onclick) => h('button', { id, type: 'button', onclick });
+  const r = {
+    notice: h('p', { class: 'notice info', role: 'status', id: 'voice-notice', hidden: true }),
+    stage: h('div', { class: 'stage', id: 'voice-stage', 'aria-label': 'Video' }),
+    people: h('ul', { class: 'people', id: 'voice-people', 'aria-label': 'In this call' }),
+    mute: btn('voice-mute', () => s.toggleMute()),
+    camera: btn('voice-camera', () => s.toggleCamera()),
+    leave: h('button', { id: 'voice-leave', type: 'button', class: 'danger', onclick: () => s.leave() }, 'Leave'),
+    quality: h('p', { class: 'quality', id: 'voice-quality', 'aria-live': 'off' }),
+    videos: new Map(), // mid → tile
+    panel: {
+      title: h('b', {}),
+      quality: h('span', { class: 'quality' }),
+      mute: btn('panel-mute', () => s.toggleMute()),
+      leave: h('button', { type: 'button', class: 'danger small', onclick: () => s.leave() }, 'Leave'),
+    },
+  };
+  r.root = h('div', { class: 'voice-call' }, r.notice, r.stage, r.people,
+    h('div', { class: 'controls' }, r.mute, r.camera, r.leave), r.quality);
+  r.panel.mute.className = 'small';
+  $('voice-panel').replaceChildren(h('span', { class: 'muted' }, 'Voice: ', r.panel.title), r.panel.quality,
+    h('div', { class: 'row' }, r.panel.mute, r.panel.leave));
+  $('voice-panel').hidden = false;
+  return r;
+}
+
+function update() {
+  const s = session;
+  if (!s || !ui) return;
+  const status = s.status === 'connected' ? '' : s.status === 'starting' ? 'Waiting for microphone permission…' : 'Connecting…';
+  ui.notice.textContent = s.notice ?? status;
+  ui.notice.hidden = !ui.notice.textContent;
+  // Toggle buttons keep their label; aria-pressed carries the state (red when it is "off").
+  for (const b of [ui.mute, ui.panel.mute]) {
+    b.textContent = 'Mute';
+    b.setAttribute('aria-pressed', String(s.selfMute));
+    b.classList.toggle('off', s.selfMute);
+  }
+  const hasCam = (s.local?.getVideoTracks().length ?? 0) > 0;
+  ui.camera.textContent = 'Camera';
+  ui.camera.disabled = !hasCam;
+  ui.camera.title = hasCam ? '' : 'No camera in this call';
+  ui.camera.setAttribute('aria-pressed', String(s.camera));
+  ui.camera.classList.toggle('off', hasCam && !s.camera);
+  ui.panel.title.textContent = s.channel.name;
+  const q = s.quality;
+  const text = q ? `${q.level} · RTT ${q.rtt == null ? '–' : `${Math.round(q.rtt)} ms`} · loss ${q.loss.toFixed(1)}%` : '';
+  for (const el of [ui.quality, ui.panel.quality]) {
+    el.replaceChildren(q ? h('span', { class: q.level }, '●') : '', ` ${text}`);
+    el.title = 'Connection quality (from getStats)';
+  }
+  updateStage(s);
+  updatePeople(s);
+}
+
+function updateStage(s) {
+  for (const r of s.receivers.filter((r) => r.kind === 'video' && r.active)) {
+    let tile = ui.videos.get(r.mid);
+    if (!tile) {
+      const video = h('video', { autoplay: true, playsinline: true, muted: true, 'data-mid': r.mid });
+      video.srcObject = r.stream;
+      tile = h('div', { class: 'tile' }, video, h('span', { class: 'label' }));
+      ui.videos.set(r.mid, tile);
+      ui.stage.append(tile);
+    }
+    // Composite (hybrid, mcu): one stream of everyone. sfu: one camera per slot, named by `slots`.
+    const user = s.slots.get(r.mid)?.user_id ?? null;
+    const composite = s.mode !== 'sfu';
+    tile.hidden = !composite && !user;
+    tile.querySelector('.label').textContent = composite ? 'Everyone' : s.participants.get(user)?.username ?? '';
+    tile.classList.toggle('speaking', !composite && !!s.participants.get(user)?.speaking);
+    tile.setAttribute('aria-label', composite ? 'Video of everyone in the call' : `Camera of ${s.participants.get(user)?.username ?? 'nobody'}`);
+  }
+}
+
+function updatePeople(s) {
+  const items = [...s.participants.values()].map((p) => h('li', {
+    class: `person${p.speaking ? ' speaking' : ''}`, 'data-user': p.user_id,
+    'aria-label': `${p.username}${p.user_id === s.userId ? ' (you)' : ''}${p.speaking ? ', speaking' : ''}${p.self_mute || p.server_mute ? ', muted' : ''}`,
+  }, avatar(p.user_id, p.username), h('span', {}, p.username),
+  h('span', { 'aria-hidden': 'true' }, [p.self_mute || p.server_mute ? '🔇' : '', p.camera ? '📷' : ''].join(' '))));
+  ui.people.replaceChildren(...items);
+}
