@@ -156,9 +156,9 @@ export function videoColours(page, selector, cols = 2, rows = 1) {
     const out = [];
     for (let j = 0; j < rows; j++) {
       for (let i = 0; i < cols; i++) {
-        // The middle half of each cell: away from borders and labels.
+        // A patch around each cell's centre: away from borders, letterboxing and labels.
         const w = c.width / cols, h = c.height / rows;
-        const px = g.getImageData(i * w + w / 4, j * h + h / 4, w / 2, h / 2).data;
+        const px = g.getImageData(i * w + 0.4 * w, j * h + 0.4 * h, 0.2 * w, 0.2 * h).data;
         const sum = [0, 0, 0];
         for (let k = 0; k < px.length; k += 4) { sum[0] += px[k]; sum[1] += px[k + 1]; sum[2] += px[k + 2]; }
         out.push(sum.map((s) => Math.round(s / (px.length / 4))));
@@ -172,4 +172,23 @@ export async function screenshot(page, name) {
   const path = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path });
   return path;
+}
+
+/** Creates a guild as `owner` through the UI and returns an invite code made there. */
+export async function createGuild(owner, name) {
+  await owner.click('#guild-create');
+  await owner.fill('#dialog-input', name);
+  await owner.keyboard.press('Enter');
+  await owner.waitForSelector('#channel-title:text("# general")');
+  await owner.click('#invite-create');
+  const code = await owner.textContent('#dialog-code');
+  await owner.keyboard.press('Escape');
+  return code;
+}
+
+export async function joinGuild(page, code) {
+  await page.click('#guild-join');
+  await page.fill('#dialog-input', code);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#channel-title:text("# general")');
 }

@@ -1,6 +1,6 @@
 // The member list of the current guild, grouped by presence.
 
-import { $, avatar, h } from './dom.js';
+import { $, avatar, h, icon } from './dom.js';
 import { guild, on, state } from './state.js';
 
 const LABEL = { online: 'Online', idle: 'Idle', dnd: 'Do not disturb', offline: 'Offline' };
@@ -29,7 +29,7 @@ function render() {
     h('ul', { 'aria-label': title }, list.map((m) => h('li', {
       class: `member ${m.status}`, 'data-user': m.user_id,
     }, avatar(m.user_id, m.username, m.status), h('span', {}, m.username,
-      m.user_id === g.guild.owner_id ? h('span', { title: 'Server owner', 'aria-label': ' (owner)' }, ' 👑') : null,
+      m.user_id === g.guild.owner_id ? h('span', { title: 'Server owner', class: 'owner' }, icon('crown', 14), h('span', { class: 'visually-hidden' }, ' (owner)')) : null,
       m.user_id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null),
     h('span', { class: 'visually-hidden' }, `, ${LABEL[m.status]}`)))),
   ] : [];

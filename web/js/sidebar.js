@@ -2,7 +2,7 @@
 // unread and mention badges, voice channels with who is in them.
 
 import { post } from './api.js';
-import { $, avatar, h, initials, toast } from './dom.js';
+import { $, avatar, h, icon, initials, toast } from './dom.js';
 import { ask, newChannel, show } from './dialog.js';
 import { apply, guild, on, state, username } from './state.js';
 
@@ -81,7 +81,7 @@ function channelButton(g, c) {
   return h('button', {
     class: `channel${unread ? ' unread' : ''}`, 'aria-label': label, 'data-channel': c.id,
     'aria-current': c.id === state.channelId ? 'true' : null, onclick: () => nav.selectChannel(c.id),
-  }, h('span', { 'aria-hidden': 'true' }, c.kind === 'voice' ? '🔊' : '#'), h('span', { class: 'name' }, c.name),
+  }, c.kind === 'voice' ? icon('speaker') : h('span', { 'aria-hidden': 'true', class: 'hash' }, '#'), h('span', { class: 'name' }, c.name),
   mentions ? h('span', { class: 'badge' }, String(mentions)) : null,
   c.kind === 'voice' && c.voice_mode && c.voice_mode !== 'hybrid' ? h('span', { class: 'badge quiet' }, c.voice_mode) : null);
 }
@@ -93,7 +93,7 @@ function voiceUsers(g, c) {
     const a = avatar(v.user_id, username(v.user_id));
     a.style.width = a.style.height = '20px';
     a.style.fontSize = '.6rem';
-    return h('li', {}, a, username(v.user_id), v.self_mute || v.server_mute ? h('span', { title: 'muted', 'aria-label': 'muted' }, '🔇') : null);
+    return h('li', {}, a, username(v.user_id), v.self_mute || v.server_mute ? h('span', { title: 'muted' }, icon('micOff', 14), h('span', { class: 'visually-hidden' }, ' (muted)')) : null);
   }));
 }
 

@@ -2,7 +2,7 @@
 // connection quality, errors) and the small "voice connected" panel in the sidebar. Elements are
 // built once per session and updated in place, so videos keep playing and focus stays put.
 
-import { $, avatar, h } from './dom.js';
+import { $, avatar, h, icon } from './dom.js';
 import { channel, state } from './state.js';
 import { VoiceError, VoiceSession } from './voice.js';
 
@@ -15,7 +15,7 @@ export const voiceSession = () => session;
 /** Shows the current voice channel in the main area. */
 export function showVoice() {
   const c = channel();
-  $('channel-title').textContent = `🔊 ${c.name}`;
+  $('channel-title').replaceChildren(icon('speaker', 18), ` ${c.name}`);
   const root = $('voice');
   if (session && session.channel.id === c.id) {
     if (!root.contains(ui.root)) root.replaceChildren(ui.root);
@@ -24,7 +24,7 @@ export function showVoice() {
   const failed = error?.channelId === c.id ? error.message : null;
   root.replaceChildren(
     failed ? h('p', { class: 'notice', role: 'alert', id: 'voice-error' }, failed) : null,
-    h('p', {}, session ? `You are in 🔊 ${session.channel.name}. Joining here leaves it.`
+    h('p', {}, session ? `You are in the voice channel ${session.channel.name}. Joining here leaves it.`
       : 'Join to talk. Your browser will ask for your microphone and camera now, not before.'),
     h('p', { class: 'muted' }, `Room mode: ${c.voice_mode ?? 'hybrid'}`),
     h('div', { class: 'controls' }, h('button', { id: 'voice-join', class: 'primary', onclick: () => join(c) }, 'Join voice')),
@@ -126,16 +126,22 @@ function updateStage(s) {
     const composite = s.mode !== 'sfu';
     tile.hidden = !composite && !user;
     tile.querySelector('.label').textContent = composite ? 'Everyone' : s.participants.get(user)?.username ?? '';
-    tile.classList.toggle('speaking', !composite && !!s.participants.get(user)?.speaking);
+    const p = s.participants.get(user);
+    tile.classList.toggle('speaking', !composite && !!p?.speaking && !p.self_mute && !p.server_mute);
     tile.setAttribute('aria-label', composite ? 'Video of everyone in the call' : `Camera of ${s.participants.get(user)?.username ?? 'nobody'}`);
   }
 }
 
 function updatePeople(s) {
-  const items = [...s.participants.values()].map((p) => h('li', {
-    class: `person${p.speaking ? ' speaking' : ''}`, 'data-user': p.user_id,
-    'aria-label': `${p.username}${p.user_id === s.userId ? ' (you)' : ''}${p.speaking ? ', speaking' : ''}${p.self_mute || p.server_mute ? ', muted' : ''}`,
-  }, avatar(p.user_id, p.username), h('span', {}, p.username),
-  h('span', { 'aria-hidden': 'true' }, [p.self_mute || p.server_mute ? '🔇' : '', p.camera ? '📷' : ''].join(' '))));
+  const items = [...s.participants.values()].map((p) => {
+    const muted = p.self_mute || p.server_mute;
+    // No ring on the muted: nobody hears them, whatever their last speaking state was.
+    const speaking = p.speaking && !muted;
+    return h('li', {
+      class: `person${speaking ? ' speaking' : ''}`, 'data-user': p.user_id,
+      'aria-label': `${p.username}${p.user_id === s.userId ? ' (you)' : ''}${speaking ? ', speaking' : ''}${muted ? ', muted' : ''}${p.camera ? ', camera on' : ''}`,
+    }, avatar(p.user_id, p.username), h('span', {}, p.username),
+    h('span', { class: 'states' }, muted ? icon('micOff', 14) : null, p.camera ? icon('camera', 14) : null));
+  });
   ui.people.replaceChildren(...items);
 }

@@ -1,0 +1,178 @@
+// Voice and video in real browsers: Alice and Bob (separate Chromium processes, so each has its own
+// fake microphone tone and camera colour) join the same voice channel and each checks, through
+// getStats() and the pixels of the <video> it shows, that it receives the other's audio and video.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  createGuild, eventually, joinGuild, launch, mediaStats, newPage, screenshot, signUp, startServer, videoColours,
+} from './harness.mjs';
+
+const RED = [220, 40, 40], BLUE = [40, 80, 220];
+let server, browsers = [], alice, bob, ids = {};
+
+before(async () => {
+  server = await startServer();
+  browsers = [await launch('alice', { tone: 440, colour: RED }), await launch('bob', { tone: 660, colour: BLUE })];
+  alice = await newPage(browsers[0], server.base);
+  bob = await newPage(browsers[1], server.base);
+  await signUp(alice, 'alice');
+  await signUp(bob, 'bob');
+  await joinGuild(bob, await createGuild(alice, 'Voice test'));
+  for (const [name, p] of [['alice', alice], ['bob', bob]]) ids[name] = await p.evaluate(() => window.confab.state.me.id);
+});
+
+after(async () => {
+  for (const p of [alice, bob]) if (p?.errors.length) console.log(`page errors: ${p.errors.join('\n')}`);
+  for (const b of browsers) await b.close();
+  await server?.stop();
+});
+
+async function joinVoice(page, channel) {
+  await page.click(`#channel-list button.channel:has(.name:text-is("${channel}"))`);
+  await page.click('#voice-join');
+  await page.waitForFunction(() => window.confab.voice()?.status === 'connected', null, { timeout: 20000 });
+}
+
+async function leaveVoice(page) {
+  await page.click('#voice-leave');
+  await page.waitForSelector('#voice-join');
+}
+
+/** Audio from the other participant: inbound packets and a non-zero level, on some receive slot. */
+async function receivesAudio(page) {
+  let level = 0;
+  return eventually('inbound audio with a level', async () => {
+    const s = await mediaStats(page);
+    const live = (s?.audio ?? []).filter((a) => a.packets > 0);
+    level = Math.max(level, ...live.map((a) => a.level));
+    return live.length && level > 0 && live.some((a) => a.energy > 0)
+      ? { packets: Math.max(...live.map((a) => a.packets)), level: +level.toPrecision(2), rtt: s.rtt } : null;
+  });
+}
+
+async function receivesVideo(page) {
+  return eventually('decoded inbound video', async () => {
+    const s = await mediaStats(page);
+    const v = (s?.video ?? []).filter((x) => x.decoded > 0);
+    return v.length ? v : null;
+  });
+}
+
+const isColour = ([r, g, b], [R, G, B]) => Math.abs(r - R) < 60 && Math.abs(g - G) < 60 && Math.abs(b - B) < 60;
+
+test('hybrid room: both hear each other and see the composite of both cameras', async () => {
+  const t0 = Date.now();
+  await joinVoice(alice, 'General');
+  await joinVoice(bob, 'General');
+  console.log(`both connected in ${Date.now() - t0} ms`);
+  // The chat plane shows who is in the channel.
+  await alice.waitForFunction(() => document.querySelectorAll('#channel-list .voice-users li').length === 2);
+  for (const [page, other] of [[alice, 'bob'], [bob, 'alice']]) {
+    const audio = await receivesAudio(page);
+    console.log(`${other === 'bob' ? 'alice' : 'bob'} receives audio: ${JSON.stringify(audio)}`);
+    // The other's tone makes the server announce them speaking: a ring on their avatar.
+    await page.waitForSelector(`#voice-people .person.speaking[data-user="${ids[other]}"]`);
+    const video = await receivesVideo(page);
+    console.log(`${other === 'bob' ? 'alice' : 'bob'} decodes video: ${JSON.stringify(video)}`);
+  }
+  // The composite is a 2x1 grid: Alice's red camera and Bob's blue one, each seen by both.
+  for (const page of [alice, bob]) {
+    const seen = await eventually('two coloured tiles', async () => {
+      const c = await videoColours(page, '#voice-stage video', 2, 1);
+      return c && c.cells.some((x) => isColour(x, RED)) && c.cells.some((x) => isColour(x, BLUE)) ? c : null;
+    });
+    console.log(`composite ${seen.width}x${seen.height}, tile colours ${JSON.stringify(seen.cells)}`);
+  }
+  await alice.waitForSelector('#voice-quality:has-text("RTT")');
+  await screenshot(alice, 'voice-hybrid-alice');
+  await screenshot(bob, 'voice-hybrid-bob');
+});
+
+test('mute and camera off reach the other side', async () => {
+  await bob.click('#voice-mute');
+  await alice.waitForSelector(`#voice-people .person[data-user="${ids.bob}"][aria-label*="muted"]`);
+  await alice.waitForSelector(`#voice-people .person.speaking[data-user="${ids.bob}"]`, { state: 'detached' });
+  await bob.click('#voice-mute');
+  await alice.waitForSelector(`#voice-people .person.speaking[data-user="${ids.bob}"]`);
+  // Camera off: Bob's tile in the composite becomes a placeholder, no longer his blue camera.
+  await bob.click('#voice-camera');
+  await eventually('bob placeholder', async () => {
+    const c = await videoColours(alice, '#voice-stage video', 2, 1);
+    return c && c.cells.some((x) => isColour(x, RED)) && !c.cells.some((x) => isColour(x, BLUE));
+  });
+  await bob.click('#voice-camera');
+  await eventually('bob camera back', async () => {
+    const c = await videoColours(alice, '#voice-stage video', 2, 1);
+    return c?.cells.some((x) => isColour(x, BLUE));
+  });
+  await leaveVoice(alice);
+  await leaveVoice(bob);
+  await alice.waitForFunction(() => document.querySelectorAll('#channel-list .voice-users li').length === 0);
+});
+
+test('sfu room: one tile per camera, each showing the other participant', async () => {
+  await alice.click('#channel-list h3:has-text("Voice") button');
+  await alice.fill('#dialog-input', 'Stage');
+  await alice.selectOption('#dialog-kind', 'voice');
+  await alice.selectOption('#dialog-mode', 'sfu');
+  await alice.keyboard.press('Enter');
+  await bob.waitForSelector('#channel-list button.channel:has(.name:text-is("Stage"))');
+  await joinVoice(alice, 'Stage');
+  await joinVoice(bob, 'Stage');
+  for (const [page, other, colour] of [[alice, 'bob', BLUE], [bob, 'alice', RED]]) {
+    await receivesAudio(page);
+    const tile = page.locator('#voice-stage .tile:not([hidden])');
+    await eventually(`one tile on ${other === 'bob' ? 'alice' : 'bob'}'s page`, async () => (await tile.count()) === 1);
+    assert.equal(await tile.locator('.label').textContent(), other);
+    const video = await receivesVideo(page);
+    const seen = await eventually(`${other}'s camera colour`, async () => {
+      const c = await videoColours(page, '#voice-stage .tile:not([hidden]) video', 1, 1);
+      return c && isColour(c.cells[0], colour) ? c : null;
+    });
+    console.log(`sfu: ${other}'s camera ${seen.width}x${seen.height} ${JSON.stringify(seen.cells[0])}, ${JSON.stringify(video)}`);
+  }
+  await screenshot(alice, 'voice-sfu-alice');
+  await leaveVoice(alice);
+  await leaveVoice(bob);
+});
+
+test('mcu room: the mix of the others and the composite', async () => {
+  await alice.click('#channel-list h3:has-text("Voice") button');
+  await alice.fill('#dialog-input', 'Mixed');
+  await alice.selectOption('#dialog-kind', 'voice');
+  await alice.selectOption('#dialog-mode', 'mcu');
+  await alice.keyboard.press('Enter');
+  await bob.waitForSelector('#channel-list button.channel:has(.name:text-is("Mixed"))');
+  await joinVoice(alice, 'Mixed');
+  await joinVoice(bob, 'Mixed');
+  for (const page of [alice, bob]) {
+    const audio = await receivesAudio(page);
+    const slots = (await mediaStats(page)).audio.length;
+    assert.equal(await page.evaluate(() => window.confab.voice().mode), 'mcu');
+    const seen = await eventually('two coloured tiles', async () => {
+      const c = await videoColours(page, '#voice-stage video', 2, 1);
+      return c && c.cells.some((x) => isColour(x, RED)) && c.cells.some((x) => isColour(x, BLUE)) ? c : null;
+    });
+    console.log(`mcu: audio ${JSON.stringify(audio)} on ${slots} slot(s), composite ${JSON.stringify(seen.cells)}`);
+  }
+  await leaveVoice(alice);
+  await leaveVoice(bob);
+});
+
+test('a browser that denies the microphone gets a clear error', async () => {
+  // No --use-fake-ui-for-media-stream here: the browser's own permission state answers.
+  const denying = await launch('carol', 'deny');
+  browsers.push(denying);
+  const carol = await newPage(denying, server.base);
+  await signUp(carol, 'carol');
+  const code = await createGuild(alice, 'Another');
+  await joinGuild(carol, code);
+  await carol.click('#channel-list button.channel:has(.name:text-is("General"))');
+  await carol.click('#voice-join');
+  const error = await carol.waitForSelector('#voice-error');
+  assert.match(await error.textContent(), /Microphone access was denied/);
+  assert.equal(await carol.evaluate(async () => (await navigator.permissions.query({ name: 'microphone' })).state), 'denied');
+  assert.equal(await carol.evaluate(() => window.confab.voice()), null, 'not in the call');
+  await screenshot(carol, 'voice-denied-carol');
+});
