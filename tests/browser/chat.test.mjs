@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { eventually, launch, newPage, screenshot, signUp, startServer } from './harness.mjs';
+import { eventually, launch, newPage, pages, screenshot, signUp, startServer } from './harness.mjs';
 
 let server, browser, alice, bob, code;
 const PHONE = { width: 390, height: 844 };
@@ -17,9 +17,10 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of [alice, bob]) if (p?.errors.length) console.log(`page errors: ${p.errors.join('\n')}`);
+  for (const p of pages) if (p.errors.length) console.log(`browser console errors:\n${p.errors.join('\n')}`);
   await browser?.close();
   await server?.stop();
+  assert.deepEqual(pages.flatMap((p) => p.bugs), [], 'no uncaught exceptions or CSP violations');
 });
 
 /** On the phone layout the channel list is a drawer: open it, pick, and it closes again. */

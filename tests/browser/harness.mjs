@@ -15,11 +15,12 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const BIN = process.env.CONFAB_BIN ?? join(ROOT, 'target', 'debug', 'confab');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** `confab serve` on 127.0.0.1:0 with a throwaway SQLite store; resolves once both ports are up. */
-export async function startServer() {
+/** `confab serve` on 127.0.0.1:0 with a throwaway SQLite store (plus `extra` arguments); resolves
+ *  once both ports are up. */
+export async function startServer(...extra) {
   const dir = mkdtempSync(join(tmpdir(), 'confab-browser-'));
   const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--media-bind', '127.0.0.1:0',
-    '--database-url', `sqlite:${join(dir, 'confab.db')}`], {
+    '--database-url', `sqlite:${join(dir, 'confab.db')}`, ...extra], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   const log = [];
@@ -93,13 +94,22 @@ export async function launch(name, media) {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args, ignoreDefaultArgs: ['--mute-audio'] });
 }
 
-/** A page in a new context, with browser console errors collected for failure reports. */
+/** A page in a new context. `page.errors`: console errors (expected ones too, such as refused
+ *  connections while offline); `page.bugs`: uncaught exceptions and Content-Security-Policy
+ *  violations, which the test files assert are none. */
+export const pages = [];
 export async function newPage(browser, base, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport, baseURL: base });
   const page = await context.newPage();
+  pages.push(page);
   page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  page.bugs = [];
+  page.on('pageerror', (e) => page.bugs.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    page.errors.push(m.text());
+    if (m.text().includes('Content Security Policy')) page.bugs.push(m.text());
+  });
   await page.goto('/');
   return page;
 }

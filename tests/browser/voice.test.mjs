@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  createGuild, eventually, joinGuild, launch, mediaStats, newPage, screenshot, signUp, startServer, videoColours,
+  createGuild, eventually, joinGuild, launch, mediaStats, newPage, pages, screenshot, signUp, startServer, videoColours,
 } from './harness.mjs';
 
 const RED = [220, 40, 40], BLUE = [40, 80, 220];
@@ -23,9 +23,10 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of [alice, bob]) if (p?.errors.length) console.log(`page errors: ${p.errors.join('\n')}`);
+  for (const p of pages) if (p.errors.length) console.log(`browser console errors:\n${p.errors.join('\n')}`);
   for (const b of browsers) await b.close();
   await server?.stop();
+  assert.deepEqual(pages.flatMap((p) => p.bugs), [], 'no uncaught exceptions or CSP violations');
 });
 
 async function joinVoice(page, channel) {
@@ -175,4 +176,24 @@ test('a browser that denies the microphone gets a clear error', async () => {
   assert.equal(await carol.evaluate(async () => (await navigator.permissions.query({ name: 'microphone' })).state), 'denied');
   assert.equal(await carol.evaluate(() => window.confab.voice()), null, 'not in the call');
   await screenshot(carol, 'voice-denied-carol');
+});
+
+test('a media connection that cannot be made gets a clear error', async () => {
+  // The server advertises an address nothing listens on (the media port is bound to 127.0.0.1), as
+  // when a firewall drops UDP: signaling works, ICE never connects.
+  const unreachable = await startServer('--public-ip', '127.0.0.2');
+  try {
+    const dave = await newPage(browsers[0], unreachable.base);
+    await signUp(dave, 'dave');
+    await createGuild(dave, 'Unreachable');
+    await dave.click('#channel-list button.channel:has(.name:text-is("General"))');
+    const t0 = Date.now();
+    await dave.click('#voice-join');
+    const error = await dave.waitForSelector('#voice-error', { timeout: 40000 });
+    assert.match(await error.textContent(), /media connection .* failed/);
+    console.log(`media failure reported after ${Date.now() - t0} ms`);
+    await dave.context().close();
+  } finally {
+    await unreachable.stop();
+  }
 });

@@ -99,10 +99,28 @@ function renderAll() {
       items.push(divider());
       dividerDone = true;
     }
-    items.push(item(m));
+    items.push(item(m, items.at(-1)?.classList.contains('divider') ? null : prevOf(h.list, m)));
   }
-  $('messages').replaceChildren(...items);
+  // A redraw is not news: keep the live region from reading the whole history out.
+  const list = $('messages');
+  list.setAttribute('aria-live', 'off');
+  list.replaceChildren(...items);
+  requestAnimationFrame(() => list.setAttribute('aria-live', 'polite'));
   renderTyping();
+}
+
+/** The message `m` continues (same author, within 5 minutes): it is shown without a header. */
+function prevOf(list, m) {
+  const prev = list[list.indexOf(m) - 1];
+  return prev && prev.author_id === m.author_id && idTime(m.id) - idTime(prev.id) < 5 * 60000 ? prev : null;
+}
+
+function keepingScroll(fn) {
+  const el = $('history');
+  const bottom = atBottom();
+  const top = el.scrollTop;
+  fn();
+  if (bottom) scrollToBottom(); else el.scrollTop = top;
 }
 
 function divider() {
@@ -117,15 +135,16 @@ function changed({ created, updated, deleted }) {
     if (!m || document.getElementById(`m-${m.id}`)) return;
     const stick = atBottom() || m.author_id === state.me.id;
     const next = h.list[h.list.indexOf(m) + 1];
-    $('messages').insertBefore(item(m), next ? document.getElementById(`m-${next.id}`) : null);
+    if (next) return keepingScroll(renderAll); // arrived out of order: regroup everything
+    $('messages').append(item(m, prevOf(h.list, m)));
     if (stick) scrollToBottom();
     if (stick) ack();
   } else if (updated) {
     const m = h.list.find((x) => x.id === updated);
     const old = document.getElementById(`m-${updated}`);
-    if (m && old && !old.querySelector('textarea')) old.replaceWith(item(m));
-  } else if (deleted) {
-    document.getElementById(`m-${deleted}`)?.remove();
+    if (m && old && !old.querySelector('textarea')) old.replaceWith(item(m, old.classList.contains('grouped') ? prevOf(h.list, m) : null));
+  } else if (deleted && document.getElementById(`m-${deleted}`)) {
+    keepingScroll(renderAll); // the next message may now need its author line
   }
 }
 
@@ -163,13 +182,13 @@ function content(text) {
   return parts;
 }
 
-function item(m) {
+function item(m, continues = null) {
   const mine = m.author_id === state.me.id;
   const t = idTime(m.id);
   const name = username(m.author_id);
   const mentioned = m.mentions?.includes(state.me.id);
-  return h('li', { id: `m-${m.id}`, class: `msg${mentioned ? ' mention' : ''}`, 'data-author': name },
-    h('header', {}, h('span', { class: 'author' }, name),
+  return h('li', { id: `m-${m.id}`, class: `msg${mentioned ? ' mention' : ''}${continues ? ' grouped' : ''}`, 'data-author': name },
+    h('header', { class: continues ? 'visually-hidden' : null }, h('span', { class: 'author' }, name),
       h('time', { datetime: t.toISOString(), title: t.toLocaleString() },
         t.toDateString() === new Date().toDateString() ? t.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : t.toLocaleString())),
     h('div', { class: 'content' }, content(m.content), m.edited_at ? h('span', { class: 'edited' }, ' (edited)') : null),
@@ -216,7 +235,7 @@ function startEdit(m) {
   if (!li) return;
   const box = h('textarea', { 'aria-label': 'Edit message', maxlength: 2000 });
   box.value = m.content;
-  const done = () => li.replaceWith(item(m));
+  const done = () => li.replaceWith(item(m, li.classList.contains('grouped') ? m : null));
   const save = async () => {
     const text = box.value.trim();
     if (!text || text === m.content) return done();

@@ -7,7 +7,7 @@ import { post } from './api.js';
 
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
-const CONNECT_TIMEOUT_MS = 15000;
+const CONNECT_TIMEOUT_MS = 10000;
 const RESUME_WINDOW_MS = 25000;
 
 /** An error whose message is meant for the user as it is. */
@@ -254,6 +254,8 @@ export class VoiceSession extends EventTarget {
       4014: 'You were disconnected from the voice channel.',
       1001: 'The server is restarting. Join again in a moment.',
     };
+    // The server drops a participant whose media never arrives: that is the media failing.
+    if (code === 4014 && this.status !== 'connected' && this.pc) return this.mediaFailed();
     if (reasons[code]) return this.fail(reasons[code]);
     // The media path is independent of this socket: resume the session over a new one.
     this.droppedAt ??= Date.now();

@@ -23,7 +23,7 @@ export function showVoice() {
   }
   const failed = error?.channelId === c.id ? error.message : null;
   root.replaceChildren(
-    failed ? h('p', { class: 'notice', role: 'alert', id: 'voice-error' }, failed) : null,
+    failed ? h('p', { class: 'notice', role: 'alert', id: 'voice-error', tabindex: '-1' }, failed) : null,
     h('p', {}, session ? `You are in the voice channel ${session.channel.name}. Joining here leaves it.`
       : 'Join to talk. Your browser will ask for your microphone and camera now, not before.'),
     h('p', { class: 'muted' }, `Room mode: ${c.voice_mode ?? 'hybrid'}`),
