@@ -39,7 +39,7 @@ report() {
 cargo_test() { cargo test "$@" | tee -a "$results"; }
 # The web client in headless Chromium against the binary just built (see tests/browser/run.sh).
 # shellcheck disable=SC2317
-browser_test() { CONFAB_BIN=target/debug/confab tests/browser/run.sh | tee -a "$results"; }
+browser_test() { CONFAB_BIN="${CARGO_TARGET_DIR:-target}/debug/confab" tests/browser/run.sh | tee -a "$results"; }
 results=$(mktemp)
 
 phase setup scripts/setup.sh || { report; exit 1; }

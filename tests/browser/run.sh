@@ -3,6 +3,8 @@
 # driven by playwright-core (npm), against target/debug/confab (CONFAB_BIN overrides).
 # Screenshots go to target/browser/.
 set -euo pipefail
+# CONFAB_BIN is relative to where we were called from.
+[[ -n "${CONFAB_BIN:-}" ]] && CONFAB_BIN=$(realpath "$CONFAB_BIN")
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 command -v chromium >/dev/null 2>&1 || { echo "browser: chromium missing (scripts/setup.sh installs it)" >&2; exit 1; }
@@ -14,8 +16,7 @@ fi
 # just built the workspace, and a `-p confab` build there could differ in features and rebuild).
 if [[ -z "${CONFAB_BIN:-}" ]]; then
     (cd ../.. && cargo build -p confab)
-    CONFAB_BIN=../../target/debug/confab
+    CONFAB_BIN=$(realpath ../../target/debug/confab)
 fi
-CONFAB_BIN=$(realpath "$CONFAB_BIN")
 export CONFAB_BIN
 exec node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs

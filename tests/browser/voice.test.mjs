@@ -90,7 +90,10 @@ test('hybrid room: both hear each other and see the composite of both cameras', 
   await screenshot(bob, 'voice-hybrid-bob');
 });
 
-test('mute and camera off reach the other side', async () => {
+test('a dropped voice socket resumes; mute and camera off reach the other side', async () => {
+  // The signaling socket drops; the client resumes over a new one, media untouched.
+  await alice.evaluate(() => window.confab.voice().ws.close(4000));
+  await alice.waitForFunction(() => window.confab.voice()?.ws.readyState === WebSocket.OPEN && window.confab.voice().droppedAt === null);
   await bob.click('#voice-mute');
   await alice.waitForSelector(`#voice-people .person[data-user="${ids.bob}"][aria-label*="muted"]`);
   await alice.waitForSelector(`#voice-people .person.speaking[data-user="${ids.bob}"]`, { state: 'detached' });
