@@ -6,6 +6,8 @@
 //! [`Router::learn`], so a spoofed packet cannot steal a peer's route.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 
 use crate::PeerId;
@@ -15,9 +17,11 @@ const MAX_ADDRS: usize = 4;
 
 #[derive(Debug, Default)]
 pub struct Router {
-    by_addr: HashMap<SocketAddr, PeerId>,
+    /// Fx hashing for the per-packet lookups: keys are peers' own learnt addresses (inserted only
+    /// after a STUN check), so nobody can flood the map with colliding ones.
+    by_addr: FxHashMap<SocketAddr, PeerId>,
     by_ufrag: HashMap<String, PeerId>,
-    peers: HashMap<PeerId, Routes>,
+    peers: FxHashMap<PeerId, Routes>,
 }
 
 #[derive(Debug)]

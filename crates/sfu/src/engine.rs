@@ -5,7 +5,9 @@
 //! [`Sfu`]: crate::Sfu
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -26,12 +28,17 @@ use crate::peer::{Io, Peer, Pending, Timers};
 use crate::room::Room;
 use crate::speaker::SpeakerEvent;
 use crate::stats::{Counters, SfuStats};
+use crate::udp::{self, Outgoing};
 use crate::{GoneReason, PeerId, PeerOptions, RoomId, SfuConfig, SfuError, SfuEvent};
 
 /// Housekeeping: peer timeouts, speaker hangovers.
 const TICK: Duration = Duration::from_millis(50);
 /// Datagrams read per wake-up before timers get a look in.
 const READ_BATCH: usize = 64;
+/// Datagrams handled between flushes: what they were forwarded to waits at most this many
+/// datagrams' work before leaving, and a listener written several times in the meantime is
+/// drained (and its copies sent) once.
+const FLUSH_EVERY: usize = 8;
 /// Composite output waiting for the engine (several seconds of frames): a mixer never blocks on
 /// the engine; if the engine is that far behind, frames are dropped and a keyframe requested.
 const VIDEO_QUEUE: usize = 256;
@@ -87,8 +94,9 @@ pub(crate) struct Engine {
     /// Our host candidate: the `destination` of every `Receive`.
     pub dest: SocketAddr,
     pub router: Router,
-    pub peers: HashMap<PeerId, Peer>,
-    pub rooms: HashMap<RoomId, RoomState>,
+    /// Fx hashing: ids are ours (sequential), and these maps are looked up per packet.
+    pub peers: FxHashMap<PeerId, Peer>,
+    pub rooms: FxHashMap<RoomId, RoomState>,
     pub timers: Timers,
     pub events: UnboundedSender<SfuEvent>,
     pub pending: Pending,
@@ -101,6 +109,12 @@ pub(crate) struct Engine {
     pub mix_timers: BinaryHeap<Reverse<(Instant, RoomId)>>,
     pub garbage: u64,
     pub forward_latency: Histogram,
+    /// Datagrams drained from peers, not yet sent.
+    pub outbox: Vec<Outgoing>,
+    /// Peers written to since the last flush.
+    pub dirty: Vec<PeerId>,
+    /// When each audio copy written since the last flush was read off the socket.
+    pub copy_times: Vec<Instant>,
     next_tick: Instant,
     pub next_assign: Instant,
     // Scratch buffers reused on the hot path.
@@ -132,8 +146,8 @@ impl Engine {
             socket: Arc::new(socket),
             dest,
             router: Router::default(),
-            peers: HashMap::new(),
-            rooms: HashMap::new(),
+            peers: FxHashMap::default(),
+            rooms: FxHashMap::default(),
             timers: Timers::new(),
             events,
             pending: Pending::default(),
@@ -145,6 +159,9 @@ impl Engine {
             mix_timers: BinaryHeap::new(),
             garbage: 0,
             forward_latency: Histogram::default(),
+            outbox: Vec::new(),
+            dirty: Vec::new(),
+            copy_times: Vec::new(),
             next_tick: now,
             next_assign: now,
             targets: Vec::new(),
@@ -163,6 +180,7 @@ impl Engine {
         loop {
             let now = Instant::now();
             self.run_timers(now);
+            self.flush(now);
             let next_timer = self.timers.peek().map(|Reverse((t, _))| *t);
             let next_mix = self.mix_timers.peek().map(|Reverse((t, _))| *t);
             let deadline = [next_timer, next_mix].into_iter().flatten().fold(self.next_tick, Instant::min);
@@ -181,11 +199,14 @@ impl Engine {
                 Wake::Video(None) => {}
                 Wake::Udp(r) => {
                     let mut r = r;
-                    for _ in 0..READ_BATCH {
+                    for i in 1..=READ_BATCH {
                         match r {
                             Ok((n, src)) => self.datagram(&buf[..n], src, Instant::now()),
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             Err(e) => tracing::debug!(error = %e, "udp receive failed"),
+                        }
+                        if i % FLUSH_EVERY == 0 {
+                            self.flush(Instant::now());
                         }
                         r = socket.try_recv_from(&mut buf);
                     }
@@ -193,14 +214,21 @@ impl Engine {
                 Wake::Timer => {}
             }
             self.reap(Instant::now());
+            self.flush(Instant::now());
         }
         for (_, mut p) in self.peers.drain() {
             let _ = p.rtc.close();
             p.drain(
-                &mut Io { socket: &socket, timers: &mut self.timers, events: &self.events, pending: &mut self.pending },
+                &mut Io {
+                    outbox: &mut self.outbox,
+                    timers: &mut self.timers,
+                    events: &self.events,
+                    pending: &mut self.pending,
+                },
                 Instant::now(),
             );
         }
+        udp::send_all(&socket, &mut self.outbox, |_| {});
         // Mixers stop as they are dropped.
         self.rooms.clear();
         tracing::info!("sfu stopped");
@@ -233,7 +261,7 @@ impl Engine {
         }
     }
 
-    fn datagram(&mut self, buf: &[u8], src: SocketAddr, now: Instant) {
+    pub(crate) fn datagram(&mut self, buf: &[u8], src: SocketAddr, now: Instant) {
         let Ok(recv) = Receive::new(Protocol::Udp, src, self.dest, buf) else {
             self.garbage += 1;
             return;
@@ -276,14 +304,51 @@ impl Engine {
     pub fn drain(&mut self, id: PeerId, now: Instant) {
         let Some(p) = self.peers.get_mut(&id) else { return };
         let mut io =
-            Io { socket: &self.socket, timers: &mut self.timers, events: &self.events, pending: &mut self.pending };
+            Io { outbox: &mut self.outbox, timers: &mut self.timers, events: &self.events, pending: &mut self.pending };
         p.drain(&mut io, now);
         if !p.rtc.is_alive() {
             self.gone.push((id, if p.closed { GoneReason::Closed } else { GoneReason::Failed }));
         }
     }
 
-    fn run_timers(&mut self, now: Instant) {
+    /// Marks a peer that was written to; [`Engine::flush`] drains it.
+    pub fn mark_dirty(&mut self, id: PeerId) {
+        if let Some(p) = self.peers.get_mut(&id)
+            && !std::mem::replace(&mut p.dirty, true)
+        {
+            self.dirty.push(id);
+        }
+    }
+
+    /// Drains every peer written to since the last flush and sends all queued datagrams. Called
+    /// before the engine sleeps and every few datagrams while it is busy.
+    pub(crate) fn flush(&mut self, now: Instant) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for id in dirty.drain(..) {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.dirty = false;
+            }
+            self.drain(id, now);
+        }
+        self.dirty = dirty;
+        if self.outbox.is_empty() {
+            return;
+        }
+        let peers = &mut self.peers;
+        udp::send_all(&self.socket, &mut self.outbox, |o| {
+            if let Some(p) = peers.get_mut(&o.peer) {
+                p.counters.packets_out -= 1;
+                p.counters.bytes_out -= o.data.len() as u64;
+                p.counters.dropped_errors += 1;
+            }
+        });
+        let sent = Instant::now();
+        for t in self.copy_times.drain(..) {
+            self.forward_latency.record(sent.saturating_duration_since(t));
+        }
+    }
+
+    pub(crate) fn run_timers(&mut self, now: Instant) {
         while let Some(&Reverse((t, id))) = self.timers.peek() {
             if t > now {
                 break;

@@ -84,9 +84,9 @@ impl Engine {
                     false
                 }
             };
-            self.drain(listener, now);
+            self.mark_dirty(listener);
             if ok {
-                self.forward_latency.record(d.network_time.elapsed());
+                self.copy_times.push(d.network_time);
             }
         }
         self.targets = targets;

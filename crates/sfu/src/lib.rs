@@ -16,7 +16,9 @@
 //! - [`lib.rs`](self): the public API — [`Sfu`], [`SfuConfig`], [`SfuEvent`], [`SfuError`].
 //! - `offer`: validates a client offer and builds the peer's `Rtc` and SDP answer (in the caller's
 //!   task, so the engine loop never parses SDP).
-//! - `engine`: the task — socket reads, commands, the per-peer timer heap.
+//! - `engine`: the task — socket reads, commands, the per-peer timer heap; peers written to are
+//!   drained together every few datagrams and their datagrams sent in batches (`udp`: one
+//!   `sendmmsg` per batch).
 //! - `lifecycle`: peers joining, leaving, timing out or failing; housekeeping; the stats snapshot.
 //! - `peer`: one peer's `Rtc` and how it is drained (`poll_output` until `Timeout`).
 //! - `forward`: audio fan-out (or into the room's mixer), speaker events and `Slots` updates.
@@ -51,6 +53,8 @@
 mod demux;
 mod engine;
 mod forward;
+#[doc(hidden)]
+pub mod harness;
 pub mod histogram;
 mod lifecycle;
 pub mod mixer;
@@ -60,6 +64,7 @@ mod room;
 mod slots;
 pub mod speaker;
 pub mod stats;
+mod udp;
 mod video;
 
 use std::net::{IpAddr, SocketAddr};

@@ -53,6 +53,7 @@ impl Engine {
             video_slots: p.video_slots,
             last_pli: None,
             composite_keyed: false,
+            dirty: false,
             added: now,
             last_rx: now,
             scheduled: None,
@@ -117,8 +118,12 @@ impl Engine {
         if reason != Some(GoneReason::Timeout) {
             // Say goodbye (RTCP BYE, DTLS close_notify) to a client that can still hear it.
             let _ = p.rtc.close();
-            let mut io =
-                Io { socket: &self.socket, timers: &mut self.timers, events: &self.events, pending: &mut self.pending };
+            let mut io = Io {
+                outbox: &mut self.outbox,
+                timers: &mut self.timers,
+                events: &self.events,
+                pending: &mut self.pending,
+            };
             p.drain(&mut io, now);
         }
         if let Some(reason) = reason {

@@ -5,12 +5,12 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use str0m::media::{MediaData, Mid};
-use str0m::{Event, Output, Rtc};
-use tokio::net::UdpSocket;
+use str0m::{Event, Input, Output, Rtc};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::Span;
 
 use crate::stats::Counters;
+use crate::udp::Outgoing;
 use crate::{PeerId, RoomId, SfuEvent};
 
 /// Per-peer wake-ups, earliest first. Entries may be stale; [`Peer::scheduled`] tells.
@@ -30,6 +30,8 @@ pub(crate) struct Peer {
     pub last_pli: Option<Instant>,
     /// A composite keyframe went out to this peer: it can follow the deltas.
     pub composite_keyed: bool,
+    /// Written to since the engine last flushed: to be drained then.
+    pub dirty: bool,
     pub added: Instant,
     pub last_rx: Instant,
     /// The earliest timer entry of this peer that is still live.
@@ -57,7 +59,8 @@ pub(crate) struct Pending {
 
 /// What draining a peer may touch besides the peer.
 pub(crate) struct Io<'a> {
-    pub socket: &'a UdpSocket,
+    /// Datagrams to send, sent in batches by the engine.
+    pub outbox: &'a mut Vec<Outgoing>,
     pub timers: &'a mut Timers,
     pub events: &'a UnboundedSender<SfuEvent>,
     pub pending: &'a mut Pending,
@@ -69,6 +72,10 @@ impl Peer {
     pub fn drain(&mut self, io: &mut Io<'_>, now: Instant) {
         let span = self.span.clone();
         let _span = span.enter();
+        // str0m releases what was just written (and its pacer's due packets) on the next timeout
+        // handling, and says so with a timeout that is already due: handle it at once, once, so
+        // forwarded media leaves now rather than on the next timer tick.
+        let mut handled_due = false;
         while self.rtc.is_alive() {
             let out = match self.rtc.poll_output() {
                 Ok(out) => out,
@@ -79,8 +86,16 @@ impl Peer {
                 }
             };
             match out {
+                Output::Timeout(t) if t <= now && !handled_due => {
+                    handled_due = true;
+                    if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                        tracing::debug!(error = %e, "timeout handling failed; dropping peer");
+                        self.rtc.disconnect();
+                        break;
+                    }
+                }
                 Output::Timeout(t) => {
-                    // A due timeout is retried a millisecond later rather than in a hot loop.
+                    // A timeout still due is retried a millisecond later rather than in a hot loop.
                     let t = t.max(now + Duration::from_millis(1));
                     if self.scheduled.is_none_or(|s| t < s) {
                         self.scheduled = Some(t);
@@ -88,16 +103,11 @@ impl Peer {
                     }
                     break;
                 }
-                Output::Transmit(t) => match io.socket.try_send_to(&t.contents, t.destination) {
-                    Ok(n) => {
-                        self.counters.packets_out += 1;
-                        self.counters.bytes_out += n as u64;
-                    }
-                    Err(e) => {
-                        tracing::trace!(error = %e, "send failed");
-                        self.counters.dropped_errors += 1;
-                    }
-                },
+                Output::Transmit(t) => {
+                    self.counters.packets_out += 1;
+                    self.counters.bytes_out += t.contents.len() as u64;
+                    io.outbox.push(Outgoing { peer: self.id, to: t.destination, data: t.contents.into() });
+                }
                 Output::Event(e) => self.on_event(e, io),
             }
         }

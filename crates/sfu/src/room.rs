@@ -6,7 +6,7 @@
 //! In rooms that mix audio (`mcu`) no audio slot is assigned (the mixer writes slot 0), and in
 //! rooms that composite video (`hybrid`, `mcu`) no video slot is (the composite goes to slot 0).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::time::{Duration, Instant};
 
 use crate::slots::{Slot, fill};
@@ -33,12 +33,12 @@ struct Member {
 pub struct Room {
     mode: MediaMode,
     last_n: usize,
-    members: HashMap<PeerId, Member>,
+    members: FxHashMap<PeerId, Member>,
     /// Join order: the tie-break for members never heard.
     order: Vec<PeerId>,
     detector: SpeakerDetector<PeerId>,
     /// Per kind: source → (listener, slot) pairs it currently flows into; rebuilt on reassignment.
-    routes: [HashMap<PeerId, Vec<(PeerId, usize)>>; 2],
+    routes: [FxHashMap<PeerId, Vec<(PeerId, usize)>>; 2],
     /// Membership, mute, camera or speaking changed since the last [`Room::assign`].
     dirty: bool,
 }
@@ -48,7 +48,7 @@ impl Room {
         Room {
             mode,
             last_n,
-            members: HashMap::new(),
+            members: FxHashMap::default(),
             order: Vec::new(),
             detector: SpeakerDetector::new(speaker),
             routes: Default::default(),

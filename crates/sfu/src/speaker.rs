@@ -7,7 +7,7 @@
 //! moving average of linear amplitude; the dominant speaker is the loudest current speaker, and only
 //! changes when a challenger is louder by a margin (no ping-pong between two similar voices).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ struct Peer {
 #[derive(Debug)]
 pub struct SpeakerDetector<K> {
     cfg: SpeakerConfig,
-    peers: HashMap<K, Peer>,
+    peers: FxHashMap<K, Peer>,
     dominant: Option<K>,
     events: Vec<SpeakerEvent<K>>,
 }
@@ -67,7 +67,7 @@ fn amplitude(level: u8) -> f32 {
 
 impl<K: Hash + Eq + Clone> SpeakerDetector<K> {
     pub fn new(cfg: SpeakerConfig) -> Self {
-        SpeakerDetector { cfg, peers: HashMap::new(), dominant: None, events: Vec::new() }
+        SpeakerDetector { cfg, peers: FxHashMap::default(), dominant: None, events: Vec::new() }
     }
 
     /// One packet's audio level from `peer`.

@@ -70,7 +70,7 @@ impl Engine {
                     l.counters.dropped_errors += 1;
                 }
             }
-            self.drain(listener, now);
+            self.mark_dirty(listener);
         }
         self.targets = targets;
     }
@@ -86,7 +86,7 @@ impl Engine {
         if let Some(Ok(())) = asked {
             p.last_pli = Some(now);
             p.counters.keyframe_requests_out += 1;
-            self.drain(source, now);
+            self.mark_dirty(source);
         }
     }
 
@@ -220,7 +220,7 @@ impl Engine {
                         Some(Ok(())) => p.counters.video_frames_out += 1,
                         _ => p.counters.dropped_errors += 1,
                     }
-                    self.drain(m, now);
+                    self.mark_dirty(m);
                 }
             }
             VideoOut::KeyframeNeeded(source) => self.ask_keyframe(source, now),
@@ -274,7 +274,7 @@ impl Engine {
                         Some(Ok(())) => p.counters.frames_out += 1,
                         _ => p.counters.dropped_errors += 1,
                     }
-                    self.drain(peer, now);
+                    self.mark_dirty(peer);
                 }
             }
         }

@@ -1,0 +1,210 @@
+//! For benchmarks and profiling: the engine's forwarding path driven by hand, in one thread. Not
+//! part of the API (hidden from the docs).
+//!
+//! [`ForwardHarness::new`] builds an engine that is not spawned, connects one source and N
+//! listeners (str0m clients on loopback sockets, real ICE and DTLS), then has the source encrypt a
+//! supply of audio packets without sending them. [`ForwardHarness::forward_one`] hands the next
+//! one to the engine exactly as its socket loop would: SRTP decrypt, route, write into each
+//! listener's slot, SRTP encrypt, `sendto` (the listeners never read; the kernel drops the
+//! copies). Only the `recvfrom` of the incoming packet is left out.
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, UdpSocket as StdSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::SdpAnswer;
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::sync::mpsc;
+
+use crate::engine::Engine;
+use crate::{PeerOptions, SfuConfig, SfuEvent};
+
+/// One str0m client on its own loopback socket.
+struct Client {
+    rtc: Rtc,
+    socket: StdSocket,
+    addr: SocketAddr,
+    mic: Mid,
+    connected: bool,
+}
+
+pub struct ForwardHarness {
+    engine: Engine,
+    events: mpsc::UnboundedReceiver<SfuEvent>,
+    source: Client,
+    listeners: Vec<Client>,
+    packets: VecDeque<Vec<u8>>,
+    frame: u64,
+}
+
+impl ForwardHarness {
+    /// A room of one source and `listeners` listeners, every one connected; takes a few hundred
+    /// milliseconds. Async only so the runtime's reactor sees the engine's socket become ready:
+    /// afterwards the harness is driven synchronously (inside the same runtime's context).
+    pub async fn new(listeners: usize) -> std::io::Result<ForwardHarness> {
+        let cfg = SfuConfig { last_n: listeners.max(1), ..SfuConfig::default() };
+        let socket = tokio::net::UdpSocket::from_std({
+            let s = StdSocket::bind("127.0.0.1:0")?;
+            s.set_nonblocking(true)?;
+            s
+        })?;
+        let dest = socket.local_addr()?;
+        let (tx, events) = mpsc::unbounded_channel();
+        let mut engine = Engine::new(cfg, socket, dest, tx, None);
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| std::io::Error::other("no cert"))?;
+        let candidate = Candidate::host(dest, "udp").map_err(std::io::Error::other)?;
+        let mut clients = Vec::new();
+        for id in 1..=(listeners as u64 + 1) {
+            let socket = StdSocket::bind("127.0.0.1:0")?;
+            socket.set_nonblocking(true)?;
+            let addr = socket.local_addr()?;
+            let mut rtc = Rtc::new(Instant::now());
+            rtc.add_local_candidate(Candidate::host(addr, "udp").map_err(std::io::Error::other)?);
+            let mut api = rtc.sdp_api();
+            let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+            let (offer, pending) = api.apply().ok_or_else(|| std::io::Error::other("no offer"))?;
+            let prepared = crate::offer::prepare(
+                id,
+                &offer.to_sdp_string(),
+                &crypto,
+                &cert,
+                &candidate,
+                (1, 0),
+                crate::MediaMode::Hybrid,
+            )
+            .map_err(std::io::Error::other)?;
+            let answer = SdpAnswer::from_sdp_string(&prepared.answer).map_err(std::io::Error::other)?;
+            rtc.sdp_api().accept_answer(pending, answer).map_err(std::io::Error::other)?;
+            engine.add(1, id, prepared, PeerOptions::default(), Instant::now()).map_err(std::io::Error::other)?;
+            clients.push(Client { rtc, socket, addr, mic, connected: false });
+        }
+        let source = clients.remove(0);
+        let mut h = ForwardHarness { engine, events, source, listeners: clients, packets: VecDeque::new(), frame: 0 };
+        h.connect().await?;
+        Ok(h)
+    }
+
+    /// Pumps datagrams between the clients and the engine until everyone is connected.
+    async fn connect(&mut self) -> std::io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = vec![0u8; 2048];
+        while !(self.source.connected && self.listeners.iter().all(|c| c.connected)) {
+            if Instant::now() > deadline {
+                return Err(std::io::Error::other("clients did not connect"));
+            }
+            let now = Instant::now();
+            for c in std::iter::once(&mut self.source).chain(self.listeners.iter_mut()) {
+                c.pump(self.engine.dest, &mut buf, now)?;
+            }
+            while let Ok((n, src)) = self.engine.socket.try_recv_from(&mut buf) {
+                self.engine.datagram(&buf[..n], src, Instant::now());
+            }
+            self.engine.run_timers(Instant::now());
+            self.engine.flush(Instant::now());
+            while self.events.try_recv().is_ok() {}
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
+    }
+
+    /// Has the source encrypt `n` more 20 ms Opus-sized packets (~100 bytes of payload).
+    pub fn prepare(&mut self, n: usize) {
+        let c = &mut self.source;
+        for _ in 0..n {
+            let Some(w) = c.rtc.writer(c.mic) else { return };
+            let Some(pt) = w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt()) else { return };
+            let time = MediaTime::new(self.frame * 960, Frequency::FORTY_EIGHT_KHZ);
+            let payload = vec![0x78u8; 100];
+            if w.audio_level(-30, true).write(pt, Instant::now(), time, payload).is_err() {
+                return;
+            }
+            self.frame += 1;
+            // Media goes out on the next timeout handling (str0m's pacer), as in a real client.
+            let _ = c.rtc.handle_input(Input::Timeout(Instant::now()));
+            while let Ok(out) = c.rtc.poll_output() {
+                match out {
+                    Output::Transmit(t) if t.destination == self.engine.dest => {
+                        self.packets.push_back(t.contents.to_vec())
+                    }
+                    Output::Timeout(_) => break,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Packets prepared and not yet forwarded.
+    pub fn prepared(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// Forwards the next prepared packet; returns the datagrams the engine sent for it.
+    pub fn forward_one(&mut self) -> u64 {
+        self.forward_batch(1)
+    }
+
+    /// Forwards the next `n` prepared packets as one read batch of the engine's loop (each
+    /// listener is drained once for the lot); returns the datagrams sent.
+    pub fn forward_batch(&mut self, n: usize) -> u64 {
+        let before = self.sent();
+        for _ in 0..n {
+            let Some(p) = self.packets.pop_front() else { break };
+            self.engine.datagram(&p, self.source.addr, Instant::now());
+        }
+        self.engine.flush(Instant::now());
+        self.sent() - before
+    }
+
+    fn sent(&self) -> u64 {
+        self.engine.peers.values().map(|p| p.counters.packets_out).sum()
+    }
+
+    /// The engine's forwarding-latency percentiles so far.
+    pub fn latency(&self) -> crate::histogram::LatencySummary {
+        self.engine.forward_latency.summary()
+    }
+}
+
+impl Client {
+    fn pump(&mut self, server: SocketAddr, buf: &mut [u8], now: Instant) -> std::io::Result<()> {
+        while let Ok((n, src)) = self.socket.recv_from(buf) {
+            if let Ok(r) = Receive::new(Protocol::Udp, src, self.addr, &buf[..n]) {
+                let _ = self.rtc.handle_input(Input::Receive(now, r));
+            }
+        }
+        let _ = self.rtc.handle_input(Input::Timeout(now));
+        while let Ok(out) = self.rtc.poll_output() {
+            match out {
+                Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, server);
+                }
+                Output::Event(Event::Connected) => self.connected = true,
+                Output::Event(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_prepared_packet_is_forwarded_to_every_listener() {
+        let mut h = ForwardHarness::new(3).await.unwrap();
+        h.prepare(20);
+        assert!(h.prepared() >= 20, "{}", h.prepared());
+        let copies: u64 = (0..20).map(|_| h.forward_one()).sum();
+        let c: Vec<_> = h.engine.peers.values().map(|p| (p.id, p.connected, p.counters)).collect();
+        assert!(copies >= 60, "{copies} copies {c:?}");
+        assert!(h.latency().count >= 60);
+    }
+}
