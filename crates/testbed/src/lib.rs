@@ -6,27 +6,39 @@
 //!
 //! Module map:
 //! - [`tone`]: sine generator, Goertzel detection, RFC 6464 frame levels.
+//! - [`capture_time`]: the `abs-capture-time` header extension (end-to-end latency).
+//! - [`hist`]: a bounded log-linear histogram of durations.
+//! - [`rtp_stats`]: per received stream: loss, RFC 3550 jitter, capture-time latency.
+//! - [`pattern`]: latency through re-encoding paths: probe tone/colour switches and detections.
 //! - [`opus_io`]: Opus encode/decode at the testbed's settings; bounded PCM history.
 //! - [`picture`]: I420 pictures, BT.601 colour conversion, mean colour of a block.
 //! - [`vp8`]: VP8 encoder and decoder over libvpx.
 //! - [`vp8_rtp`]: sans-IO VP8 receive: frame assembly from RTP, keyframe-request decisions.
 //! - [`peer`]: webrtc-rs set-up (Opus, VP8, audio-level extension, loopback UDP) and offer/answer.
 //! - [`feedback`]: the interceptor that lets PLI/FIR through to the camera.
-//! - [`media`]: the 20 ms audio send loop and the per-track receive path (video handed on).
+//! - [`audio_send`]: the 20 ms audio send loop (live Opus, or pre-encoded loops for load).
+//! - [`media`]: the per-track receive path (decoding or only counting; video handed on).
 //! - [`video_send`]: the synthetic camera: solid colour, VP8, keyframes on request.
 //! - [`video_recv`]: per video track decode, stats, latest picture, PLIs.
 //! - [`events`]: the voice gateway's messages, queued for tests to wait on; current slots.
 //! - [`grant`]: `POST /api/channels/{id}/voice`, the voice token and gateway URL.
 //! - [`socket`]: the voice gateway WebSocket task (hello, heartbeats, frames in and out).
 //! - [`voice`]: [`VoiceClient`], the join flow tying them together; [`voice_video`] its video.
+//! - [`bench`]: `confab-testbed bench`: load scenarios, measurements, reports and plots.
 
+pub mod audio_send;
+pub mod bench;
+pub mod capture_time;
 pub mod events;
 pub mod feedback;
 pub mod grant;
+pub mod hist;
 pub mod media;
 pub mod opus_io;
+pub mod pattern;
 pub mod peer;
 pub mod picture;
+pub mod rtp_stats;
 pub mod socket;
 pub mod tone;
 pub mod video_recv;
@@ -36,6 +48,7 @@ pub mod voice_video;
 pub mod vp8;
 pub mod vp8_rtp;
 
+pub use media::ReceiveOptions;
 pub use picture::I420;
 pub use video_recv::VideoTrackStats;
 pub use video_send::CameraOptions;

@@ -1,78 +1,50 @@
-//! The audio of a synthetic participant: a task that speaks (a tone or silence, Opus every 20 ms,
-//! with its RFC 6464 level), and one task per remote track that listens (decodes and keeps the
-//! recent PCM so a test can ask which tones it hears). Remote video tracks are handed to
-//! [`video_recv`](crate::video_recv) from here too, as both arrive on the same `on_track`.
+//! What a synthetic participant hears: one task per remote audio track that listens (decodes and
+//! keeps the recent PCM so a test can ask which tones it hears, or, for a load client, only counts)
+//! and keeps per-stream statistics (loss, jitter, capture-time latency). Remote video tracks are
+//! handed to [`video_recv`](crate::video_recv) from here too, as both arrive on the same `on_track`.
+//! The microphone is [`audio_send`](crate::audio_send)'s.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use rtc::media::Sample;
-use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
 
-use crate::opus_io::{Decoder, Encoder, PcmHistory};
-use crate::peer::{AUDIO_LEVEL_URI, Mic, extmap_id};
-use crate::tone::{FRAME_SAMPLES, ToneGenerator, audio_level_dbov, detect_tones};
+use crate::capture_time::ABS_CAPTURE_TIME_URI;
+use crate::hist::Histogram;
+use crate::opus_io::{Decoder, PcmHistory};
+use crate::pattern::{SwitchLog, ToneWatch};
+use crate::peer::{AUDIO_LEVEL_URI, extmap_id};
+use crate::rtp_stats::RtpStats;
+use crate::tone::detect_tones;
 use crate::video_recv::{VideoListener, VideoTrackStats, read_video_track};
 
-const FRAME: Duration = Duration::from_millis(20);
 /// Decoded audio kept per remote track.
 const KEEP_PCM: Duration = Duration::from_secs(2);
+/// Opus' RTP clock.
+const AUDIO_CLOCK: u32 = 48_000;
 
-/// Switches of the send loop, shared with the client.
-#[derive(Debug, Default)]
-pub struct SendControl {
-    /// Send nothing at all, as a muted client does.
-    pub muted: AtomicBool,
-    /// Keep sending, but silence (level 127) instead of the tone.
-    pub silent: AtomicBool,
-    pub frames_sent: AtomicU64,
-    pub send_errors: AtomicU64,
+/// What a client does with what it receives.
+#[derive(Debug, Clone)]
+pub struct ReceiveOptions {
+    /// Decode audio (tones heard) and video (pictures). Off, as load clients run: count packets,
+    /// loss, jitter and capture-time latency only, decoding just the first audio frame of each
+    /// track (join time is to the first *decoded* frame).
+    pub decode: bool,
+    /// Log when the dominant one of these two tones changes (pattern latency; needs `decode`).
+    pub watch_tones: Option<[f32; 2]>,
+    /// Log when the one of these two colours shown changes (pattern latency; needs `decode`).
+    pub watch_colours: Option<[[u8; 3]; 2]>,
 }
 
-/// Speaks into `mic` every 20 ms until aborted: `tone` is `(Hz, dBFS)`, `None` sends silence.
-pub fn spawn_sender(mic: Mic, tone: Option<(f32, f32)>, ctl: Arc<SendControl>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let pt = match mic.payload_type().await {
-            Ok(pt) => pt,
-            Err(e) => return tracing::warn!("sender not started: {e:#}"),
-        };
-        let mut encoder = match Encoder::new() {
-            Ok(enc) => enc,
-            Err(e) => return tracing::warn!("sender not started: {e:#}"),
-        };
-        let mut generator = tone.map(|(hz, dbfs)| ToneGenerator::new(hz, dbfs));
-        // The default (burst) catch-up keeps the long-run rate at exactly 50 frames/s after a stall.
-        let mut tick = tokio::time::interval(FRAME);
-        loop {
-            tick.tick().await;
-            if ctl.muted.load(Ordering::Relaxed) {
-                continue;
-            }
-            // The generator runs even while silent, so unsilencing resumes the same sine.
-            let tone_frame = generator.as_mut().map(ToneGenerator::next_frame);
-            let pcm = match tone_frame {
-                Some(frame) if !ctl.silent.load(Ordering::Relaxed) => frame,
-                _ => [0; FRAME_SAMPLES],
-            };
-            let level = audio_level_dbov(&pcm);
-            let sent = match encoder.encode(&pcm) {
-                Ok(packet) => {
-                    let sample = Sample { data: packet.into(), duration: FRAME, ..Sample::new(Instant::now()) };
-                    let ext = AudioLevelExtension { level, voice: level < 127 };
-                    mic.track.sample_writer(mic.ssrc, pt).with_audio_level(ext).write_sample(&sample).await.is_ok()
-                }
-                Err(_) => false,
-            };
-            let counter = if sent { &ctl.frames_sent } else { &ctl.send_errors };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    })
+impl Default for ReceiveOptions {
+    fn default() -> Self {
+        Self { decode: true, watch_tones: None, watch_colours: None }
+    }
 }
 
 /// What one remote track delivered.
@@ -89,6 +61,12 @@ pub struct TrackStats {
     /// Packets missing from the sequence (gaps), not counting reordering.
     pub lost: u64,
     pub decode_errors: u64,
+    /// RFC 3550 interarrival jitter.
+    pub jitter: Duration,
+    /// End-to-end latency of packets carrying the sender's capture time, since the last
+    /// [`Listener::reset_window`].
+    pub latency: Histogram,
+    pub first_packet_at: Option<Instant>,
     /// RFC 6464 level of the last packet that carried one (0 loudest, 127 silence) and its V bit.
     pub last_level: Option<u8>,
     pub last_voice: Option<bool>,
@@ -97,7 +75,9 @@ pub struct TrackStats {
 
 struct TrackState {
     stats: TrackStats,
+    rtp: RtpStats,
     pcm: PcmHistory,
+    watch: Option<ToneWatch>,
 }
 
 /// Everything heard so far, across all remote tracks.
@@ -105,9 +85,17 @@ struct TrackState {
 pub struct Listener {
     tracks: Mutex<Vec<TrackState>>,
     packets: AtomicU64,
+    options: ReceiveOptions,
+    first_decoded_at: Mutex<Option<Instant>>,
+    /// When a watched tone became the one heard (any track).
+    pub detections: SwitchLog,
 }
 
 impl Listener {
+    pub fn new(options: ReceiveOptions) -> Self {
+        Self { options, ..Self::default() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<TrackState>> {
         // A poisoned lock only means a reader panicked mid-update; the data is still usable.
         self.tracks.lock().unwrap_or_else(|e| e.into_inner())
@@ -133,7 +121,28 @@ impl Listener {
     }
 
     pub fn track_stats(&self) -> Vec<TrackStats> {
-        self.lock().iter().map(|t| t.stats.clone()).collect()
+        let snapshot = |t: &TrackState| TrackStats {
+            packets: t.rtp.packets,
+            bytes: t.rtp.bytes,
+            lost: t.rtp.lost,
+            jitter: t.rtp.jitter(),
+            latency: t.rtp.latency.clone(),
+            first_packet_at: t.rtp.first_packet_at,
+            last_packet_at: t.rtp.last_packet_at,
+            ..t.stats.clone()
+        };
+        self.lock().iter().map(snapshot).collect()
+    }
+
+    /// When the first remote audio frame was decoded, on any track.
+    pub fn first_decoded_at(&self) -> Option<Instant> {
+        *self.first_decoded_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a measurement window: forgets latency samples and pattern detections so far.
+    pub fn reset_window(&self) {
+        self.lock().iter_mut().for_each(|t| t.rtp.latency.clear());
+        self.detections.clear();
     }
 
     /// Forgets the decoded audio (not the counters), e.g. before a new phase of a scenario.
@@ -143,7 +152,8 @@ impl Listener {
 
     fn add_track(&self, stats: TrackStats) -> usize {
         let mut tracks = self.lock();
-        tracks.push(TrackState { stats, pcm: PcmHistory::new(KEEP_PCM) });
+        let watch = self.options.watch_tones.map(ToneWatch::new);
+        tracks.push(TrackState { stats, rtp: RtpStats::new(AUDIO_CLOCK), pcm: PcmHistory::new(KEEP_PCM), watch });
         tracks.len() - 1
     }
 }
@@ -175,7 +185,9 @@ pub fn spawn_av_listeners(
                 match &video {
                     Some(video) => {
                         let index = video.add_track(VideoTrackStats { mid, ssrc, ..Default::default() }, track.clone());
-                        readers.spawn(read_video_track(track, index, video.clone()));
+                        let capture =
+                            pc.remote_description().await.and_then(|d| extmap_id(&d.sdp, ABS_CAPTURE_TIME_URI));
+                        readers.spawn(read_video_track(track, index, capture, video.clone()));
                     }
                     // Unread, its packets would pile up in webrtc-rs' queue and be logged as dropped.
                     None => _ = readers.spawn(async move { while track.poll().await.is_some() {} }),
@@ -190,9 +202,13 @@ pub fn spawn_av_listeners(
                 ..Default::default()
             };
             // The sender writes the level with the id the negotiation settled on; both descriptions agree.
-            let level_id = pc.remote_description().await.and_then(|d| extmap_id(&d.sdp, AUDIO_LEVEL_URI));
+            let remote = pc.remote_description().await;
+            let ids = ExtIds {
+                level: remote.as_ref().and_then(|d| extmap_id(&d.sdp, AUDIO_LEVEL_URI)),
+                capture: remote.as_ref().and_then(|d| extmap_id(&d.sdp, ABS_CAPTURE_TIME_URI)),
+            };
             let index = listener.add_track(stats);
-            readers.spawn(read_track(track, index, level_id, listener.clone()));
+            readers.spawn(read_track(track, index, ids, listener.clone()));
         }
         // Keep the readers alive (owned by the JoinSet) until this task is aborted.
         while readers.join_next().await.is_some() {}
@@ -211,44 +227,65 @@ async fn track_mid(pc: &dyn PeerConnection, track: &Arc<dyn TrackRemote>) -> Opt
     None
 }
 
-async fn read_track(track: Arc<dyn TrackRemote>, index: usize, level_id: Option<u8>, listener: Arc<Listener>) {
+/// The header extension ids the negotiation settled on (both descriptions agree).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExtIds {
+    pub level: Option<u8>,
+    pub capture: Option<u8>,
+}
+
+async fn read_track(track: Arc<dyn TrackRemote>, index: usize, ids: ExtIds, listener: Arc<Listener>) {
     let mut decoder = match Decoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::warn!("track not decoded: {e:#}"),
     };
-    let mut last_seq: Option<u16> = None;
+    let mut decoded_one = false;
     while let Some(event) = track.poll().await {
         let packet = match event {
             TrackRemoteEvent::OnRtpPacket(packet) => packet,
             TrackRemoteEvent::OnEnded => break,
             _ => continue,
         };
-        let now = Instant::now();
+        let (now, wall) = (Instant::now(), SystemTime::now());
         listener.packets.fetch_add(1, Ordering::Relaxed);
-        let seq = packet.header.sequence_number;
-        // A forward jump under 1000 counts as loss; anything else is reordering or a new source.
-        let gap = last_seq.map_or(0, |last| seq.wrapping_sub(last).wrapping_sub(1));
-        let lost = if gap < 1000 { u64::from(gap) } else { 0 };
-        last_seq = Some(seq);
-        let level = level_id.and_then(|id| packet.header.get_extension(id)).and_then(|b| b.first().copied());
+        let h = &packet.header;
+        let level = ids.level.and_then(|id| h.get_extension(id)).and_then(|b| b.first().copied());
+        let capture = ids.capture.and_then(|id| h.get_extension(id));
         // An empty payload would make libopus conceal a loss; it carries no audio of its own.
-        let decoded = if packet.payload.is_empty() { Ok(&[][..]) } else { decoder.decode(&packet.payload) };
+        let decode = !packet.payload.is_empty() && (listener.options.decode || !decoded_one);
+        let decoded = if decode { decoder.decode(&packet.payload).map(Some) } else { Ok(None) };
 
         let mut tracks = listener.lock();
         let Some(state) = tracks.get_mut(index) else { return };
-        let stats = &mut state.stats;
-        stats.packets += 1;
-        stats.bytes += packet.payload.len() as u64;
-        stats.lost += lost;
-        stats.last_packet_at = Some(now);
+        state.rtp.on_packet(
+            now,
+            wall,
+            h.sequence_number,
+            h.timestamp,
+            h.marker,
+            packet.payload.len(),
+            capture.as_deref(),
+        );
         if let Some(byte) = level {
-            stats.last_level = Some(byte & 0x7f);
-            stats.last_voice = Some(byte & 0x80 != 0);
+            state.stats.last_level = Some(byte & 0x7f);
+            state.stats.last_voice = Some(byte & 0x80 != 0);
         }
         match decoded {
-            Ok(pcm) if !pcm.is_empty() => state.pcm.push(now, pcm),
+            Ok(Some(pcm)) if !pcm.is_empty() => {
+                if !decoded_one {
+                    decoded_one = true;
+                    let mut first = listener.first_decoded_at.lock().unwrap_or_else(|e| e.into_inner());
+                    first.get_or_insert(now);
+                }
+                if let Some(which) = state.watch.as_mut().and_then(|w| w.on_frame(pcm)) {
+                    listener.detections.push(now, which);
+                }
+                if listener.options.decode {
+                    state.pcm.push(now, pcm);
+                }
+            }
             Ok(_) => {}
-            Err(_) => stats.decode_errors += 1,
+            Err(_) => state.stats.decode_errors += 1,
         }
     }
 }

@@ -25,6 +25,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpTransceiver;
 
+use crate::capture_time::ABS_CAPTURE_TIME_URI;
 use crate::feedback::{KEYFRAME_REQUESTS_SLOT, KeyframeRequests};
 
 /// The RFC 6464 client-to-mixer audio level extension.
@@ -144,6 +145,11 @@ impl Peer {
             RtpCodecKind::Audio,
             None,
         )?;
+        // Capture times on every frame sent, so receivers can tell end-to-end latency.
+        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            let uri = ABS_CAPTURE_TIME_URI.to_owned();
+            media.register_header_extension(RTCRtpHeaderExtensionCapability { uri }, kind, None)?;
+        }
         // After register_codec: it adds NACK/TWCC feedback only to codecs already registered.
         let registry = register_default_interceptors(Registry::new(), &mut media)?
             .with(KEYFRAME_REQUESTS_SLOT, KeyframeRequests::default());

@@ -32,6 +32,10 @@ impl ToneGenerator {
         Self { freq: f64::from(freq_hz), amplitude, phase: 0.0 }
     }
 
+    pub fn freq(&self) -> f64 {
+        self.freq
+    }
+
     /// The next 20 ms; the phase carries over, so consecutive frames join without a click.
     pub fn next_frame(&mut self) -> [i16; FRAME_SAMPLES] {
         let mut out = [0i16; FRAME_SAMPLES];

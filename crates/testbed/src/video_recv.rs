@@ -4,18 +4,24 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use signaling::protocol::Id;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use crate::hist::Histogram;
+use crate::media::ReceiveOptions;
+use crate::pattern::{ColourWatch, SwitchLog};
 use crate::picture::I420;
+use crate::rtp_stats::RtpStats;
 use crate::vp8_rtp::VideoReceiver;
 
 /// Decode instants kept for the frame rate; more than any test camera produces in a second.
 const MAX_FPS_SAMPLES: usize = 240;
+/// VP8's RTP clock.
+const VIDEO_CLOCK: u32 = 90_000;
 
 /// What one remote video track delivered.
 #[derive(Debug, Clone, Default)]
@@ -30,8 +36,15 @@ pub struct VideoTrackStats {
     pub bytes: u64,
     /// Packets missing from the sequence.
     pub lost: u64,
-    /// Whole frames assembled, and how many of them were keyframes.
+    /// Whole frames assembled, and how many of them were keyframes (decoding receivers only).
     pub frames: u64,
+    /// Frames as RTP marks them (marker bits), counted by every receiver.
+    pub rtp_frames: u64,
+    /// RFC 3550 interarrival jitter.
+    pub jitter: Duration,
+    /// End-to-end latency of packets carrying the sender's capture time (forwarded cameras),
+    /// since the last [`VideoListener::reset_window`].
+    pub latency: Histogram,
     pub keyframes: u64,
     /// Pictures decoded.
     pub decoded: u64,
@@ -51,6 +64,8 @@ pub struct VideoTrackStats {
 
 struct VideoTrack {
     stats: VideoTrackStats,
+    rtp: RtpStats,
+    watch: Option<ColourWatch>,
     latest: Option<Arc<I420>>,
     decoded_at: VecDeque<Instant>,
     remote: Arc<dyn TrackRemote>,
@@ -61,17 +76,26 @@ pub struct VideoListener {
     tracks: Mutex<Vec<VideoTrack>>,
     /// The SSRC our keyframe requests name as their sender (RFC 4585 wants one of ours).
     feedback_ssrc: u32,
+    options: ReceiveOptions,
+    /// When a watched colour became the one shown (any track).
+    pub detections: SwitchLog,
 }
 
 impl Default for VideoListener {
     fn default() -> Self {
-        Self::new(1)
+        Self::new(1, ReceiveOptions::default())
     }
 }
 
 impl VideoListener {
-    pub fn new(feedback_ssrc: u32) -> Self {
-        Self { tracks: Mutex::new(Vec::new()), feedback_ssrc }
+    pub fn new(feedback_ssrc: u32, options: ReceiveOptions) -> Self {
+        Self { tracks: Mutex::new(Vec::new()), feedback_ssrc, options, detections: SwitchLog::default() }
+    }
+
+    /// Starts a measurement window: forgets latency samples and pattern detections so far.
+    pub fn reset_window(&self) {
+        self.lock().iter_mut().for_each(|t| t.rtp.latency.clear());
+        self.detections.clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<VideoTrack>> {
@@ -86,7 +110,17 @@ impl VideoListener {
             .map(|t| {
                 let recent =
                     t.decoded_at.iter().filter(|at| now.duration_since(**at) <= Duration::from_secs(1)).count();
-                VideoTrackStats { fps: recent as f32, ..t.stats.clone() }
+                VideoTrackStats {
+                    fps: recent as f32,
+                    packets: t.rtp.packets,
+                    bytes: t.rtp.bytes,
+                    rtp_frames: t.rtp.frames,
+                    jitter: t.rtp.jitter(),
+                    latency: t.rtp.latency.clone(),
+                    // Without a decoder the sequence is the only loss count.
+                    lost: if self.options.decode { t.stats.lost } else { t.rtp.lost },
+                    ..t.stats.clone()
+                }
             })
             .collect()
     }
@@ -125,13 +159,21 @@ impl VideoListener {
 
     pub(crate) fn add_track(&self, stats: VideoTrackStats, remote: Arc<dyn TrackRemote>) -> usize {
         let mut tracks = self.lock();
-        tracks.push(VideoTrack { stats, latest: None, decoded_at: VecDeque::new(), remote });
+        let watch = self.options.watch_colours.map(ColourWatch::new);
+        let rtp = RtpStats::new(VIDEO_CLOCK);
+        tracks.push(VideoTrack { stats, rtp, watch, latest: None, decoded_at: VecDeque::new(), remote });
         tracks.len() - 1
     }
 }
 
 /// Receives track `index` of `listener` until it ends.
-pub(crate) async fn read_video_track(track: Arc<dyn TrackRemote>, index: usize, listener: Arc<VideoListener>) {
+/// Without `capture_id`, capture times are not read.
+pub(crate) async fn read_video_track(
+    track: Arc<dyn TrackRemote>,
+    index: usize,
+    capture_id: Option<u8>,
+    listener: Arc<VideoListener>,
+) {
     let mut receiver = match VideoReceiver::new() {
         Ok(r) => r,
         Err(e) => return tracing::warn!("video track not decoded: {e:#}"),
@@ -142,15 +184,26 @@ pub(crate) async fn read_video_track(track: Arc<dyn TrackRemote>, index: usize, 
             TrackRemoteEvent::OnEnded => break,
             _ => continue,
         };
-        let now = Instant::now();
+        let (now, wall) = (Instant::now(), SystemTime::now());
         let h = &packet.header;
-        let got = receiver.push(now, h.sequence_number, h.timestamp, h.marker, &packet.payload);
-        {
+        let capture = capture_id.and_then(|id| h.get_extension(id));
+        let (seq, ts, len) = (h.sequence_number, h.timestamp, packet.payload.len());
+        if !listener.options.decode {
             let mut tracks = listener.lock();
             let Some(t) = tracks.get_mut(index) else { return };
+            t.rtp.on_packet(now, wall, seq, ts, h.marker, len, capture.as_deref());
+            continue;
+        }
+        let got = receiver.push(now, seq, ts, h.marker, &packet.payload);
+        let detected = {
+            let mut tracks = listener.lock();
+            let Some(t) = tracks.get_mut(index) else { return };
+            t.rtp.on_packet(now, wall, seq, ts, h.marker, len, capture.as_deref());
+            let detected = match (&got.picture, t.watch.as_mut()) {
+                (Some(picture), Some(watch)) => watch.on_picture(picture),
+                _ => None,
+            };
             let s = &mut t.stats;
-            s.packets += 1;
-            s.bytes += packet.payload.len() as u64;
             s.lost += got.lost;
             if let Some(keyframe) = got.frame {
                 s.frames += 1;
@@ -174,6 +227,10 @@ pub(crate) async fn read_video_track(track: Arc<dyn TrackRemote>, index: usize, 
                 }
                 t.decoded_at.push_back(now);
             }
+            detected
+        };
+        if let Some(which) = detected {
+            listener.detections.push(now, which);
         }
         if got.send_pli
             && let Err(e) = listener.send_pli(index, track.as_ref(), h.ssrc).await

@@ -6,13 +6,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rtc::media::Sample;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
+use crate::capture_time;
 use crate::feedback::asks_keyframe_of;
+use crate::pattern::SwitchLog;
 use crate::peer::Camera;
 use crate::picture::I420;
 use crate::vp8::Vp8Encoder;
@@ -63,6 +65,12 @@ pub struct CameraControl {
     /// PLI/FIR received for this camera's SSRC.
     pub keyframe_requests: AtomicU64,
     pub send_errors: AtomicU64,
+    /// Write `abs-capture-time` (only if the answer accepted it).
+    pub capture_time: AtomicBool,
+    /// When each colour change went out: 0 for the probe's first colour, 1 for its second.
+    pub switches: SwitchLog,
+    /// The probe's two colours, for labelling `switches`.
+    pub probe_colours: Option<[[u8; 3]; 2]>,
 }
 
 impl CameraControl {
@@ -75,7 +83,16 @@ impl CameraControl {
             keyframes_sent: AtomicU64::new(0),
             keyframe_requests: AtomicU64::new(0),
             send_errors: AtomicU64::new(0),
+            capture_time: AtomicBool::new(false),
+            switches: SwitchLog::default(),
+            probe_colours: None,
         }
+    }
+
+    /// Labels colour switches to these two colours as a latency probe's.
+    pub fn with_probe(mut self, colours: Option<[[u8; 3]; 2]>) -> Self {
+        self.probe_colours = colours;
+        self
     }
 
     /// Turning the camera back on starts with a keyframe, so receivers need not ask for one.
@@ -152,7 +169,8 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
                     if !ctl.is_on() {
                         continue;
                     }
-                    if ctl.colour() != shown {
+                    let switched = ctl.colour() != shown;
+                    if switched {
                         shown = ctl.colour();
                         picture = I420::solid(opts.width, opts.height, shown);
                     }
@@ -162,6 +180,10 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
                         encoder.force_keyframe();
                     }
                     send_frame(&camera, pt, &mut encoder, &picture, frame, &ctl, &mut last_keyframe).await;
+                    let which = ctl.probe_colours.and_then(|p| p.iter().position(|c| *c == shown));
+                    if let (true, Some(which)) = (switched, which) {
+                        ctl.switches.push(now, which as u8);
+                    }
                 }
             }
         }
@@ -177,7 +199,7 @@ async fn send_frame(
     ctl: &CameraControl,
     last_keyframe: &mut Option<Instant>,
 ) {
-    let now = Instant::now();
+    let (now, wall) = (Instant::now(), SystemTime::now());
     let frames = match encoder.encode(picture) {
         Ok(frames) => frames,
         Err(e) => {
@@ -188,7 +210,8 @@ async fn send_frame(
     };
     for (data, keyframe) in frames {
         let sample = Sample { data: data.into(), duration, ..Sample::new(now) };
-        if camera.track.write_sample(camera.ssrc, pt, &sample, &[]).await.is_err() {
+        let capture = ctl.capture_time.load(Ordering::Relaxed).then(|| capture_time::extension(wall));
+        if camera.track.write_sample(camera.ssrc, pt, &sample, capture.as_slice()).await.is_err() {
             ctl.send_errors.fetch_add(1, Ordering::Relaxed);
             continue;
         }

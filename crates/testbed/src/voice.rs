@@ -15,10 +15,12 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use webrtc::peer_connection::{RTCPeerConnectionState, RTCStatsReport, StatsSelector};
 
+use crate::audio_send::{SendControl, spawn_sender};
+use crate::capture_time::ABS_CAPTURE_TIME_URI;
 use crate::events::{Closed, Events};
 use crate::grant::{request_grant, ws_url};
-use crate::media::{Listener, SendControl, TrackStats, spawn_av_listeners, spawn_sender};
-use crate::peer::Peer;
+use crate::media::{Listener, ReceiveOptions, TrackStats, spawn_av_listeners};
+use crate::peer::{Peer, extmap_id};
 use crate::socket::{self, Outbox};
 use crate::video_recv::VideoListener;
 use crate::video_send::{CameraControl, CameraOptions, spawn_camera};
@@ -45,6 +47,14 @@ pub struct VoiceOptions {
     pub video_slots: Option<usize>,
     /// Bound on each network step: HTTP, WebSocket, each awaited message, ICE+DTLS connect.
     pub timeout: Duration,
+    /// Decode what arrives, or only count it (load clients); tones and colours to watch for.
+    pub receive: ReceiveOptions,
+    /// Replay a pre-encoded second of the tone instead of encoding every frame (load clients).
+    pub replay_audio: bool,
+    /// This sender is a latency probe switching between these two tones (or colours): its
+    /// switches are logged for matching against receivers' detections.
+    pub probe_tones: Option<[f32; 2]>,
+    pub probe_colours: Option<[[u8; 3]; 2]>,
 }
 
 impl Default for VoiceOptions {
@@ -57,6 +67,10 @@ impl Default for VoiceOptions {
             camera: None,
             video_slots: None,
             timeout: Duration::from_secs(10),
+            receive: ReceiveOptions::default(),
+            replay_audio: false,
+            probe_tones: None,
+            probe_colours: None,
         }
     }
 }
@@ -83,6 +97,8 @@ pub struct VoiceSession {
     pub video_slots: usize,
     /// The room as `ready` described it.
     pub participants: Vec<Participant>,
+    /// When the voice WebSocket started opening (join time runs from here).
+    pub ws_opening_at: Instant,
 }
 
 /// Aborts its tasks when dropped, so no path out of `join` or the client leaks them.
@@ -145,6 +161,7 @@ impl VoiceClient {
     /// Joins with a voice token obtained elsewhere (an embedding application mints them without
     /// HTTP), on the voice gateway at `ws_url` (`ws://host:port/voice`).
     pub async fn join_with_voice_token(ws_url: &str, voice_token: &str, opts: VoiceOptions) -> Result<VoiceClient> {
+        let ws_opening_at = Instant::now();
         let (ws, heartbeat) = socket::connect(ws_url, opts.timeout).await?;
         let events = Arc::new(Events::default());
         let tasks = Tasks::default();
@@ -168,6 +185,7 @@ impl VoiceClient {
             audio_slots,
             video_slots,
             participants,
+            ws_opening_at,
         };
 
         let peer = Peer::new().await?;
@@ -176,9 +194,11 @@ impl VoiceClient {
             events,
             outbox,
             peer,
-            send_ctl: Arc::default(),
-            listener: Arc::default(),
-            camera_ctl: Arc::new(CameraControl::new(opts.camera.as_ref().map_or([0; 3], |c| c.colour))),
+            send_ctl: Arc::new(SendControl::new(opts.tone_hz, opts.probe_tones)),
+            listener: Arc::new(Listener::new(opts.receive.clone())),
+            camera_ctl: Arc::new(
+                CameraControl::new(opts.camera.as_ref().map_or([0; 3], |c| c.colour)).with_probe(opts.probe_colours),
+            ),
             // Set once the mic exists: its SSRC names our keyframe requests.
             video: Arc::default(),
             tasks,
@@ -192,7 +212,7 @@ impl VoiceClient {
     /// start speaking, filming and listening.
     async fn negotiate(&mut self, opts: &VoiceOptions) -> Result<()> {
         let mic = self.peer.add_mic().await?;
-        self.video = Arc::new(VideoListener::new(mic.ssrc));
+        self.video = Arc::new(VideoListener::new(mic.ssrc, opts.receive.clone()));
         self.peer.add_recv_slots(opts.slots.unwrap_or(self.session.audio_slots)).await?;
         let camera = match &opts.camera {
             Some(_) => Some(self.peer.add_camera().await?),
@@ -204,19 +224,28 @@ impl VoiceClient {
             self.tasks.push(spawn_av_listeners(self.peer.pc.clone(), tracks, self.listener.clone(), video));
         }
         let offer = self.peer.create_offer().await?;
+        tracing::trace!(sdp = %offer, "offer");
         self.send(ClientMsg::Offer { sdp: offer }).await?;
         let reply = self
             .wait_for(|m| matches!(m, ServerMsg::Answer { .. } | ServerMsg::Error { .. }), self.timeout)
             .await
             .context("awaiting the answer")?;
-        match reply {
-            ServerMsg::Answer { sdp } => self.peer.accept_answer(&sdp).await?,
+        let answer = match reply {
+            ServerMsg::Answer { sdp } => {
+                tracing::trace!(%sdp, "answer");
+                self.peer.accept_answer(&sdp).await?;
+                sdp
+            }
             other => bail!("the offer was refused: {other:?}"),
-        }
+        };
+        // webrtc-rs drops a packet carrying an extension the answer did not accept, so capture
+        // times go out only to a server that negotiated them.
+        let capture = extmap_id(&answer, ABS_CAPTURE_TIME_URI).is_some();
+        self.send_ctl.capture_time.store(capture, Ordering::Relaxed);
+        self.camera_ctl.capture_time.store(capture, Ordering::Relaxed);
         self.peer.wait_connected(self.timeout).await?;
         if opts.send {
-            let tone = opts.tone_hz.map(|hz| (hz, opts.level_dbfs));
-            self.tasks.push(spawn_sender(mic, tone, self.send_ctl.clone()));
+            self.tasks.push(spawn_sender(mic, opts.level_dbfs, opts.replay_audio, self.send_ctl.clone()));
         }
         if let (Some(camera), Some(camera_opts)) = (camera, &opts.camera) {
             self.tasks.push(spawn_camera(camera, camera_opts.clone(), self.camera_ctl.clone()));
@@ -339,6 +368,28 @@ impl VoiceClient {
     /// Forgets decoded audio, so `heard` only reflects what arrives from now on.
     pub fn clear_heard(&self) {
         self.listener.clear_audio();
+    }
+
+    /// Speaks `hz` (silence with `None`) from the next frame on.
+    pub fn set_tone(&self, hz: Option<f32>) {
+        self.send_ctl.set_tone(hz);
+    }
+
+    /// The microphone's switches, counters and its log of probe-tone switches.
+    pub fn send_control(&self) -> &SendControl {
+        &self.send_ctl
+    }
+
+    /// The receive side's audio: first decoded frame, tone detections.
+    pub fn audio_listener(&self) -> &Listener {
+        &self.listener
+    }
+
+    /// Starts a measurement window on the receive side: latency samples and detections so far
+    /// are forgotten.
+    pub fn reset_window(&self) {
+        self.listener.reset_window();
+        self.video.reset_window();
     }
 
     /// 20 ms frames handed to webrtc-rs so far.

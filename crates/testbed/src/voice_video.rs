@@ -32,6 +32,11 @@ impl VoiceClient {
         &self.camera_ctl
     }
 
+    /// The receive side's video: colour detections.
+    pub fn video_listener(&self) -> &crate::video_recv::VideoListener {
+        &self.video
+    }
+
     /// VP8 frames handed to webrtc-rs so far.
     pub fn video_frames_sent(&self) -> u64 {
         self.camera_ctl.frames_sent.load(Ordering::Relaxed)

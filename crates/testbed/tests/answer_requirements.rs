@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use testbed::media::{Listener, SendControl, spawn_listeners, spawn_sender};
+use testbed::audio_send::{SendControl, spawn_sender};
+use testbed::media::{Listener, spawn_listeners};
 use testbed::peer::{Mic, Peer};
 
 const CANDIDATES: [f32; 2] = [440.0, 880.0];
@@ -29,7 +30,7 @@ async fn a_hears_b(a: &Peer, b: &Peer, b_mic: Mic) -> Arc<Listener> {
     b.wait_connected(T).await.unwrap();
     let heard = Arc::new(Listener::default());
     let _rx = spawn_listeners(a.pc.clone(), a.take_tracks().unwrap(), heard.clone());
-    let _tx = spawn_sender(b_mic, Some((880.0, -20.0)), Arc::new(SendControl::default()));
+    let _tx = spawn_sender(b_mic, -20.0, false, Arc::new(SendControl::new(Some(880.0), None)));
     let deadline = Instant::now() + T;
     while heard.heard_within(&CANDIDATES, Duration::from_millis(500)) != [880.0] {
         assert!(Instant::now() < deadline, "A never heard B: {:?}", heard.track_stats());
@@ -83,8 +84,8 @@ async fn answer_without_ssrc_or_msid_connects_but_delivers_nothing() {
     b.wait_connected(T).await.unwrap();
     let heard = Arc::new(Listener::default());
     let _rx = spawn_listeners(a.pc.clone(), a.take_tracks().unwrap(), heard.clone());
-    let sent = Arc::new(SendControl::default());
-    let _tx = spawn_sender(b_mic, Some((880.0, -20.0)), sent.clone());
+    let sent = Arc::new(SendControl::new(Some(880.0), None));
+    let _tx = spawn_sender(b_mic, -20.0, false, sent.clone());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(sent.frames_sent.load(std::sync::atomic::Ordering::Relaxed) > 20);
     assert_eq!(heard.received_packets(), 0);

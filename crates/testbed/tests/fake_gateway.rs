@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use signaling::protocol::{ClientMsg, Participant, RoomMode, ServerMsg, Slot, SlotKind, close};
-use testbed::media::{Listener, SendControl, spawn_av_listeners, spawn_sender};
+use testbed::audio_send::{SendControl, spawn_sender};
+use testbed::media::{Listener, spawn_av_listeners};
 use testbed::peer::Peer;
 use testbed::picture::colour_close;
 use testbed::video_recv::VideoListener;
@@ -120,7 +121,7 @@ async fn serve_gateway(
                         ws.send(text(&ServerMsg::Answer { sdp: answer })).await.unwrap();
                         b.wait_connected(T).await.unwrap();
                         spawn_av_listeners(b.pc.clone(), b.take_tracks().unwrap(), heard.clone(), Some(seen_video.clone()));
-                        spawn_sender(mic, Some((660.0, -20.0)), Arc::new(SendControl::default()));
+                        spawn_sender(mic, -20.0, false, Arc::new(SendControl::new(Some(660.0), None)));
                         if let (Some(camera), Some(colour)) = (camera, room.camera) {
                             spawn_camera(camera, CameraOptions::colour(colour), Arc::new(CameraControl::new(colour)));
                         }

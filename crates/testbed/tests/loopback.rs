@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use testbed::media::{Listener, SendControl, spawn_av_listeners, spawn_listeners, spawn_sender};
+use testbed::audio_send::{SendControl, spawn_sender};
+use testbed::media::{Listener, spawn_av_listeners, spawn_listeners};
 use testbed::peer::{AUDIO_LEVEL_URI, Peer, extmap_id};
 use testbed::picture::colour_close;
 use testbed::video_recv::VideoListener;
@@ -45,9 +46,9 @@ async fn two_peers_hear_each_others_tone() {
     let (a_heard, b_heard) = (Arc::new(Listener::default()), Arc::new(Listener::default()));
     let _a_rx = spawn_listeners(a.pc.clone(), a.take_tracks().unwrap(), a_heard.clone());
     let _b_rx = spawn_listeners(b.pc.clone(), b.take_tracks().unwrap(), b_heard.clone());
-    let (a_ctl, b_ctl) = (Arc::new(SendControl::default()), Arc::new(SendControl::default()));
-    let _a_tx = spawn_sender(a_mic, Some((440.0, -20.0)), a_ctl.clone());
-    let _b_tx = spawn_sender(b_mic, Some((880.0, -20.0)), b_ctl.clone());
+    let (a_ctl, b_ctl) = (Arc::new(SendControl::new(Some(440.0), None)), Arc::new(SendControl::new(Some(880.0), None)));
+    let _a_tx = spawn_sender(a_mic, -20.0, false, a_ctl.clone());
+    let _b_tx = spawn_sender(b_mic, -20.0, false, b_ctl.clone());
 
     wait_until("A hears 880 Hz", timeout, || a_heard.heard_within(&CANDIDATES, WINDOW) == [880.0]).await;
     wait_until("B hears 440 Hz", timeout, || b_heard.heard_within(&CANDIDATES, WINDOW) == [440.0]).await;

@@ -6,11 +6,18 @@
 //! [--camera ff0000] [--video-slots N] [--seconds 5]` joins, speaks the tone (silence without one)
 //! and shows the camera colour (no camera without one) for the given time, leaves, and exits 0; any
 //! failure exits non-zero with a message on stderr.
+//!
+//! `confab-testbed bench crates/testbed/scenarios/X.toml [--server-url URL [--server-pid PID]]
+//! [--confab PATH] [--out results]` runs a load scenario (see `testbed::bench`) and writes
+//! `<out>/<scenario>-<date>.md` with its JSON and SVG plots; it exits non-zero if the run's figures
+//! are not sane (zero where they must not be, loss ≥ 1%).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use testbed::bench::{BenchArgs, run};
 use testbed::{CameraOptions, VoiceClient, VoiceOptions};
 
 #[derive(Parser)]
@@ -46,11 +53,49 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
     },
+    /// Run a load scenario against a server and write the report.
+    Bench {
+        /// The scenario, e.g. crates/testbed/scenarios/smoke.toml.
+        scenario: PathBuf,
+        /// Benchmark this running server (http://HOST:PORT) instead of starting one per step.
+        #[arg(long)]
+        server_url: Option<String>,
+        /// The given server's PID, to sample its CPU and memory.
+        #[arg(long, requires = "server_url")]
+        server_pid: Option<u32>,
+        /// The confab binary to start; default: the one next to confab-testbed.
+        #[arg(long)]
+        confab: Option<PathBuf>,
+        /// Where the report goes.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Where criterion's estimates are read from, if present.
+        #[arg(long, default_value = "target/criterion")]
+        criterion_dir: PathBuf,
+    },
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Bench { scenario, server_url, server_pid, confab, out, criterion_dir } => {
+            if std::env::var_os("RUST_LOG").is_some() {
+                tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                    .with_writer(std::io::stderr)
+                    .init();
+            }
+            let quoted: Vec<String> =
+                std::env::args().map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect();
+            let command = quoted.join(" ");
+            let args = BenchArgs { scenario, server_url, server_pid, confab, out, criterion_dir, command };
+            let (report, sane) = run(args).await?;
+            println!("report: {}", report.display());
+            if !sane {
+                anyhow::bail!("the figures are not sane: see the end of {}", report.display());
+            }
+            Ok(())
+        }
         Command::Join { voice_url, token, tone, camera, video_slots, seconds, timeout } => {
             let opts = VoiceOptions {
                 tone_hz: tone,

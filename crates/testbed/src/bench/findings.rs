@@ -1,0 +1,213 @@
+//! What the numbers say, computed from a run so every report states it the same way: where hybrid
+//! beats all-MCU and by how much, how the SFU's egress grows with room size, forwarding per core
+//! against the raw baseline, and each of the issue's targets, met or not (or not measured here).
+
+use super::results::{MediaStep, RunReport};
+
+pub struct Target {
+    pub target: &'static str,
+    pub measured: String,
+    /// `None`: this run has no step that measures it.
+    pub met: Option<bool>,
+}
+
+fn steps<'a>(r: &'a RunReport, mode: &'a str) -> impl Iterator<Item = &'a MediaStep> + 'a {
+    r.media.iter().filter(move |s| s.mode == mode && s.joined > 0)
+}
+
+/// The step of `mode` in the same sweep, rooms and size as `s`.
+fn twin<'a>(r: &'a RunReport, s: &MediaStep, mode: &'a str) -> Option<&'a MediaStep> {
+    steps(r, mode).find(|t| t.sweep == s.sweep && t.participants == s.participants && t.rooms == s.rooms)
+}
+
+/// Least-squares slope of ln(y) over ln(x): the exponent k of y ∝ x^k.
+fn exponent(points: &[(f64, f64)]) -> Option<f64> {
+    let pts: Vec<(f64, f64)> =
+        points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| (x.ln(), y.ln())).collect();
+    if pts.len() < 2 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let var: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    (var > 0.0).then(|| pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / var)
+}
+
+/// The baseline's packets per core-second at the size closest to `bytes`.
+fn baseline_at(r: &RunReport, bytes: f64) -> Option<(usize, f64)> {
+    r.baseline
+        .iter()
+        .min_by(|a, b| (a.packet_bytes as f64 - bytes).abs().total_cmp(&(b.packet_bytes as f64 - bytes).abs()))
+        .map(|b| (b.packet_bytes, b.packets_per_core_sec))
+}
+
+pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
+    let mut said = Vec::new();
+    let mut targets = Vec::new();
+
+    // Hybrid against all-MCU, with cameras.
+    let mut best_9: Option<(f64, &MediaStep, &MediaStep)> = None;
+    for h in steps(r, "hybrid").filter(|s| s.camera_publishers > 0) {
+        if let Some(m) = twin(r, h, "mcu").filter(|m| m.server.cpu_cores_avg > 0.0) {
+            let less = 1.0 - h.server.cpu_cores_avg / m.server.cpu_cores_avg;
+            said.push(format!(
+                "{} × {} with cameras: hybrid used {:.2} cores, all-MCU {:.2}: hybrid uses {:.0}% {} CPU \
+                 (the mix-minus of all-MCU decodes and re-encodes every voice; hybrid forwards them).",
+                h.rooms,
+                h.participants,
+                h.server.cpu_cores_avg,
+                m.server.cpu_cores_avg,
+                100.0 * less.abs(),
+                if less >= 0.0 { "less" } else { "more" }
+            ));
+            if h.participants == 9 && h.rooms == 1 {
+                best_9 = Some((less, h, m));
+            }
+        }
+    }
+    targets.push(match best_9 {
+        Some((less, _, _)) => Target {
+            target: "hybrid ≥ 40% less server CPU than all-MCU, 9-person room with cameras",
+            measured: format!("{:.0}% less", 100.0 * less),
+            met: Some(less >= 0.4),
+        },
+        None => {
+            Target {
+                target: "hybrid ≥ 40% less CPU than all-MCU (9, cameras)", measured: "not run".into(), met: None
+            }
+        }
+    });
+
+    // SFU egress growth, per sweep with several sizes.
+    let mut sweeps: Vec<&str> = steps(r, "sfu").map(|s| s.sweep.as_str()).collect();
+    sweeps.dedup();
+    for sweep in sweeps {
+        let pts: Vec<(f64, f64)> =
+            steps(r, "sfu").filter(|s| s.sweep == sweep).map(|s| (s.participants as f64, s.egress_mbps)).collect();
+        if let Some(k) = exponent(&pts) {
+            let list: Vec<String> = pts.iter().map(|(p, e)| format!("{p:.0}: {e:.1} Mbit/s")).collect();
+            said.push(format!(
+                "SFU egress in `{sweep}` grows as P^{k:.2} with participants per room ({}): each of P receivers \
+                 gets up to P−1 cameras and the last-N voices, so it is quadratic in P.",
+                list.join(", ")
+            ));
+        }
+    }
+
+    // MCU against SFU egress at the largest common size.
+    let biggest = steps(r, "mcu").filter_map(|m| twin(r, m, "sfu").map(|s| (m, s))).max_by_key(|(m, _)| m.participants);
+    if let Some((m, s)) = biggest {
+        let ratio = m.egress_mbps / s.egress_mbps.max(1e-9);
+        said.push(format!(
+            "At {} participants, all-MCU egress is {:.1} Mbit/s against the SFU's {:.1}: {:.2}× (one mix and one \
+             composite per receiver, whatever the room size).",
+            m.participants, m.egress_mbps, s.egress_mbps, ratio
+        ));
+        targets.push(Target {
+            target: "MCU egress ≤ 1/10 of SFU egress at 16 participants",
+            measured: format!("{ratio:.2}× at {} participants", m.participants),
+            met: (m.participants >= 16).then_some(ratio <= 0.1),
+        });
+    }
+
+    // SFU forwarding per core, against the raw baseline.
+    let fwd = steps(r, "sfu")
+        .filter(|s| s.camera_publishers == 0)
+        .max_by(|a, b| a.packets_out_per_core_sec.total_cmp(&b.packets_out_per_core_sec));
+    if let Some(s) = fwd {
+        let size = s.server_counters.bytes_out as f64 / s.server_counters.packets_out.max(1) as f64;
+        let base = baseline_at(r, size);
+        let ratio = base.map(|(_, b)| s.packets_out_per_core_sec / b);
+        said.push(format!(
+            "The SFU sent {:.0} packets/s ({:.0} B average) on {:.2} cores at {}×{} audio-only: {:.0} packets per \
+             core-second{}. All server CPU is counted as forwarding, so this is a lower bound.",
+            s.packets_out_per_sec,
+            size,
+            s.server.cpu_cores_avg,
+            s.rooms,
+            s.participants,
+            s.packets_out_per_core_sec,
+            match (base, ratio) {
+                (Some((b, bps)), Some(q)) =>
+                    format!(", {q:.2} of the raw sendto baseline ({bps:.0}/s per core at {b} B)"),
+                _ => String::new(),
+            }
+        ));
+        targets.push(Target {
+            target: "SFU ≥ 200k forwarded audio packets/s per core, or ≥ 0.6 of raw sendto",
+            measured: format!("{:.0}/s per core, {:.2} of baseline", s.packets_out_per_core_sec, ratio.unwrap_or(0.0)),
+            met: Some(s.packets_out_per_core_sec >= 200_000.0 || ratio.is_some_and(|q| q >= 0.6)),
+        });
+        let streams = s.rooms * s.participants * s.participants.saturating_sub(1).min(5);
+        let lat = s.audio_latency.p99_ms;
+        targets.push(Target {
+            target: "added forwarding latency p99 < 1 ms at 1,000 streams",
+            measured: match &s.server_forward_latency {
+                Some(v) => format!("server reports {v} at {streams} streams"),
+                None => format!("end-to-end p99 {} ms at {streams} streams (client stacks included)", fmt(lat)),
+            },
+            met: None,
+        });
+    }
+
+    // The composite's cost: hybrid 3x3 with cameras (audio forwarding included, an upper bound).
+    if let Some(h) = steps(r, "hybrid").find(|s| s.participants == 9 && s.rooms == 1 && s.camera_publishers >= 9) {
+        targets.push(Target {
+            target: "3x3 composite costs ≤ 0.5 core",
+            measured: format!("{:.2} cores for the whole hybrid room (composite + audio)", h.server.cpu_cores_avg),
+            met: Some(h.server.cpu_cores_avg <= 0.5),
+        });
+    }
+
+    // Join time.
+    let join_p95 =
+        r.media.iter().filter_map(|s| s.join.p95_ms).fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    targets.push(Target {
+        target: "join → first remote audio p95 < 300 ms on loopback",
+        measured: format!("worst step p95 {} ms", fmt(join_p95)),
+        met: join_p95.map(|p| p < 300.0),
+    });
+
+    // Chat.
+    if let Some(c) = r.chat.iter().max_by_key(|c| c.connected) {
+        targets.push(Target {
+            target: "chat: 50k idle connections at ≤ 20 KB each",
+            measured: format!("{} connections at {:.1} KB each", c.connected, c.rss_per_connection_bytes / 1024.0),
+            met: (c.connected >= 50_000).then_some(c.rss_per_connection_bytes <= 20.0 * 1024.0),
+        });
+    }
+    if let Some(c) = r.chat.iter().max_by(|a, b| a.delivered_per_sec.total_cmp(&b.delivered_per_sec)) {
+        targets.push(Target {
+            target: "chat fan-out ≥ 200k delivered messages/s, p99 < 50 ms",
+            measured: format!(
+                "{:.0}/s, p99 {} ms ({} connections)",
+                c.delivered_per_sec,
+                fmt(c.delivery.p99_ms),
+                c.connected
+            ),
+            met: Some(c.delivered_per_sec >= 200_000.0 && c.delivery.p99_ms.is_some_and(|p| p < 50.0)),
+        });
+    }
+    let saturated = r.media.iter().filter(|s| s.saturated).count() + r.chat.iter().filter(|c| c.saturated).count();
+    if saturated > 0 {
+        said.push(format!(
+            "{saturated} step(s) saturated the machine (server + testbed CPU ≥ 90% of its cores): their figures are \
+             bounded by the box, not by confab alone."
+        ));
+    }
+    (said, targets)
+}
+
+pub fn fmt(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.1}") })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exponent_of_a_square() {
+        let k = super::exponent(&[(4.0, 16.0), (9.0, 81.0), (16.0, 256.0)]).unwrap();
+        assert!((k - 2.0).abs() < 1e-9);
+        assert!(super::exponent(&[(4.0, 1.0)]).is_none());
+    }
+}

@@ -1,0 +1,164 @@
+//! `confab-testbed bench <scenario.toml>`: drives a real confab server with synthetic participants
+//! and writes a report worth publishing: `results/<scenario>-<date>.md` with tables per mode side
+//! by side, SVG plots, and the raw figures as JSON next to it.
+//!
+//! A run: the raw `sendto` baseline; accounts, guilds and channels (once, reused by every step);
+//! then each step of each sweep on a freshly started server (its PID sampled from `/proc`): media
+//! steps (rooms × participants × mode, [`media_run`]) and chat steps (connections × message rate,
+//! [`chat_run`]). The tool checks the figures are sane (non-zero, loss < 1%) and exits non-zero
+//! otherwise; it asserts nothing about speed: the report states it.
+//!
+//! - [`scenario`]: the TOML files under `crates/testbed/scenarios/`.
+//! - [`server`]: the server under test, started or given by URL.
+//! - [`procstat`]: CPU and RSS from `/proc`, sampled every 250 ms.
+//! - [`baseline`]: the raw UDP `sendto` loop.
+//! - [`api`]: accounts, guilds, channels over HTTP.
+//! - [`setup`]: what every step shares: accounts, the media guild's channels, chat guilds.
+//! - [`media_run`], [`media_collect`]: one media step and its figures.
+//! - [`chat_run`]: one chat step.
+//! - [`results`]: the figures (the JSON); [`findings`]: what they say against the targets;
+//!   [`report`]: the Markdown; [`plot`]: the SVGs; [`sanity`]: the smoke checks.
+
+pub mod api;
+pub mod baseline;
+pub mod chat_run;
+pub mod findings;
+pub mod media_collect;
+pub mod media_run;
+pub mod plot;
+pub mod procstat;
+pub mod report;
+pub mod results;
+pub mod sanity;
+pub mod scenario;
+pub mod server;
+pub mod setup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use results::RunReport;
+use scenario::{Scenario, mode_name};
+use server::Target;
+
+/// What `confab-testbed bench` was asked.
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    pub scenario: PathBuf,
+    /// A running server instead of starting one.
+    pub server_url: Option<String>,
+    pub server_pid: Option<u32>,
+    /// The confab binary to start; default: next to confab-testbed.
+    pub confab: Option<PathBuf>,
+    pub out: PathBuf,
+    /// Where criterion leaves its estimates (`target/criterion`).
+    pub criterion_dir: PathBuf,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// Runs the scenario and writes the report; returns the report's path and whether it is sane.
+pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let nofile = raise_nofile_limit();
+    let db_dir = std::env::temp_dir().join(format!("confab-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&db_dir).with_context(|| format!("creating {}", db_dir.display()))?;
+    let target = match &args.server_url {
+        Some(base) => Target::Url { base: base.clone(), pid: args.server_pid },
+        None => Target::Spawn {
+            confab: match &args.confab {
+                Some(p) => p.clone(),
+                None => server::default_confab()?,
+            },
+            database: db_dir.join("bench.db"),
+            settings: scenario.server.clone(),
+        },
+    };
+    let mut report = RunReport {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        environment: report::environment(&args.command, &target, &scenario),
+        ..RunReport::default()
+    };
+    tracing::info!(nofile, "open files limit");
+
+    let media_steps: usize = scenario.media.iter().map(|m| m.modes.len() * m.participants.len()).sum();
+    let chat_steps: usize = scenario.chat.iter().map(|c| c.connections.len()).sum();
+    let pb = ProgressBar::new((media_steps + chat_steps + 2) as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+
+    pb.set_message("raw sendto baseline");
+    report.baseline = baseline::run(&scenario.baseline.packet_sizes, scenario.baseline.seconds).await?;
+    pb.inc(1);
+
+    pb.set_message("accounts, guilds, channels");
+    let shared = {
+        let server = target.start()?;
+        setup::Shared::create(&server.base, &scenario, &pb).await?
+    };
+    pb.inc(1);
+
+    for sweep in &scenario.media {
+        for &participants in &sweep.participants {
+            for &mode in &sweep.modes {
+                let server = target.start()?;
+                let api = api::Api::new(&server.base)?;
+                let channels = shared.channels(mode_name(mode), sweep.rooms)?;
+                let step =
+                    media_run::run_step(&api, server.pid, sweep, mode, participants, channels, &shared.media, &pb)
+                        .await
+                        .with_context(|| format!("{} {} P={participants}", sweep.name, mode_name(mode)))?;
+                pb.println(report::step_line(&step));
+                report.media.push(step);
+                drop(server);
+                pb.inc(1);
+            }
+        }
+    }
+    for sweep in &scenario.chat {
+        let guilds = shared.chat_guilds(&sweep.name)?;
+        for &connections in &sweep.connections {
+            let server = target.start()?;
+            let api = api::Api::new(&server.base)?;
+            let step = chat_run::run_step(&api, server.pid, sweep, connections, guilds, &pb)
+                .await
+                .with_context(|| format!("{} C={connections}", sweep.name))?;
+            pb.println(report::chat_line(&step));
+            report.chat.push(step);
+            drop(server);
+            pb.inc(1);
+        }
+    }
+    pb.finish_with_message("done");
+    let _ = std::fs::remove_dir_all(&db_dir);
+
+    report.criterion = report::criterion(&args.criterion_dir);
+    if scenario.sanity {
+        report.sanity_failures = sanity::check(&report);
+    }
+    let path = report::write(&args.out, &report)?;
+    Ok((path, report.sanity_failures.is_empty()))
+}
+
+/// Raises the open-files limit as far as allowed (one socket per connection, on both sides: a
+/// server started from here inherits it). Returns the soft limit now in force.
+fn raise_nofile_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return 0 };
+    // As root the hard limit itself may rise; otherwise the soft limit goes up to the hard one.
+    const WANT: u64 = 1 << 20;
+    if hard < WANT && setrlimit(Resource::RLIMIT_NOFILE, WANT, WANT).is_ok() {
+        return WANT;
+    }
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return hard;
+    }
+    soft
+}

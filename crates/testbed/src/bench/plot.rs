@@ -1,0 +1,123 @@
+//! SVG plots for a report (plotters, SVG backend only): per media sweep, server CPU and egress
+//! against participants per room for each mode, and the audio latency and join time distributions
+//! (CDFs) at the sweep's largest room.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+
+use super::results::{Dist, MediaStep, RunReport};
+
+const SIZE: (u32, u32) = (720, 420);
+
+/// A named line: its label, colour and points.
+type Series = (String, RGBColor, Vec<(f64, f64)>);
+
+fn colour(mode: &str) -> RGBColor {
+    match mode {
+        "sfu" => RGBColor(31, 119, 180),
+        "mcu" => RGBColor(214, 39, 40),
+        _ => RGBColor(44, 160, 44),
+    }
+}
+
+/// One line (and its points) per named series.
+fn lines(path: &Path, caption: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("plotting {}: {e}", path.display());
+    let all = series.iter().flat_map(|s| s.2.iter());
+    let (xmax, ymax) = all.fold((0.0f64, 0.0f64), |(a, b), (x, y)| (a.max(*x), b.max(*y)));
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..(xmax * 1.1).max(1.0), 0.0..(ymax * 1.15).max(1e-3))
+        .map_err(|e| err(&e))?;
+    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(|e| err(&e))?;
+    for (name, c, pts) in series {
+        let c = *c;
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled()))).map_err(|e| err(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Capture-time latency where the server forwards it, else the tone-switch one (mixed audio).
+fn audio_dist(s: &MediaStep) -> (&Dist, &'static str) {
+    if s.audio_latency.count > 0 {
+        (&s.audio_latency, "capture time")
+    } else {
+        (&s.audio_pattern_latency, "tone switch")
+    }
+}
+
+fn join_dist(s: &MediaStep) -> (&Dist, &'static str) {
+    (&s.join, "join")
+}
+
+/// Draws every plot; returns (title, file name) of each, in report order.
+pub fn draw(out: &Path, stem: &str, r: &RunReport) -> Result<Vec<(String, String)>> {
+    let mut made = Vec::new();
+    let mut sweeps: Vec<&str> = r.media.iter().map(|s| s.sweep.as_str()).collect();
+    sweeps.dedup();
+    for sweep in sweeps {
+        let steps: Vec<&MediaStep> = r.media.iter().filter(|s| s.sweep == sweep && s.joined > 0).collect();
+        let mut modes: Vec<&str> = steps.iter().map(|s| s.mode.as_str()).collect();
+        modes.sort_unstable();
+        modes.dedup();
+        let by_mode = |f: &dyn Fn(&MediaStep) -> f64| -> Vec<Series> {
+            modes
+                .iter()
+                .map(|m| {
+                    let pts = steps.iter().filter(|s| s.mode == *m).map(|s| (s.participants as f64, f(s))).collect();
+                    (m.to_string(), colour(m), pts)
+                })
+                .collect()
+        };
+        let rooms = steps.first().map_or(1, |s| s.rooms);
+        let mut plot = |kind: &str, title: String, x: &str, y: &str, series: Vec<Series>| {
+            let file = format!("{stem}-{sweep}-{kind}.svg");
+            if series.iter().any(|s| !s.2.is_empty()) {
+                lines(&out.join(&file), &title, x, y, &series)?;
+                made.push((title, file));
+            }
+            anyhow::Ok(())
+        };
+        let per_room = format!("participants per room ({rooms} room(s))");
+        plot("cpu", format!("{sweep}: server CPU"), &per_room, "cores", by_mode(&|s| s.server.cpu_cores_avg))?;
+        plot("egress", format!("{sweep}: server egress"), &per_room, "Mbit/s", by_mode(&|s| s.egress_mbps))?;
+
+        // Distributions at the largest room of the sweep.
+        let Some(p) = steps.iter().map(|s| s.participants).max() else { continue };
+        let at_p: Vec<&&MediaStep> = steps.iter().filter(|s| s.participants == p).collect();
+        let cdf = |pick: &dyn Fn(&MediaStep) -> (&Dist, &'static str)| -> Vec<Series> {
+            at_p.iter()
+                .map(|s| {
+                    let (d, how) = pick(s);
+                    let pts = d.cdf.iter().map(|(ms, q)| (*ms, q * 100.0)).collect();
+                    (format!("{} ({how})", s.mode), colour(&s.mode), pts)
+                })
+                .collect()
+        };
+        let title = format!("{sweep}: audio end-to-end latency, {p} per room");
+        plot("latency", title, "ms", "% of packets or switches", cdf(&audio_dist))?;
+        let title = format!("{sweep}: join to first audio, {p} per room");
+        plot("join", title, "ms", "% of joins", cdf(&join_dist))?;
+    }
+    Ok(made)
+}

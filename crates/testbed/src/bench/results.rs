@@ -1,0 +1,182 @@
+//! What a run measured, as serialised into the JSON next to the report: the raw figures per step,
+//! from which the Markdown tables and the plots are drawn.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::baseline::BaselineResult;
+use crate::hist::Histogram;
+
+/// A distribution's summary, in milliseconds, plus its CDF for plots.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Dist {
+    pub count: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub mean_ms: Option<f64>,
+    /// (ms, cumulative share) per non-empty bucket.
+    pub cdf: Vec<(f64, f64)>,
+}
+
+impl From<&Histogram> for Dist {
+    fn from(h: &Histogram) -> Dist {
+        let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+        Dist {
+            count: h.count(),
+            p50_ms: ms(h.quantile(0.5)),
+            p95_ms: ms(h.quantile(0.95)),
+            p99_ms: ms(h.quantile(0.99)),
+            max_ms: ms(h.max()),
+            mean_ms: ms(h.mean()),
+            cdf: h.cdf_ms(),
+        }
+    }
+}
+
+/// A process over a step's measurement window.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ProcFigures {
+    pub cpu_cores_avg: f64,
+    pub cpu_cores_peak: f64,
+    pub rss_bytes: u64,
+}
+
+/// Server-side counters from `/voice/stats`, summed over rooms, as deltas over the window.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ServerCounters {
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub video_frames_in: u64,
+    pub video_frames_out: u64,
+    pub composite_frames: u64,
+    pub mix_ticks: u64,
+    pub keyframe_requests_in: u64,
+    pub dropped_errors: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MediaStep {
+    pub sweep: String,
+    pub mode: String,
+    pub rooms: usize,
+    pub participants: usize,
+    pub clients: usize,
+    pub joined: usize,
+    /// The first few join errors, as said.
+    pub join_errors: Vec<String>,
+    pub mic_publishers: usize,
+    pub camera_publishers: usize,
+    pub decoders: usize,
+    pub window_secs: f64,
+    pub server: ProcFigures,
+    /// The testbed process itself (all synthetic clients).
+    pub client: ProcFigures,
+    pub server_counters: ServerCounters,
+    /// Server egress and ingress, Mbit/s, and egress per client, kbit/s.
+    pub egress_mbps: f64,
+    pub ingress_mbps: f64,
+    pub egress_per_client_kbps: f64,
+    pub packets_out_per_sec: f64,
+    pub packets_in_per_sec: f64,
+    /// Datagrams sent per second of server CPU: forwarding throughput per core.
+    pub packets_out_per_core_sec: f64,
+    /// Client side: packets received per second over all clients, and loss (%) from sequence gaps.
+    pub audio_packets_per_sec: f64,
+    pub audio_loss_pct: f64,
+    pub audio_jitter_ms: f64,
+    pub video_packets_per_sec: f64,
+    pub video_loss_pct: f64,
+    pub video_jitter_ms: f64,
+    /// Video frames (RTP marker bits) received per second per receiving video track: the
+    /// composite's frame rate in hybrid and mcu rooms, a camera's in sfu rooms.
+    pub video_fps_per_track: f64,
+    /// End-to-end latency from `abs-capture-time` (forwarded audio and cameras).
+    pub audio_latency: Dist,
+    pub video_latency: Dist,
+    /// End-to-end latency by probe switches (all modes; the only measure through mix and composite).
+    pub audio_pattern_latency: Dist,
+    pub video_pattern_latency: Dist,
+    /// WebSocket opening → first remote audio frame decoded, participants joining a room that
+    /// already had a speaker.
+    pub join: Dist,
+    /// Forwarding-latency figures the server reports, if it does (`forward_latency*` fields).
+    pub server_forward_latency: Option<Value>,
+    /// Server plus testbed CPU reached the machine's cores: the figures are bounded by the box.
+    pub saturated: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChatStep {
+    pub sweep: String,
+    pub connections: usize,
+    pub connected: usize,
+    pub connect_errors: Vec<String>,
+    pub guilds: usize,
+    pub users: usize,
+    pub connect_secs: f64,
+    /// Server RSS before connecting, after connecting (idle), and the difference per connection.
+    pub rss_before_bytes: u64,
+    pub rss_idle_bytes: u64,
+    pub rss_per_connection_bytes: f64,
+    /// The testbed's own RSS growth per connection (client side of the same sockets).
+    pub client_rss_per_connection_bytes: f64,
+    pub idle_server: ProcFigures,
+    pub messages_per_sec_target: f64,
+    pub messages_sent: u64,
+    pub send_errors: u64,
+    pub window_secs: f64,
+    /// Dispatches expected (each message × the connections of its guild) and received.
+    pub deliveries_expected: u64,
+    pub deliveries: u64,
+    pub delivered_per_sec: f64,
+    pub delivery_ratio: f64,
+    /// Send (just before POST) → MESSAGE_CREATE read, at every connection of the guild.
+    pub delivery: Dist,
+    /// POST → 201.
+    pub post: Dist,
+    /// Connections the server closed during the step (e.g. 4010 slow consumer).
+    pub closed_by_server: u64,
+    pub server: ProcFigures,
+    pub client: ProcFigures,
+    pub saturated: bool,
+}
+
+/// The machine and the moment, for the report's header.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Environment {
+    pub date: String,
+    pub command: String,
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub memory_gib: f64,
+    pub load_avg_at_start: f64,
+    pub kernel: String,
+    pub git_commit: Option<String>,
+    pub server: String,
+    pub server_env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Criterion {
+    pub benchmark: String,
+    pub mean_ns: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub description: String,
+    pub environment: Environment,
+    pub baseline: Vec<BaselineResult>,
+    pub media: Vec<MediaStep>,
+    pub chat: Vec<ChatStep>,
+    pub criterion: Vec<Criterion>,
+    /// Failed sanity checks (empty: all passed).
+    pub sanity_failures: Vec<String>,
+}

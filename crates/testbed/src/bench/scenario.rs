@@ -1,0 +1,239 @@
+//! Scenario files (`crates/testbed/scenarios/*.toml`): what to run, how big, for how long. One
+//! file may hold several media sweeps and chat sweeps; each sweep runs every combination of its
+//! lists (modes × participants, or connections) as one step, on a freshly started server.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+use signaling::protocol::RoomMode;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub baseline: Baseline,
+    #[serde(default)]
+    pub media: Vec<MediaSweep>,
+    #[serde(default)]
+    pub chat: Vec<ChatSweep>,
+    /// Checks the smoke run makes: non-zero figures, loss under 1%. On by default.
+    #[serde(default = "yes")]
+    pub sanity: bool,
+}
+
+/// Settings of a server the testbed starts (ignored for `--server-url`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// The composite of hybrid and mcu rooms.
+    pub video_width: u32,
+    pub video_height: u32,
+    pub video_fps: u32,
+    pub video_bitrate_kbps: u32,
+    /// Speakers forwarded to each listener (audio slots).
+    pub last_n: usize,
+    /// Further `CONFAB_*` variables, as they are.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            video_width: 640,
+            video_height: 360,
+            video_fps: 30,
+            video_bitrate_kbps: 800,
+            last_n: 5,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// The raw `sendto` baseline, run once before the media sweeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Baseline {
+    /// UDP payload sizes: an Opus packet with SRTP overhead, a full video packet.
+    pub packet_sizes: Vec<usize>,
+    pub seconds: f64,
+}
+
+impl Default for Baseline {
+    fn default() -> Self {
+        Self { packet_sizes: vec![120, 1100], seconds: 1.0 }
+    }
+}
+
+/// Media: rooms × participants × modes, each combination a step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSweep {
+    pub name: String,
+    pub modes: Vec<RoomMode>,
+    #[serde(default = "one")]
+    pub rooms: usize,
+    /// Participants per room, one step per value.
+    pub participants: Vec<usize>,
+    /// Share of participants that publish a microphone (a tone) and a camera.
+    #[serde(default = "full")]
+    pub mic_share: f64,
+    #[serde(default)]
+    pub camera_share: f64,
+    /// Joins per second after the probes (first participant of each room) are in.
+    #[serde(default = "ten")]
+    pub join_rate: f64,
+    #[serde(default = "two")]
+    pub warmup_secs: f64,
+    pub duration_secs: f64,
+    /// Participants per room that decode everything (tones, pictures) for pattern latency; the
+    /// others only count packets. At least one, the room's last.
+    #[serde(default = "one")]
+    pub decoders_per_room: usize,
+    #[serde(default)]
+    pub camera: CameraSettings,
+    /// Audio slots each client offers (`last_n` of the server caps them); default: as ready says.
+    #[serde(default)]
+    pub audio_slots: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraSettings {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        Self { width: 320, height: 180, fps: 15, bitrate_kbps: 300 }
+    }
+}
+
+/// Chat: connections over guilds, messages per second; one step per connection count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSweep {
+    pub name: String,
+    pub connections: Vec<usize>,
+    pub guilds: usize,
+    /// Accounts per guild; connections are spread over them (one user may hold many sockets).
+    #[serde(default = "ten_usize")]
+    pub users_per_guild: usize,
+    /// Messages per second over all guilds (0: idle connections only).
+    pub messages_per_sec: f64,
+    /// Connections opened at once.
+    #[serde(default = "connect_concurrency")]
+    pub connect_concurrency: usize,
+    /// Idle time after connecting, before server memory is read.
+    #[serde(default = "two")]
+    pub idle_secs: f64,
+    pub duration_secs: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+fn ten_usize() -> usize {
+    10
+}
+fn full() -> f64 {
+    1.0
+}
+fn ten() -> f64 {
+    10.0
+}
+fn two() -> f64 {
+    2.0
+}
+fn connect_concurrency() -> usize {
+    64
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let s: Scenario = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        s.validate().with_context(|| format!("checking {}", path.display()))?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        ensure!(name_ok(&self.name), "name must be non-empty [A-Za-z0-9_-]: it names the report files");
+        if self.media.is_empty() && self.chat.is_empty() {
+            bail!("nothing to run: no [[media]] and no [[chat]]");
+        }
+        for m in &self.media {
+            ensure!(!m.modes.is_empty() && !m.participants.is_empty(), "{}: modes and participants", m.name);
+            ensure!(m.rooms >= 1 && m.participants.iter().all(|p| *p >= 2), "{}: ≥ 1 room, ≥ 2 per room", m.name);
+            ensure!((0.0..=1.0).contains(&m.mic_share) && (0.0..=1.0).contains(&m.camera_share), "{}: shares", m.name);
+            ensure!(m.join_rate > 0.0 && m.duration_secs > 0.0 && m.warmup_secs >= 0.0, "{}: rates, times", m.name);
+            ensure!(m.camera.width % 2 == 0 && m.camera.height % 2 == 0 && m.camera.fps > 0, "{}: camera", m.name);
+        }
+        for c in &self.chat {
+            ensure!(c.guilds >= 1 && c.users_per_guild >= 1, "{}: ≥ 1 guild and user", c.name);
+            ensure!(c.connections.iter().all(|n| *n >= c.guilds), "{}: ≥ one connection per guild", c.name);
+            ensure!(c.duration_secs > 0.0 && c.messages_per_sec >= 0.0, "{}: rates, times", c.name);
+            ensure!(c.connect_concurrency >= 1, "{}: connect_concurrency", c.name);
+        }
+        Ok(())
+    }
+
+    /// Accounts the media sweeps need at once: the largest step.
+    pub fn media_accounts(&self) -> usize {
+        self.media.iter().map(|m| m.rooms * m.participants.iter().max().copied().unwrap_or(0)).max().unwrap_or(0)
+    }
+}
+
+pub fn mode_name(mode: RoomMode) -> &'static str {
+    match mode {
+        RoomMode::Sfu => "sfu",
+        RoomMode::Mcu => "mcu",
+        _ => "hybrid",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Scenario::load(&path).unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "{n} scenarios in {}", dir.display());
+    }
+
+    #[test]
+    fn bad_scenarios_are_refused() {
+        let bad = |t: &str| toml::from_str::<Scenario>(t).map_err(anyhow::Error::from).and_then(|s| s.validate());
+        assert!(bad("name = 'x'").is_err(), "nothing to run");
+        assert!(
+            bad("name = 'a b'\n[[chat]]\nname='c'\nconnections=[1]\nguilds=1\nmessages_per_sec=1\nduration_secs=1")
+                .is_err()
+        );
+        let ok = "name = 'x'\n[[media]]\nname = 'm'\nmodes = ['sfu', 'mcu']\nparticipants = [2]\nduration_secs = 1";
+        assert!(bad(ok).is_ok());
+        assert!(bad(&ok.replace("'mcu'", "'mesh'")).is_err());
+        assert!(bad(&format!("{ok}\nbogus = 1")).is_err());
+    }
+}
