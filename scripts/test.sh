@@ -69,6 +69,11 @@ phase doctests cargo_test --workspace --doc || true
 # The C ABI from C and Python: each example prints "OK" and exits 0 only if every step happened.
 phase c-examples crates/ffi/run-examples.sh || true
 
+# Load-test smoke: one tiny step per kind (media in each mode, chat) against the binary just
+# built; the tool checks the report's figures are sane (non-zero, loss < 1%), not their speed.
+phase bench-smoke "${CARGO_TARGET_DIR:-target}/debug/confab-testbed" bench crates/testbed/scenarios/smoke.toml \
+    --out "${CARGO_TARGET_DIR:-target}/bench-smoke" || true
+
 # --- More test phases go here (later issues) -------------------------------------------
 phase browser browser_test || true
 # ---------------------------------------------------------------------------------------
