@@ -13,16 +13,31 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = join(ROOT, 'target', 'browser');
 mkdirSync(ARTIFACTS, { recursive: true });
 const BIN = process.env.CONFAB_BIN ?? join(ROOT, 'target', 'debug', 'confab');
+
+// Whatever happens to the test process, its servers and temporary files go with it.
+const children = new Set();
+const tempDirs = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 /** `confab serve` on 127.0.0.1:0 with a throwaway SQLite store (plus `extra` arguments); resolves
  *  once both ports are up. */
 export async function startServer(...extra) {
-  const dir = mkdtempSync(join(tmpdir(), 'confab-browser-'));
+  const dir = tempDir('confab-browser-');
   const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--media-bind', '127.0.0.1:0',
     '--database-url', `sqlite:${join(dir, 'confab.db')}`, ...extra], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   const log = [];
   const base = await new Promise((ok, fail) => {
     let http = null, udp = false, buf = '';
@@ -85,7 +100,7 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 export async function launch(name, media) {
   const args = [...FLAGS, '--use-fake-device-for-media-stream'];
   if (media !== 'deny') {
-    const dir = mkdtempSync(join(tmpdir(), `confab-media-${name}-`));
+    const dir = tempDir(`confab-media-${name}-`);
     toneWav(join(dir, 'mic.wav'), media.tone);
     colourY4m(join(dir, 'cam.y4m'), media.colour);
     args.push('--use-fake-ui-for-media-stream', `--use-file-for-fake-audio-capture=${join(dir, 'mic.wav')}`,

@@ -137,6 +137,14 @@ test('sfu room: one tile per camera, each showing the other participant', async 
     console.log(`sfu: ${other}'s camera ${seen.width}x${seen.height} ${JSON.stringify(seen.cells[0])}, ${JSON.stringify(video)}`);
   }
   await screenshot(alice, 'voice-sfu-alice');
+  // Looking at another voice channel during the call, then back: the call's video plays on.
+  await alice.click('#channel-list button.channel:has(.name:text-is("General"))');
+  await alice.waitForSelector('#voice-join');
+  await alice.click('#channel-list button.channel:has(.name:text-is("Stage"))');
+  await alice.waitForFunction(() => {
+    const v = document.querySelector('#voice-stage .tile:not([hidden]) video');
+    return v && !v.paused && v.isConnected;
+  });
   await leaveVoice(alice);
   await leaveVoice(bob);
 });

@@ -121,6 +121,9 @@ function updateStage(s) {
       ui.videos.set(r.mid, tile);
       ui.stage.append(tile);
     }
+    // A video taken out of the page (while another channel was shown) was paused by the browser.
+    const video = tile.querySelector('video');
+    if (video.paused && ui.root.isConnected) video.play().catch(() => {});
     // Composite (hybrid, mcu): one stream of everyone. sfu: one camera per slot, named by `slots`.
     const user = s.slots.get(r.mid)?.user_id ?? null;
     const composite = s.mode !== 'sfu';
