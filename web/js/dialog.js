@@ -60,11 +60,12 @@ export function show({ title, text, code }) {
       h('button', { type: 'submit', class: 'primary', autofocus: true }, 'Done'))));
 }
 
-/** Name, kind and (for voice) room mode of a new channel. */
-export function newChannel() {
+/** Name, kind (`initialKind` preselected) and, for voice, room mode of a new channel. */
+export function newChannel(initialKind = 'text') {
   const kind = h('select', { id: 'dialog-kind' },
     h('option', { value: 'text' }, 'Text'), h('option', { value: 'voice' }, 'Voice'));
-  const mode = h('select', { id: 'dialog-mode', disabled: true },
+  kind.value = initialKind;
+  const mode = h('select', { id: 'dialog-mode', disabled: initialKind !== 'voice' },
     h('option', { value: 'hybrid' }, 'Hybrid: audio forwarded, video composited'),
     h('option', { value: 'sfu' }, 'SFU: audio and video forwarded'),
     h('option', { value: 'mcu' }, 'MCU: audio mixed, video composited'));

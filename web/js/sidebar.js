@@ -64,7 +64,8 @@ function renderChannels() {
       kind === 'voice' ? voiceUsers(g, c) : null));
     return [
       h('h3', {}, title, owner ? h('button', {
-        class: 'icon small', 'aria-label': `Create a channel`, title: 'Create a channel', onclick: createChannel,
+        class: 'icon small', 'aria-label': `Create a ${kind} channel`, title: `Create a ${kind} channel`,
+        onclick: () => createChannel(kind),
       }, '+') : null),
       h('ul', { 'aria-label': title }, items),
     ];
@@ -97,8 +98,8 @@ function voiceUsers(g, c) {
   }));
 }
 
-async function createChannel() {
-  const r = await newChannel();
+async function createChannel(kind) {
+  const r = await newChannel(kind);
   if (!r) return;
   try {
     const body = { name: r.value, kind: r.kind };
