@@ -45,16 +45,33 @@ struct Home {
     invite: String,
 }
 
+/// A room's own composite settings; `None` fields take the server's `[video]` ones.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomVideo {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: Option<u32>,
+    pub bitrate_kbps: Option<u32>,
+    pub max_tiles: Option<usize>,
+}
+
 /// Rooms, tokens, participants, stats and events of a [`Running`] server, for embedders.
 pub struct Embedder {
     app: App,
     voice: Voice,
+    mixers: std::sync::Arc<crate::media::McuMixers>,
     home: OnceCell<Home>,
 }
 
 impl Embedder {
     pub fn new(running: &Running) -> Embedder {
-        Embedder { app: running.app.clone(), voice: running.voice.clone(), home: OnceCell::new() }
+        Embedder {
+            app: running.app.clone(),
+            voice: running.voice.clone(),
+            mixers: running.mixers.clone(),
+            home: OnceCell::new(),
+        }
     }
 
     /// Creates a voice room named `name` with media `mode`; returns its id (a channel id).
@@ -78,6 +95,24 @@ impl Embedder {
         };
         self.app.store.channels.create_channel(&channel).await?;
         Ok(channel.id)
+    }
+
+    /// Gives `room` its own composite size, frame rate, bitrate or tile count (any left out take
+    /// the server's `[video]` settings). Applies from the room's next compositor: set it before
+    /// people join, or it takes effect once the room's video has stopped and starts again.
+    pub async fn set_room_video(&self, room: Id, video: RoomVideo) -> Result<(), EmbedError> {
+        self.room(room).await?;
+        let d = self.mixers.defaults().clone();
+        let cfg = mcu::CompositorConfig {
+            width: video.width.unwrap_or(d.width),
+            height: video.height.unwrap_or(d.height),
+            fps: video.fps.unwrap_or(d.fps),
+            bitrate_kbps: video.bitrate_kbps.unwrap_or(d.bitrate_kbps),
+            max_tiles: video.max_tiles.unwrap_or(d.max_tiles),
+            ..d
+        };
+        let room_id = signaling::rooms::room_id(room);
+        self.mixers.set_room_video(room_id, Some(cfg)).map_err(|e| EmbedError::InvalidArgument(e.to_string()))
     }
 
     /// Removes every participant of `room` (their sockets close with 4014) and refuses tokens and

@@ -7,7 +7,7 @@
 //! (forwarding everyone's audio) must never wait for. The audio mix-minus is sans-IO and cheap
 //! per tick, so the engine runs it itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
@@ -23,9 +23,11 @@ const VIDEO_COMMANDS: usize = 256;
 /// A room's compositor once its thread has built it.
 type Slot = Mutex<Option<Arc<Compositor>>>;
 
-/// Makes the rooms' mixers from the `[video]` configuration.
+/// Makes the rooms' mixers from the `[video]` configuration, or a room's own settings.
 pub struct McuMixers {
     video: CompositorConfig,
+    /// Rooms whose composite differs from `video` (size, rate, bitrate, tiles).
+    rooms: Mutex<HashMap<RoomId, CompositorConfig>>,
     audio: MixConfig,
     /// Compositors by room, for tests that inject faults.
     live: Mutex<Vec<(RoomId, Weak<Slot>)>>,
@@ -33,7 +35,29 @@ pub struct McuMixers {
 
 impl McuMixers {
     pub fn new(video: CompositorConfig) -> McuMixers {
-        McuMixers { video, audio: MixConfig::default(), live: Mutex::default() }
+        McuMixers { video, rooms: Mutex::default(), audio: MixConfig::default(), live: Mutex::default() }
+    }
+
+    /// The server's composite settings, which a room's own start from.
+    pub fn defaults(&self) -> &CompositorConfig {
+        &self.video
+    }
+
+    /// Gives `room` its own composite settings (`None`: back to the server's), from its next
+    /// compositor on: a room's pipeline starts with its first camera and stops when nobody sends
+    /// or receives video. Refused when the settings are invalid.
+    pub fn set_room_video(&self, room: RoomId, cfg: Option<CompositorConfig>) -> Result<(), mcu::McuError> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        match cfg {
+            Some(cfg) => {
+                cfg.validate()?;
+                rooms.insert(room, cfg);
+            }
+            None => {
+                rooms.remove(&room);
+            }
+        }
+        Ok(())
     }
 
     /// For tests: makes `room`'s pipeline fail as a GStreamer error would. False if it has none.
@@ -49,7 +73,8 @@ impl McuMixers {
 impl Mixers for McuMixers {
     fn video(&self, room: RoomId, sink: VideoSink) -> Result<Box<dyn VideoMixer>, String> {
         let (tx, rx) = sync_channel(VIDEO_COMMANDS);
-        let (cfg, slot) = (self.video.clone(), Arc::new(Slot::default()));
+        let own = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).get(&room).cloned();
+        let (cfg, slot) = (own.unwrap_or_else(|| self.video.clone()), Arc::new(Slot::default()));
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|(_, s)| s.strong_count() > 0);
         live.push((room, Arc::downgrade(&slot)));

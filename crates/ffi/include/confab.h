@@ -80,6 +80,17 @@ ConfabStatus confab_room_create(struct ConfabServer *server,
                                 const char *mode,
                                 char **out_room_id);
 
+// Gives a room its own video composite (hybrid and mcu rooms): a JSON object with any of
+// `width`, `height` (even, 64..=3840 x 64..=2160), `fps` (1..=60), `bitrate_kbps`, `max_tiles`;
+// the keys left out keep the server's `[video]` settings. Applies from the room's next
+// compositor (set it before anyone joins). Bad JSON or values: `CONFAB_STATUS_INVALID_ARGUMENT`.
+//
+// # Safety
+// `room_id` and `video_json` are NULL or NUL-terminated.
+ConfabStatus confab_room_set_video(struct ConfabServer *server,
+                                   const char *room_id,
+                                   const char *video_json);
+
 // Closes a room: every participant is removed (their voice sockets close with 4014), and tokens,
 // joins and queries for it fail from now on with `CONFAB_STATUS_NOT_FOUND`.
 //

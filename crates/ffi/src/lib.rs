@@ -20,6 +20,7 @@
 //! | `confab_server_stop(server)` | graceful stop; again → `ALREADY_STOPPED` |
 //! | `confab_server_free(server)` | stop if needed, release the handle |
 //! | `confab_room_create(server, name, mode, &room_id)` | a voice room, mode `"hybrid"`, `"sfu"` or `"mcu"` |
+//! | `confab_room_set_video(server, room_id, json)` | the room's own composite size, fps, bitrate, tiles |
 //! | `confab_room_close(server, room_id)` | remove everyone (close 4014), refuse it from now on |
 //! | `confab_token_mint(server, username, room_id, &token)` | a voice token for `ws://ADDR/voice` |
 //! | `confab_room_participants(server, room_id, &json)` | JSON array of participants |
@@ -80,7 +81,8 @@ mod status;
 
 pub use events::{ConfabEventCallback, confab_set_event_callback};
 pub use rooms::{
-    confab_room_close, confab_room_create, confab_room_participants, confab_stats_json, confab_token_mint,
+    confab_room_close, confab_room_create, confab_room_participants, confab_room_set_video, confab_stats_json,
+    confab_token_mint,
 };
 pub use server::{ConfabServer, confab_server_free, confab_server_http_addr, confab_server_start, confab_server_stop};
 pub use status::{ConfabStatus, confab_last_error, confab_string_free};

@@ -3,7 +3,7 @@
 use crate::server::{ConfabServer, handle};
 use crate::status::{ConfabStatus, Error, Result, clear_out, give, guard, input};
 use chat::id::Id;
-use confab::embed::{EmbedError, VoiceMode};
+use confab::embed::{EmbedError, RoomVideo, VoiceMode};
 use std::ffi::c_char;
 
 fn embed_error(e: EmbedError) -> Error {
@@ -51,6 +51,31 @@ pub unsafe extern "C" fn confab_room_create(
         let id = h.block_on(e.create_room(name, mode))?.map_err(embed_error)?;
         // SAFETY: passed `clear_out` above.
         unsafe { give(out_room_id, id.to_string()) }
+    })
+}
+
+/// Gives a room its own video composite (hybrid and mcu rooms): a JSON object with any of
+/// `width`, `height` (even, 64..=3840 x 64..=2160), `fps` (1..=60), `bitrate_kbps`, `max_tiles`;
+/// the keys left out keep the server's `[video]` settings. Applies from the room's next
+/// compositor (set it before anyone joins). Bad JSON or values: `CONFAB_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `room_id` and `video_json` are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confab_room_set_video(
+    server: *mut ConfabServer,
+    room_id: *const c_char,
+    video_json: *const c_char,
+) -> ConfabStatus {
+    guard(|| {
+        // SAFETY: both per the contract above.
+        let (room, video) = unsafe { (input(room_id, "room_id")?, input(video_json, "video_json")?) };
+        let room = self::room_id(room)?;
+        let video: RoomVideo = serde_json::from_str(video)
+            .map_err(|e| Error::new(ConfabStatus::InvalidArgument, format!("video_json: {e}")))?;
+        let h = handle(server)?;
+        let e = h.embedder()?;
+        h.block_on(e.set_room_video(room, video))?.map_err(embed_error)
     })
 }
 

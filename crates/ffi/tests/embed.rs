@@ -58,6 +58,8 @@ fn client_joins_through_a_minted_token_and_events_arrive() {
         assert_eq!(confab_room_create(srv, c"standup".as_ptr(), c"hybrid".as_ptr(), &mut out), ConfabStatus::Ok);
         let room = take(out);
         let room_c = CString::new(room.clone()).unwrap();
+        let small = c"{\"width\": 320, \"height\": 180, \"fps\": 15}";
+        assert_eq!(confab_room_set_video(srv, room_c.as_ptr(), small.as_ptr()), ConfabStatus::Ok, "{}", last_error());
         assert_eq!(confab_token_mint(srv, c"alice".as_ptr(), room_c.as_ptr(), &mut out), ConfabStatus::Ok);
         let token = take(out);
         assert_eq!(confab_server_http_addr(srv, &mut out), ConfabStatus::Ok);
@@ -73,6 +75,9 @@ fn client_joins_through_a_minted_token_and_events_arrive() {
         assert_eq!((join["room_id"].as_str(), join["username"].as_str()), (Some(room.as_str()), Some("alice")));
         let speaking = wait_event(&seen, "\"speaking\":true");
         assert_eq!(speaking["user_id"], join["user_id"]);
+        // The room's own composite size (the client has no camera: its placeholder tile).
+        let size = |p: &testbed::picture::I420| (p.width, p.height) == (320, 180);
+        rt.block_on(client.wait_picture(None, size, Duration::from_secs(10))).unwrap();
 
         assert_eq!(confab_room_participants(srv, room_c.as_ptr(), &mut out), ConfabStatus::Ok);
         let people: serde_json::Value = serde_json::from_str(&take(out)).unwrap();

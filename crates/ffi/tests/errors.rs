@@ -140,6 +140,17 @@ fn rooms_tokens_stop_and_restart() {
         assert_eq!(confab_token_mint(srv, c("alice").as_ptr(), c("abc").as_ptr(), &mut out), InvalidArgument);
         assert_eq!(confab_room_participants(srv, c("123").as_ptr(), &mut out), NotFound);
         assert_eq!(confab_room_close(srv, c("123").as_ptr()), NotFound);
+        // A room's own video: unknown rooms, bad JSON, unknown keys and bad values are refused.
+        let video = |room: &CString, json: &str| confab_room_set_video(srv, room.as_ptr(), c(json).as_ptr());
+        assert_eq!(video(&c("123"), r#"{"fps": 15}"#), NotFound);
+        assert_eq!(video(&room, "{"), InvalidArgument);
+        assert_eq!(video(&room, r#"{"fsp": 15}"#), InvalidArgument);
+        assert!(last_error().contains("fsp"), "{}", last_error());
+        assert_eq!(video(&room, r#"{"width": 641}"#), InvalidArgument);
+        assert!(last_error().contains("even"), "{}", last_error());
+        assert_eq!(video(&room, r#"{"fps": 0}"#), InvalidArgument);
+        assert_eq!(confab_room_set_video(srv, room.as_ptr(), null()), NullPointer);
+        assert_eq!(video(&room, r#"{"width": 320, "height": 180, "fps": 15}"#), Ok);
         assert_eq!(confab_token_mint(srv, c("alice").as_ptr(), room.as_ptr(), &mut out), Ok);
         assert!(take(out).contains('.'));
         assert_eq!(confab_token_mint(srv, c("alice").as_ptr(), room.as_ptr(), &mut out), Ok, "again: same user");

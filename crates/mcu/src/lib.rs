@@ -87,7 +87,7 @@ pub struct CompositorConfig {
     pub encoder: String,
 }
 
-/// 1280x720@30, 1.5 Mbit/s, 9 tiles. Measured on 2 cores (`examples/composite_cpu.rs`, nine
+/// 1280x720@30, 1.5 Mbit/s, 9 tiles. Measured on 2 cores (`benches/composite.rs`, nine
 /// 640x360@30 publishers): ~0.6 core per room at 720p, ~0.4 at 640x360, where a 3x3 grid's
 /// tiles are too small (~190x110) to be worth the saving; decoding is ~0.02–0.03 core per
 /// publisher either way.
@@ -108,7 +108,8 @@ impl Default for CompositorConfig {
 }
 
 impl CompositorConfig {
-    fn validate(&self) -> Result<(), McuError> {
+    /// Whether the pipeline can be built with these settings (the encoder's presence aside).
+    pub fn validate(&self) -> Result<(), McuError> {
         let bad = |why: &str| Err(McuError::InvalidConfig(why.to_owned()));
         if self.width < 64 || self.height < 64 || self.width > 3840 || self.height > 2160 {
             return bad("width and height must be within 64..=3840 x 64..=2160");
