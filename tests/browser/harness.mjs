@@ -68,10 +68,17 @@ export async function startServer(...extra) {
   };
 }
 
-/** A mono 16-bit WAV of a continuous sine: a voice the server hears as speaking, all the time. */
+/** A mono 16-bit WAV of a sine in syllables (300 ms on, 100 ms off, 10 ms ramps): steady enough for
+ *  the server to hear someone speaking all along, varied enough that the sender's noise suppression
+ *  does not take it for background noise and damp it. */
 export function toneWav(path, hz, seconds = 2) {
   const rate = 48000, n = rate * seconds, data = Buffer.alloc(n * 2);
-  for (let i = 0; i < n; i++) data.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / rate)), i * 2);
+  const ramp = rate / 100;
+  for (let i = 0; i < n; i++) {
+    const t = i % (0.4 * rate);
+    const env = t >= 0.3 * rate ? 0 : Math.min(1, t / ramp, (0.3 * rate - t) / ramp);
+    data.writeInt16LE(Math.round(8000 * env * Math.sin((2 * Math.PI * hz * i) / rate)), i * 2);
+  }
   const head = Buffer.alloc(44);
   head.write('RIFF', 0); head.writeUInt32LE(36 + data.length, 4); head.write('WAVEfmt ', 8);
   head.writeUInt32LE(16, 16); head.writeUInt16LE(1, 20); head.writeUInt16LE(1, 22);

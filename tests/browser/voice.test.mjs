@@ -40,14 +40,15 @@ async function leaveVoice(page) {
   await page.waitForSelector('#voice-join');
 }
 
-/** Audio from the other participant: inbound packets and a non-zero level, on some receive slot. */
+/** Audio from the other participant: inbound packets and an audible level (above -60 dBFS; the
+ *  sender's noise suppression damps a steady tone, so not much more), on some receive slot. */
 async function receivesAudio(page) {
   let level = 0;
   return eventually('inbound audio with a level', async () => {
     const s = await mediaStats(page);
     const live = (s?.audio ?? []).filter((a) => a.packets > 0);
     level = Math.max(level, ...live.map((a) => a.level));
-    return live.length && level > 0 && live.some((a) => a.energy > 0)
+    return live.length && level > 0.001 && live.some((a) => a.energy > 0)
       ? { packets: Math.max(...live.map((a) => a.packets)), level: +level.toPrecision(2), rtt: s.rtt } : null;
   });
 }
@@ -61,6 +62,22 @@ async function receivesVideo(page) {
 }
 
 const isColour = ([r, g, b], [R, G, B]) => Math.abs(r - R) < 60 && Math.abs(g - G) < 60 && Math.abs(b - B) < 60;
+
+/** The composite, sampled as a 2x1 grid, shows both cameras (Alice's red, Bob's blue). On timeout
+ *  the error carries what the page decoded, to tell a missing stream from a wrong picture. */
+async function seesBothCameras(page) {
+  try {
+    return await eventually('two coloured tiles', async () => {
+      const c = await videoColours(page, '#voice-stage video', 2, 1);
+      return c && c.cells.some((x) => isColour(x, RED)) && c.cells.some((x) => isColour(x, BLUE)) ? c : null;
+    }, 30000);
+  } catch (e) {
+    const video = await page.evaluate(() => [...document.querySelectorAll('#voice-stage video')].map((v) =>
+      ({ paused: v.paused, width: v.videoWidth, ready: v.readyState, connected: v.isConnected })));
+    throw new Error(`${e.message}; <video>: ${JSON.stringify(video)}; stats: ${JSON.stringify(await mediaStats(page))}; ` +
+      `colours: ${JSON.stringify(await videoColours(page, '#voice-stage video', 2, 1))}`);
+  }
+}
 
 test('hybrid room: both hear each other and see the composite of both cameras', async () => {
   const t0 = Date.now();
@@ -79,10 +96,7 @@ test('hybrid room: both hear each other and see the composite of both cameras', 
   }
   // The composite is a 2x1 grid: Alice's red camera and Bob's blue one, each seen by both.
   for (const page of [alice, bob]) {
-    const seen = await eventually('two coloured tiles', async () => {
-      const c = await videoColours(page, '#voice-stage video', 2, 1);
-      return c && c.cells.some((x) => isColour(x, RED)) && c.cells.some((x) => isColour(x, BLUE)) ? c : null;
-    });
+    const seen = await seesBothCameras(page);
     console.log(`composite ${seen.width}x${seen.height}, tile colours ${JSON.stringify(seen.cells)}`);
   }
   await alice.waitForSelector('#voice-quality:has-text("RTT")');
@@ -162,10 +176,7 @@ test('mcu room: the mix of the others and the composite', async () => {
     const audio = await receivesAudio(page);
     const slots = (await mediaStats(page)).audio.length;
     assert.equal(await page.evaluate(() => window.confab.voice().mode), 'mcu');
-    const seen = await eventually('two coloured tiles', async () => {
-      const c = await videoColours(page, '#voice-stage video', 2, 1);
-      return c && c.cells.some((x) => isColour(x, RED)) && c.cells.some((x) => isColour(x, BLUE)) ? c : null;
-    });
+    const seen = await seesBothCameras(page);
     console.log(`mcu: audio ${JSON.stringify(audio)} on ${slots} slot(s), composite ${JSON.stringify(seen.cells)}`);
   }
   await leaveVoice(alice);
