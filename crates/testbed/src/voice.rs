@@ -55,6 +55,8 @@ pub struct VoiceOptions {
     /// switches are logged for matching against receivers' detections.
     pub probe_tones: Option<[f32; 2]>,
     pub probe_colours: Option<[[u8; 3]; 2]>,
+    /// ICE check pacing (webrtc-rs' default, 200 ms, when `None`).
+    pub ice_check_interval: Option<Duration>,
 }
 
 impl Default for VoiceOptions {
@@ -71,6 +73,7 @@ impl Default for VoiceOptions {
             replay_audio: false,
             probe_tones: None,
             probe_colours: None,
+            ice_check_interval: None,
         }
     }
 }
@@ -97,8 +100,12 @@ pub struct VoiceSession {
     pub video_slots: usize,
     /// The room as `ready` described it.
     pub participants: Vec<Participant>,
-    /// When the voice WebSocket started opening (join time runs from here).
+    /// When the voice WebSocket started opening (join time runs from here), when `ready`, the
+    /// answer, and ICE+DTLS connected came.
     pub ws_opening_at: Instant,
+    pub ready_at: Instant,
+    pub answered_at: Option<Instant>,
+    pub connected_at: Option<Instant>,
 }
 
 /// Aborts its tasks when dropped, so no path out of `join` or the client leaks them.
@@ -186,9 +193,12 @@ impl VoiceClient {
             video_slots,
             participants,
             ws_opening_at,
+            ready_at: Instant::now(),
+            answered_at: None,
+            connected_at: None,
         };
 
-        let peer = Peer::new().await?;
+        let peer = Peer::build_with(false, opts.ice_check_interval).await?;
         let mut client = VoiceClient {
             session,
             events,
@@ -234,6 +244,7 @@ impl VoiceClient {
             ServerMsg::Answer { sdp } => {
                 tracing::trace!(%sdp, "answer");
                 self.peer.accept_answer(&sdp).await?;
+                self.session.answered_at = Some(Instant::now());
                 sdp
             }
             other => bail!("the offer was refused: {other:?}"),
@@ -244,6 +255,7 @@ impl VoiceClient {
         self.send_ctl.capture_time.store(capture, Ordering::Relaxed);
         self.camera_ctl.capture_time.store(capture, Ordering::Relaxed);
         self.peer.wait_connected(self.timeout).await?;
+        self.session.connected_at = Some(Instant::now());
         if opts.send {
             self.tasks.push(spawn_sender(mic, opts.level_dbfs, opts.replay_audio, self.send_ctl.clone()));
         }

@@ -53,7 +53,8 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 /// Opens connection `i` and identifies; returns the socket and the heartbeat interval.
 async fn connect(base: &str, i: usize, token: &str) -> Result<(Ws, Duration)> {
     let url = format!("{}/gateway", base.replacen("http", "ws", 1));
-    let server: SocketAddr = base.trim_start_matches("http://").parse().context("server address")?;
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let server = tokio::net::lookup_host(host).await.context("resolving the server")?.next().context("no address")?;
     let socket = TcpSocket::new_v4()?;
     // Spread over 127.0.0.x so tens of thousands of sockets do not run out of ephemeral ports.
     if server.ip().is_loopback() {

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::media_run::Member;
 use super::procstat::{ProcSample, figures, load_and_cpus};
-use super::results::{Dist, MediaStep, ServerCounters};
+use super::results::{Dist, MediaStep, ServerCounters, ServerLatency};
 use crate::hist::Histogram;
 use crate::pattern::match_switches;
 
@@ -66,24 +66,17 @@ fn counters(before: &Value, after: &Value) -> ServerCounters {
     }
 }
 
-/// Every `forward_latency*` field the server reports, at the top level or per room.
-fn forward_latency(stats: &Value) -> Option<Value> {
-    let pick = |o: &Map<String, Value>| -> Map<String, Value> {
-        o.iter().filter(|(k, _)| k.contains("forward_latency")).map(|(k, v)| (k.clone(), v.clone())).collect()
-    };
-    let mut out = stats.as_object().map(pick).unwrap_or_default();
-    let rooms: Vec<Value> = stats["rooms"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            Some(Value::Object(pick(r.as_object()?))).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-        })
-        .collect();
-    if !rooms.is_empty() {
-        out.insert("rooms".into(), Value::Array(rooms));
-    }
-    (!out.is_empty()).then_some(Value::Object(out))
+/// The server's forwarding-latency summary, if it reports one.
+fn forward_latency(stats: &Value) -> Option<ServerLatency> {
+    let f = stats.get("forward_latency")?;
+    let n = |k: &str| f.get(k).and_then(Value::as_u64);
+    Some(ServerLatency {
+        count: n("count")?,
+        p50_us: n("p50_us")?,
+        p95_us: n("p95_us")?,
+        p99_us: n("p99_us")?,
+        max_us: n("max_us").unwrap_or(0),
+    })
 }
 
 pub fn collect(
@@ -159,15 +152,22 @@ pub fn collect(
     step.video_pattern_latency = Dist::from(&video_pat);
 
     // Join time, for those who joined a room that already had a speaker.
-    let mut join = Histogram::default();
+    let [mut join, mut signaling, mut connect, mut media] = std::array::from_fn(|_| Histogram::default());
     for m in members.iter().filter(|m| m.p > 0) {
         let speaker = members.iter().any(|o| o.room == m.room && o.role.probe);
-        let opened = m.client.session().ws_opening_at;
-        if let (true, Some(first)) = (speaker, m.client.audio_listener().first_decoded_at()) {
-            join.record(first.saturating_duration_since(opened));
+        let s = m.client.session();
+        let first = m.client.audio_listener().first_decoded_at();
+        if let (true, Some(first), Some(answered), Some(connected)) = (speaker, first, s.answered_at, s.connected_at) {
+            join.record(first.saturating_duration_since(s.ws_opening_at));
+            signaling.record(answered.saturating_duration_since(s.ws_opening_at));
+            connect.record(connected.saturating_duration_since(answered));
+            media.record(first.saturating_duration_since(connected));
         }
     }
     step.join = Dist::from(&join);
+    step.join_signaling = Dist::from(&signaling);
+    step.join_connect = Dist::from(&connect);
+    step.join_media = Dist::from(&media);
     let (_, cpus) = load_and_cpus();
     step.saturated = step.server.cpu_cores_avg + step.client.cpu_cores_avg >= 0.9 * cpus as f64;
 }

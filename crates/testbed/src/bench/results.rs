@@ -2,7 +2,6 @@
 //! from which the Markdown tables and the plots are drawn.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::baseline::BaselineResult;
 use crate::hist::Histogram;
@@ -33,6 +32,16 @@ impl From<&Histogram> for Dist {
             cdf: h.cdf_ms(),
         }
     }
+}
+
+/// `/voice/stats`' `forward_latency`, in microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ServerLatency {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
 }
 
 /// A process over a step's measurement window.
@@ -105,8 +114,15 @@ pub struct MediaStep {
     /// WebSocket opening → first remote audio frame decoded, participants joining a room that
     /// already had a speaker.
     pub join: Dist,
-    /// Forwarding-latency figures the server reports, if it does (`forward_latency*` fields).
-    pub server_forward_latency: Option<Value>,
+    /// The join's phases: WebSocket opening → answer (signaling, offer with ICE gathering),
+    /// answer → ICE and DTLS connected (the client stack's checks and handshake), connected →
+    /// first remote audio decoded (the server's forwarding to a new listener).
+    pub join_signaling: Dist,
+    pub join_connect: Dist,
+    pub join_media: Dist,
+    /// The server's own forwarding latency (socket in → copy out, per forwarded audio copy), if
+    /// `/voice/stats` reports it; counted since the step's server started (joins included).
+    pub server_forward_latency: Option<ServerLatency>,
     /// Server plus testbed CPU reached the machine's cores: the figures are bounded by the box.
     pub saturated: bool,
 }
