@@ -59,6 +59,10 @@ async fn three_participants_hear_each_other_mute_leave_and_speak() {
         c.wait_for(|m| matches!(m, ServerMsg::ParticipantUpdate { participant } if participant.user_id == ids[0] && participant.self_mute), T)
             .await
             .unwrap();
+        // A muted participant stops speaking at once, not after a hangover of ignored audio.
+        c.wait_for(|m| matches!(m, ServerMsg::Speaking { user_id, speaking: false } if *user_id == ids[0]), T)
+            .await
+            .unwrap();
     }
     clients[1].wait_heard(tones, &[tones[2]], T).await.unwrap();
     clients[2].wait_heard(tones, &[tones[1]], T).await.unwrap();
@@ -301,6 +305,14 @@ async fn resume_keeps_media_and_chat_sees_voice_states() {
         tokio_tungstenite::connect_async(format!("{}/gateway", server.base.replace("http", "ws"))).await.unwrap();
     gw.next().await.unwrap().unwrap(); // HELLO
     gw.send(Message::Text(json!({"op": 2, "d": {"token": tokens[0]}}).to_string().into())).await.unwrap();
+    // Subscribed once READY is here: voice states from then on come as dispatches.
+    loop {
+        let m = tokio::time::timeout(T, gw.next()).await.unwrap().unwrap().unwrap();
+        let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+        if v["t"] == "READY" {
+            break;
+        }
+    }
     let mut voice_updates = Vec::new();
     let a = VoiceClient::join(&server.base, &tokens[0], &voice, VoiceOptions::tone(TONES[0])).await.unwrap();
     let b = VoiceClient::join(&server.base, &tokens[1], &voice, VoiceOptions::tone(TONES[1])).await.unwrap();
