@@ -9,7 +9,7 @@ import { initMembers } from './members.js';
 import { flushAck, initMessages, openChannel } from './messages.js';
 import { initSidebar } from './sidebar.js';
 import { apply, channel, emit, guild, state } from './state.js';
-import { showVoice, voiceSession } from './voice_view.js';
+import { initVoiceView, showDock, showVoice, voiceSession } from './voice_view.js';
 
 let gateway = null;
 const remember = () => localStorage.setItem('confab.last', JSON.stringify({ g: state.guildId, c: state.channelId }));
@@ -50,8 +50,17 @@ function selectChannel(id) {
   remember();
   emit('select');
   closeDrawer();
+  showDock(); // a call goes on above any text channel
   if (c?.kind === 'text') openChannel();
   if (c?.kind === 'voice') showVoice();
+}
+
+/** Any channel, in whichever guild it is (the dock opens the call's channel from anywhere). */
+function showChannel(id) {
+  const c = channel(id);
+  if (!c || c.guild_id === state.guildId) return selectChannel(id);
+  state.channelId = id;
+  selectGuild(c.guild_id);
 }
 
 function closeDrawer() {
@@ -103,6 +112,7 @@ async function boot() {
   initSidebar({ selectGuild, selectChannel });
   initMessages();
   initMembers();
+  initVoiceView({ showChannel });
   $('logout').onclick = () => logout();
   $('toggle-sidebar').onclick = () => {
     const open = $('app').classList.toggle('show-sidebar');

@@ -11,6 +11,7 @@ let unreadAfter = null; // the divider goes before the first message newer than 
 let lastTyping = 0;
 let ackTimer;
 let pendingAck = null;
+let stuck = true; // the reader was at the newest message when the history last scrolled
 
 export function initMessages() {
   $('composer').onsubmit = (e) => { e.preventDefault(); send(); };
@@ -33,9 +34,13 @@ export function initMessages() {
   });
   $('load-older').onclick = loadOlder;
   $('history').addEventListener('scroll', () => {
+    stuck = atBottom();
     if ($('history').scrollTop < 150) loadOlder();
     if (atBottom()) ack();
   });
+  // The history's height changes under the reader (the call dock above it opens or collapses, a
+  // phone's keyboard appears): whoever was reading the newest messages keeps seeing them.
+  new ResizeObserver(() => { if (stuck) scrollToBottom(); }).observe($('history'));
   document.addEventListener('visibilitychange', ack);
   on('messages', (ev) => { if (ev.channelId === state.channelId) changed(ev); });
   on('typing', (c) => { if (c === state.channelId) renderTyping(); });
@@ -44,7 +49,7 @@ export function initMessages() {
 
 const history = (id = state.channelId) => state.messages.get(id);
 const atBottom = () => { const el = $('history'); return el.scrollHeight - el.scrollTop - el.clientHeight < 40; };
-const scrollToBottom = () => { const el = $('history'); el.scrollTop = el.scrollHeight; };
+const scrollToBottom = () => { const el = $('history'); el.scrollTop = el.scrollHeight; stuck = true; };
 
 /** Shows the current (text) channel, loading its newest page the first time. */
 export async function openChannel() {
@@ -65,7 +70,10 @@ export async function openChannel() {
   }
   renderAll();
   const divider = $('messages').querySelector('.divider');
-  if (divider) divider.scrollIntoView({ block: 'center' }); else scrollToBottom();
+  if (divider) {
+    divider.scrollIntoView({ block: 'center' });
+    stuck = atBottom();
+  } else scrollToBottom();
   // At the top already (a short page, or the divider near the start): no scroll event will come.
   if ($('history').scrollTop < 150) loadOlder();
   ack();

@@ -1,16 +1,36 @@
 // The voice channel view (join button, video stage, participants with a speaking ring, controls,
-// connection quality, errors) and the small "voice connected" panel in the sidebar. Elements are
-// built once per session and updated in place, so videos keep playing and focus stays put.
+// connection quality, errors), the same call docked above a text channel's messages, and the small
+// "voice connected" panel in the sidebar. Elements are built once per session and updated in place,
+// so videos keep playing and focus stays put.
 
-import { $, avatar, h, icon } from './dom.js';
+import { $, avatar, h, icon, toast } from './dom.js';
 import { channel, state } from './state.js';
 import { VoiceError, VoiceSession } from './voice.js';
 
 let session = null;
 let error = null; // {channelId, message} of the last failed or ended call
 let ui = null; // elements of the current session's view
+let nav = null;
+let dockCollapsed = null; // the user's choice for the dock; null: collapsed at phone width only
+const phone = matchMedia('(max-width: 700px)');
 
 export const voiceSession = () => session;
+
+/** `actions`: {showChannel(id)}, to open the call's channel from the dock. */
+export function initVoiceView(actions) {
+  nav = actions;
+  phone.addEventListener('change', () => update());
+}
+
+/** Docks the call above the current text channel's messages (as Discord does), or hides the dock.
+ *  It holds the voice view's own elements, moved: the video plays on, nothing is drawn twice. */
+export function showDock() {
+  const dock = $('call-dock');
+  dock.hidden = !session || channel()?.kind !== 'text';
+  if (dock.hidden) return;
+  if (!ui.dock.body.contains(ui.root)) ui.dock.body.replaceChildren(ui.root);
+  update();
+}
 
 /** Shows the current voice channel in the main area. */
 export function showVoice() {
@@ -44,8 +64,17 @@ async function join(c) {
     ui = null;
     if (e.detail) error = { channelId: c.id, message: e.detail };
     $('voice-panel').hidden = true;
-    if (state.channelId === c.id) showVoice();
-    if (e.detail) $('voice-error')?.focus();
+    const dock = $('call-dock');
+    const focused = dock.contains(document.activeElement);
+    dock.hidden = true;
+    dock.replaceChildren();
+    if (state.channelId === c.id) {
+      showVoice();
+      if (e.detail) $('voice-error')?.focus();
+    } else {
+      if (e.detail) toast(e.detail, 10000); // the voice view, which would show it, is not on screen
+      if (focused) $('composer-input').focus(); // left from the dock: back to the conversation
+    }
   });
   showVoice();
   try {
@@ -79,6 +108,17 @@ function build(s) {
   $('voice-panel').replaceChildren(h('span', { class: 'muted' }, 'Voice: ', r.panel.title), r.panel.quality,
     h('div', { class: 'row' }, r.panel.mute, r.panel.leave));
   $('voice-panel').hidden = false;
+  // The dock: a bar (collapse, the call's channel, quality) over the voice view's elements.
+  r.dock = {
+    toggle: h('button', {
+      id: 'dock-toggle', type: 'button', class: 'icon', 'aria-controls': 'call-dock-body', 'aria-label': 'Call video',
+      onclick: () => { dockCollapsed = !(dockCollapsed ?? phone.matches); update(); },
+    }, icon('chevron', 20)),
+    title: h('button', { id: 'dock-open', type: 'button', class: 'link', title: 'Open the voice channel', onclick: () => nav?.showChannel(s.channel.id) }),
+    quality: h('span', { class: 'quality' }),
+    body: h('div', { id: 'call-dock-body', class: 'dock-body' }),
+  };
+  $('call-dock').replaceChildren(h('div', { class: 'dock-bar' }, r.dock.toggle, icon('speaker'), r.dock.title, r.dock.quality), r.dock.body);
   return r;
 }
 
@@ -101,10 +141,16 @@ function update() {
   ui.camera.setAttribute('aria-pressed', String(s.camera));
   ui.camera.classList.toggle('off', hasCam && !s.camera);
   ui.panel.title.textContent = s.channel.name;
+  const collapsed = dockCollapsed ?? phone.matches;
+  $('call-dock').classList.toggle('collapsed', collapsed);
+  $('call-dock').setAttribute('aria-label', `Voice call: ${s.channel.name}`);
+  ui.dock.toggle.setAttribute('aria-expanded', String(!collapsed));
+  ui.dock.toggle.title = collapsed ? 'Show the call’s video' : 'Collapse the call to a bar';
+  ui.dock.title.textContent = s.channel.name;
   const q = s.quality;
   const text = q ? `${q.level} · RTT ${q.rtt == null ? '–' : `${Math.round(q.rtt)} ms`} · loss ${q.loss.toFixed(1)}%` : '';
-  for (const el of [ui.quality, ui.panel.quality]) {
-    el.replaceChildren(q ? h('span', { class: q.level }, '●') : '', ` ${text}`);
+  for (const el of [ui.quality, ui.panel.quality, ui.dock.quality]) {
+    el.replaceChildren(q ? h('span', { class: q.level }, '●') : '', h('span', { class: 'quality-text' }, ` ${text}`));
     el.title = 'Connection quality (from getStats)';
   }
   updateStage(s);
