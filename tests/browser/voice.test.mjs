@@ -1,6 +1,7 @@
 // Voice and video in real browsers: Alice and Bob (separate Chromium processes, so each has its own
 // fake microphone tone and camera colour) join the same voice channel and each checks, through
-// getStats() and the pixels of the <video> it shows, that it receives the other's audio and video.
+// getStats() and the pixels of the <video> it shows, that it receives the other's audio and video;
+// then they chat in the text channel with the call docked above the messages.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -9,6 +10,7 @@ import {
 } from './harness.mjs';
 
 const RED = [220, 40, 40], BLUE = [40, 80, 220];
+const PHONE = { width: 390, height: 844 };
 let server, browsers = [], alice, bob, ids = {};
 
 before(async () => {
@@ -33,6 +35,17 @@ async function joinVoice(page, channel) {
   await page.click(`#channel-list button.channel:has(.name:text-is("${channel}"))`);
   await page.click('#voice-join');
   await page.waitForFunction(() => window.confab.voice()?.status === 'connected', null, { timeout: 20000 });
+}
+
+async function openText(page, channel) {
+  await page.click(`#channel-list button.channel:has(.name:text-is("${channel}"))`);
+  await page.waitForSelector(`#channel-title:text("# ${channel}")`);
+}
+
+async function say(page, text) {
+  await page.fill('#composer-input', text);
+  await page.keyboard.press('Enter');
+  await page.locator('#messages .msg', { hasText: text }).waitFor();
 }
 
 async function leaveVoice(page) {
@@ -65,18 +78,31 @@ const isColour = ([r, g, b], [R, G, B]) => Math.abs(r - R) < 60 && Math.abs(g - 
 
 /** The composite, sampled as a 2x1 grid, shows both cameras (Alice's red, Bob's blue). On timeout
  *  the error carries what the page decoded, to tell a missing stream from a wrong picture. */
-async function seesBothCameras(page) {
+async function seesBothCameras(page, selector = '#voice-stage video') {
   try {
     return await eventually('two coloured tiles', async () => {
-      const c = await videoColours(page, '#voice-stage video', 2, 1);
+      const c = await videoColours(page, selector, 2, 1);
       return c && c.cells.some((x) => isColour(x, RED)) && c.cells.some((x) => isColour(x, BLUE)) ? c : null;
     }, 30000);
   } catch (e) {
-    const video = await page.evaluate(() => [...document.querySelectorAll('#voice-stage video')].map((v) =>
-      ({ paused: v.paused, width: v.videoWidth, ready: v.readyState, connected: v.isConnected })));
+    const video = await page.evaluate((selector) => [...document.querySelectorAll(selector)].map((v) =>
+      ({ paused: v.paused, width: v.videoWidth, ready: v.readyState, connected: v.isConnected })), selector);
     throw new Error(`${e.message}; <video>: ${JSON.stringify(video)}; stats: ${JSON.stringify(await mediaStats(page))}; ` +
-      `colours: ${JSON.stringify(await videoColours(page, '#voice-stage video', 2, 1))}`);
+      `colours: ${JSON.stringify(await videoColours(page, selector, 2, 1))}`);
   }
+}
+
+/** The <video> plays: not paused, a frame to show, and more frames decoded a moment later. */
+async function plays(page, selector) {
+  const frames = () => page.evaluate((selector) => {
+    const v = document.querySelector(selector);
+    return v && !v.paused && v.readyState >= 2 && v.checkVisibility() ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+  }, selector);
+  const first = await eventually(`${selector} playing`, frames);
+  return eventually(`${selector} decoding new frames`, async () => {
+    const n = await frames();
+    return n > first ? n : null;
+  });
 }
 
 test('hybrid room: both hear each other and see the composite of both cameras', async () => {
@@ -102,6 +128,58 @@ test('hybrid room: both hear each other and see the composite of both cameras', 
   await alice.waitForSelector('#voice-quality:has-text("RTT")');
   await screenshot(alice, 'voice-hybrid-alice');
   await screenshot(bob, 'voice-hybrid-bob');
+});
+
+test('hybrid room: chatting in the text channel, the call stays docked above the messages', async () => {
+  await openText(alice, 'general');
+  await say(alice, 'Camera on. Can you see me?');
+  await openText(bob, 'general');
+  await say(bob, 'Yes, red and blue side by side.');
+  await alice.locator('#messages .msg', { hasText: 'side by side' }).waitFor();
+  await say(alice, 'Then let us keep chatting here while the call goes on.');
+  await bob.locator('#messages .msg', { hasText: 'keep chatting' }).waitFor();
+  for (const [page, me, other] of [[alice, 'alice', 'bob'], [bob, 'bob', 'alice']]) {
+    assert.ok(await page.locator(`#messages .msg[data-author="${other}"]`).count() >= 1, `${me} sees ${other}'s messages`);
+    // The dock: the composite of both cameras, playing, the other's speaking ring, the controls.
+    await page.waitForSelector('#call-dock:not([hidden]) #voice-stage video');
+    assert.equal(await page.getAttribute('#dock-toggle', 'aria-expanded'), 'true');
+    const frames = await plays(page, '#call-dock #voice-stage video');
+    const seen = await seesBothCameras(page, '#call-dock #voice-stage video');
+    console.log(`${me}'s dock: ${frames} frames decoded, composite ${seen.width}x${seen.height}, tiles ${JSON.stringify(seen.cells)}`);
+    await page.waitForSelector(`#call-dock #voice-people .person.speaking[data-user="${ids[other]}"]`);
+    for (const b of ['#voice-mute', '#voice-camera', '#voice-leave']) assert.ok(await page.isVisible(`#call-dock ${b}`), `${b} in the dock`);
+    await page.waitForSelector('#call-dock .dock-bar .quality:has-text("RTT")');
+  }
+  await screenshot(alice, 'voice-dock-alice');
+  await screenshot(bob, 'voice-dock-bob');
+
+  // At phone width the dock is a slim bar (controls, no video) until the user expands it, here
+  // from the keyboard; the user's choice then holds at any width. (The member list, open since the
+  // page loaded wide, would cover the conversation: Bob folds it away.)
+  await bob.setViewportSize(PHONE);
+  await bob.click('#toggle-members');
+  await bob.waitForSelector('#call-dock.collapsed #dock-toggle[aria-expanded="false"]');
+  assert.equal(await bob.isVisible('#call-dock #voice-stage'), false, 'no video in the slim bar');
+  assert.ok(await bob.isVisible('#call-dock #voice-mute') && await bob.isVisible('#call-dock #voice-leave'));
+  const bar = await bob.locator('#call-dock').boundingBox();
+  assert.ok(bar.height < 60, `the slim bar is one line (${bar.height}px)`);
+  await screenshot(bob, 'voice-dock-phone-collapsed-bob');
+  await bob.focus('#dock-toggle');
+  await bob.keyboard.press('Enter');
+  await bob.waitForSelector('#dock-toggle[aria-expanded="true"]');
+  await plays(bob, '#call-dock #voice-stage video');
+  await screenshot(bob, 'voice-dock-phone-bob');
+  await bob.setViewportSize({ width: 1280, height: 800 });
+  await bob.click('#toggle-members');
+  assert.equal(await bob.getAttribute('#dock-toggle', 'aria-expanded'), 'true');
+
+  // The dock's title opens the voice channel: the same video, moved back, plays on there.
+  for (const page of [alice, bob]) {
+    await page.click('#dock-open');
+    await page.waitForSelector('#voice:not([hidden]) #voice-stage video');
+    assert.equal(await page.isHidden('#call-dock'), true);
+    await plays(page, '#voice #voice-stage video');
+  }
 });
 
 test('a dropped voice socket resumes; mute and camera off reach the other side', async () => {
