@@ -30,6 +30,10 @@ pub struct CameraOptions {
     pub bitrate_kbps: u32,
     /// The safety-net keyframe period, on top of the ones requested.
     pub keyframe_interval: Duration,
+    /// Share of the picture (its bottom rows) redrawn with fresh grey noise every frame, so the
+    /// encoder spends its bitrate as it would on a real camera; 0: a solid colour, which VP8
+    /// codes in a few bytes per frame.
+    pub noise: f32,
 }
 
 impl Default for CameraOptions {
@@ -41,6 +45,7 @@ impl Default for CameraOptions {
             fps: 15,
             bitrate_kbps: 300,
             keyframe_interval: Duration::from_secs(3),
+            noise: 0.0,
         }
     }
 }
@@ -151,6 +156,7 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
         let mut last_keyframe: Option<Instant> = None;
         let mut shown = ctl.colour();
         let mut picture = I420::solid(opts.width, opts.height, shown);
+        let mut seed = u64::from(camera.ssrc) | 1;
         loop {
             tokio::select! {
                 event = camera.track.poll(), if feedback_open => match event {
@@ -174,6 +180,7 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
                         shown = ctl.colour();
                         picture = I420::solid(opts.width, opts.height, shown);
                     }
+                    add_noise(&mut picture, opts.noise, &mut seed);
                     let now = Instant::now();
                     let due = last_keyframe.is_none_or(|t| now.duration_since(t) >= opts.keyframe_interval);
                     if ctl.keyframe_wanted.swap(false, Ordering::Relaxed) || due {
@@ -188,6 +195,24 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
             }
         }
     })
+}
+
+/// Overwrites the bottom `share` of the luma plane with xorshift noise (grey, so it never looks
+/// like a probe colour).
+fn add_noise(p: &mut I420, share: f32, seed: &mut u64) {
+    if share <= 0.0 {
+        return;
+    }
+    let rows = ((p.height as f32 * share.min(1.0)) as usize).min(p.height as usize);
+    let start = (p.height as usize - rows) * p.width as usize;
+    for chunk in p.y[start..].chunks_mut(8) {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        for (b, r) in chunk.iter_mut().zip(seed.to_le_bytes()) {
+            *b = 16 + r % 220;
+        }
+    }
 }
 
 async fn send_frame(

@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::api::{Account, Api};
-use super::procstat::{Sampler, figures, load_and_cpus, sample, summarise};
+use super::procstat::{Sampler, figures, load_and_cpus, machine_cores, machine_ticks, sample, summarise};
 use super::results::{ChatStep, Dist, ProcFigures};
 use super::scenario::ChatSweep;
 use crate::hist::Histogram;
@@ -193,9 +193,11 @@ pub async fn run_step(
 
     pb.set_message(format!("{} C={connections}: {} msg/s", sweep.name, sweep.messages_per_sec));
     let client_sampler = Sampler::start(me);
+    let machine_before = machine_ticks();
     let start = Instant::now();
     let (sent, failed, post) = post_messages(api, sweep, guilds, &per_guild, &mut step.deliveries_expected).await;
     let end = Instant::now();
+    let machine_after = machine_ticks();
     tokio::time::sleep(DRAIN).await;
     step.messages_sent = sent;
     step.send_errors = failed;
@@ -216,8 +218,11 @@ pub async fn run_step(
     step.delivery_ratio =
         if step.deliveries_expected == 0 { 1.0 } else { step.deliveries as f64 / step.deliveries_expected as f64 };
     step.closed_by_server = rec.closed_by_server.load(Ordering::Relaxed);
-    let (_, cpus) = load_and_cpus();
-    step.saturated = step.server.cpu_cores_avg + step.client.cpu_cores_avg >= 0.9 * cpus as f64;
+    let (load, cpus) = load_and_cpus();
+    step.load_avg = load;
+    step.machine_cores = machine_cores(machine_before, machine_after, cpus);
+    step.other_cores = (step.machine_cores - step.server.cpu_cores_avg - step.client.cpu_cores_avg).max(0.0);
+    step.saturated = step.machine_cores >= 0.9 * cpus as f64;
     Ok(step)
 }
 

@@ -194,8 +194,8 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
     let saturated = r.media.iter().filter(|s| s.saturated).count() + r.chat.iter().filter(|c| c.saturated).count();
     if saturated > 0 {
         said.push(format!(
-            "{saturated} step(s) saturated the machine (server + testbed CPU ≥ 90% of its cores): their figures are \
-             bounded by the box, not by confab alone."
+            "{saturated} step(s) saturated the machine (≥ 90% of its cores busy, see \"machine busy\"): their \
+             figures are bounded by the box, not by confab alone."
         ));
     }
     (said, targets)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::media_run::Member;
-use super::procstat::{ProcSample, figures, load_and_cpus};
+use super::procstat::{ProcSample, figures};
 use super::results::{Dist, MediaStep, ServerCounters, ServerLatency};
 use crate::hist::Histogram;
 use crate::pattern::match_switches;
@@ -168,6 +168,4 @@ pub fn collect(
     step.join_signaling = Dist::from(&signaling);
     step.join_connect = Dist::from(&connect);
     step.join_media = Dist::from(&media);
-    let (_, cpus) = load_and_cpus();
-    step.saturated = step.server.cpu_cores_avg + step.client.cpu_cores_avg >= 0.9 * cpus as f64;
 }

@@ -14,7 +14,7 @@ use signaling::protocol::RoomMode;
 
 use super::api::{Account, Api};
 use super::media_collect::{ClientTotals, collect};
-use super::procstat::Sampler;
+use super::procstat::{Sampler, load_and_cpus, machine_cores, machine_ticks};
 use super::results::MediaStep;
 use super::scenario::{MediaSweep, mode_name};
 use crate::media::ReceiveOptions;
@@ -75,6 +75,7 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
         height: cam.height,
         fps: cam.fps,
         bitrate_kbps: cam.bitrate_kbps,
+        noise: cam.noise,
         ..CameraOptions::default()
     });
     let receive = ReceiveOptions {
@@ -86,6 +87,8 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
         tone_hz: Some(if role.probe { PROBE_TONES[0] } else { tone(p) }),
         level_dbfs: if role.probe { PROBE_DBFS } else { OTHERS_DBFS },
         slots: sweep.audio_slots,
+        // An audio-only scenario's clients show no video, as an audio-only app would.
+        video_slots: (sweep.camera_share == 0.0).then_some(0),
         send: role.mic,
         camera,
         timeout: JOIN_TIMEOUT,
@@ -94,7 +97,6 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
         probe_tones: role.probe.then_some(PROBE_TONES),
         probe_colours: role.probe.then_some(PROBE_COLOURS),
         ice_check_interval: Some(ICE_CHECK_INTERVAL),
-        ..VoiceOptions::default()
     }
 }
 
@@ -160,6 +162,7 @@ pub async fn run_step(
     let stats_before = api.voice_stats().await.context("server stats at the window's start")?;
     let totals_before = ClientTotals::of(&members);
     members.iter().for_each(|m| m.client.reset_window());
+    let machine_before = machine_ticks();
     let start = Instant::now();
     let window = Duration::from_secs_f64(sweep.duration_secs);
     let mut which = 0;
@@ -173,12 +176,18 @@ pub async fn run_step(
         pb.tick();
     }
     let end = Instant::now();
+    let machine_after = machine_ticks();
     let stats_after = api.voice_stats().await.context("server stats at the window's end")?;
     let totals_after = ClientTotals::of(&members);
     step.window_secs = end.duration_since(start).as_secs_f64();
     let server = server_sampler.as_ref().map(|s| s.window(start, end)).unwrap_or_default();
     let client = client_sampler.window(start, end);
     collect(&mut step, &members, (&totals_before, &totals_after), (&stats_before, &stats_after), (&server, &client));
+    let (load, cpus) = load_and_cpus();
+    step.load_avg = load;
+    step.machine_cores = machine_cores(machine_before, machine_after, cpus);
+    step.other_cores = (step.machine_cores - step.server.cpu_cores_avg - step.client.cpu_cores_avg).max(0.0);
+    step.saturated = step.machine_cores >= 0.9 * cpus as f64;
 
     pb.set_message(format!("{} {} P={participants}: leaving", sweep.name, step.mode));
     stream::iter(members)

@@ -115,7 +115,7 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
                     media_run::run_step(&api, server.pid, sweep, mode, participants, channels, &shared.media, &pb)
                         .await
                         .with_context(|| format!("{} {} P={participants}", sweep.name, mode_name(mode)))?;
-                pb.println(report::step_line(&step));
+                say(&pb, report::step_line(&step));
                 report.media.push(step);
                 drop(server);
                 pb.inc(1);
@@ -130,7 +130,7 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
             let step = chat_run::run_step(&api, server.pid, sweep, connections, guilds, &pb)
                 .await
                 .with_context(|| format!("{} C={connections}", sweep.name))?;
-            pb.println(report::chat_line(&step));
+            say(&pb, report::chat_line(&step));
             report.chat.push(step);
             drop(server);
             pb.inc(1);
@@ -145,6 +145,15 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     }
     let path = report::write(&args.out, &report)?;
     Ok((path, report.sanity_failures.is_empty()))
+}
+
+/// A line of progress: above the bar on a terminal, plain on stderr otherwise (logs, CI).
+fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
 }
 
 /// Raises the open-files limit as far as allowed (one socket per connection, on both sides: a

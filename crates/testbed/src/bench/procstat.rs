@@ -97,6 +97,27 @@ pub fn summarise(samples: &[ProcSample]) -> (f64, f64, u64) {
     (avg, peak, rss)
 }
 
+/// Busy and total CPU ticks of the whole machine so far, from `/proc/stat`'s `cpu` line.
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total.saturating_sub(idle), total))
+}
+
+/// Cores the whole machine kept busy between two [`machine_ticks`] readings.
+pub fn machine_cores(a: Option<(u64, u64)>, b: Option<(u64, u64)>, cpus: usize) -> f64 {
+    match (a, b) {
+        (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
+            (busy1 - busy0) as f64 / (total1 - total0) as f64 * cpus as f64
+        }
+        _ => 0.0,
+    }
+}
+
 /// [`summarise`] as a report's figures.
 pub fn figures(samples: &[ProcSample]) -> ProcFigures {
     let (cpu_cores_avg, cpu_cores_peak, rss_bytes) = summarise(samples);

@@ -123,7 +123,12 @@ pub struct MediaStep {
     /// The server's own forwarding latency (socket in → copy out, per forwarded audio copy), if
     /// `/voice/stats` reports it; counted since the step's server started (joins included).
     pub server_forward_latency: Option<ServerLatency>,
-    /// Server plus testbed CPU reached the machine's cores: the figures are bounded by the box.
+    /// The whole machine's busy cores over the window, and the share of it neither the server nor
+    /// the testbed used (other work on a shared box); the 1-minute load average at the window's end.
+    pub machine_cores: f64,
+    pub other_cores: f64,
+    pub load_avg: f64,
+    /// The machine's cores were ≥ 90% busy: the figures are bounded by the box.
     pub saturated: bool,
 }
 
@@ -160,6 +165,9 @@ pub struct ChatStep {
     pub closed_by_server: u64,
     pub server: ProcFigures,
     pub client: ProcFigures,
+    pub machine_cores: f64,
+    pub other_cores: f64,
+    pub load_avg: f64,
     pub saturated: bool,
 }
 

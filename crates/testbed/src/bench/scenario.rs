@@ -110,11 +110,14 @@ pub struct CameraSettings {
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
+    /// Share of each picture redrawn with noise every frame, so the encoder spends the bitrate a
+    /// real camera would (a solid colour costs VP8 a few bytes a frame).
+    pub noise: f32,
 }
 
 impl Default for CameraSettings {
     fn default() -> Self {
-        Self { width: 320, height: 180, fps: 15, bitrate_kbps: 300 }
+        Self { width: 320, height: 180, fps: 15, bitrate_kbps: 300, noise: 0.25 }
     }
 }
 
@@ -180,7 +183,12 @@ impl Scenario {
             ensure!(m.rooms >= 1 && m.participants.iter().all(|p| *p >= 2), "{}: ≥ 1 room, ≥ 2 per room", m.name);
             ensure!((0.0..=1.0).contains(&m.mic_share) && (0.0..=1.0).contains(&m.camera_share), "{}: shares", m.name);
             ensure!(m.join_rate > 0.0 && m.duration_secs > 0.0 && m.warmup_secs >= 0.0, "{}: rates, times", m.name);
-            ensure!(m.camera.width % 2 == 0 && m.camera.height % 2 == 0 && m.camera.fps > 0, "{}: camera", m.name);
+            let c = &m.camera;
+            ensure!(
+                c.width % 2 == 0 && c.height % 2 == 0 && c.fps > 0 && (0.0..=1.0).contains(&c.noise),
+                "{}: camera",
+                m.name
+            );
         }
         for c in &self.chat {
             ensure!(c.guilds >= 1 && c.users_per_guild >= 1, "{}: ≥ 1 guild and user", c.name);
