@@ -66,17 +66,46 @@ fn counters(before: &Value, after: &Value) -> ServerCounters {
     }
 }
 
-/// The server's forwarding-latency summary, if it reports one.
-fn forward_latency(stats: &Value) -> Option<ServerLatency> {
-    let f = stats.get("forward_latency")?;
+/// The largest value (µs) of bucket `i` of `/voice/stats`' `forward_latency.counts`: exact below
+/// 8 µs, then eight buckets per power of two (the layout the server documents).
+fn bucket_upper_us(i: usize) -> u64 {
+    if i < 8 {
+        return i as u64;
+    }
+    let (power, sub) = (i / 8 + 2, (i % 8) as u64);
+    ((8 + sub + 1) << (power - 3)) - 1
+}
+
+/// The server's forwarding latency over the window: the difference of its bucket counts between
+/// the two snapshots; the server's own (since start) summary if it gives no counts.
+fn forward_latency(before: &Value, after: &Value) -> Option<ServerLatency> {
+    let f = after.get("forward_latency")?;
     let n = |k: &str| f.get(k).and_then(Value::as_u64);
-    Some(ServerLatency {
-        count: n("count")?,
-        p50_us: n("p50_us")?,
-        p95_us: n("p95_us")?,
-        p99_us: n("p99_us")?,
-        max_us: n("max_us").unwrap_or(0),
-    })
+    let counts = |v: &Value| -> Option<Vec<u64>> {
+        v.get("forward_latency")?.get("counts")?.as_array()?.iter().map(Value::as_u64).collect()
+    };
+    let (Some(b), Some(a)) = (counts(before), counts(after)) else {
+        let summary = (n("count")?, n("p50_us")?, n("p95_us")?, n("p99_us")?);
+        let (count, p50_us, p95_us, p99_us) = summary;
+        return Some(ServerLatency { count, p50_us, p95_us, p99_us, max_us: n("max_us").unwrap_or(0), window: false });
+    };
+    let delta: Vec<u64> =
+        a.iter().zip(b.iter().chain(std::iter::repeat(&0))).map(|(x, y)| x.saturating_sub(*y)).collect();
+    let count: u64 = delta.iter().sum();
+    let pct = |q: f64| {
+        let rank = ((q * count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        delta
+            .iter()
+            .enumerate()
+            .find(|(_, c)| {
+                seen += **c;
+                seen >= rank
+            })
+            .map_or(0, |(i, _)| bucket_upper_us(i))
+    };
+    let max_us = delta.iter().rposition(|c| *c > 0).map_or(0, bucket_upper_us);
+    Some(ServerLatency { count, p50_us: pct(0.5), p95_us: pct(0.95), p99_us: pct(0.99), max_us, window: true })
 }
 
 pub fn collect(
@@ -98,7 +127,7 @@ pub fn collect(
     step.packets_in_per_sec = c.packets_in as f64 / secs;
     let server_cpu_secs = step.server.cpu_cores_avg * secs;
     step.packets_out_per_core_sec = if server_cpu_secs > 0.0 { c.packets_out as f64 / server_cpu_secs } else { 0.0 };
-    step.server_forward_latency = forward_latency(stats_after);
+    step.server_forward_latency = forward_latency(stats_before, stats_after);
 
     let audio_packets = after.audio_packets.saturating_sub(before.audio_packets);
     let video_packets = after.video_packets.saturating_sub(before.video_packets);

@@ -146,9 +146,11 @@ fn media_table(md: &mut String, steps: &[&MediaStep]) {
         format!("{:.2} / {:.2}", s.server.cpu_cores_avg, s.server.cpu_cores_peak)
     });
     row(md, "server RSS, MiB", &|s| mib(s.server.rss_bytes));
-    row(md, "testbed CPU, cores", &|s| {
-        format!("{:.2}{}", s.client.cpu_cores_avg, if s.saturated { " (saturated)" } else { "" })
+    row(md, "testbed CPU, cores", &|s| format!("{:.2}", s.client.cpu_cores_avg));
+    row(md, "machine busy, cores (other processes)", &|s| {
+        format!("{:.2} ({:.2}){}", s.machine_cores, s.other_cores, if s.saturated { " saturated" } else { "" })
     });
+    row(md, "load average at the window's end", &|s| format!("{:.2}", s.load_avg));
     row(md, "server egress, Mbit/s", &|s| format!("{:.2}", s.egress_mbps));
     row(md, "server ingress, Mbit/s", &|s| format!("{:.2}", s.ingress_mbps));
     row(md, "egress per client, kbit/s", &|s| format!("{:.0}", s.egress_per_client_kbps));
@@ -170,8 +172,10 @@ fn media_table(md: &mut String, steps: &[&MediaStep]) {
     row(md, "join phases p50, ms: signaling / ICE+DTLS / first audio", &|s| {
         format!("{} / {} / {}", fmt(s.join_signaling.p50_ms), fmt(s.join_connect.p50_ms), fmt(s.join_media.p50_ms))
     });
-    row(md, "server forwarding latency, µs p50/p95/p99 (since start)", &|s| match s.server_forward_latency {
-        Some(f) if f.count > 0 => format!("{} / {} / {}", f.p50_us, f.p95_us, f.p99_us),
+    row(md, "server forwarding latency, µs p50/p95/p99", &|s| match s.server_forward_latency {
+        Some(f) if f.count > 0 => {
+            format!("{} / {} / {}{}", f.p50_us, f.p95_us, f.p99_us, if f.window { "" } else { " (since start)" })
+        }
         _ => "–".into(),
     });
 }
@@ -191,7 +195,6 @@ fn chat_table(md: &mut String, steps: &[&ChatStep]) {
     row(md, "connect time, s", &|c| format!("{:.1}", c.connect_secs));
     row(md, "server RSS before / idle, MiB", &|c| format!("{} / {}", mib(c.rss_before_bytes), mib(c.rss_idle_bytes)));
     row(md, "server RSS per idle connection, KB", &|c| format!("{:.1}", c.rss_per_connection_bytes / 1024.0));
-    row(md, "testbed RSS per connection, KB", &|c| format!("{:.1}", c.client_rss_per_connection_bytes / 1024.0));
     row(md, "idle server CPU, cores", &|c| format!("{:.3}", c.idle_server.cpu_cores_avg));
     row(md, "messages/s target / sent / failed", &|c| {
         format!("{} / {} / {}", c.messages_per_sec_target, c.messages_sent, c.send_errors)
@@ -203,13 +206,11 @@ fn chat_table(md: &mut String, steps: &[&ChatStep]) {
     row(md, "delivery latency ms p50 / p99", &|c| format!("{} / {}", fmt(c.delivery.p50_ms), fmt(c.delivery.p99_ms)));
     row(md, "POST latency ms p50 / p99", &|c| format!("{} / {}", fmt(c.post.p50_ms), fmt(c.post.p99_ms)));
     row(md, "server CPU (avg / peak), testbed CPU", &|c| {
-        format!(
-            "{:.2} / {:.2}, {:.2}{}",
-            c.server.cpu_cores_avg,
-            c.server.cpu_cores_peak,
-            c.client.cpu_cores_avg,
-            if c.saturated { " (saturated)" } else { "" }
-        )
+        format!("{:.2} / {:.2}, {:.2}", c.server.cpu_cores_avg, c.server.cpu_cores_peak, c.client.cpu_cores_avg)
+    });
+    row(md, "machine busy, cores (other processes), load", &|c| {
+        let saturated = if c.saturated { " saturated" } else { "" };
+        format!("{:.2} ({:.2}){saturated}, {:.2}", c.machine_cores, c.other_cores, c.load_avg)
     });
     row(md, "closed by the server", &|c| c.closed_by_server.to_string());
 }

@@ -42,6 +42,8 @@ pub struct ServerLatency {
     pub p95_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// Over the measurement window (bucket counts differenced), or since the server started.
+    pub window: bool,
 }
 
 /// A process over a step's measurement window.
@@ -121,7 +123,7 @@ pub struct MediaStep {
     pub join_connect: Dist,
     pub join_media: Dist,
     /// The server's own forwarding latency (socket in → copy out, per forwarded audio copy), if
-    /// `/voice/stats` reports it; counted since the step's server started (joins included).
+    /// `/voice/stats` reports it, over the window (bucket upper bounds: within 12.5%).
     pub server_forward_latency: Option<ServerLatency>,
     /// The whole machine's busy cores over the window, and the share of it neither the server nor
     /// the testbed used (other work on a shared box); the 1-minute load average at the window's end.
@@ -145,7 +147,8 @@ pub struct ChatStep {
     pub rss_before_bytes: u64,
     pub rss_idle_bytes: u64,
     pub rss_per_connection_bytes: f64,
-    /// The testbed's own RSS growth per connection (client side of the same sockets).
+    /// The testbed's own RSS growth per connection (client side of the same sockets); meaningful
+    /// for a run's first chat step only, as later ones reuse memory the allocator kept.
     pub client_rss_per_connection_bytes: f64,
     pub idle_server: ProcFigures,
     pub messages_per_sec_target: f64,

@@ -89,7 +89,13 @@ async fn main() -> Result<()> {
                 std::env::args().map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect();
             let command = quoted.join(" ");
             let args = BenchArgs { scenario, server_url, server_pid, confab, out, criterion_dir, command };
-            let (report, sane) = run(args).await?;
+            // Interrupted, the run is dropped, and with it the server it started (killed on drop).
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let (report, sane) = tokio::select! {
+                done = run(args) => done?,
+                _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+                _ = term.recv() => anyhow::bail!("terminated"),
+            };
             println!("report: {}", report.display());
             if !sane {
                 anyhow::bail!("the figures are not sane: see the end of {}", report.display());
