@@ -66,6 +66,7 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     let nofile = raise_nofile_limit();
     let db_dir = std::env::temp_dir().join(format!("confab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&db_dir).with_context(|| format!("creating {}", db_dir.display()))?;
+    let _cleanup = RemoveOnDrop(db_dir.clone());
     let target = match &args.server_url {
         Some(base) => Target::Url { base: base.clone(), pid: args.server_pid },
         None => Target::Spawn {
@@ -137,7 +138,6 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
         }
     }
     pb.finish_with_message("done");
-    let _ = std::fs::remove_dir_all(&db_dir);
 
     report.criterion = report::criterion(&args.criterion_dir);
     if scenario.sanity {
@@ -145,6 +145,15 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     }
     let path = report::write(&args.out, &report)?;
     Ok((path, report.sanity_failures.is_empty()))
+}
+
+/// Removes the run's scratch directory (the servers' database) however the run ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A line of progress: above the bar on a terminal, plain on stderr otherwise (logs, CI).
