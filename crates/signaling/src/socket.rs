@@ -21,7 +21,8 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// `GET /voice`: upgrades to the voice gateway protocol.
 pub async fn handler(State(voice): State<Voice>, ws: WebSocketUpgrade) -> Response {
     let cap = voice.cfg.max_frame_bytes.max(1024) * 4;
-    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| {
+    // A small first read buffer (tungstenite zero-fills 128 KiB by default); it grows for an offer.
+    ws.max_message_size(cap).max_frame_size(cap).read_buffer_size(4096).on_upgrade(move |socket| {
         let tracker = voice.chat.sockets.clone();
         tracker.track_future(run(voice, socket))
     })

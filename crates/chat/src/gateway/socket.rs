@@ -27,11 +27,16 @@ pub async fn handler(State(app): State<App>, ws: WebSocketUpgrade) -> Response {
     };
     // The library cap is a backstop; the protocol's own (smaller) limit closes with 1009 cleanly.
     let hard_cap = app.cfg.max_frame_bytes.max(1024) * 16;
-    ws.max_message_size(hard_cap).max_frame_size(hard_cap).on_upgrade(move |socket| {
+    // tungstenite zero-fills its whole read buffer (128 KiB by default) on the first read, which made
+    // an idle socket cost ~140 KB; client frames are small, and the buffer grows for a big one.
+    ws.max_message_size(hard_cap).max_frame_size(hard_cap).read_buffer_size(READ_BUFFER).on_upgrade(move |socket| {
         let tracker = app.sockets.clone();
         tracker.track_future(run(app, socket, permit))
     })
 }
+
+/// Initial WebSocket read buffer per connection.
+const READ_BUFFER: usize = 4096;
 
 struct Driver {
     app: App,

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpSocket;
 use tokio::sync::{Mutex, watch};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::api::{Account, Api};
 use super::procstat::{Sampler, figures, load_and_cpus, machine_cores, machine_ticks, sample, summarise};
@@ -62,7 +63,10 @@ async fn connect(base: &str, i: usize, token: &str) -> Result<(Ws, Duration)> {
         socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     }
     let tcp = socket.connect(server).await.context("TCP connect")?;
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.context("WebSocket handshake")?;
+    // Small buffers so tens of thousands of clients fit beside the server (the default is 128 KiB each).
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await.context("WebSocket handshake")?;
     let hello = next_json(&mut ws).await?;
     let hb = hello["d"]["heartbeat_interval"].as_u64().context("HELLO without heartbeat_interval")?;
     ws.send(Message::text(json!({"op": 2, "d": {"token": token}}).to_string())).await?;
