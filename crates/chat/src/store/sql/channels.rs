@@ -48,6 +48,7 @@ fn channel(row: &AnyRow) -> Result<Channel> {
 #[async_trait]
 impl ChannelStore for SqlStore {
     async fn create_channel(&self, c: &Channel) -> Result<()> {
+        let _writer = self.writer().await;
         insert(c).execute(&self.pool).await?;
         Ok(())
     }
@@ -70,6 +71,7 @@ impl ChannelStore for SqlStore {
     }
 
     async fn set_voice_mode(&self, channel: Id, mode: VoiceMode) -> Result<bool> {
+        let _writer = self.writer().await;
         let done = sqlx::query("UPDATE channels SET voice_mode = $1 WHERE id = $2 AND kind = 'voice'")
             .bind(mode.as_str())
             .bind(channel.0)

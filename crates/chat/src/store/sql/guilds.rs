@@ -17,6 +17,7 @@ pub(super) fn guild(row: &AnyRow) -> Result<Guild> {
 #[async_trait]
 impl GuildStore for SqlStore {
     async fn create_guild(&self, g: &Guild, channels: &[Channel]) -> Result<()> {
+        let _writer = self.writer().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO guilds (id, name, owner_id, created_at) VALUES ($1, $2, $3, $4)")
             .bind(g.id.0)
@@ -59,6 +60,7 @@ impl GuildStore for SqlStore {
     }
 
     async fn create_invite(&self, i: &Invite) -> Result<()> {
+        let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO invites (code, guild_id, creator_id, created_at, expires_at, max_uses, uses) \
              VALUES ($1, $2, $3, $4, $5, $6, 0)",

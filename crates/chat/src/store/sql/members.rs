@@ -36,6 +36,7 @@ impl MemberStore for SqlStore {
     }
 
     async fn join_by_invite(&self, code: &str, user: Id, now_ms: i64) -> Result<(Guild, bool)> {
+        let _writer = self.writer().await;
         // SQLite: take the write lock up front. A deferred transaction that reads and then writes gets
         // SQLITE_BUSY ("database is locked") at once, without waiting, if another write commits between.
         let mut tx = if self.backend == "sqlite" {

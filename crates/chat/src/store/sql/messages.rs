@@ -45,6 +45,7 @@ async fn insert_mentions(conn: &mut AnyConnection, m: &Message) -> Result<()> {
 #[async_trait]
 impl MessageStore for SqlStore {
     async fn create_message(&self, m: &Message) -> Result<()> {
+        let _writer = self.writer().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at) \
@@ -73,6 +74,7 @@ impl MessageStore for SqlStore {
     }
 
     async fn edit_message(&self, m: &Message) -> Result<bool> {
+        let _writer = self.writer().await;
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query("UPDATE messages SET content = $1, mention_ids = $2, edited_at = $3 WHERE id = $4")
             .bind(&m.content)
@@ -92,6 +94,7 @@ impl MessageStore for SqlStore {
     }
 
     async fn delete_message(&self, mid: Id) -> Result<bool> {
+        let _writer = self.writer().await;
         // Mentions go with it (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM messages WHERE id = $1").bind(mid.0).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)

@@ -7,6 +7,7 @@ use sqlx::Row;
 #[async_trait]
 impl ReadStateStore for SqlStore {
     async fn ack(&self, user: Id, channel: Id, message: Id) -> Result<()> {
+        let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO read_states (user_id, channel_id, last_read_id) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, channel_id) DO UPDATE SET last_read_id = \

@@ -36,6 +36,7 @@ fn report(row: &AnyRow) -> Result<Report> {
 #[async_trait]
 impl ReportStore for SqlStore {
     async fn create_report(&self, r: &Report) -> Result<()> {
+        let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO reports (id, guild_id, channel_id, message_id, message_author, message_content, \
              reporter_id, reason, status, created_at, resolved_by, resolved_at) \
@@ -84,6 +85,7 @@ impl ReportStore for SqlStore {
     }
 
     async fn resolve_report(&self, rid: Id, status: ReportStatus, by: Id, at_ms: i64) -> Result<bool> {
+        let _writer = self.writer().await;
         let done = sqlx::query(
             "UPDATE reports SET status = $1, resolved_by = $2, resolved_at = $3 WHERE id = $4 AND status = 'open'",
         )

@@ -6,6 +6,7 @@ use sqlx::Row;
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn create_session(&self, s: &Session) -> Result<()> {
+        let _writer = self.writer().await;
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(&s.token_hash)
             .bind(s.user_id.0)
@@ -36,12 +37,14 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<bool> {
+        let _writer = self.writer().await;
         let done =
             sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
+        let _writer = self.writer().await;
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }

@@ -12,6 +12,7 @@ fn user(row: &AnyRow) -> Result<User> {
 #[async_trait]
 impl UserStore for SqlStore {
     async fn create_user(&self, u: &User, password_hash: &str) -> Result<()> {
+        let _writer = self.writer().await;
         sqlx::query("INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)")
             .bind(u.id.0)
             .bind(&u.username)
