@@ -10,6 +10,7 @@ use common::Backend;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use support::{Client, Ended, Gateway, TestServer};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
@@ -166,6 +167,36 @@ async fn dispatches_reach_guild_members_only() {
     // Nothing of guild one ever reached C.
     let seen = gc.drain(Duration::from_millis(100)).await;
     assert!(seen.iter().all(|v| v["d"]["guild_id"] != g1.as_str() && v["t"] != "REPORT_CREATE"), "{seen:?}");
+    server.stop().await;
+}
+
+/// Concurrent posts all commit (SQLite writers queue rather than fail "database is locked"), and a
+/// socket's backlog, written several dispatches per flush, arrives whole and in sequence.
+#[tokio::test]
+async fn a_burst_of_concurrent_posts_arrives_whole_and_in_sequence() {
+    const N: usize = 40;
+    let server = TestServer::start().await;
+    let (a, b) = (server.user("alice").await, server.user("bob").await);
+    let (g, t, _) = a.guild("burst").await;
+    a.invite(&g, &b).await;
+    let (mut gb, _) = Gateway::identify(&server, tok(&b)).await;
+    let posts = (0..N).map(|i| {
+        let (a, t) = (&a, &t);
+        async move { a.say(t, &format!("m{i}")).await }
+    });
+    let posted: HashSet<String> = futures_util::future::join_all(posts).await.into_iter().collect();
+    assert_eq!(posted.len(), N);
+    let (mut seen, mut last) = (HashSet::new(), None);
+    while seen.len() < N {
+        let e = gb.recv_dispatch().await;
+        let s = e["s"].as_u64().expect("s");
+        assert!(last.is_none_or(|l| s == l + 1), "sequence {s} after {last:?}");
+        last = Some(s);
+        if e["t"] == "MESSAGE_CREATE" {
+            seen.insert(e["d"]["id"].as_str().expect("id").to_string());
+        }
+    }
+    assert_eq!(seen, posted);
     server.stop().await;
 }
 

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -37,6 +38,9 @@ pub async fn handler(State(app): State<App>, ws: WebSocketUpgrade) -> Response {
 
 /// Initial WebSocket read buffer per connection.
 const READ_BUFFER: usize = 4096;
+
+/// Most dispatches written with one flush.
+const SEND_BATCH: usize = 64;
 
 struct Driver {
     app: App,
@@ -79,7 +83,10 @@ impl Driver {
                 _ = shutdown.cancelled() => return Some(CloseCode::GoingAway),
                 _ = tokio::time::sleep_until(deadline) => self.conn.handle_timeout(Instant::now()),
                 delivery = next(&mut self.rx) => match delivery {
-                    Some((seq, ev)) => Some(Action::Send(ev.frame(seq))),
+                    Some(first) => match self.send_queued(first, ws).await {
+                        Ok(()) => None,
+                        Err(_) => return Some(CloseCode::GoingAway),
+                    },
                     // The hub let go of this socket: too slow, or resumed elsewhere.
                     None => return Some(CloseCode::from_code(self.kick.load(Ordering::Relaxed)).unwrap_or(CloseCode::SlowConsumer)),
                 },
@@ -110,6 +117,18 @@ impl Driver {
             Action::Identify { token } => self.identify(&token).await.err(),
             Action::Resume { token, session_id, seq } => self.resume(&token, &session_id, seq, ws).await.err(),
         }
+    }
+
+    /// Writes `first` and whatever else is already queued, then flushes once: under load a socket's
+    /// backlog leaves in one write instead of a syscall per message.
+    async fn send_queued(&mut self, first: Delivery, ws: &mut WebSocket) -> Result<(), axum::Error> {
+        let (seq, ev) = first;
+        ws.feed(Message::Text(ev.frame(seq).into())).await?;
+        for _ in 1..SEND_BATCH {
+            let Some(Ok((seq, ev))) = self.rx.as_mut().map(|rx| rx.try_recv()) else { break };
+            ws.feed(Message::Text(ev.frame(seq).into())).await?;
+        }
+        ws.flush().await
     }
 
     fn link(&mut self) -> Link {

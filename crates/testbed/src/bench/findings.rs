@@ -174,6 +174,19 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
 
     // Chat.
     if let Some(c) = r.chat.iter().max_by_key(|c| c.connected) {
+        let kb = c.rss_per_connection_bytes / 1024.0;
+        let mut line = format!(
+            "An idle gateway connection costs {kb:.1} KB of server memory at {} connections: 50,000 would take \
+             about {:.0} MiB.",
+            c.connected,
+            c.rss_per_connection_bytes * 50_000.0 / (1024.0 * 1024.0)
+        );
+        if let Some(limit) = open_file_limit().filter(|&l| l < 50_000) {
+            line.push_str(&format!(
+                " This machine's open-file limit ({limit} per process, hard) keeps one run below 50,000 sockets."
+            ));
+        }
+        said.push(line);
         targets.push(Target {
             target: "chat: 50k idle connections at ≤ 20 KB each",
             measured: format!("{} connections at {:.1} KB each", c.connected, c.rss_per_connection_bytes / 1024.0),
@@ -200,6 +213,13 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
         ));
     }
     (said, targets)
+}
+
+/// The hard `Max open files` of this process, from `/proc/self/limits`.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(4)?.parse().ok()
 }
 
 pub fn fmt(v: Option<f64>) -> String {
