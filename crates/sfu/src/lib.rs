@@ -262,14 +262,17 @@ impl std::fmt::Debug for Sfu {
 }
 
 impl Sfu {
-    /// Binds the socket and spawns the engine task (call inside a tokio runtime). Without
-    /// `mixers`, `mcu` rooms are refused and no room gets a composite.
+    /// Binds the socket and starts the engine on a thread of its own (a current-thread runtime:
+    /// the thread that polls the socket runs the engine, with no cross-thread wake-up per
+    /// datagram, and chat or signaling load never queues in front of media). Without `mixers`,
+    /// `mcu` rooms are refused and no room gets a composite.
     pub async fn start(
         cfg: SfuConfig,
         mixers: Option<Arc<dyn Mixers>>,
     ) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<SfuEvent>)> {
         use std::io::{Error, ErrorKind};
-        let socket = UdpSocket::bind(cfg.bind).await?;
+        let socket = std::net::UdpSocket::bind(cfg.bind)?;
+        socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         let advertised = SocketAddr::new(cfg.public_ip.unwrap_or(local.ip()), local.port());
         // str0m drops STUN whose destination is not a local candidate, so this one address is both.
@@ -285,7 +288,15 @@ impl Sfu {
         let (events, event_rx) = mpsc::unbounded_channel();
         let max_slots = (cfg.max_slots, cfg.max_video_slots);
         let can_mix = mixers.is_some();
-        tokio::spawn(engine::Engine::new(cfg, socket, advertised, events, mixers).run(cmd_rx));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new().name("sfu-engine".into()).spawn(move || {
+            runtime.block_on(async move {
+                match UdpSocket::from_std(socket) {
+                    Ok(socket) => engine::Engine::new(cfg, socket, advertised, events, mixers).run(cmd_rx).await,
+                    Err(e) => tracing::error!(error = %e, "sfu socket"),
+                }
+            })
+        })?;
         tracing::info!(%local, %advertised, "sfu started");
         let inner = Inner { cmds, local, advertised, crypto, cert, candidate, max_slots, can_mix };
         Ok((Sfu { inner: Arc::new(inner) }, event_rx))
