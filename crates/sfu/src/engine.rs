@@ -1,6 +1,6 @@
-//! The engine task (on the `sfu-engine` thread): one UDP socket, every peer's `Rtc`, the rooms. Commands arrive from [`Sfu`]
-//! handles; datagrams are demultiplexed to peers; each peer's str0m timeout is honoured through
-//! one timer heap, so nothing per packet or per wake-up walks all peers.
+//! The engine task (on the `sfu-engine` thread): one UDP socket, every peer's `Rtc`, the rooms.
+//! Commands arrive from [`Sfu`] handles; datagrams are demultiplexed to peers; each peer's str0m
+//! timeout is honoured through one timer heap, so nothing per packet or per wake-up walks all peers.
 //!
 //! [`Sfu`]: crate::Sfu
 
