@@ -139,7 +139,10 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     }
     pb.finish_with_message("done");
 
-    report.criterion = report::criterion(&args.criterion_dir);
+    // The micro-benchmarks are of the media paths; a chat-only report leaves them out.
+    if !report.media.is_empty() {
+        report.criterion = report::criterion(&args.criterion_dir);
+    }
     if scenario.sanity {
         report.sanity_failures = sanity::check(&report);
     }
