@@ -52,6 +52,32 @@ async fn three_clients_hear_each_other_never_themselves() {
     sfu.shutdown();
 }
 
+/// Opus is not retransmitted: a packet lost on a speaker's uplink must not hold back the ones
+/// after it (a reordering window would stall the voice for its whole length at every loss).
+#[tokio::test]
+async fn a_lost_packet_does_not_hold_back_the_next() {
+    let (sfu, _events) = start(SfuConfig::default()).await;
+    let a = Client::join(&sfu, 1, 1, 1, -20).await;
+    let b = Client::join(&sfu, 1, 2, 1, -20).await;
+    connected(&[&a, &b]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.from(1) < 10 {
+        assert!(Instant::now() < deadline, "no audio from a: {:?}", b.frames());
+        tokio::time::sleep(20 * MS).await;
+    }
+    a.drop_rtp(1);
+    tokio::time::sleep(800 * MS).await;
+    let got: std::collections::BTreeSet<u64> =
+        b.seen.lock().unwrap().arrivals.keys().filter(|(s, _)| *s == 1).map(|(_, f)| *f).collect();
+    let (first, last) = (*got.first().unwrap(), *got.last().unwrap());
+    let lost = (first..last).find(|f| !got.contains(f)).expect("one frame lost on the way");
+    let next = b.seen.lock().unwrap().arrivals[&(1, lost + 1)];
+    // Causal, not timed: the frame after the gap reached b before a had even written 8 more.
+    let written = a.seen.lock().unwrap().sent[&(lost + 9)];
+    assert!(next < written, "frame {} arrived after a wrote frame {}", lost + 1, lost + 9);
+    sfu.shutdown();
+}
+
 #[tokio::test]
 async fn muted_client_is_not_forwarded() {
     let (sfu, _events) = start(SfuConfig::default()).await;

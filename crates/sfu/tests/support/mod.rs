@@ -46,6 +46,9 @@ pub struct Seen {
     /// Audio frames that arrived with the sender's abs-capture-time, and the largest age seen.
     pub capture_times: usize,
     pub max_capture_age: Duration,
+    /// When each (sender, frame number) first arrived, and when each of our own frames was written.
+    pub arrivals: HashMap<(PeerId, u64), Instant>,
+    pub sent: HashMap<u64, Instant>,
 }
 
 /// What a test client offers.
@@ -81,6 +84,8 @@ enum Ctl {
     RequestKeyframes,
     /// Close the session politely (DTLS close_notify).
     Close,
+    /// Lose this many of the next outgoing RTP packets, as a lossy uplink would.
+    DropRtp(usize),
 }
 
 pub struct Client {
@@ -151,6 +156,11 @@ impl Client {
         self.ctl.send(Ctl::Raw(bytes)).unwrap();
     }
 
+    /// Loses the next `n` RTP packets this client sends.
+    pub fn drop_rtp(&self, n: usize) {
+        self.ctl.send(Ctl::DropRtp(n)).unwrap();
+    }
+
     /// Hangs up politely.
     pub fn close(&self) {
         self.ctl.send(Ctl::Close).unwrap();
@@ -187,11 +197,18 @@ async fn drive(
     let base = id * 10_000_000;
     // Video: a frame every 50 ms, a keyframe first and whenever one is asked for.
     let mut send_key = true;
+    let mut drop_rtp = 0;
     loop {
         let timeout = loop {
             match rtc.poll_output().unwrap() {
                 Output::Timeout(t) => break t,
                 Output::Transmit(t) => {
+                    // RTP, not RTCP (packet types 192-223 in the second byte), not STUN or DTLS.
+                    let rtp = t.contents.len() > 12 && t.contents[0] >> 6 == 2 && !(192..=223).contains(&t.contents[1]);
+                    if rtp && drop_rtp > 0 {
+                        drop_rtp -= 1;
+                        continue;
+                    }
                     let _ = socket.send_to(&t.contents, t.destination).await;
                 }
                 Output::Event(Event::Connected) => seen.lock().unwrap().connected = true,
@@ -210,7 +227,9 @@ async fn drive(
                 }
                 Output::Event(Event::MediaData(d)) => {
                     let sender = u64::from_le_bytes(d.data[..8].try_into().unwrap());
+                    let number = u64::from_le_bytes(d.data[8..16].try_into().unwrap());
                     let mut s = seen.lock().unwrap();
+                    s.arrivals.entry((sender, number)).or_insert_with(Instant::now);
                     *s.frames.entry(sender).or_default() += 1;
                     if let Some(level) = d.ext_vals.audio_level {
                         s.levels.insert(sender, level);
@@ -237,6 +256,7 @@ async fn drive(
                     Some(Ctl::Level(l)) => level = l,
                     Some(Ctl::Raw(b)) => { let _ = socket.send_to(&b, server).await; }
                     Some(Ctl::Close) => rtc.close().unwrap(),
+                    Some(Ctl::DropRtp(n)) => drop_rtp = n,
                     Some(Ctl::RequestKeyframes) => {
                         for &mid in &media.video_slots {
                             if let Some(mut w) = rtc.writer(mid) {
@@ -265,6 +285,7 @@ async fn drive(
                     let capture = AbsCaptureTime { capture_time: SystemTime::now(), clock_offset: None };
                     let w = w.audio_level(level, level > -50).abs_capture_time(capture);
                     w.write(pt, Instant::now(), time, payload).unwrap();
+                    seen.lock().unwrap().sent.insert(frame, Instant::now());
                 }
                 if frame.is_multiple_of(5) && rtc.is_connected()
                     && let Some(w) = media.camera.and_then(|c| rtc.writer(c))
