@@ -61,6 +61,7 @@ impl Engine {
             closed: false,
             counters: Counters::default(),
             rtt: None,
+            uplink: (0, 0.0),
             label: opts.label,
             span,
         };

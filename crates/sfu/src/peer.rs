@@ -41,6 +41,8 @@ pub(crate) struct Peer {
     pub closed: bool,
     pub counters: Counters,
     pub rtt: Option<Duration>,
+    /// Microphone packets received as of the last ingress stats, and the (fractional) count lost.
+    pub uplink: (u64, f64),
     /// Shown on the peer's placeholder tile.
     pub label: String,
     pub span: Span,
@@ -133,7 +135,19 @@ impl Peer {
                 self.closed = true;
             }
             Event::MediaEgressStats(s) if s.rtt.is_some() => self.rtt = s.rtt,
-            Event::MediaIngressStats(s) if s.rtt.is_some() => self.rtt = s.rtt,
+            Event::MediaIngressStats(s) => {
+                self.rtt = s.rtt.or(self.rtt);
+                if s.mid == self.mic {
+                    // `loss` is the fraction lost since the previous report: of the packets
+                    // expected, `got` arrived, so `got * f / (1 - f)` did not.
+                    let got = s.packets.saturating_sub(self.uplink.0);
+                    self.uplink.0 = s.packets;
+                    if let Some(f) = s.loss.map(f64::from).filter(|f| *f > 0.0 && *f < 1.0) {
+                        self.uplink.1 += got as f64 * f / (1.0 - f);
+                        self.counters.uplink_lost = self.uplink.1.round() as u64;
+                    }
+                }
+            }
             Event::PeerStats(s) if s.rtt.is_some() => self.rtt = s.rtt,
             _ => {}
         }

@@ -31,6 +31,9 @@ pub struct Counters {
     pub dropped_muted: u64,
     /// Frames or datagrams for the peer lost to write/send errors, and inputs str0m rejected.
     pub dropped_errors: u64,
+    /// Microphone packets lost on the way in (estimated from the loss fraction of the RTCP
+    /// receiver reports we send): forwarding renumbers packets, so receivers cannot see it.
+    pub uplink_lost: u64,
 }
 
 impl AddAssign for Counters {
@@ -47,6 +50,7 @@ impl AddAssign for Counters {
         self.keyframe_requests_out += o.keyframe_requests_out;
         self.dropped_muted += o.dropped_muted;
         self.dropped_errors += o.dropped_errors;
+        self.uplink_lost += o.uplink_lost;
     }
 }
 

@@ -63,6 +63,7 @@ fn counters(before: &Value, after: &Value) -> ServerCounters {
         mix_ticks: d("mix_ticks"),
         keyframe_requests_in: d("keyframe_requests_in"),
         dropped_errors: d("dropped_errors"),
+        uplink_lost: d("uplink_lost"),
     }
 }
 

@@ -158,6 +158,11 @@ fn media_table(md: &mut String, steps: &[&MediaStep]) {
     row(md, "packets out per server core-second", &|s| format!("{:.0}", s.packets_out_per_core_sec));
     row(md, "audio received, packets/s (all clients)", &|s| format!("{:.0}", s.audio_packets_per_sec));
     row(md, "audio loss %, jitter ms", &|s| format!("{:.2}, {:.2}", s.audio_loss_pct, s.audio_jitter_ms));
+    row(md, "uplink audio loss % (server's receiver reports)", &|s| {
+        let c = &s.server_counters;
+        let lost = c.uplink_lost as f64;
+        format!("{:.2}", if lost > 0.0 { 100.0 * lost / (lost + c.frames_in as f64) } else { 0.0 })
+    });
     row(md, "video received, packets/s", &|s| format!("{:.0}", s.video_packets_per_sec));
     row(md, "video loss %, jitter ms", &|s| format!("{:.2}, {:.2}", s.video_loss_pct, s.video_jitter_ms));
     row(md, "video frames/s per track (composite or camera)", &|s| format!("{:.1}", s.video_fps_per_track));

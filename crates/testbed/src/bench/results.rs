@@ -69,6 +69,7 @@ pub struct ServerCounters {
     pub mix_ticks: u64,
     pub keyframe_requests_in: u64,
     pub dropped_errors: u64,
+    pub uplink_lost: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
