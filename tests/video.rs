@@ -121,6 +121,50 @@ async fn hybrid_composite_tiles_each_camera_reflows_and_keys_late_joiners() {
     }
 }
 
+/// Polls `/voice/stats` until the room's compositor is running (or not).
+async fn wait_compositor(base: &str, running: bool) {
+    let deadline = Instant::now() + T;
+    loop {
+        let s = stats(base).await;
+        if s["rooms"][0]["video"] == running {
+            return;
+        }
+        assert!(Instant::now() < deadline, "compositor never {}: {s}", if running { "started" } else { "stopped" });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A composite runs only while a camera is on (an audio-only call pays no encoder), and one that
+/// comes back restarts it so that receivers decode it again; the call's audio never stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composite_runs_only_while_a_camera_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, &[]);
+    let (tokens, _, room, _) = guild(&server.base, 2).await;
+    let a = VoiceClient::join(&server.base, &tokens[0], &room, camera(RED, TONES[0])).await.unwrap();
+    let b = VoiceClient::join(&server.base, &tokens[1], &room, camera(BLUE, TONES[1])).await.unwrap();
+    wait_composite(&b, 2, &[RED, BLUE]).await;
+
+    a.camera(false).await.unwrap();
+    b.camera(false).await.unwrap();
+    wait_compositor(&server.base, false).await;
+    a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
+
+    // A's camera again: red in its tile, and B's a placeholder (a picture never seen before the stop).
+    a.camera(true).await.unwrap();
+    wait_compositor(&server.base, true).await;
+    let second = tiles(2)[1].rect;
+    let restarted = |p: &I420| {
+        let c = p.mean_rgb(second.x + 4, second.y + 4, 8, 8).unwrap_or([0; 3]);
+        shows(p, 2, &[RED]) && !colour_close(c, BLUE, TOLERANCE) && c.iter().any(|v| *v > 40)
+    };
+    b.wait_picture(None, restarted, T).await.unwrap();
+    b.wait_heard(&TONES, &[TONES[0]], T).await.unwrap();
+    for c in [a, b] {
+        c.close().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcu_rooms_mix_audio_minus_self_and_composite_video() {
     let dir = tempfile::tempdir().unwrap();

@@ -158,6 +158,8 @@ function update() {
 }
 
 function updateStage(s) {
+  // The server composites only while a camera is on; without one the last frame would freeze.
+  const anyCamera = [...s.participants.values()].some((p) => p.camera);
   for (const r of s.receivers.filter((r) => r.kind === 'video' && r.active)) {
     let tile = ui.videos.get(r.mid);
     if (!tile) {
@@ -173,7 +175,7 @@ function updateStage(s) {
     // Composite (hybrid, mcu): one stream of everyone. sfu: one camera per slot, named by `slots`.
     const user = s.slots.get(r.mid)?.user_id ?? null;
     const composite = s.mode !== 'sfu';
-    tile.hidden = !composite && !user;
+    tile.hidden = composite ? !anyCamera : !user;
     tile.querySelector('.label').textContent = composite ? 'Everyone' : s.participants.get(user)?.username ?? '';
     const p = s.participants.get(user);
     tile.classList.toggle('speaking', !composite && !!p?.speaking && !p.self_mute && !p.server_mute);

@@ -66,6 +66,9 @@ pub(crate) struct RoomVideo {
     /// Output the sink could not queue; when it grows, receivers lost a frame.
     pub dropped: Arc<AtomicU64>,
     pub seen_dropped: u64,
+    /// Added to this compositor's timestamps (90 kHz) so a restarted composite's RTP time goes
+    /// on from the last one's, with the wall-clock pause between them; set at its first frame.
+    pub time_offset: Option<i64>,
 }
 
 /// Per-room counters of the mixers.
@@ -84,6 +87,8 @@ pub(crate) struct RoomState {
     pub video: Option<RoomVideo>,
     /// Set once the composite failed or could not start: it is not retried for this room.
     pub video_ended: bool,
+    /// The last composite frame's RTP time (90 kHz) and when it was written.
+    pub composite_clock: Option<(u64, Instant)>,
     pub audio: Option<Box<dyn AudioMixer>>,
     pub mix: MixCounters,
 }

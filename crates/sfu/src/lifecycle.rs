@@ -104,6 +104,7 @@ impl Engine {
             span,
             video: None,
             video_ended: false,
+            composite_clock: None,
             audio,
             mix: MixCounters::default(),
         };

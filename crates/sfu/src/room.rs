@@ -129,6 +129,11 @@ impl Room {
         self.members.get(&peer).is_some_and(|m| m.camera)
     }
 
+    /// Someone's camera is on: a composite has something to show.
+    pub fn any_camera(&self) -> bool {
+        self.members.values().any(|m| m.camera)
+    }
+
     /// One frame's level (0..=127, -dBov) from an unmuted member.
     pub fn on_level(&mut self, peer: PeerId, level: u8, now: Instant) {
         self.detector.on_level(peer, level, now);
