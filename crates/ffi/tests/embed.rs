@@ -66,16 +66,20 @@ fn client_joins_through_a_minted_token_and_events_arrive() {
         let voice_url = format!("ws://{}/voice", take(out));
 
         // The client runs on a runtime of its own: confab's calls must not be made from inside one.
+        // It has a camera on: a room composites only then.
+        let with_camera = VoiceOptions {
+            camera: Some(testbed::video_send::CameraOptions::colour([255, 0, 0])),
+            ..VoiceOptions::tone(440.0)
+        };
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let client =
-            rt.block_on(VoiceClient::join_with_voice_token(&voice_url, &token, VoiceOptions::tone(440.0))).unwrap();
+        let client = rt.block_on(VoiceClient::join_with_voice_token(&voice_url, &token, with_camera)).unwrap();
         assert_eq!(client.session().room_id, room);
 
         let join = wait_event(&seen, "participant_join");
         assert_eq!((join["room_id"].as_str(), join["username"].as_str()), (Some(room.as_str()), Some("alice")));
         let speaking = wait_event(&seen, "\"speaking\":true");
         assert_eq!(speaking["user_id"], join["user_id"]);
-        // The room's own composite size (the client has no camera: its placeholder tile).
+        // The room's own composite size.
         let size = |p: &testbed::picture::I420| (p.width, p.height) == (320, 180);
         rt.block_on(client.wait_picture(None, size, Duration::from_secs(10))).unwrap();
 
