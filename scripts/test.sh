@@ -36,7 +36,8 @@ report() {
 }
 # cargo test, its output also kept for the totals (called through `phase`).
 # shellcheck disable=SC2317
-cargo_test() { cargo test "$@" | tee -a "$results"; }
+# --no-fail-fast: one failing test binary must not hide what the others would report.
+cargo_test() { cargo test --no-fail-fast "$@" | tee -a "$results"; }
 # The web client in headless Chromium against the binary just built (see tests/browser/run.sh).
 # shellcheck disable=SC2317
 browser_test() { CONFAB_BIN="${CARGO_TARGET_DIR:-target}/debug/confab" tests/browser/run.sh | tee -a "$results"; }
