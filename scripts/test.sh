@@ -35,8 +35,8 @@ report() {
     rm -f "$results"
 }
 # cargo test, its output also kept for the totals (called through `phase`).
-# shellcheck disable=SC2317
 # --no-fail-fast: one failing test binary must not hide what the others would report.
+# shellcheck disable=SC2317
 cargo_test() { cargo test --no-fail-fast "$@" | tee -a "$results"; }
 # The web client in headless Chromium against the binary just built (see tests/browser/run.sh).
 # shellcheck disable=SC2317
