@@ -61,13 +61,14 @@ impl Engine {
             closed: false,
             counters: Counters::default(),
             rtt: None,
-            uplink: (0, 0.0),
+            mic_packets: 0,
+            uplink_lost: 0.0,
             label: opts.label,
             span,
         };
-        let wants_video = camera || video > 0;
         self.peers.insert(id, peer);
-        if wants_video {
+        // A composite runs while some camera is on (`start_video` checks the room): this one's.
+        if camera {
             self.start_video(room);
         }
         if let Some(v) = self.rooms.get_mut(&room).and_then(|r| r.video.as_mut())
@@ -144,7 +145,7 @@ impl Engine {
                 // Mixers stop as they are dropped.
                 self.rooms.remove(&p.room);
             } else {
-                self.stop_video_if_unwatched(p.room);
+                self.stop_video_without_cameras(p.room);
                 self.after_room_change(p.room, None);
             }
         }

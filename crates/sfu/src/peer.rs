@@ -41,8 +41,10 @@ pub(crate) struct Peer {
     pub closed: bool,
     pub counters: Counters,
     pub rtt: Option<Duration>,
-    /// Microphone packets received as of the last ingress stats, and the (fractional) count lost.
-    pub uplink: (u64, f64),
+    /// Microphone packets received as of the last ingress stats, and those estimated lost on
+    /// the way in (fractional; `counters.uplink_lost` rounds it).
+    pub mic_packets: u64,
+    pub uplink_lost: f64,
     /// Shown on the peer's placeholder tile.
     pub label: String,
     pub span: Span,
@@ -140,11 +142,11 @@ impl Peer {
                 if s.mid == self.mic {
                     // `loss` is the fraction lost since the previous report: of the packets
                     // expected, `got` arrived, so `got * f / (1 - f)` did not.
-                    let got = s.packets.saturating_sub(self.uplink.0);
-                    self.uplink.0 = s.packets;
+                    let got = s.packets.saturating_sub(self.mic_packets);
+                    self.mic_packets = s.packets;
                     if let Some(f) = s.loss.map(f64::from).filter(|f| *f > 0.0 && *f < 1.0) {
-                        self.uplink.1 += got as f64 * f / (1.0 - f);
-                        self.counters.uplink_lost = self.uplink.1.round() as u64;
+                        self.uplink_lost += got as f64 * f / (1.0 - f);
+                        self.counters.uplink_lost = self.uplink_lost.round() as u64;
                     }
                 }
             }

@@ -135,7 +135,7 @@ impl Engine {
             self.start_video(room);
             self.ask_keyframe(peer, now);
         } else {
-            self.stop_video_if_unwatched(room);
+            self.stop_video_without_cameras(room);
         }
         self.after_room_change(room, None);
     }
@@ -185,7 +185,7 @@ impl Engine {
 
     /// Stops `room`'s compositor once no camera is on: a grid of placeholders cost an encoder
     /// (~0.035 core at 640x360@30) in every audio-only call whose clients offer a video slot.
-    pub(crate) fn stop_video_if_unwatched(&mut self, room: RoomId) {
+    pub(crate) fn stop_video_without_cameras(&mut self, room: RoomId) {
         let Some(r) = self.rooms.get_mut(&room) else { return };
         if !r.room.any_camera() && r.video.take().is_some() {
             tracing::info!(parent: &r.span, "video compositor stopped: no camera is on");
