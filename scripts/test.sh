@@ -56,7 +56,10 @@ trap 'pg_throwaway_stop; report' EXIT
 trap 'exit 130' INT TERM
 if [[ "${CI:-}" == "true" ]]; then
     export CONFAB_REQUIRE_POSTGRES=1
+    # A clean clone builds once: incremental caches would only cost disk (~1 GB).
+    export CARGO_INCREMENTAL=0
 fi
+echo "test: disk free where the build goes: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 if ! phase postgres pg_throwaway_start; then
     [[ "${CI:-}" == "true" ]] && exit 1
     echo "test: warning: no Postgres; its tests will be skipped" >&2
