@@ -77,6 +77,14 @@ test('messages both ways, typing, mention highlight', async () => {
   assert.equal(await m.locator('.at').textContent(), '@alice');
   await alice.waitForFunction(() => document.getElementById('typing').textContent === '');
   assert.doesNotMatch(await bob.locator('#messages .msg:has-text("welcome")').getAttribute('class'), /mention/);
+  // Two messages do not fill the window: they sit at the bottom, by the composer, not the top.
+  for (const page of [alice, bob]) {
+    const gap = await page.evaluate(() => {
+      const h = document.getElementById('history').getBoundingClientRect();
+      return h.bottom - document.querySelector('#messages .msg:last-child').getBoundingClientRect().bottom;
+    });
+    assert.ok(gap >= 0 && gap < 48, `the newest message is at the history's bottom (${gap}px above it)`);
+  }
 });
 
 test('edit and delete own messages, report another', async () => {

@@ -154,10 +154,11 @@ test('hybrid room: chatting in the text channel, the call stays docked above the
   await screenshot(bob, 'voice-dock-bob');
 
   // At phone width the dock is a slim bar (controls, no video) until the user expands it, here
-  // from the keyboard; the user's choice then holds at any width. (The member list, open since the
-  // page loaded wide, would cover the conversation: Bob folds it away.)
+  // from the keyboard; the user's choice then holds at any width. The member list, open since the
+  // page loaded wide, folds away by itself rather than cover the conversation.
   await bob.setViewportSize(PHONE);
-  await bob.click('#toggle-members');
+  await bob.waitForSelector('#toggle-members[aria-expanded="false"]');
+  assert.equal(await bob.isVisible('#members'), false, 'the member list folds on a narrow window');
   await bob.waitForSelector('#call-dock.collapsed #dock-toggle[aria-expanded="false"]');
   assert.equal(await bob.isVisible('#call-dock #voice-stage'), false, 'no video in the slim bar');
   assert.ok(await bob.isVisible('#call-dock #voice-mute') && await bob.isVisible('#call-dock #voice-leave'));
@@ -170,7 +171,7 @@ test('hybrid room: chatting in the text channel, the call stays docked above the
   await plays(bob, '#call-dock #voice-stage video');
   await screenshot(bob, 'voice-dock-phone-bob');
   await bob.setViewportSize({ width: 1280, height: 800 });
-  await bob.click('#toggle-members');
+  await bob.waitForSelector('#members:visible');
   assert.equal(await bob.getAttribute('#dock-toggle', 'aria-expanded'), 'true');
 
   // The dock's title opens the voice channel: the same video, moved back, plays on there.

@@ -7,15 +7,22 @@ const LABEL = { online: 'Online', idle: 'Idle', dnd: 'Do not disturb', offline: 
 
 export function initMembers() {
   for (const t of ['guilds', 'members', 'select']) on(t, render);
+  // On a narrow screen the list is a drawer over the conversation (and the call dock): it starts
+  // folded there, and folds again whenever the window narrows. Wide, the user's choice holds.
+  const narrow = matchMedia('(max-width: 1000px)');
+  let wideShown = true;
   $('toggle-members').onclick = () => {
-    const shown = $('app').classList.toggle('no-members') === false;
-    $('toggle-members').setAttribute('aria-expanded', String(shown));
+    const shown = $('app').classList.contains('no-members');
+    if (!narrow.matches) wideShown = shown;
+    show(shown);
   };
-  // Narrow screens start with the list folded away: it would cover the conversation.
-  if (matchMedia('(max-width: 1000px)').matches) {
-    $('app').classList.add('no-members');
-    $('toggle-members').setAttribute('aria-expanded', 'false');
-  }
+  narrow.addEventListener('change', () => show(!narrow.matches && wideShown));
+  show(!narrow.matches);
+}
+
+function show(shown) {
+  $('app').classList.toggle('no-members', !shown);
+  $('toggle-members').setAttribute('aria-expanded', String(shown));
 }
 
 function render() {
