@@ -52,6 +52,7 @@ impl Engine {
             camera: p.camera,
             video_slots: p.video_slots,
             last_pli: None,
+            pli_deferred: false,
             composite_keyed: false,
             dirty: false,
             added: now,
@@ -169,6 +170,10 @@ impl Engine {
             }
         }
         self.check_video_drops();
+        let deferred: Vec<PeerId> = self.peers.values().filter(|p| p.pli_deferred).map(|p| p.id).collect();
+        for source in deferred {
+            self.ask_keyframe(source, now);
+        }
         let reassign = now >= self.next_assign;
         if reassign {
             self.next_assign = now + REASSIGN_INTERVAL;

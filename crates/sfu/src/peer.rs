@@ -28,6 +28,8 @@ pub(crate) struct Peer {
     pub video_slots: Vec<Mid>,
     /// When a keyframe was last asked of this peer's camera (PLIs are rate-limited).
     pub last_pli: Option<Instant>,
+    /// A keyframe was asked for inside the rate limit: asked when it ends (housekeeping).
+    pub pli_deferred: bool,
     /// A composite keyframe went out to this peer: it can follow the deltas.
     pub composite_keyed: bool,
     /// Written to since the engine last flushed: to be drained then.

@@ -75,13 +75,17 @@ impl Engine {
         self.targets = targets;
     }
 
-    /// Asks `source`'s camera for a keyframe (PLI), at most once per [`PLI_INTERVAL`].
+    /// Asks `source`'s camera for a keyframe (PLI), at most once per [`PLI_INTERVAL`]. A request
+    /// inside the interval is deferred, not dropped: a receiver that connects just after another
+    /// missed the keyframe asked for the first and needs its own.
     pub(crate) fn ask_keyframe(&mut self, source: PeerId, now: Instant) {
         let Some(p) = self.peers.get_mut(&source) else { return };
         let Some(camera) = p.camera.filter(|_| p.connected) else { return };
         if p.last_pli.is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL) {
+            p.pli_deferred = true;
             return;
         }
+        p.pli_deferred = false;
         let asked = p.rtc.writer(camera).map(|mut w| w.request_keyframe(None, KeyframeRequestKind::Pli));
         if let Some(Ok(())) = asked {
             p.last_pli = Some(now);

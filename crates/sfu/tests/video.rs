@@ -84,6 +84,31 @@ async fn sfu_rooms_forward_each_camera_into_its_own_slot() {
 }
 
 #[tokio::test]
+async fn a_receiver_joining_inside_the_pli_interval_still_gets_a_keyframe() {
+    // The camera sends a keyframe only when asked. B's arrival asks for one; C connects right
+    // after it went out, inside the rate limit: C's request is deferred, never dropped.
+    let (sfu, _events) = start(SfuConfig::default()).await;
+    let watcher = Offer { camera: false, ..CAMERA };
+    let a = Client::join_with(&sfu, 1, 1, CAMERA, sfu_room()).await;
+    let b = Client::join_with(&sfu, 1, 2, watcher, sfu_room()).await;
+    connected(&[&a, &b]).await;
+    let keyed = |c: &Client| c.seen.lock().unwrap().video_keyframes.get(&1).copied().unwrap_or(0) > 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !keyed(&b) {
+        assert!(tokio::time::Instant::now() < deadline, "b got no keyframe");
+        tokio::time::sleep(5 * MS).await;
+    }
+    let c = Client::join_with(&sfu, 1, 3, watcher, sfu_room()).await;
+    connected(&[&c]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !keyed(&c) {
+        assert!(tokio::time::Instant::now() < deadline, "c got no keyframe: its request was dropped");
+        tokio::time::sleep(20 * MS).await;
+    }
+    sfu.shutdown();
+}
+
+#[tokio::test]
 async fn without_an_mcu_composited_rooms_lose_video_and_mixed_rooms_are_refused() {
     let (sfu, mut events) = start(SfuConfig::default()).await;
     let a = Client::join_with(&sfu, 1, 1, CAMERA, PeerOptions::default()).await;
