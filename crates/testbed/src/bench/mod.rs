@@ -9,7 +9,8 @@
 //! otherwise; it asserts nothing about speed: the report states it.
 //!
 //! - [`scenario`]: the TOML files under `crates/testbed/scenarios/`.
-//! - [`server`]: the server under test, started or given by URL.
+//! - [`server`]: the server under test, started or given by URL; [`affinity`]: the server and the
+//!   clients kept on separate cores when the scenario says so.
 //! - [`procstat`]: CPU and RSS from `/proc`, sampled every 250 ms.
 //! - [`baseline`]: the raw UDP `sendto` loop.
 //! - [`api`]: accounts, guilds, channels over HTTP.
@@ -19,6 +20,7 @@
 //! - [`results`]: the figures (the JSON); [`findings`]: what they say against the targets;
 //!   [`report`]: the Markdown; [`plot`]: the SVGs; [`sanity`]: the smoke checks.
 
+pub mod affinity;
 pub mod api;
 pub mod baseline;
 pub mod chat_run;
@@ -76,8 +78,13 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
             },
             database: db_dir.join("bench.db"),
             settings: scenario.server.clone(),
+            cpus: scenario.cpus.as_ref().map(|c| c.server.clone()),
         },
     };
+    // Before the baseline and the clients start: their threads inherit it.
+    if let Some(c) = &scenario.cpus {
+        affinity::pin_self(&c.clients).context("pinning the testbed to its cores")?;
+    }
     let mut report = RunReport {
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),

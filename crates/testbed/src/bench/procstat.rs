@@ -130,7 +130,16 @@ pub fn load_and_cpus() -> (f64, usize) {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse().ok()))
         .unwrap_or(0.0);
-    (load, std::thread::available_parallelism().map_or(1, |n| n.get()))
+    (load, online_cpus())
+}
+
+/// The machine's online CPUs, whatever this process is pinned to (`available_parallelism`
+/// counts only the cores a process may use).
+pub fn online_cpus() -> usize {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN) {
+        Ok(Some(n)) if n > 0 => n as usize,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,11 @@ pub fn environment(command: &str, target: &Target, scenario: &Scenario) -> Envir
             }
             Target::Url { .. } => Vec::new(),
         },
+        pinning: scenario.cpus.as_ref().map(|c| {
+            let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+            let server = if matches!(target, Target::Spawn { .. }) { list(&c.server) } else { "any (given)".into() };
+            format!("server on CPU {server}, the testbed (clients, baseline) on CPU {}", list(&c.clients))
+        }),
     }
 }
 
@@ -244,6 +249,9 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
     if !e.server_env.is_empty() {
         let env: Vec<String> = e.server_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(md, "- Server settings: `{}`", env.join(" "));
+    }
+    if let Some(pinning) = &e.pinning {
+        let _ = writeln!(md, "- Cores kept apart: {pinning}");
     }
     let _ = writeln!(md, "- Raw figures: [{stem}.json]({stem}.json)\n");
 

@@ -188,6 +188,8 @@ pub struct Environment {
     pub git_commit: Option<String>,
     pub server: String,
     pub server_env: Vec<(String, String)>,
+    /// The cores the server and the testbed were kept on, if apart.
+    pub pinning: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -19,6 +19,9 @@ pub struct Scenario {
     pub server: ServerSettings,
     #[serde(default)]
     pub baseline: Baseline,
+    /// Cores for the started server and for the testbed (see `affinity`); unset: shared.
+    #[serde(default)]
+    pub cpus: Option<Cpus>,
     #[serde(default)]
     pub media: Vec<MediaSweep>,
     #[serde(default)]
@@ -54,6 +57,14 @@ impl Default for ServerSettings {
             env: BTreeMap::new(),
         }
     }
+}
+
+/// Which cores the started server and the testbed itself (clients, baseline) run on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cpus {
+    pub server: Vec<usize>,
+    pub clients: Vec<usize>,
 }
 
 /// The raw `sendto` baseline, run once before the media sweeps.
@@ -178,6 +189,10 @@ impl Scenario {
         if self.media.is_empty() && self.chat.is_empty() {
             bail!("nothing to run: no [[media]] and no [[chat]]");
         }
+        if let Some(c) = &self.cpus {
+            ensure!(!c.server.is_empty() && !c.clients.is_empty(), "cpus: server and clients each need a core");
+            ensure!(!c.server.iter().any(|s| c.clients.contains(s)), "cpus: the server's and the clients' must differ");
+        }
         for m in &self.media {
             ensure!(!m.modes.is_empty() && !m.participants.is_empty(), "{}: modes and participants", m.name);
             ensure!(m.rooms >= 1 && m.participants.iter().all(|p| *p >= 2), "{}: ≥ 1 room, ≥ 2 per room", m.name);
@@ -243,5 +258,9 @@ mod tests {
         assert!(bad(ok).is_ok());
         assert!(bad(&ok.replace("'mcu'", "'mesh'")).is_err());
         assert!(bad(&format!("{ok}\nbogus = 1")).is_err());
+        let pinned = |server: &str, clients: &str| format!("{ok}\n[cpus]\nserver = {server}\nclients = {clients}");
+        assert!(bad(&pinned("[0]", "[1]")).is_ok());
+        assert!(bad(&pinned("[0]", "[0, 1]")).is_err(), "the server and the clients share a core");
+        assert!(bad(&pinned("[]", "[1]")).is_err());
     }
 }

@@ -29,6 +29,8 @@ pub enum Target {
         confab: PathBuf,
         database: PathBuf,
         settings: ServerSettings,
+        /// Cores to start it on (unset: any).
+        cpus: Option<Vec<usize>>,
     },
     Url {
         base: String,
@@ -43,7 +45,7 @@ impl Target {
             Target::Url { base, pid } => {
                 Ok(Server { base: base.trim_end_matches('/').to_string(), pid: *pid, child: None })
             }
-            Target::Spawn { confab, database, settings } => spawn(confab, database, settings),
+            Target::Spawn { confab, database, settings, cpus } => spawn(confab, database, settings, cpus.as_deref()),
         }
     }
 
@@ -78,16 +80,18 @@ pub fn server_env(s: &ServerSettings) -> Vec<(String, String)> {
     env
 }
 
-fn spawn(confab: &Path, database: &Path, settings: &ServerSettings) -> Result<Server> {
+fn spawn(confab: &Path, database: &Path, settings: &ServerSettings, cpus: Option<&[usize]>) -> Result<Server> {
     let db = format!("sqlite:{}", database.display());
-    let mut child = Command::new(confab)
-        .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", &db])
+    let mut cmd = Command::new(confab);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", &db])
         .envs(server_env(settings))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", confab.display()))?;
+        .stderr(Stdio::piped());
+    if let Some(cpus) = cpus {
+        super::affinity::pin_command(&mut cmd, cpus)?;
+    }
+    let mut child = cmd.spawn().with_context(|| format!("starting {}", confab.display()))?;
     let stderr = child.stderr.take().context("no stderr")?;
     let (tx, rx) = std::sync::mpsc::channel();
     // Reads stderr for the addresses, then keeps draining it (a full pipe would block the server);
