@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use sfu::{MediaMode, PeerOptions, SfuConfig, SfuError, SfuEvent};
-use support::{Client, MS, Offer, connected, start};
+use support::{Client, MS, Offer, connected, eventually, start};
 
 fn sfu_room() -> PeerOptions {
     PeerOptions { mode: MediaMode::Sfu, label: String::new() }
@@ -53,11 +53,8 @@ async fn sfu_rooms_forward_each_camera_into_its_own_slot() {
     tokio::time::sleep(400 * MS).await;
     let before = a.seen.lock().unwrap().keyframe_requests;
     c.request_keyframes();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while a.seen.lock().unwrap().keyframe_requests == before {
-        assert!(tokio::time::Instant::now() < deadline, "the PLI was not relayed");
-        tokio::time::sleep(20 * MS).await;
-    }
+    let relayed = || a.seen.lock().unwrap().keyframe_requests != before;
+    eventually(Duration::from_secs(2), 20 * MS, relayed, || "the PLI was not relayed".into()).await;
     let stats = sfu.stats().await;
     let c_stats = stats.peers.iter().find(|p| p.peer == 3).unwrap();
     assert!(c_stats.counters.keyframe_requests_in >= 2 && c_stats.counters.video_frames_out > 0, "{c_stats:?}");
@@ -93,18 +90,11 @@ async fn a_receiver_joining_inside_the_pli_interval_still_gets_a_keyframe() {
     let b = Client::join_with(&sfu, 1, 2, watcher, sfu_room()).await;
     connected(&[&a, &b]).await;
     let keyed = |c: &Client| c.seen.lock().unwrap().video_keyframes.get(&1).copied().unwrap_or(0) > 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !keyed(&b) {
-        assert!(tokio::time::Instant::now() < deadline, "b got no keyframe");
-        tokio::time::sleep(5 * MS).await;
-    }
+    eventually(Duration::from_secs(2), 5 * MS, || keyed(&b), || "b got no keyframe".into()).await;
     let c = Client::join_with(&sfu, 1, 3, watcher, sfu_room()).await;
     connected(&[&c]).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !keyed(&c) {
-        assert!(tokio::time::Instant::now() < deadline, "c got no keyframe: its request was dropped");
-        tokio::time::sleep(20 * MS).await;
-    }
+    let why = || "c got no keyframe: its request was dropped".into();
+    eventually(Duration::from_secs(2), 20 * MS, || keyed(&c), why).await;
     sfu.shutdown();
 }
 

@@ -339,13 +339,19 @@ pub async fn add(sfu: &Sfu, room: u64, peer: PeerId, offer: &str) -> Result<Stri
     sfu.add_peer(room, peer, offer, PeerOptions::default()).await.map(|a| a.sdp)
 }
 
+/// Polls `done` every `every` until it holds; fails with `why()` once `within` has passed.
+pub async fn eventually(within: Duration, every: Duration, done: impl Fn() -> bool, why: impl Fn() -> String) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", why());
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Waits until every client's ICE and DTLS are up.
 pub async fn connected(clients: &[&Client]) {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !clients.iter().all(|c| c.seen.lock().unwrap().connected) {
-        assert!(Instant::now() < deadline, "clients did not connect");
-        tokio::time::sleep(10 * MS).await;
-    }
+    let up = || clients.iter().all(|c| c.seen.lock().unwrap().connected);
+    eventually(Duration::from_secs(3), 10 * MS, up, || "clients did not connect".into()).await;
 }
 
 /// Frames received per sender during `dur`.
