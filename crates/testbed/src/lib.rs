@@ -19,6 +19,7 @@
 //! - [`audio_send`]: the 20 ms audio send loop (live Opus, or pre-encoded loops for load).
 //! - [`media`]: the per-track receive path (decoding or only counting; video handed on).
 //! - [`video_send`]: the synthetic camera: solid colour, VP8, keyframes on request.
+//! - [`camera_loop`]: pre-encoded camera loops, replayed by cameras under load.
 //! - [`video_recv`]: per video track decode, stats, latest picture, PLIs.
 //! - [`events`]: the voice gateway's messages, queued for tests to wait on; current slots.
 //! - [`grant`]: `POST /api/channels/{id}/voice`, the voice token and gateway URL.
@@ -28,6 +29,7 @@
 
 pub mod audio_send;
 pub mod bench;
+pub mod camera_loop;
 pub mod capture_time;
 pub mod events;
 pub mod feedback;

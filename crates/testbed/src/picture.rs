@@ -35,6 +35,24 @@ impl I420 {
         }
     }
 
+    /// Overwrites the bottom `share` of the luma plane with xorshift noise (grey, so it never
+    /// looks like a probe colour): the encoder then spends its bitrate as on a real camera.
+    pub fn add_noise(&mut self, share: f32, seed: &mut u64) {
+        if share <= 0.0 {
+            return;
+        }
+        let rows = ((self.height as f32 * share.min(1.0)) as usize).min(self.height as usize);
+        let start = (self.height as usize - rows) * self.width as usize;
+        for chunk in self.y[start..].chunks_mut(8) {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            for (b, r) in chunk.iter_mut().zip(seed.to_le_bytes()) {
+                *b = 16 + r % 220;
+            }
+        }
+    }
+
     pub fn chroma_width(&self) -> u32 {
         chroma_size(self.width, self.height).0
     }

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use rtc::media::Sample;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
+use crate::camera_loop::{self, CameraLoop};
 use crate::capture_time;
 use crate::feedback::asks_keyframe_of;
 use crate::pattern::SwitchLog;
@@ -34,6 +36,9 @@ pub struct CameraOptions {
     /// encoder spends its bitrate as it would on a real camera; 0: a solid colour, which VP8
     /// codes in a few bytes per frame.
     pub noise: f32,
+    /// Replay a pre-encoded loop of this camera ([`camera_loop`](crate::camera_loop)) instead of
+    /// encoding every frame: for load, where live encoding would take the server's CPU.
+    pub replay: bool,
 }
 
 impl Default for CameraOptions {
@@ -46,6 +51,7 @@ impl Default for CameraOptions {
             bitrate_kbps: 300,
             keyframe_interval: Duration::from_secs(3),
             noise: 0.0,
+            replay: false,
         }
     }
 }
@@ -137,15 +143,63 @@ fn pack([r, g, b]: [u8; 3]) -> u32 {
     u32::from_be_bytes([0, r, g, b])
 }
 
+/// Where frames come from: a live encoder of the picture, or a pre-encoded loop.
+enum Frames {
+    Live { encoder: Vp8Encoder, picture: I420, seed: u64 },
+    Replay { frames: Arc<CameraLoop>, pos: usize },
+}
+
+impl Frames {
+    async fn new(opts: &CameraOptions, colour: [u8; 3], seed: u64) -> anyhow::Result<Self> {
+        Ok(if opts.replay {
+            Frames::Replay { frames: camera_loop::get(opts, colour).await?, pos: 0 }
+        } else {
+            let encoder = Vp8Encoder::new(opts.width, opts.height, opts.fps, opts.bitrate_kbps)?;
+            Frames::Live { encoder, picture: I420::solid(opts.width, opts.height, colour), seed }
+        })
+    }
+
+    /// Now showing `colour` (a loop restarts at its keyframe).
+    async fn show(&mut self, opts: &CameraOptions, colour: [u8; 3]) -> anyhow::Result<()> {
+        match self {
+            Frames::Live { picture, .. } => *picture = I420::solid(opts.width, opts.height, colour),
+            Frames::Replay { frames, pos } => (*frames, *pos) = (camera_loop::get(opts, colour).await?, 0),
+        }
+        Ok(())
+    }
+
+    /// The next frame(s) and whether each is a keyframe.
+    fn next(&mut self, keyframe: bool, noise: f32) -> anyhow::Result<Vec<(Bytes, bool)>> {
+        match self {
+            Frames::Live { encoder, picture, seed } => {
+                picture.add_noise(noise, seed);
+                if keyframe {
+                    encoder.force_keyframe();
+                }
+                Ok(encoder.encode(picture)?.into_iter().map(|(data, key)| (Bytes::from(data), key)).collect())
+            }
+            Frames::Replay { frames, pos } => {
+                if keyframe {
+                    *pos = 0;
+                }
+                let frame = frames.frames.get(*pos).cloned();
+                *pos = (*pos + 1) % frames.frames.len().max(1);
+                Ok(frame.into_iter().collect())
+            }
+        }
+    }
+}
+
 /// Sends frames until aborted. Fails (logged) only if the encoder cannot be built or VP8 was not
 /// negotiated.
 pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut shown = ctl.colour();
         let setup = async {
-            let encoder = Vp8Encoder::new(opts.width, opts.height, opts.fps, opts.bitrate_kbps)?;
-            anyhow::Ok((camera.payload_type().await?, encoder))
+            let frames = Frames::new(&opts, shown, u64::from(camera.ssrc) | 1).await?;
+            anyhow::Ok((camera.payload_type().await?, frames))
         };
-        let (pt, mut encoder) = match setup.await {
+        let (pt, mut frames) = match setup.await {
             Ok(s) => s,
             Err(e) => return tracing::warn!("camera not started: {e:#}"),
         };
@@ -154,9 +208,6 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut feedback_open = true;
         let mut last_keyframe: Option<Instant> = None;
-        let mut shown = ctl.colour();
-        let mut picture = I420::solid(opts.width, opts.height, shown);
-        let mut seed = u64::from(camera.ssrc) | 1;
         loop {
             tokio::select! {
                 event = camera.track.poll(), if feedback_open => match event {
@@ -178,15 +229,21 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
                     let switched = ctl.colour() != shown;
                     if switched {
                         shown = ctl.colour();
-                        picture = I420::solid(opts.width, opts.height, shown);
+                        if let Err(e) = frames.show(&opts, shown).await {
+                            tracing::debug!("camera colour change failed: {e:#}");
+                            ctl.send_errors.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
-                    add_noise(&mut picture, opts.noise, &mut seed);
                     let now = Instant::now();
                     let due = last_keyframe.is_none_or(|t| now.duration_since(t) >= opts.keyframe_interval);
-                    if ctl.keyframe_wanted.swap(false, Ordering::Relaxed) || due {
-                        encoder.force_keyframe();
+                    let keyframe = ctl.keyframe_wanted.swap(false, Ordering::Relaxed) || due;
+                    match frames.next(keyframe, opts.noise) {
+                        Ok(out) => send_frames(&camera, pt, out, frame, &ctl, &mut last_keyframe).await,
+                        Err(e) => {
+                            tracing::debug!("camera encode failed: {e:#}");
+                            ctl.send_errors.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
-                    send_frame(&camera, pt, &mut encoder, &picture, frame, &ctl, &mut last_keyframe).await;
                     let which = ctl.probe_colours.and_then(|p| p.iter().position(|c| *c == shown));
                     if let (true, Some(which)) = (switched, which) {
                         ctl.switches.push(now, which as u8);
@@ -197,44 +254,17 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
     })
 }
 
-/// Overwrites the bottom `share` of the luma plane with xorshift noise (grey, so it never looks
-/// like a probe colour).
-fn add_noise(p: &mut I420, share: f32, seed: &mut u64) {
-    if share <= 0.0 {
-        return;
-    }
-    let rows = ((p.height as f32 * share.min(1.0)) as usize).min(p.height as usize);
-    let start = (p.height as usize - rows) * p.width as usize;
-    for chunk in p.y[start..].chunks_mut(8) {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        for (b, r) in chunk.iter_mut().zip(seed.to_le_bytes()) {
-            *b = 16 + r % 220;
-        }
-    }
-}
-
-async fn send_frame(
+async fn send_frames(
     camera: &Camera,
     pt: u8,
-    encoder: &mut Vp8Encoder,
-    picture: &I420,
+    frames: Vec<(Bytes, bool)>,
     duration: Duration,
     ctl: &CameraControl,
     last_keyframe: &mut Option<Instant>,
 ) {
     let (now, wall) = (Instant::now(), SystemTime::now());
-    let frames = match encoder.encode(picture) {
-        Ok(frames) => frames,
-        Err(e) => {
-            tracing::debug!("camera encode failed: {e:#}");
-            ctl.send_errors.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
     for (data, keyframe) in frames {
-        let sample = Sample { data: data.into(), duration, ..Sample::new(now) };
+        let sample = Sample { data, duration, ..Sample::new(now) };
         let capture = ctl.capture_time.load(Ordering::Relaxed).then(|| capture_time::extension(wall));
         if camera.track.write_sample(camera.ssrc, pt, &sample, capture.as_slice()).await.is_err() {
             ctl.send_errors.fetch_add(1, Ordering::Relaxed);

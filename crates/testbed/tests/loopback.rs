@@ -98,6 +98,17 @@ fn shows(video: &VideoListener, mid: &str, rgb: [u8; 3]) -> bool {
 /// ICE-lite answerer like the SFU, sends a blue camera into A's video slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_cross_and_keyframe_requests_are_honoured() {
+    cameras_cross(false).await
+}
+
+/// The same with cameras replaying pre-encoded loops, as load clients do: a keyframe request
+/// restarts the loop at its keyframe, a colour change switches loops (at a keyframe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_cameras_cross_and_keyframe_requests_are_honoured() {
+    cameras_cross(true).await
+}
+
+async fn cameras_cross(replay: bool) {
     let (a, b) = (Peer::new().await.unwrap(), Peer::build(true).await.unwrap());
     let _a_mic = a.add_mic().await.unwrap();
     a.add_recv_slots(1).await.unwrap();
@@ -119,8 +130,11 @@ async fn cameras_cross_and_keyframe_requests_are_honoured() {
     let quiet = || Arc::new(Listener::default());
     let _a_rx = spawn_av_listeners(a.pc.clone(), a.take_tracks().unwrap(), quiet(), Some(a_video.clone()));
     let _b_rx = spawn_av_listeners(b.pc.clone(), b.take_tracks().unwrap(), quiet(), Some(b_video.clone()));
-    // No periodic keyframes within the test: every keyframe after the first is one we asked for.
-    let opts = |colour| CameraOptions { keyframe_interval: Duration::from_secs(600), ..CameraOptions::colour(colour) };
+    // No periodic keyframes within the test: every keyframe after the first is one we asked for
+    // (or, replaying, a colour change).
+    let interval = Duration::from_secs(if replay { 60 } else { 600 });
+    let opts = |colour| CameraOptions { keyframe_interval: interval, replay, ..CameraOptions::colour(colour) };
+    let switch_keyframes = u64::from(replay);
     let (a_ctl, b_ctl) = (Arc::new(CameraControl::new(RED)), Arc::new(CameraControl::new(BLUE)));
     let _a_tx = spawn_camera(a_cam, opts(RED), a_ctl.clone());
     let _b_tx = spawn_camera(b_cam, opts(BLUE), b_ctl.clone());
@@ -161,7 +175,7 @@ async fn cameras_cross_and_keyframe_requests_are_honoured() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(b_video.track_stats()[0].packets, frozen, "a camera that is off sends nothing");
     a_ctl.set_on(true);
-    wait_until("a keyframe on resume", timeout, || b_video.track_stats()[0].keyframes == 3).await;
+    wait_until("a keyframe on resume", timeout, || b_video.track_stats()[0].keyframes == 3 + switch_keyframes).await;
     let s = &b_video.track_stats()[0];
     assert_eq!((s.decode_errors, s.skipped, s.lost), (0, 0, 0), "{s:?}");
     assert_eq!(a_ctl.send_errors.load(Ordering::Relaxed), 0);

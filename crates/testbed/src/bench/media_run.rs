@@ -60,10 +60,12 @@ fn tone(k: usize) -> f32 {
     candidates[k % candidates.len()]
 }
 
-/// A grey far from both probe colours, per participant.
+/// Greys far from both probe colours; a few, as each is encoded once and replayed by every camera
+/// showing it.
+const GREYS: [[u8; 3]; 4] = [[70, 70, 70], [110, 110, 110], [150, 150, 150], [190, 190, 190]];
+
 fn grey(k: usize) -> [u8; 3] {
-    let g = 70 + (k * 23 % 120) as u8;
-    [g, g, g]
+    GREYS[k % GREYS.len()]
 }
 
 fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
@@ -76,6 +78,8 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
         fps: cam.fps,
         bitrate_kbps: cam.bitrate_kbps,
         noise: cam.noise,
+        // The probe switches colour every second, live; the others replay their loop.
+        replay: !role.probe,
         ..CameraOptions::default()
     });
     let receive = ReceiveOptions {
@@ -98,6 +102,17 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
         probe_colours: role.probe.then_some(PROBE_COLOURS),
         ice_check_interval: Some(ICE_CHECK_INTERVAL),
     }
+}
+
+/// Encodes the replayed cameras' loops before anyone joins, so that work is not measured.
+async fn prepare_camera_loops(sweep: &MediaSweep, participants: usize) -> Result<()> {
+    for p in 0..participants {
+        let role = role(sweep, participants, p);
+        if let Some(camera) = options(sweep, role, p).camera.filter(|c| c.replay) {
+            crate::camera_loop::get(&camera, camera.colour).await.context("encoding a camera loop")?;
+        }
+    }
+    Ok(())
 }
 
 /// A joined participant and where it sits.
@@ -133,6 +148,8 @@ pub async fn run_step(
     };
     let seats: Vec<(usize, usize)> = (0..participants).flat_map(|p| (0..rooms).map(move |r| (r, p))).collect();
     let (probes, rest) = seats.split_at(rooms);
+    pb.set_message(format!("{} {} P={participants}: encoding camera loops", sweep.name, step.mode));
+    prepare_camera_loops(sweep, participants).await?;
     pb.set_message(format!("{} {} P={participants}: joining", sweep.name, step.mode));
     let mut members = Vec::new();
     let mut errors = Vec::new();
