@@ -42,7 +42,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use results::RunReport;
+use results::{MediaStep, RunReport};
 use scenario::{Scenario, mode_name};
 use server::Target;
 
@@ -93,7 +93,7 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     };
     tracing::info!(nofile, "open files limit");
 
-    let media_steps: usize = scenario.media.iter().map(|m| m.modes.len() * m.participants.len()).sum();
+    let media_steps: usize = scenario.media.iter().map(|m| m.modes.len() * m.participants.len() * m.repeat).sum();
     let chat_steps: usize = scenario.chat.iter().map(|c| c.connections.len()).sum();
     let pb = ProgressBar::new((media_steps + chat_steps + 2) as u64);
     pb.set_style(
@@ -115,19 +115,24 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
 
     for sweep in &scenario.media {
         for &participants in &sweep.participants {
-            for &mode in &sweep.modes {
-                let server = target.start()?;
-                let api = api::Api::new(&server.base)?;
-                let channels = shared.channels(mode_name(mode), sweep.rooms)?;
-                let step =
-                    media_run::run_step(&api, server.pid, sweep, mode, participants, channels, &shared.media, &pb)
-                        .await
-                        .with_context(|| format!("{} {} P={participants}", sweep.name, mode_name(mode)))?;
-                say(&pb, report::step_line(&step));
-                report.media.push(step);
-                drop(server);
-                pb.inc(1);
+            // Round by round, every mode once, so a change in the box's load falls on all of them.
+            let mut runs: Vec<Vec<MediaStep>> = vec![Vec::new(); sweep.modes.len()];
+            for _round in 0..sweep.repeat {
+                for (&mode, runs) in sweep.modes.iter().zip(runs.iter_mut()) {
+                    let server = target.start()?;
+                    let api = api::Api::new(&server.base)?;
+                    let channels = shared.channels(mode_name(mode), sweep.rooms)?;
+                    let step =
+                        media_run::run_step(&api, server.pid, sweep, mode, participants, channels, &shared.media, &pb)
+                            .await
+                            .with_context(|| format!("{} {} P={participants}", sweep.name, mode_name(mode)))?;
+                    say(&pb, report::step_line(&step));
+                    runs.push(step);
+                    drop(server);
+                    pb.inc(1);
+                }
             }
+            report.media.extend(runs.into_iter().filter_map(median_run));
         }
     }
     for sweep in &scenario.chat {
@@ -155,6 +160,17 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     }
     let path = report::write(&args.out, &report)?;
     Ok((path, report.sanity_failures.is_empty()))
+}
+
+/// The run of median server CPU, carrying every run's CPU when there were several.
+fn median_run(mut runs: Vec<MediaStep>) -> Option<MediaStep> {
+    let cpu: Vec<f64> = runs.iter().map(|s| s.server.cpu_cores_avg).collect();
+    runs.sort_by(|a, b| a.server.cpu_cores_avg.total_cmp(&b.server.cpu_cores_avg));
+    let mut median = runs.into_iter().nth(cpu.len().saturating_sub(1) / 2)?;
+    if cpu.len() > 1 {
+        median.server_cpu_runs = cpu;
+    }
+    Some(median)
 }
 
 /// Removes the run's scratch directory (the servers' database) however the run ends.
@@ -189,4 +205,26 @@ fn raise_nofile_limit() -> u64 {
         return hard;
     }
     soft
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cpu: f64, joined: usize) -> MediaStep {
+        let mut s = MediaStep { joined, ..MediaStep::default() };
+        s.server.cpu_cores_avg = cpu;
+        s
+    }
+
+    #[test]
+    fn repeated_steps_keep_the_median_run_and_every_runs_cpu() {
+        let m = median_run(vec![run(0.30, 1), run(0.21, 2), run(0.25, 3)]).expect("a run");
+        assert_eq!(m.joined, 3, "the run of median CPU, whole");
+        assert_eq!(m.server_cpu_runs, vec![0.30, 0.21, 0.25], "in run order");
+        // An even count takes the lower middle; one run lists nothing extra.
+        assert_eq!(median_run(vec![run(0.4, 1), run(0.2, 2)]).expect("a run").joined, 2);
+        assert!(median_run(vec![run(0.4, 1)]).expect("a run").server_cpu_runs.is_empty());
+        assert!(median_run(Vec::new()).is_none());
+    }
 }

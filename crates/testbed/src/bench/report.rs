@@ -150,6 +150,11 @@ fn media_table(md: &mut String, steps: &[&MediaStep]) {
     row(md, "server CPU, cores (avg / peak)", &|s| {
         format!("{:.2} / {:.2}", s.server.cpu_cores_avg, s.server.cpu_cores_peak)
     });
+    if steps.iter().any(|s| !s.server_cpu_runs.is_empty()) {
+        row(md, "server CPU of each run, cores (this column: the median run)", &|s| {
+            s.server_cpu_runs.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", ")
+        });
+    }
     row(md, "server RSS, MiB", &|s| mib(s.server.rss_bytes));
     row(md, "testbed CPU, cores", &|s| format!("{:.2}", s.client.cpu_cores_avg));
     row(md, "machine busy, cores (other processes)", &|s| {
@@ -334,7 +339,8 @@ const METHOD: &str = "
   measurement window (after joins and a warm-up). The testbed (every synthetic client, one process)
   is sampled the same way: both share the machine, so a saturated box bounds what is measured.
 - Clients are webrtc-rs peers sending real Opus (a pre-encoded second of each tone, replayed) and
-  VP8 (libvpx, solid colours); most only count what they receive (packets, RFC 3550 jitter, loss
+  VP8 (libvpx, solid colours with a band of noise; a pre-encoded keyframe interval of each camera,
+  replayed, except the probe's, which is encoded live); most only count what they receive (packets, RFC 3550 jitter, loss
   from sequence gaps); the last participant(s) of each room decode everything.
 - Server egress and ingress come from `/voice/stats` (UDP datagrams and bytes per peer, summed).
 - End-to-end latency by capture time: every frame carries `abs-capture-time`, which confab

@@ -133,6 +133,9 @@ pub struct MediaStep {
     pub load_avg: f64,
     /// The machine's cores were ≥ 90% busy: the figures are bounded by the box.
     pub saturated: bool,
+    /// With `repeat`: the average server CPU (cores) of every run of this step, in run order;
+    /// this step is the run of median CPU.
+    pub server_cpu_runs: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -112,6 +112,11 @@ pub struct MediaSweep {
     /// Audio slots each client offers (`last_n` of the server caps them); default: as ready says.
     #[serde(default)]
     pub audio_slots: Option<usize>,
+    /// Runs of each step (each on a fresh server, the modes interleaved round by round); the report
+    /// keeps the run of median server CPU and lists every run's. On a shared box one run can be
+    /// off by a fifth.
+    #[serde(default = "one")]
+    pub repeat: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +203,7 @@ impl Scenario {
             ensure!(m.rooms >= 1 && m.participants.iter().all(|p| *p >= 2), "{}: ≥ 1 room, ≥ 2 per room", m.name);
             ensure!((0.0..=1.0).contains(&m.mic_share) && (0.0..=1.0).contains(&m.camera_share), "{}: shares", m.name);
             ensure!(m.join_rate > 0.0 && m.duration_secs > 0.0 && m.warmup_secs >= 0.0, "{}: rates, times", m.name);
+            ensure!((1..=9).contains(&m.repeat), "{}: repeat must be 1..=9", m.name);
             let c = &m.camera;
             ensure!(
                 c.width % 2 == 0 && c.height % 2 == 0 && c.fps > 0 && (0.0..=1.0).contains(&c.noise),
@@ -258,6 +264,8 @@ mod tests {
         assert!(bad(ok).is_ok());
         assert!(bad(&ok.replace("'mcu'", "'mesh'")).is_err());
         assert!(bad(&format!("{ok}\nbogus = 1")).is_err());
+        assert!(bad(&format!("{ok}\nrepeat = 3")).is_ok());
+        assert!(bad(&format!("{ok}\nrepeat = 0")).is_err(), "no run at all");
         let pinned = |server: &str, clients: &str| format!("{ok}\n[cpus]\nserver = {server}\nclients = {clients}");
         assert!(bad(&pinned("[0]", "[1]")).is_ok());
         assert!(bad(&pinned("[0]", "[0, 1]")).is_err(), "the server and the clients share a core");
