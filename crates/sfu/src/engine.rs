@@ -35,10 +35,14 @@ use crate::{GoneReason, PeerId, PeerOptions, RoomId, SfuConfig, SfuError, SfuEve
 const TICK: Duration = Duration::from_millis(50);
 /// Datagrams read per wake-up before timers get a look in.
 const READ_BATCH: usize = 64;
-/// Datagrams handled between flushes: what they were forwarded to waits at most this many
-/// datagrams' work before leaving, and a listener written several times in the meantime is
-/// drained (and its copies sent) once.
-const FLUSH_EVERY: usize = 8;
+/// The first datagrams of a wake-up each have their copies sent before the next is read. Measured
+/// with the server on a core of its own at 250 and 500 streams, against batching from the ninth
+/// on: p99 forwarding latency 0.3 ms against 0.6-1.0 ms, for ~10% fewer packets per core-second
+/// at 500 (a listener is rarely written twice within one wake-up, so batching saves little).
+const FLUSH_ALONE: usize = 32;
+/// Past those the socket has a deep backlog and queueing dominates latency: copies leave every
+/// this many datagrams, each listener drained (and its copies sent) once for them.
+const FLUSH_BACKLOG: usize = 8;
 /// Composite output waiting for the engine (several seconds of frames): a mixer never blocks on
 /// the engine; if the engine is that far behind, frames are dropped and a keyframe requested.
 const VIDEO_QUEUE: usize = 256;
@@ -210,7 +214,7 @@ impl Engine {
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             Err(e) => tracing::debug!(error = %e, "udp receive failed"),
                         }
-                        if i % FLUSH_EVERY == 0 {
+                        if i <= FLUSH_ALONE || i % FLUSH_BACKLOG == 0 {
                             self.flush(Instant::now());
                         }
                         r = socket.try_recv_from(&mut buf);
@@ -326,7 +330,7 @@ impl Engine {
     }
 
     /// Drains every peer written to since the last flush and sends all queued datagrams. Called
-    /// before the engine sleeps and every few datagrams while it is busy.
+    /// after each datagram (every few under a backlog) and before the engine sleeps.
     pub(crate) fn flush(&mut self, now: Instant) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for id in dirty.drain(..) {

@@ -16,9 +16,9 @@
 //! - [`lib.rs`](self): the public API — [`Sfu`], [`SfuConfig`], [`SfuEvent`], [`SfuError`].
 //! - `offer`: validates a client offer and builds the peer's `Rtc` and SDP answer (in the caller's
 //!   task, so the engine loop never parses SDP).
-//! - `engine`: the task — socket reads, commands, the per-peer timer heap; peers written to are
-//!   drained together every few datagrams and their datagrams sent in batches (`udp`: one
-//!   `sendmmsg` per batch).
+//! - `engine`: the task — socket reads, commands, the per-peer timer heap; the peers a datagram
+//!   was forwarded to are drained and their copies sent (`udp`: one `sendmmsg`) before the next
+//!   datagram is read (every few under a deep backlog).
 //! - `lifecycle`: peers joining, leaving, timing out or failing; housekeeping; the stats snapshot.
 //! - `peer`: one peer's `Rtc` and how it is drained (`poll_output` until `Timeout`).
 //! - `forward`: audio fan-out (or into the room's mixer), speaker events and `Slots` updates.
