@@ -122,8 +122,10 @@ pub(crate) struct Engine {
     pub outbox: Vec<Outgoing>,
     /// Peers written to since the last flush.
     pub dirty: Vec<PeerId>,
-    /// When each audio copy written since the last flush was read off the socket.
+    /// When each audio copy written since the last flush arrived on the socket.
     pub copy_times: Vec<Instant>,
+    /// How long the datagram being handled waited in the socket before it was read.
+    pub rx_wait: Duration,
     next_tick: Instant,
     pub next_assign: Instant,
     // Scratch buffers reused on the hot path.
@@ -135,7 +137,7 @@ pub(crate) struct Engine {
 
 enum Wake {
     Cmd(Option<Cmd>),
-    Udp(std::io::Result<(usize, SocketAddr)>),
+    Udp(std::io::Result<()>),
     Video(Option<(RoomId, u64, VideoOut)>),
     Timer,
 }
@@ -171,6 +173,7 @@ impl Engine {
             outbox: Vec::new(),
             dirty: Vec::new(),
             copy_times: Vec::new(),
+            rx_wait: Duration::ZERO,
             next_tick: now,
             next_assign: now,
             targets: Vec::new(),
@@ -198,7 +201,7 @@ impl Engine {
                 biased;
                 c = cmds.recv() => Wake::Cmd(c),
                 v = video_rx.recv() => Wake::Video(v),
-                r = socket.recv_from(&mut buf) => Wake::Udp(r),
+                r = socket.readable() => Wake::Udp(r),
                 _ = &mut sleep => Wake::Timer,
             };
             match wake {
@@ -206,18 +209,17 @@ impl Engine {
                 Wake::Cmd(Some(c)) => self.command(c),
                 Wake::Video(Some((room, generation, out))) => self.video_out(room, generation, out, Instant::now()),
                 Wake::Video(None) => {}
-                Wake::Udp(r) => {
-                    let mut r = r;
+                Wake::Udp(Err(e)) => tracing::warn!(error = %e, "udp socket failed"),
+                Wake::Udp(Ok(())) => {
                     for i in 1..=READ_BATCH {
-                        match r {
-                            Ok((n, src)) => self.datagram(&buf[..n], src, Instant::now()),
+                        match udp::try_recv(&socket, &mut buf) {
+                            Ok(rx) => self.datagram_arrived(&buf[..rx.len], rx.from, rx.arrived, Instant::now()),
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             Err(e) => tracing::debug!(error = %e, "udp receive failed"),
                         }
                         if i <= FLUSH_ALONE || i % FLUSH_BACKLOG == 0 {
                             self.flush(Instant::now());
                         }
-                        r = socket.try_recv_from(&mut buf);
                     }
                 }
                 Wake::Timer => {}
@@ -271,6 +273,18 @@ impl Engine {
     }
 
     pub(crate) fn datagram(&mut self, buf: &[u8], src: SocketAddr, now: Instant) {
+        self.datagram_arrived(buf, src, now, now)
+    }
+
+    /// A datagram the kernel queued at `arrived`, read at `now`: str0m gets `now` (its clock must
+    /// not go back), forwarding latency counts from `arrived`.
+    fn datagram_arrived(&mut self, buf: &[u8], src: SocketAddr, arrived: Instant, now: Instant) {
+        self.rx_wait = now.saturating_duration_since(arrived);
+        self.handle_datagram(buf, src, now);
+        self.rx_wait = Duration::ZERO;
+    }
+
+    fn handle_datagram(&mut self, buf: &[u8], src: SocketAddr, now: Instant) {
         let Ok(recv) = Receive::new(Protocol::Udp, src, self.dest, buf) else {
             self.garbage += 1;
             return;

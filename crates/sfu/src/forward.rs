@@ -86,7 +86,7 @@ impl Engine {
             };
             self.mark_dirty(listener);
             if ok {
-                self.copy_times.push(d.network_time);
+                self.copy_times.push(d.network_time.checked_sub(self.rx_wait).unwrap_or(d.network_time));
             }
         }
         self.targets = targets;

@@ -274,6 +274,7 @@ impl Sfu {
         let socket = std::net::UdpSocket::bind(cfg.bind)?;
         socket.set_nonblocking(true)?;
         udp::size_buffers(&socket);
+        udp::stamp_arrivals(&socket);
         let local = socket.local_addr()?;
         let advertised = SocketAddr::new(cfg.public_ip.unwrap_or(local.ip()), local.port());
         // str0m drops STUN whose destination is not a local candidate, so this one address is both.

@@ -96,7 +96,8 @@ pub struct SfuStats {
     pub rooms: Vec<RoomStats>,
     /// Datagrams that matched no peer (junk, unknown STUN), dropped.
     pub garbage_datagrams: u64,
-    /// Forwarded audio: from reading a packet off the socket to its copy leaving for a listener
-    /// (decrypt, route, encrypt, send), per copy, since the engine started.
+    /// Forwarded audio: from the kernel queueing a packet on the socket (its wait there included)
+    /// to its copy leaving for a listener (decrypt, route, encrypt, send), per copy, since the
+    /// engine started.
     pub forward_latency: LatencySummary,
 }

@@ -1,10 +1,13 @@
-//! Sending the engine's datagrams: queued while peers are drained, then handed to the kernel in
-//! batches, one `sendmmsg` system call per up to [`BATCH`] datagrams on Linux (each to its own
-//! peer address). The kernel send path, not crypto, is what an SFU spends most on; the system
-//! call entry and exit are the part a batch shares.
+//! The engine's socket. Sending: datagrams queued while peers are drained, then handed to the
+//! kernel in batches, one `sendmmsg` system call per up to [`BATCH`] datagrams on Linux (each to
+//! its own peer address). The kernel send path, not crypto, is what an SFU spends most on; the
+//! system call entry and exit are the part a batch shares. Receiving: each datagram with the time
+//! the kernel queued it (`SO_TIMESTAMPNS`), so forwarding latency includes its wait in the socket.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
 
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::PeerId;
@@ -42,6 +45,121 @@ pub(crate) fn size_buffers(socket: &std::net::UdpSocket) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (socket, SOCKET_BUFFER);
+}
+
+/// Has the kernel stamp each datagram when it queues it on the socket.
+pub(crate) fn stamp_arrivals(socket: &std::net::UdpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and an int option value of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), "no arrival times on the media socket");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+}
+
+/// A datagram read into the caller's buffer.
+pub(crate) struct Received {
+    pub len: usize,
+    pub from: SocketAddr,
+    /// When the kernel queued it (when it was read, where the kernel gives no time).
+    pub arrived: Instant,
+}
+
+/// Reads one datagram without waiting: `WouldBlock` when none is queued.
+pub(crate) fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Received> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        socket.try_io(Interest::READABLE, || recv_stamped(socket.as_raw_fd(), buf))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = Interest::READABLE;
+        let (len, from) = socket.try_recv_from(buf)?;
+        Ok(Received { len, from, arrived: Instant::now() })
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn recv_stamped(fd: std::os::fd::RawFd, buf: &mut [u8]) -> std::io::Result<Received> {
+    let mut addr: libc::sockaddr_storage = unsafe_zeroed();
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // Room for one SCM_TIMESTAMPNS message (a header and a timespec), u64-aligned as cmsgs are.
+    let mut control = [0u64; 8];
+    let mut msg: libc::msghdr = unsafe_zeroed();
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` points into locals (or `buf`) alive for the call, with the
+    // lengths given; the kernel writes at most those. The socket is non-blocking (tokio's).
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let now = Instant::now();
+    let from = read_sockaddr(&addr).ok_or_else(|| std::io::Error::other("datagram from an unknown address family"))?;
+    let mut arrived = now;
+    // SAFETY: `msg` was filled by recvmsg; the CMSG_* macros walk the control buffer it describes,
+    // and a SCM_TIMESTAMPNS message carries one timespec (read unaligned, as cmsg data may be).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                arrived = instant_of(ts, now);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(Received { len: n as usize, from, arrived })
+}
+
+/// The `Instant` of a kernel (wall clock) time, from how long before `now` it was; a time in the
+/// future or implausibly old (a clock step) counts as `now`.
+#[cfg(target_os = "linux")]
+fn instant_of(ts: libc::timespec, now: Instant) -> Instant {
+    let stamped = SystemTime::UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+    match SystemTime::now().duration_since(stamped) {
+        Ok(waited) if waited < Duration::from_secs(10) => now.checked_sub(waited).unwrap_or(now),
+        _ => now,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn read_sockaddr(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(addr.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin = unsafe { &*(addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6 = unsafe { &*(addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(ip, port, sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+        }
+        _ => None,
+    }
 }
 
 /// A datagram waiting to be sent, and whose it is (for its counters).
@@ -170,6 +288,36 @@ mod tests {
             let mut out = vec![Outgoing { peer: 0, to: dst.local_addr().unwrap(), data: b"six".to_vec() }];
             send_all(&v6, &mut out, |_| refused += 1);
             assert_eq!(dst.recv(&mut buf).unwrap(), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_datagram_read_late_carries_the_time_it_arrived() {
+        let std = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std.set_nonblocking(true).unwrap();
+        stamp_arrivals(&std);
+        let socket = UdpSocket::from_std(std).unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(try_recv(&socket, &mut buf).err().map(|e| e.kind()), Some(std::io::ErrorKind::WouldBlock));
+        let sent = Instant::now();
+        sender.send_to(b"hello", socket.local_addr().unwrap()).unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        socket.readable().await.unwrap();
+        let read = Instant::now();
+        let rx = try_recv(&socket, &mut buf).unwrap();
+        assert_eq!((&buf[..rx.len], rx.from), (&b"hello"[..], sender.local_addr().unwrap()));
+        if cfg!(target_os = "linux") {
+            // Stamped by the kernel on arrival, not when read 60 ms later.
+            assert!(rx.arrived >= sent - Duration::from_millis(5), "{:?}", rx.arrived - sent);
+            assert!(rx.arrived + Duration::from_millis(50) <= read, "{:?}", read - rx.arrived);
+        }
+        let v6 = UdpSocket::bind("[::1]:0").await;
+        if let (Ok(v6), Ok(s6)) = (v6, std::net::UdpSocket::bind("[::1]:0")) {
+            s6.send_to(b"six", v6.local_addr().unwrap()).unwrap();
+            v6.readable().await.unwrap();
+            let rx = try_recv(&v6, &mut buf).unwrap();
+            assert_eq!((rx.len, rx.from), (3, s6.local_addr().unwrap()));
         }
     }
 }
