@@ -120,7 +120,7 @@ pub fn spawn_sender(mic: Mic, dbfs: f32, replay: bool, ctl: Arc<SendControl>) ->
         };
         let mut last_tone = None;
         // The default (burst) catch-up keeps the long-run rate at exactly 50 frames/s after a stall.
-        let mut tick = tokio::time::interval(FRAME);
+        let mut tick = mic.frame_ticker(FRAME);
         loop {
             tick.tick().await;
             if ctl.muted.load(Ordering::Relaxed) {

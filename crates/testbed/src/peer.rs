@@ -99,6 +99,15 @@ pub type Mic = LocalTrack;
 pub type Camera = LocalTrack;
 
 impl LocalTrack {
+    /// A ticker for this track's frames, offset within the first `period` by its SSRC: devices'
+    /// capture clocks are independent, so a host's many clients must not send in lockstep (joined
+    /// at a steady rate, they otherwise share a handful of phases and reach the server in bursts).
+    pub fn frame_ticker(&self, period: Duration) -> tokio::time::Interval {
+        let spread = u64::from(self.ssrc).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        let offset = period.mul_f64(spread as f64 / f64::from(u32::MAX));
+        tokio::time::interval_at(tokio::time::Instant::now() + offset, period)
+    }
+
     /// The payload type negotiated for the track's codec; known only once negotiation completed.
     pub async fn payload_type(&self) -> Result<u8> {
         let sender = self.transceiver.sender().await?.context("transceiver has no sender")?;

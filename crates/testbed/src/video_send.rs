@@ -204,7 +204,7 @@ pub fn spawn_camera(camera: Camera, opts: CameraOptions, ctl: Arc<CameraControl>
             Err(e) => return tracing::warn!("camera not started: {e:#}"),
         };
         let frame = Duration::from_secs(1) / opts.fps;
-        let mut tick = tokio::time::interval(frame);
+        let mut tick = camera.frame_ticker(frame);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut feedback_open = true;
         let mut last_keyframe: Option<Instant> = None;

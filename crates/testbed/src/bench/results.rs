@@ -123,7 +123,8 @@ pub struct MediaStep {
     pub join_signaling: Dist,
     pub join_connect: Dist,
     pub join_media: Dist,
-    /// The server's own forwarding latency (socket in → copy out, per forwarded audio copy), if
+    /// The server's own forwarding latency (kernel arrival on its socket → copy sent, per
+    /// forwarded audio copy), if
     /// `/voice/stats` reports it, over the window (bucket upper bounds: within 12.5%).
     pub server_forward_latency: Option<ServerLatency>,
     /// The whole machine's busy cores over the window, and the share of it neither the server nor
