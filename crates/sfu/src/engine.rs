@@ -35,13 +35,15 @@ use crate::{GoneReason, PeerId, PeerOptions, RoomId, SfuConfig, SfuError, SfuEve
 const TICK: Duration = Duration::from_millis(50);
 /// Datagrams read per wake-up before timers get a look in.
 const READ_BATCH: usize = 64;
-/// The first datagrams of a wake-up each have their copies sent before the next is read. Measured
-/// with the server on a core of its own at 250 and 500 streams, against batching from the ninth
-/// on: p99 forwarding latency 0.3 ms against 0.6-1.0 ms, for ~10% fewer packets per core-second
-/// at 500 (a listener is rarely written twice within one wake-up, so batching saves little).
-const FLUSH_ALONE: usize = 32;
-/// Past those the socket has a deep backlog and queueing dominates latency: copies leave every
-/// this many datagrams, each listener drained (and its copies sent) once for them.
+/// Each datagram's copies are sent before the next is read, while the engine keeps up: at 250-500
+/// streams (server on a core of its own), batching eight (a listener drained once for them) held
+/// copies ~3x longer (p99 from read to sent 0.3 ms against 0.6-1.0 ms) for ~10% fewer packets
+/// per core-second, as a listener is rarely written twice within one wake-up.
+/// A datagram that waited longer than this in the socket says the engine is behind: then copies
+/// leave every [`FLUSH_BACKLOG`] datagrams, whose batching it needs to catch up (sending one by
+/// one, a saturated box's 1,000 streams built a queue of ~0.6 s and lost 28% of the uplink).
+const BEHIND: Duration = Duration::from_millis(1);
+/// Datagrams per flush while behind.
 const FLUSH_BACKLOG: usize = 8;
 /// Composite output waiting for the engine (several seconds of frames): a mixer never blocks on
 /// the engine; if the engine is that far behind, frames are dropped and a keyframe requested.
@@ -212,12 +214,19 @@ impl Engine {
                 Wake::Udp(Err(e)) => tracing::warn!(error = %e, "udp socket failed"),
                 Wake::Udp(Ok(())) => {
                     for i in 1..=READ_BATCH {
-                        match udp::try_recv(&socket, &mut buf) {
-                            Ok(rx) => self.datagram_arrived(&buf[..rx.len], rx.from, rx.arrived, Instant::now()),
+                        let behind = match udp::try_recv(&socket, &mut buf) {
+                            Ok(rx) => {
+                                let now = Instant::now();
+                                self.datagram_arrived(&buf[..rx.len], rx.from, rx.arrived, now);
+                                now.saturating_duration_since(rx.arrived) > BEHIND
+                            }
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                            Err(e) => tracing::debug!(error = %e, "udp receive failed"),
-                        }
-                        if i <= FLUSH_ALONE || i % FLUSH_BACKLOG == 0 {
+                            Err(e) => {
+                                tracing::debug!(error = %e, "udp receive failed");
+                                false
+                            }
+                        };
+                        if !behind || i % FLUSH_BACKLOG == 0 {
                             self.flush(Instant::now());
                         }
                     }
