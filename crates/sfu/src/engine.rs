@@ -217,8 +217,9 @@ impl Engine {
                         let behind = match udp::try_recv(&socket, &mut buf) {
                             Ok(rx) => {
                                 let now = Instant::now();
-                                self.datagram_arrived(&buf[..rx.len], rx.from, rx.arrived, now);
-                                now.saturating_duration_since(rx.arrived) > BEHIND
+                                let waited = now.saturating_duration_since(rx.arrived);
+                                self.datagram_waited(&buf[..rx.len], rx.from, waited, now);
+                                waited > BEHIND
                             }
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             Err(e) => {
@@ -282,13 +283,13 @@ impl Engine {
     }
 
     pub(crate) fn datagram(&mut self, buf: &[u8], src: SocketAddr, now: Instant) {
-        self.datagram_arrived(buf, src, now, now)
+        self.datagram_waited(buf, src, Duration::ZERO, now)
     }
 
-    /// A datagram the kernel queued at `arrived`, read at `now`: str0m gets `now` (its clock must
-    /// not go back), forwarding latency counts from `arrived`.
-    fn datagram_arrived(&mut self, buf: &[u8], src: SocketAddr, arrived: Instant, now: Instant) {
-        self.rx_wait = now.saturating_duration_since(arrived);
+    /// A datagram read at `now` after `waited` in the socket: str0m gets `now` (its clock must not
+    /// go back), forwarding latency counts the wait too.
+    fn datagram_waited(&mut self, buf: &[u8], src: SocketAddr, waited: Duration, now: Instant) {
+        self.rx_wait = waited;
         self.handle_datagram(buf, src, now);
         self.rx_wait = Duration::ZERO;
     }

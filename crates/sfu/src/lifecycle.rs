@@ -161,6 +161,8 @@ impl Engine {
 
     pub(crate) fn housekeeping(&mut self, now: Instant) {
         let timeout = self.cfg.peer_timeout;
+        let mut deferred = std::mem::take(&mut self.keyframes);
+        deferred.clear();
         for p in self.peers.values() {
             if now.saturating_duration_since(p.last_rx) >= timeout {
                 self.gone.push((p.id, GoneReason::Timeout));
@@ -168,12 +170,15 @@ impl Engine {
                 // ICE checks keep arriving but DTLS never completes.
                 self.gone.push((p.id, GoneReason::Failed));
             }
+            if p.pli_deferred {
+                deferred.push(p.id);
+            }
         }
         self.check_video_drops();
-        let deferred: Vec<PeerId> = self.peers.values().filter(|p| p.pli_deferred).map(|p| p.id).collect();
-        for source in deferred {
+        for &source in &deferred {
             self.ask_keyframe(source, now);
         }
+        self.keyframes = deferred;
         let reassign = now >= self.next_assign;
         if reassign {
             self.next_assign = now + REASSIGN_INTERVAL;
