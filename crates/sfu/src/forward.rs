@@ -60,6 +60,8 @@ impl Engine {
         if let Some(r) = self.rooms.get_mut(&room).filter(|r| r.audio.is_none()) {
             r.room.targets(Kind::Audio, src, (d.time.numer(), d.time.denom(), true), now, &mut targets);
         }
+        // When the datagram reached the socket: forwarding latency counts its wait there.
+        let arrived = d.network_time.checked_sub(self.rx_wait).unwrap_or(d.network_time);
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };
             // str0m drops writes before ICE connects; don't count those as forwarded.
@@ -86,7 +88,7 @@ impl Engine {
             };
             self.mark_dirty(listener);
             if ok {
-                self.copy_times.push(d.network_time.checked_sub(self.rx_wait).unwrap_or(d.network_time));
+                self.copy_times.push(arrived);
             }
         }
         self.targets = targets;
