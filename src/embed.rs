@@ -92,6 +92,7 @@ impl Embedder {
             position,
             created_at: now_ms(),
             voice_mode: Some(mode),
+            slow_mode_secs: 0,
         };
         self.app.store.channels.create_channel(&channel).await?;
         Ok(channel.id)

@@ -1,6 +1,6 @@
 //! The shared state of the chat plane, handed to every route and gateway socket.
 
-use crate::auth::{RateLimiter, VoiceTokens};
+use crate::auth::{Cooldowns, LoginWatch, Passwords, RateLimiter, VoiceTokens};
 use crate::config::ChatConfig;
 use crate::gateway::broker::{Broker, LocalBroker};
 use crate::gateway::hub::{Hub, HubConfig, Topic};
@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,6 +28,11 @@ pub struct Inner {
     pub broker: Arc<dyn Broker>,
     pub login_by_account: Mutex<RateLimiter<String>>,
     pub login_by_ip: Mutex<RateLimiter<IpAddr>>,
+    /// Messages per user, and slow mode per (channel, user).
+    pub posts: Mutex<RateLimiter<Id>>,
+    pub slow_mode: Mutex<Cooldowns<(Id, Id)>>,
+    /// Where every password is hashed and checked: bounded in concurrency and memory.
+    pub passwords: Passwords,
     /// Fired on shutdown: gateway sockets send a close frame and end.
     pub shutdown: CancellationToken,
     /// Gateway socket tasks, awaited on shutdown.
@@ -36,7 +41,22 @@ pub struct Inner {
     pub next_conn: AtomicU64,
     pub voice_tokens: VoiceTokens,
     pub voice_states: VoiceStates,
+    /// Logins with live connections, their expiries, and recent revocations.
+    pub logins: Mutex<LoginWatch>,
+    revocations: broadcast::Sender<Revoked>,
 }
+
+/// A login that ended (logout, password change, expiry): every connection identified with it,
+/// chat or voice, must end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    pub user: Id,
+    /// The hash of the revoked bearer token.
+    pub login: String,
+}
+
+/// Revocations kept for a slow subscriber; past that it re-checks what it holds (`is_revoked`).
+const REVOCATION_BACKLOG: usize = 1024;
 
 impl std::ops::Deref for App {
     type Target = Inner;
@@ -58,6 +78,12 @@ impl App {
             ids: IdGen::new(cfg.node_id),
             login_by_account: Mutex::new(RateLimiter::new(cfg.login_account_limit(), 100_000)),
             login_by_ip: Mutex::new(RateLimiter::new(cfg.login_ip_limit(), 100_000)),
+            posts: Mutex::new(RateLimiter::new(cfg.message_limit(), 100_000)),
+            slow_mode: Mutex::new(Cooldowns::new(
+                Duration::from_secs(crate::api::validate::MAX_SLOW_MODE_SECS as u64),
+                100_000,
+            )),
+            passwords: Passwords::new(cfg.password_hash_concurrency, Duration::from_millis(cfg.password_queue_ms)),
             gateway_slots: Arc::new(Semaphore::new(cfg.max_gateway_connections)),
             hub,
             broker,
@@ -67,7 +93,42 @@ impl App {
             next_conn: AtomicU64::new(1),
             voice_tokens: VoiceTokens::new(&voice_secret),
             voice_states: VoiceStates::default(),
+            logins: Mutex::default(),
+            revocations: broadcast::Sender::new(REVOCATION_BACKLOG),
         }))
+    }
+
+    fn login_watch(&self) -> std::sync::MutexGuard<'_, LoginWatch> {
+        self.logins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a connection's login so its expiry ends the connection; `false` when the login
+    /// was revoked meanwhile (the caller must then end the connection it just set up).
+    pub fn watch_login(&self, login: &str, user: Id, expires_at: i64) -> bool {
+        let mut w = self.login_watch();
+        w.watch(login, user, expires_at);
+        !w.is_revoked(login)
+    }
+
+    pub fn is_revoked(&self, login: &str) -> bool {
+        self.login_watch().is_revoked(login)
+    }
+
+    /// Ends every connection identified with `login`: gateway sessions close with 4004 (their users
+    /// may go offline) and voice sessions are told through [`App::subscribe_revocations`]. Call it
+    /// after the login is gone from the store.
+    pub fn revoke_login(&self, login: &str, user: Id) {
+        self.login_watch().revoked(login, Instant::now());
+        for gone in self.hub.revoke(login) {
+            self.publish_presence(gone.user, Status::Offline, &gone.guilds);
+        }
+        // No subscriber is not an error.
+        let _ = self.revocations.send(Revoked { user, login: login.to_string() });
+    }
+
+    /// Revoked logins from now on, for the voice gateway.
+    pub fn subscribe_revocations(&self) -> broadcast::Receiver<Revoked> {
+        self.revocations.subscribe()
     }
 
     pub fn publish(&self, topic: Topic, name: &'static str, data: &impl serde::Serialize) {
@@ -92,7 +153,7 @@ impl App {
     }
 
     /// Background upkeep until shutdown: ends gateway sessions past their resume window (their users
-    /// go offline) and purges expired login sessions.
+    /// go offline), ends connections whose login expired, and purges expired login sessions.
     pub async fn run_housekeeping(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_purge = Instant::now();
@@ -103,6 +164,11 @@ impl App {
             }
             for gone in self.hub.expire(Instant::now()) {
                 self.publish_presence(gone.user, Status::Offline, &gone.guilds);
+            }
+            self.passwords.trim(Instant::now());
+            let due = self.login_watch().due(crate::id::now_ms());
+            for (login, user) in due {
+                self.revoke_login(&login, user);
             }
             if last_purge.elapsed() > Duration::from_secs(3600) {
                 last_purge = Instant::now();

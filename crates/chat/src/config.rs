@@ -11,7 +11,8 @@ pub struct ChatConfig {
     pub node_id: u16,
     /// Lifetime of a login session, seconds.
     pub session_ttl_secs: u64,
-    /// Largest HTTP request body, bytes.
+    /// Largest HTTP request body, bytes; never below what a longest message needs
+    /// (`api::validate::MIN_BODY_BYTES`, ~28 KiB).
     pub max_body_bytes: usize,
     /// Largest gateway frame, bytes.
     pub max_frame_bytes: usize,
@@ -30,6 +31,14 @@ pub struct ChatConfig {
     pub login_refill_secs_per_account: u64,
     pub login_burst_per_ip: u32,
     pub login_refill_secs_per_ip: u64,
+    /// Messages one user may post (any channel): a burst, then one more every
+    /// `message_refill_ms_per_user`.
+    pub message_burst_per_user: u32,
+    pub message_refill_ms_per_user: u64,
+    /// Password hashes (logins, signups) run at once; 0: one per core. Each holds 19 MiB.
+    pub password_hash_concurrency: usize,
+    /// How long a login waits for a hashing slot before it gets 503 and Retry-After.
+    pub password_queue_ms: u64,
     /// Secret that signs voice tokens; every node of a cluster needs the same one. Unset: a random
     /// secret per process (fine for one node).
     pub voice_token_secret: Option<String>,
@@ -42,7 +51,7 @@ impl Default for ChatConfig {
         ChatConfig {
             node_id: 0,
             session_ttl_secs: 30 * 24 * 3600,
-            max_body_bytes: 16 * 1024,
+            max_body_bytes: 32 * 1024,
             max_frame_bytes: 4096,
             heartbeat_interval_ms: 41_250,
             resume_window_secs: 60,
@@ -54,6 +63,10 @@ impl Default for ChatConfig {
             login_refill_secs_per_account: 60,
             login_burst_per_ip: 20,
             login_refill_secs_per_ip: 3,
+            message_burst_per_user: 10,
+            message_refill_ms_per_user: 500,
+            password_hash_concurrency: 0,
+            password_queue_ms: 5000,
             voice_token_secret: None,
             voice_token_ttl_secs: 3600,
         }
@@ -79,6 +92,10 @@ impl ChatConfig {
             burst: self.login_burst_per_account.max(1),
             per: Duration::from_secs(self.login_refill_secs_per_account),
         }
+    }
+
+    pub fn message_limit(&self) -> Limit {
+        Limit { burst: self.message_burst_per_user.max(1), per: Duration::from_millis(self.message_refill_ms_per_user) }
     }
 
     pub fn login_ip_limit(&self) -> Limit {

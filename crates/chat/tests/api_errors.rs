@@ -147,19 +147,19 @@ async fn bad_input_over_http() {
     assert_error(&alice.get(&format!("{msgs}?limit=lots")).await, StatusCode::BAD_REQUEST, 50035);
     assert_error(&alice.get(&format!("{msgs}?sort=asc")).await, StatusCode::BAD_REQUEST, 50035);
 
-    // Bodies over 16 KiB.
-    let big_content = json!({ "content": "x".repeat(17 * 1024) }).to_string();
+    // Bodies over the limit (32 KiB by default; never below what a longest message needs).
+    let big_content = json!({ "content": "x".repeat(33 * 1024) }).to_string();
     let got = err(raw(&alice, Method::POST, &msgs, json_ct, big_content.clone()).await);
     assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, 40013);
-    let big_signup = json!({ "username": "dave", "password": "y".repeat(20_000) }).to_string();
+    let big_signup = json!({ "username": "dave", "password": "y".repeat(40_000) }).to_string();
     let got = err(raw(&anon, Method::POST, "/api/auth/signup", json_ct, big_signup).await);
     assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, 40013);
-    let big_invite = json!({ "max_uses": 1, "pad": "z".repeat(17 * 1024) }).to_string();
+    let big_invite = json!({ "max_uses": 1, "pad": "z".repeat(33 * 1024) }).to_string();
     let got = err(raw(&alice, Method::POST, &format!("/api/guilds/{g}/invites"), json_ct, big_invite).await);
     assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, 40013);
     // Just under the limit is parsed (and then refused as too long a message).
-    let under = json!({ "content": "x".repeat(16 * 1024 - 20) }).to_string();
-    assert!(under.len() < 16 * 1024);
+    let under = json!({ "content": "x".repeat(32 * 1024 - 20) }).to_string();
+    assert!(under.len() < 32 * 1024);
     assert_error(&err(raw(&alice, Method::POST, &msgs, json_ct, under).await), StatusCode::BAD_REQUEST, 50035);
 
     // Unknown routes and wrong methods.

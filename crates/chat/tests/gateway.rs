@@ -7,7 +7,7 @@ mod support;
 
 use chat::config::ChatConfig;
 use common::Backend;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -304,6 +304,12 @@ async fn bad_input_gets_the_matching_close_code() {
             4005,
         ),
         ("unknown status", vec![text_frame(&identify), text_frame(r#"{"op":3,"d":{"status":"away"}}"#)], 4002),
+        // serde's structs read arrays too: `[1,2]` was taken for a heartbeat, `[2,{token}]` identified.
+        ("an array as a frame", vec![text_frame("[1,2]")], 4002),
+        ("an array IDENTIFY", vec![text_frame(&format!(r#"[2,{{"token":"{}"}}]"#, tok(&a)))], 4002),
+        ("an array as IDENTIFY's d", vec![text_frame(&format!(r#"{{"op":2,"d":["{}"]}}"#, tok(&a)))], 4002),
+        ("a text frame that is not UTF-8", vec![raw_text(&[b'{', 0xff, 0xfe, b'}'])], 1007),
+        ("4,097 bytes, then 20 more frames", oversized_then(4097, 20), 1009),
     ];
     for (what, frames, code) in cases {
         let (mut gw, _) = Gateway::connect(&server).await;
@@ -326,6 +332,68 @@ async fn bad_input_gets_the_matching_close_code() {
     let (st, health) = a.get("/api/health").await;
     assert_eq!((st, &health["status"]), (StatusCode::OK, &json!("ok")));
     assert_eq!(health["gateway_sessions"], 4, "observer + the sessions started by the IDENTIFY cases: {health}");
+    server.stop().await;
+}
+
+/// A text frame with any payload, even one that is not UTF-8.
+fn raw_text(payload: &[u8]) -> WsMessage {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    WsMessage::Frame(Frame::message(payload.to_vec(), OpCode::Data(Data::Text), true))
+}
+
+/// A heartbeat padded to `size` bytes, then `more` plain heartbeats.
+fn oversized_then(size: usize, more: usize) -> Vec<WsMessage> {
+    let pad = size - r#"{"op":1,"d":""}"#.len();
+    let mut frames = vec![WsMessage::Text(format!(r#"{{"op":1,"d":"{}"}}"#, "x".repeat(pad)).into())];
+    frames.extend((0..more).map(|_| WsMessage::Text(r#"{"op":1}"#.into())));
+    frames
+}
+
+/// Sends `frames` in one write, without reading, then reads everything until the connection ends:
+/// the text frames and how it ended. A server that drops the connection with the client's frames
+/// unread makes the kernel send RST, and the client loses the close frame (`Ended::Dropped`).
+async fn pipelined(server: &TestServer, frames: Vec<WsMessage>) -> (Vec<Value>, Ended) {
+    let (mut gw, _) = Gateway::connect(server).await;
+    for f in frames {
+        gw.ws.feed(f).await.expect("queue frame");
+    }
+    gw.ws.flush().await.expect("flush");
+    let mut got = Vec::new();
+    let end = loop {
+        match tokio::time::timeout(Duration::from_secs(5), gw.ws.next()).await.expect("ended in time") {
+            Some(Ok(WsMessage::Text(t))) => got.push(serde_json::from_str(t.as_str()).expect("JSON")),
+            Some(Ok(WsMessage::Close(f))) => break Ended::Closed(f.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break Ended::Dropped,
+        }
+    };
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(1), gw.ws.next()).await {}
+    (got, end)
+}
+
+#[tokio::test]
+async fn close_codes_survive_frames_in_flight() {
+    let server = TestServer::start().await;
+    // 1,000 heartbeats back to back: the burst (120 a minute) is answered, then 4008, not a reset.
+    for _ in 0..3 {
+        let heartbeats = (0..1000).map(|_| WsMessage::Text(r#"{"op":1,"d":null}"#.into())).collect();
+        let (got, end) = pipelined(&server, heartbeats).await;
+        assert_eq!(end, Ended::Closed(Some(4008)));
+        assert_eq!(got.len(), 120, "every ACK before the close arrives");
+        assert!(got.iter().all(|f| f["op"] == 11));
+    }
+    // An oversized frame followed by more: 1009, every time.
+    for _ in 0..5 {
+        let (_, end) = pipelined(&server, oversized_then(4097, 20)).await;
+        assert_eq!(end, Ended::Closed(Some(1009)));
+    }
+    // 300 pipelined frames right after HELLO, the last of them junk: the ACKs, then 4002.
+    let mut frames: Vec<WsMessage> = (0..100).map(|_| WsMessage::Text(r#"{"op":1}"#.into())).collect();
+    frames.push(WsMessage::Text("[1,2]".into()));
+    frames.extend((0..199).map(|_| WsMessage::Text(r#"{"op":1}"#.into())));
+    let (got, end) = pipelined(&server, frames).await;
+    assert_eq!((got.len(), end), (100, Ended::Closed(Some(4002))));
     server.stop().await;
 }
 

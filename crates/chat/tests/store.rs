@@ -41,7 +41,16 @@ async fn new_user(store: &Store, ids: &IdGen, name: &str) -> User {
 
 fn channel(ids: &IdGen, guild: Id, name: &str, kind: ChannelKind, position: i64) -> Channel {
     let voice_mode = (kind == ChannelKind::Voice).then_some(VoiceMode::Hybrid);
-    Channel { id: ids.next(), guild_id: guild, name: name.to_string(), kind, position, created_at: T0, voice_mode }
+    Channel {
+        id: ids.next(),
+        guild_id: guild,
+        name: name.to_string(),
+        kind,
+        position,
+        created_at: T0,
+        voice_mode,
+        slow_mode_secs: 0,
+    }
 }
 
 /// A guild created at `T0` with the given channels at positions 0, 1, …

@@ -1,10 +1,11 @@
 //! `POST /api/auth/login` `{username, password}` → `{token, user, expires_at}`. Rate-limited per
-//! account and per IP; unknown users and wrong passwords get the same answer.
+//! account and per IP; unknown users and wrong passwords get the same answer. Hashing waits for a
+//! slot in the bounded pool (`auth::Passwords`): 503 with Retry-After when it is saturated.
 
 use super::error::{ApiError, ApiResult, code};
 use super::extract::Json;
 use crate::app::App;
-use crate::auth::{hash_token, new_token, verify_password};
+use crate::auth::{hash_token, new_token};
 use crate::id::now_ms;
 use crate::store::{Session, User};
 use axum::extract::{ConnectInfo, State};
@@ -33,8 +34,7 @@ pub async fn handler(
     check_limits(&app, peer.ip(), Some(&body.username))?;
     let found = app.store.users.credentials(&body.username).await?;
     let hash = found.as_ref().map_or(DUMMY_HASH.to_string(), |(_, h)| h.clone());
-    let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
+    let ok = app.passwords.verify(body.password, hash).await?;
     match found {
         Some((user, _)) if ok => start_session(&app, user).await,
         _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, code::INVALID_CREDENTIALS, "invalid username or password")),

@@ -2,11 +2,10 @@
 //! per IP like login.
 
 use super::auth_login::{check_limits, start_session};
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::Json;
 use super::validate;
 use crate::app::App;
-use crate::auth::hash_password;
 use crate::id::now_ms;
 use crate::store::User;
 use axum::extract::{ConnectInfo, State};
@@ -30,11 +29,7 @@ pub async fn handler(
     validate::username(&body.username)?;
     validate::password(&body.password)?;
     check_limits(&app, peer.ip(), None)?;
-    let password = body.password;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::invalid(format!("hashing failed: {e}")))?
-        .map_err(ApiError::invalid)?;
+    let hash = app.passwords.hash(body.password).await?;
     let user = User { id: app.ids.next(), username: body.username, created_at: now_ms() };
     app.store.users.create_user(&user, &hash).await?;
     Ok((StatusCode::CREATED, start_session(&app, user).await?))

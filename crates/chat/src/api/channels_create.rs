@@ -1,5 +1,6 @@
-//! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice", voice_mode?}` → 201 channel
-//! (owner only). `voice_mode` (`hybrid` default, `sfu`, `mcu`) applies to voice channels only.
+//! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice", voice_mode?, slow_mode_secs?}`
+//! → 201 channel (owner only). `voice_mode` (`hybrid` default, `sfu`, `mcu`) applies to voice
+//! channels only, `slow_mode_secs` (0–21600) to text channels only.
 
 use super::access::owned_guild;
 use super::error::{ApiError, ApiResult};
@@ -19,6 +20,7 @@ pub struct Body {
     pub name: String,
     pub kind: ChannelKind,
     pub voice_mode: Option<VoiceMode>,
+    pub slow_mode_secs: Option<i64>,
 }
 
 pub async fn handler(
@@ -34,6 +36,14 @@ pub async fn handler(
         (ChannelKind::Text, None) => None,
         (ChannelKind::Text, Some(_)) => return Err(ApiError::invalid("voice_mode applies to voice channels only")),
     };
+    let slow_mode_secs = match (body.kind, body.slow_mode_secs) {
+        (_, None) => 0,
+        (ChannelKind::Text, Some(secs)) => {
+            validate::slow_mode(secs)?;
+            secs
+        }
+        (ChannelKind::Voice, Some(_)) => return Err(ApiError::invalid("slow_mode_secs applies to text channels only")),
+    };
     let position = app.store.channels.channels(guild).await?.iter().map(|c| c.position + 1).max().unwrap_or(0);
     let channel = Channel {
         id: app.ids.next(),
@@ -43,6 +53,7 @@ pub async fn handler(
         position,
         created_at: now_ms(),
         voice_mode,
+        slow_mode_secs,
     };
     app.store.channels.create_channel(&channel).await?;
     app.publish(Topic::Guild(guild), "CHANNEL_CREATE", &channel);

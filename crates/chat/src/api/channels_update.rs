@@ -1,9 +1,11 @@
-//! `PATCH /api/channels/{channel_id}` `{voice_mode}` → the channel (guild owner only). The new mode
-//! applies to rooms started after the change; CHANNEL_UPDATE goes to the guild.
+//! `PATCH /api/channels/{channel_id}` `{voice_mode?, slow_mode_secs?}` → the channel (guild owner
+//! only). `voice_mode` applies to voice channels, from the next room started; `slow_mode_secs`
+//! (0–21600, 0 off) to text channels. CHANNEL_UPDATE goes to the guild.
 
 use super::access::{member_channel, owned_guild};
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json, Path};
+use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
@@ -14,7 +16,8 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
-    pub voice_mode: VoiceMode,
+    pub voice_mode: Option<VoiceMode>,
+    pub slow_mode_secs: Option<i64>,
 }
 
 pub async fn handler(
@@ -25,13 +28,28 @@ pub async fn handler(
 ) -> ApiResult<axum::Json<Channel>> {
     let mut ch = member_channel(&app, channel, caller.user).await?;
     owned_guild(&app, ch.guild_id, caller.user).await?;
-    if ch.kind != ChannelKind::Voice {
-        return Err(ApiError::invalid("voice_mode applies to voice channels only"));
+    if body.voice_mode.is_none() && body.slow_mode_secs.is_none() {
+        return Err(ApiError::invalid("nothing to change: give voice_mode or slow_mode_secs"));
     }
-    if !app.store.channels.set_voice_mode(channel, body.voice_mode).await? {
-        return Err(ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"));
+    if let Some(mode) = body.voice_mode {
+        if ch.kind != ChannelKind::Voice {
+            return Err(ApiError::invalid("voice_mode applies to voice channels only"));
+        }
+        if !app.store.channels.set_voice_mode(channel, mode).await? {
+            return Err(ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"));
+        }
+        ch.voice_mode = Some(mode);
     }
-    ch.voice_mode = Some(body.voice_mode);
+    if let Some(secs) = body.slow_mode_secs {
+        if ch.kind != ChannelKind::Text {
+            return Err(ApiError::invalid("slow_mode_secs applies to text channels only"));
+        }
+        validate::slow_mode(secs)?;
+        if !app.store.channels.set_slow_mode(channel, secs).await? {
+            return Err(ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"));
+        }
+        ch.slow_mode_secs = secs;
+    }
     app.publish(Topic::Guild(ch.guild_id), "CHANNEL_UPDATE", &ch);
     Ok(axum::Json(ch))
 }

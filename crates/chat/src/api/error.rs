@@ -64,6 +64,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, format!("unknown {what}"))
     }
 
+    pub fn with_message(mut self, message: impl Into<String>) -> ApiError {
+        self.message = message.into();
+        self
+    }
+
     pub fn rate_limited(retry_after: Duration) -> ApiError {
         ApiError {
             retry_after: Some(retry_after),
@@ -92,9 +97,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::auth::HashError> for ApiError {
+    fn from(e: crate::auth::HashError) -> ApiError {
+        match e {
+            crate::auth::HashError::Busy => ApiError {
+                retry_after: Some(Duration::from_secs(1)),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::UNAVAILABLE,
+                    "too many logins at once, try again shortly",
+                )
+            },
+            crate::auth::HashError::Failed(detail) => {
+                tracing::error!(%detail, "password hashing failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, "internal error")
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut body = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(after) = self.retry_after {
+            // Seconds, fractional, as Discord's `retry_after`; the header rounds up.
+            body["retry_after"] = serde_json::json!((after.as_secs_f64() * 1000.0).ceil() / 1000.0);
+        }
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(after) = self.retry_after {
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;

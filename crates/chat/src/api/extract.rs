@@ -55,6 +55,8 @@ impl From<QueryRejection> for ApiError {
 pub struct Caller {
     pub user: Id,
     pub token_hash: String,
+    /// When the login expires, Unix ms.
+    pub expires_at: i64,
 }
 
 impl FromRequestParts<App> for Caller {
@@ -75,5 +77,5 @@ impl FromRequestParts<App> for Caller {
 pub async fn caller_for_token(app: &App, token: &str) -> Result<Option<Caller>, ApiError> {
     let token_hash = hash_token(token.trim());
     let session = app.store.sessions.session(&token_hash, now_ms()).await?;
-    Ok(session.map(|s| Caller { user: s.user_id, token_hash }))
+    Ok(session.map(|s| Caller { user: s.user_id, token_hash, expires_at: s.expires_at }))
 }

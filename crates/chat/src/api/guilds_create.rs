@@ -36,6 +36,7 @@ pub async fn handler(
         position,
         created_at: now,
         voice_mode: (kind == ChannelKind::Voice).then_some(VoiceMode::default()),
+        slow_mode_secs: 0,
     };
     let channels = vec![channel("general", ChannelKind::Text, 0), channel("General", ChannelKind::Voice, 1)];
     app.store.guilds.create_guild(&guild, &channels).await?;

@@ -1,6 +1,8 @@
 //! `POST /api/channels/{channel_id}/messages` `{content}` → 201 message, sent only after the
 //! message is committed; then MESSAGE_CREATE goes to the guild. Mentions (`<@id>`) of members are
-//! recorded for notifications.
+//! recorded for notifications. Each user posts at most `message_burst_per_user` at once, then
+//! one per `message_refill_ms_per_user`; a channel's slow mode spaces one member's messages by
+//! `slow_mode_secs` (the owner is exempt). Both answer 429 with `retry_after`.
 
 use super::access::member_channel;
 use super::error::{ApiError, ApiResult};
@@ -9,11 +11,12 @@ use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
-use crate::store::{ChannelKind, Message};
+use crate::store::{Channel, ChannelKind, Message};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,17 +35,38 @@ pub async fn handler(
         return Err(ApiError::invalid("messages can only be sent to text channels"));
     }
     let content = validate::text("content", &body.content, validate::MAX_MESSAGE_CHARS)?;
+    check_pace(&app, &ch, caller.user).await?;
     let message = Message {
         id: app.ids.next(),
         channel_id: channel,
         author_id: caller.user,
-        content: content.to_string(),
-        mentions: member_mentions(&app, ch.guild_id, content).await?,
+        mentions: member_mentions(&app, ch.guild_id, &content).await?,
+        content: content.into_owned(),
         edited_at: None,
     };
     app.store.messages.create_message(&message).await?;
     app.publish(Topic::Guild(ch.guild_id), "MESSAGE_CREATE", &with_guild(&message, ch.guild_id));
     Ok((StatusCode::CREATED, axum::Json(message)))
+}
+
+/// The per-user post limit, then the channel's slow mode.
+async fn check_pace(app: &App, ch: &Channel, user: Id) -> ApiResult<()> {
+    let now = Instant::now();
+    let posted = app.posts.lock().unwrap_or_else(|p| p.into_inner()).check(&user, now);
+    posted.map_err(|wait| ApiError::rate_limited(wait).with_message("you are sending messages too fast"))?;
+    if ch.slow_mode_secs <= 0 {
+        return Ok(());
+    }
+    let owner = app.store.guilds.guild(ch.guild_id).await?.is_some_and(|g| g.owner_id == user);
+    if owner {
+        return Ok(());
+    }
+    let gap = Duration::from_secs(ch.slow_mode_secs as u64);
+    let slow = app.slow_mode.lock().unwrap_or_else(|p| p.into_inner()).check(&(ch.id, user), gap, now);
+    slow.map_err(|wait| {
+        let secs = wait.as_secs_f64().ceil() as u64;
+        ApiError::rate_limited(wait).with_message(format!("slow mode is on: wait {secs} s before your next message"))
+    })
 }
 
 /// The `<@id>` mentions in `content` that name members of the guild.

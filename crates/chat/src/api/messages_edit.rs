@@ -30,8 +30,8 @@ pub async fn handler(
         return Err(ApiError::forbidden("only the author may edit a message"));
     }
     let content = validate::text("content", &body.content, validate::MAX_MESSAGE_CHARS)?;
-    m.mentions = member_mentions(&app, ch.guild_id, content).await?;
-    m.content = content.to_string();
+    m.mentions = member_mentions(&app, ch.guild_id, &content).await?;
+    m.content = content.into_owned();
     m.edited_at = Some(now_ms());
     if !app.store.messages.edit_message(&m).await? {
         return Err(ApiError::not_found(code::UNKNOWN_MESSAGE, "message"));

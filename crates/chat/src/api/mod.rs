@@ -8,6 +8,7 @@ pub mod validate;
 
 mod auth_login;
 mod auth_logout;
+mod auth_password;
 mod auth_signup;
 mod channels_create;
 mod channels_list;
@@ -49,6 +50,7 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/auth/signup", post(auth_signup::handler))
         .route("/api/auth/login", post(auth_login::handler))
         .route("/api/auth/logout", post(auth_logout::handler))
+        .route("/api/auth/password", post(auth_password::handler))
         .route("/api/users/@me", get(users_me::handler))
         .route("/api/guilds", post(guilds_create::handler).get(guilds_list::handler))
         .route("/api/guilds/{guild_id}", get(guilds_get::handler))
@@ -73,7 +75,7 @@ pub fn router(app: &App) -> Router<App> {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
-        .layer(DefaultBodyLimit::max(app.cfg.max_body_bytes))
+        .layer(DefaultBodyLimit::max(app.cfg.max_body_bytes.max(validate::MIN_BODY_BYTES)))
 }
 
 /// The answer for any path no route matches.

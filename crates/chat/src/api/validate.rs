@@ -2,9 +2,15 @@
 
 use super::error::{ApiError, ApiResult};
 use crate::id::Id;
+use std::borrow::Cow;
 
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 pub const MAX_MENTIONS: usize = 20;
+/// The smallest body limit the API runs with: a message of [`MAX_MESSAGE_CHARS`] characters must
+/// fit however its JSON spells them, and `\uD83D\uDE00` spells one emoji in 12 bytes.
+pub const MIN_BODY_BYTES: usize = 12 * MAX_MESSAGE_CHARS + 4096;
+/// Longest slow mode, seconds (six hours, as Discord).
+pub const MAX_SLOW_MODE_SECS: i64 = 21_600;
 
 /// 2–32 characters of ASCII letters, digits, `_`, `.`, `-`.
 pub fn username(s: &str) -> ApiResult<()> {
@@ -22,9 +28,11 @@ pub fn password(s: &str) -> ApiResult<()> {
     if (8..=128).contains(&n) { Ok(()) } else { Err(ApiError::invalid("password must be 8-128 characters")) }
 }
 
-/// Trimmed, 1..=`max` characters, no control characters but newlines and tabs.
-pub fn text<'a>(field: &str, s: &'a str, max: usize) -> ApiResult<&'a str> {
+/// Trimmed, 1..=`max` characters, line endings normalised to `\n` (CRLF and lone CR, as typed on
+/// Windows or pasted), no other control characters but tabs.
+pub fn text<'a>(field: &str, s: &'a str, max: usize) -> ApiResult<Cow<'a, str>> {
     let t = s.trim();
+    let t = if t.contains('\r') { Cow::Owned(t.replace("\r\n", "\n").replace('\r', "\n")) } else { Cow::Borrowed(t) };
     let n = t.chars().count();
     if n == 0 || n > max {
         return Err(ApiError::invalid(format!("{field} must be 1-{max} characters")));
@@ -33,6 +41,15 @@ pub fn text<'a>(field: &str, s: &'a str, max: usize) -> ApiResult<&'a str> {
         return Err(ApiError::invalid(format!("{field} contains control characters")));
     }
     Ok(t)
+}
+
+/// A slow mode of 0 (off) to [`MAX_SLOW_MODE_SECS`] seconds.
+pub fn slow_mode(secs: i64) -> ApiResult<()> {
+    if (0..=MAX_SLOW_MODE_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!("slow_mode_secs must be 0-{MAX_SLOW_MODE_SECS}")))
+    }
 }
 
 /// User ids mentioned as `<@id>`, deduplicated, in order of appearance, at most [`MAX_MENTIONS`].
@@ -65,6 +82,21 @@ mod tests {
         assert!(text("content", "   ", 10).is_err());
         assert!(text("content", "a\u{0}b", 10).is_err());
         assert!(text("content", &"x".repeat(11), 10).is_err());
+        assert_eq!(text("content", "one\r\ntwo\rthree\n", 20).unwrap(), "one\ntwo\nthree");
+        assert!(text("content", "a\u{1b}[31mb", 10).is_err(), "other controls are still refused");
+        let emoji = "\u{1F600}".repeat(MAX_MESSAGE_CHARS);
+        let escaped = serde_json::to_string(&serde_json::json!({ "content": emoji })).unwrap();
+        let ascii_escaped: String = escaped
+            .chars()
+            .map(|c| {
+                if c.is_ascii() {
+                    c.to_string()
+                } else {
+                    c.encode_utf16(&mut [0; 2]).iter().map(|u| format!("\\u{u:04X}")).collect()
+                }
+            })
+            .collect();
+        assert!(ascii_escaped.len() <= MIN_BODY_BYTES, "{} bytes", ascii_escaped.len());
     }
 
     #[test]

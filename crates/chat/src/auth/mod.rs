@@ -1,11 +1,16 @@
-//! Accounts: password hashing, session tokens, login rate limiting, and voice join tokens.
+//! Accounts: password hashing, session tokens, login rate limiting, voice join tokens, and the
+//! watch that ends connections whose login was revoked or expired.
 
+mod cooldown;
+mod logins;
 mod password;
 mod ratelimit;
 mod token;
 mod voice_token;
 
-pub use password::{hash_password, verify_password};
+pub use cooldown::Cooldowns;
+pub use logins::LoginWatch;
+pub use password::{HashError, Passwords, hash_password, verify_password};
 pub use ratelimit::{Limit, RateLimiter};
 pub use token::{hash_token, new_token};
 pub use voice_token::{VoiceGrant, VoiceTokenError, VoiceTokens};

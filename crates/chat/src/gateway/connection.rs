@@ -92,7 +92,7 @@ impl Connection {
         if self.rate.check(&(), now).is_err() {
             return Some(self.close(CloseCode::RateLimited));
         }
-        let Ok(frame) = serde_json::from_str::<Inbound>(text) else {
+        let Some(frame) = object::<Inbound>(text) else {
             return Some(self.close(CloseCode::DecodeError));
         };
         let raw = frame.d.map_or("null", |d| d.get());
@@ -111,9 +111,9 @@ impl Connection {
                 if self.phase != Phase::Identified {
                     return Some(self.close(CloseCode::NotAuthenticated));
                 }
-                match serde_json::from_str::<PresenceUpdate>(raw) {
-                    Ok(p) => Some(Action::SetStatus(p.status)),
-                    Err(_) => Some(self.close(CloseCode::DecodeError)),
+                match object::<PresenceUpdate>(raw) {
+                    Some(p) => Some(Action::SetStatus(p.status)),
+                    None => Some(self.close(CloseCode::DecodeError)),
                 }
             }
             _ => Some(self.close(CloseCode::UnknownOpcode)),
@@ -142,12 +142,12 @@ impl Connection {
         if self.phase != Phase::AwaitingIdentify {
             return Some(self.close(CloseCode::AlreadyAuthenticated));
         }
-        match serde_json::from_str::<T>(raw) {
-            Ok(payload) => {
+        match object::<T>(raw) {
+            Some(payload) => {
                 self.phase = Phase::Authenticating;
                 Some(action(payload))
             }
-            Err(_) => Some(self.close(CloseCode::DecodeError)),
+            None => Some(self.close(CloseCode::DecodeError)),
         }
     }
 
@@ -155,6 +155,11 @@ impl Connection {
         self.phase = Phase::Closed;
         Action::Close(code)
     }
+}
+
+/// `text` parsed as `T`, only if it is a JSON object (serde's derived structs also take arrays).
+fn object<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
+    super::closing::is_object(text).then(|| serde_json::from_str(text).ok()).flatten()
 }
 
 /// Clients heartbeat every interval; allow half an interval of lateness.
@@ -207,6 +212,12 @@ mod tests {
             (r#"{"op":42}"#, CloseCode::UnknownOpcode),
             (r#"{"op":0,"d":{}}"#, CloseCode::UnknownOpcode),
             (r#"{"op":3,"d":{"status":"idle"}}"#, CloseCode::NotAuthenticated),
+            // Arrays are not frames, nor payloads, though serde's structs would read them.
+            ("[1,2]", CloseCode::DecodeError),
+            (r#"[2,{"token":"t"}]"#, CloseCode::DecodeError),
+            (r#"{"op":2,"d":["t"]}"#, CloseCode::DecodeError),
+            (r#"{"op":6,"d":["t","s",1]}"#, CloseCode::DecodeError),
+            ("  \n[1]", CloseCode::DecodeError),
         ];
         for (text, code) in cases {
             let (mut c, _) = Connection::new(cfg(), t0);

@@ -49,6 +49,9 @@ struct Cell {
 
 #[derive(Debug)]
 struct CellState {
+    /// The login (hash of the bearer token) the session was identified or last resumed with;
+    /// revoking it ends the session.
+    login: String,
     session: Session,
     link: Option<Link>,
     detached_at: Option<Instant>,
@@ -111,10 +114,12 @@ impl Hub {
 
     /// Starts session `id`: READY is its first dispatch, then it joins `topics`. Returns whether the
     /// user just came online.
+    #[allow(clippy::too_many_arguments)]
     pub fn create_session(
         &self,
         id: &str,
         user: Id,
+        login: &str,
         topics: Vec<Topic>,
         link: Link,
         ready: &Arc<Event>,
@@ -122,6 +127,7 @@ impl Hub {
     ) -> bool {
         let id = id.to_string();
         let mut state = CellState {
+            login: login.to_string(),
             session: Session::new(self.cfg.replay),
             link: Some(link),
             detached_at: None,
@@ -139,11 +145,14 @@ impl Hub {
         e.0 == 1
     }
 
-    /// Reattaches a session to a new socket. Returns the missed dispatches followed by `resumed`.
+    /// Reattaches a session to a new socket, authenticated by `login` from now on. Returns the
+    /// missed dispatches followed by `resumed`.
+    #[allow(clippy::too_many_arguments)]
     pub fn resume(
         &self,
         session_id: &str,
         user: Id,
+        login: &str,
         seq: u64,
         link: Link,
         resumed: &Arc<Event>,
@@ -159,6 +168,7 @@ impl Hub {
             old.cut(CloseCode::SessionReplaced);
         }
         st.detached_at = None;
+        st.login = login.to_string();
         Ok(out)
     }
 
@@ -191,32 +201,52 @@ impl Hub {
                 .filter_map(|(_, c)| sessions.remove(&c.id))
                 .collect()
         };
-        let mut offline = Vec::new();
-        for cell in expired {
-            let topics: Vec<Topic> = lock(&cell.state).topics.drain().collect();
-            {
-                let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
-                for t in &topics {
-                    if let Some(v) = map.get_mut(t) {
-                        v.retain(|c| !Arc::ptr_eq(c, &cell));
-                        if v.is_empty() {
-                            map.remove(t);
-                        }
+        expired.into_iter().filter_map(|cell| self.end(&cell)).collect()
+    }
+
+    /// Ends every session identified with `login` (its token was revoked or expired): their sockets
+    /// are cut with 4004 and none of them can be resumed. Returns the users who went offline.
+    pub fn revoke(&self, login: &str) -> Vec<WentOffline> {
+        let revoked: Vec<Arc<Cell>> = {
+            let mut sessions = lock(&self.sessions);
+            let ids: Vec<String> =
+                sessions.values().filter(|c| lock(&c.state).login == login).map(|c| c.id.clone()).collect();
+            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        revoked
+            .into_iter()
+            .filter_map(|cell| {
+                if let Some(link) = lock(&cell.state).link.take() {
+                    link.cut(CloseCode::AuthenticationFailed);
+                }
+                self.end(&cell)
+            })
+            .collect()
+    }
+
+    /// Unsubscribes a session already removed from `sessions` and counts it out of presence.
+    fn end(&self, cell: &Arc<Cell>) -> Option<WentOffline> {
+        let topics: Vec<Topic> = lock(&cell.state).topics.drain().collect();
+        {
+            let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
+            for t in &topics {
+                if let Some(v) = map.get_mut(t) {
+                    v.retain(|c| !Arc::ptr_eq(c, cell));
+                    if v.is_empty() {
+                        map.remove(t);
                     }
                 }
             }
-            let mut p = lock(&self.presence);
-            if let Some(e) = p.get_mut(&cell.user) {
-                e.0 -= 1;
-                if e.0 == 0 {
-                    p.remove(&cell.user);
-                    let guilds =
-                        topics.iter().filter_map(|t| if let Topic::Guild(g) = t { Some(*g) } else { None }).collect();
-                    offline.push(WentOffline { user: cell.user, guilds });
-                }
-            }
         }
-        offline
+        let mut p = lock(&self.presence);
+        let e = p.get_mut(&cell.user)?;
+        e.0 -= 1;
+        if e.0 > 0 {
+            return None;
+        }
+        p.remove(&cell.user);
+        let guilds = topics.iter().filter_map(|t| if let Topic::Guild(g) = t { Some(*g) } else { None }).collect();
+        Some(WentOffline { user: cell.user, guilds })
     }
 
     /// Subscribes every session of `user` to `topic` (e.g. after joining a guild), with `first` as
@@ -303,7 +333,8 @@ mod tests {
         let t0 = Instant::now();
         let (l, mut rx, _) = link(1, 16);
         let sid = "s1";
-        let online = h.create_session(sid, Id(7), vec![Topic::Guild(Id(1)), Topic::User(Id(7))], l, &ev("READY"), t0);
+        let online =
+            h.create_session(sid, Id(7), "login", vec![Topic::Guild(Id(1)), Topic::User(Id(7))], l, &ev("READY"), t0);
         assert!(online);
         assert_eq!(h.status(Id(7)), Status::Online);
         h.deliver(Topic::Guild(Id(1)), &ev("A"), t0);
@@ -316,10 +347,14 @@ mod tests {
         h.deliver(Topic::Guild(Id(1)), &ev("C"), t0);
         h.deliver(Topic::Guild(Id(1)), &ev("D"), t0);
         let (l2, _rx2, _) = link(2, 16);
-        assert_eq!(h.resume(sid, Id(8), 3, l2, &ev("RESUMED")).unwrap_err(), ResumeError::Invalid, "other user");
+        assert_eq!(
+            h.resume(sid, Id(8), "login", 3, l2, &ev("RESUMED")).unwrap_err(),
+            ResumeError::Invalid,
+            "other user"
+        );
         let (l2, _rx2, _) = link(2, 16);
         let replay: Vec<(u64, &str)> =
-            h.resume(sid, Id(7), 3, l2, &ev("RESUMED")).unwrap().iter().map(|(s, e)| (*s, e.name)).collect();
+            h.resume(sid, Id(7), "login", 3, l2, &ev("RESUMED")).unwrap().iter().map(|(s, e)| (*s, e.name)).collect();
         assert_eq!(replay, vec![(4, "C"), (5, "D"), (6, "RESUMED")]);
         assert!(h.expire(t0 + Duration::from_secs(60)).is_empty(), "attached sessions never expire");
     }
@@ -330,7 +365,7 @@ mod tests {
         let t0 = Instant::now();
         let (l, _rx, kick) = link(1, 2);
         let sid = "s1";
-        h.create_session(sid, Id(7), vec![Topic::Guild(Id(1))], l, &ev("READY"), t0);
+        h.create_session(sid, Id(7), "login", vec![Topic::Guild(Id(1))], l, &ev("READY"), t0);
         for _ in 0..3 {
             h.deliver(Topic::Guild(Id(1)), &ev("X"), t0);
         }
@@ -341,7 +376,7 @@ mod tests {
         assert_eq!(h.status(Id(7)), Status::Offline);
         assert_eq!(h.session_count(), 0);
         let (l2, _rx2, _) = link(2, 16);
-        assert!(h.resume(sid, Id(7), 1, l2, &ev("RESUMED")).is_err());
+        assert!(h.resume(sid, Id(7), "login", 1, l2, &ev("RESUMED")).is_err());
     }
 
     #[test]
@@ -349,10 +384,10 @@ mod tests {
         let h = hub();
         let t0 = Instant::now();
         let (l, _rx, _) = link(1, 16);
-        h.create_session("s", Id(7), vec![], l, &ev("READY"), t0);
+        h.create_session("s", Id(7), "login", vec![], l, &ev("READY"), t0);
         h.detach("s", 1, t0);
         let (l2, mut rx2, _) = link(2, 16);
-        h.resume("s", Id(7), 1, l2, &ev("RESUMED")).unwrap();
+        h.resume("s", Id(7), "login", 1, l2, &ev("RESUMED")).unwrap();
         assert!(h.expire(t0 + Duration::from_secs(60)).is_empty(), "the queued detach is stale");
         assert_eq!(h.session_count(), 1);
 
@@ -369,8 +404,8 @@ mod tests {
         let t0 = Instant::now();
         let (l1, _r1, _) = link(1, 4);
         let (l2, _r2, _) = link(2, 4);
-        let first = h.create_session("a", Id(7), vec![], l1, &ev("READY"), t0);
-        let second = h.create_session("b", Id(7), vec![], l2, &ev("READY"), t0);
+        let first = h.create_session("a", Id(7), "l1", vec![], l1, &ev("READY"), t0);
+        let second = h.create_session("b", Id(7), "l2", vec![], l2, &ev("READY"), t0);
         assert!(first && !second);
         assert!(h.set_status(Id(7), Status::Idle));
         assert!(!h.set_status(Id(7), Status::Idle));
@@ -378,5 +413,28 @@ mod tests {
         assert!(h.expire(t0 + Duration::from_secs(11)).is_empty(), "one session left");
         h.detach("b", 2, t0);
         assert_eq!(h.expire(t0 + Duration::from_secs(11)).len(), 1);
+    }
+
+    #[test]
+    fn revoking_a_login_cuts_its_sessions_for_good() {
+        let h = hub();
+        let t0 = Instant::now();
+        let (l1, mut r1, k1) = link(1, 4);
+        let (l2, _r2, k2) = link(2, 4);
+        let (l3, _r3, _) = link(3, 4);
+        h.create_session("a", Id(7), "phone", vec![Topic::Guild(Id(1))], l1, &ev("READY"), t0);
+        h.create_session("b", Id(7), "laptop", vec![Topic::Guild(Id(1))], l2, &ev("READY"), t0);
+        h.create_session("c", Id(8), "other", vec![Topic::Guild(Id(1))], l3, &ev("READY"), t0);
+        assert!(h.revoke("phone").is_empty(), "the laptop keeps user 7 online");
+        assert_eq!(k1.load(Ordering::Relaxed), CloseCode::AuthenticationFailed.code());
+        assert_eq!(k2.load(Ordering::Relaxed), 0);
+        while r1.try_recv().is_ok() {}
+        h.deliver(Topic::Guild(Id(1)), &ev("MSG"), t0);
+        assert!(r1.try_recv().is_err(), "a revoked session gets nothing more");
+        let (l4, _r4, _) = link(4, 4);
+        assert!(h.resume("a", Id(7), "login", 1, l4, &ev("RESUMED")).is_err(), "nor can it be resumed");
+        assert_eq!(h.revoke("laptop"), vec![WentOffline { user: Id(7), guilds: vec![Id(1)] }]);
+        assert_eq!(h.status(Id(7)), Status::Offline);
+        assert_eq!(h.session_count(), 1);
     }
 }

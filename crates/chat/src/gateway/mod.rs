@@ -5,9 +5,11 @@
 //! - [`session`]: the sans-IO per-session sequence and replay buffer behind RESUME.
 //! - [`hub`]: live sessions, topic subscriptions, presence; local fan-out.
 //! - [`broker`]: where events are published; in-process now, NATS/Redis later.
+//! - [`closing`]: the RFC 6455 close (send Close, drain until the peer's), shared with `/voice`.
 //! - `socket`: the tokio task that drives one WebSocket with the above.
 
 pub mod broker;
+pub mod closing;
 pub mod connection;
 pub mod hub;
 pub mod protocol;

@@ -35,6 +35,10 @@ pub mod op {
 pub enum CloseCode {
     /// 1001: the server is shutting down.
     GoingAway,
+    /// 1002: the WebSocket framing itself was broken.
+    ProtocolError,
+    /// 1007: a text frame that is not UTF-8.
+    InvalidPayload,
     /// 1009: a frame exceeded the size limit.
     TooBig,
     /// 1011: the server failed (e.g. storage unavailable); reconnect later.
@@ -45,7 +49,8 @@ pub enum CloseCode {
     DecodeError,
     /// 4003: a payload was sent before IDENTIFY.
     NotAuthenticated,
-    /// 4004: the token in IDENTIFY/RESUME is invalid or expired.
+    /// 4004: the token in IDENTIFY/RESUME is invalid or expired, or the login behind an identified
+    /// session was revoked (logout, password change) or expired.
     AuthenticationFailed,
     /// 4005: IDENTIFY or RESUME on an already identified connection.
     AlreadyAuthenticated,
@@ -63,6 +68,8 @@ impl CloseCode {
     pub fn from_code(code: u16) -> Option<CloseCode> {
         [
             CloseCode::GoingAway,
+            CloseCode::ProtocolError,
+            CloseCode::InvalidPayload,
             CloseCode::TooBig,
             CloseCode::Internal,
             CloseCode::UnknownOpcode,
@@ -82,6 +89,8 @@ impl CloseCode {
     pub fn code(self) -> u16 {
         match self {
             CloseCode::GoingAway => 1001,
+            CloseCode::ProtocolError => 1002,
+            CloseCode::InvalidPayload => 1007,
             CloseCode::TooBig => 1009,
             CloseCode::Internal => 1011,
             CloseCode::UnknownOpcode => 4001,
@@ -99,6 +108,8 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             CloseCode::GoingAway => "server shutting down",
+            CloseCode::ProtocolError => "websocket protocol error",
+            CloseCode::InvalidPayload => "text frame is not utf-8",
             CloseCode::TooBig => "frame too large",
             CloseCode::Internal => "internal error",
             CloseCode::UnknownOpcode => "unknown opcode",

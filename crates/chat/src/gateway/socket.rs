@@ -10,7 +10,7 @@ use crate::api::members_list::member_json;
 use crate::app::App;
 use crate::id::Id;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
@@ -64,12 +64,12 @@ async fn run(app: App, mut ws: WebSocket, _permit: OwnedSemaphorePermit) {
         Ok(()) => d.serve(&mut ws).await,
         Err(_) => None,
     };
-    if let Some(code) = close {
-        let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
-        let _ = ws.send(Message::Close(Some(frame))).await;
-    }
+    // Detach first: the session is resumable from the moment this socket stops serving it.
     if let Some((sid, _)) = &d.session {
         d.app.hub.detach(sid, d.conn_id, Instant::now());
+    }
+    if let Some(code) = close {
+        super::closing::close(&mut ws, code.code(), code.reason()).await;
     }
 }
 
@@ -95,7 +95,7 @@ impl Driver {
                     Some(Ok(Message::Binary(_))) => Some(Action::Close(CloseCode::DecodeError)),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                     Some(Ok(Message::Close(_))) | None => return None,
-                    Some(Err(e)) => return too_big(&e).then_some(CloseCode::TooBig),
+                    Some(Err(e)) => return super::closing::code_for(&e).and_then(CloseCode::from_code),
                 },
             };
             if let Some(action) = action
@@ -139,19 +139,24 @@ impl Driver {
 
     async fn identify(&mut self, token: &str) -> Result<(), CloseCode> {
         let app = self.app.clone();
-        let user = caller_for_token(&app, token)
+        let caller = caller_for_token(&app, token)
             .await
             .map_err(|_| CloseCode::Internal)?
-            .ok_or(CloseCode::AuthenticationFailed)?
-            .user;
+            .ok_or(CloseCode::AuthenticationFailed)?;
+        let user = caller.user;
         let session_id = crate::auth::new_token();
         let (ready, guild_ids) = ready_payload(&app, user, &session_id).await.map_err(|_| CloseCode::Internal)?;
         let mut topics: Vec<Topic> = guild_ids.iter().map(|g| Topic::Guild(*g)).collect();
         topics.push(Topic::User(user));
         let link = self.link();
-        let came_online =
-            app.hub.create_session(&session_id, user, topics, link, &Event::new("READY", &ready), Instant::now());
+        let ready = Event::new("READY", &ready);
+        let login = &caller.token_hash;
+        let came_online = app.hub.create_session(&session_id, user, login, topics, link, &ready, Instant::now());
         self.session = Some((session_id, user));
+        if !app.watch_login(login, user, caller.expires_at) {
+            // Logged out while this identify was under way: the hub may not have seen the revocation.
+            app.revoke_login(login, user);
+        }
         self.conn.identified();
         if came_online {
             app.publish_presence(user, Status::Online, &guild_ids);
@@ -161,14 +166,17 @@ impl Driver {
 
     async fn resume(&mut self, token: &str, session_id: &str, seq: u64, ws: &mut WebSocket) -> Result<(), CloseCode> {
         let app = self.app.clone();
-        let user = caller_for_token(&app, token)
+        let caller = caller_for_token(&app, token)
             .await
             .map_err(|_| CloseCode::Internal)?
-            .ok_or(CloseCode::AuthenticationFailed)?
-            .user;
+            .ok_or(CloseCode::AuthenticationFailed)?;
+        let user = caller.user;
+        if !app.watch_login(&caller.token_hash, user, caller.expires_at) {
+            return Err(CloseCode::AuthenticationFailed);
+        }
         let link = self.link();
         let resumed = Event::new("RESUMED", &json!({ "session_id": session_id }));
-        match app.hub.resume(session_id, user, seq, link, &resumed) {
+        match app.hub.resume(session_id, user, &caller.token_hash, seq, link, &resumed) {
             Ok(replay) => {
                 self.session = Some((session_id.to_string(), user));
                 self.conn.identified();
@@ -236,9 +244,4 @@ async fn next(rx: &mut Option<mpsc::Receiver<Delivery>>) -> Option<Delivery> {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
-}
-
-fn too_big(e: &axum::Error) -> bool {
-    let text = e.to_string();
-    text.contains("too long") || text.contains("too big") || text.contains("Space limit")
 }

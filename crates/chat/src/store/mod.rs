@@ -44,6 +44,8 @@ pub trait UserStore: Send + Sync {
     async fn user(&self, id: Id) -> Result<Option<User>>;
     /// The user and their password hash, for login.
     async fn credentials(&self, username: &str) -> Result<Option<(User, String)>>;
+    /// Replaces the password hash; `false` when there is no such user.
+    async fn set_password(&self, user: Id, password_hash: &str) -> Result<bool>;
 }
 
 #[async_trait]
@@ -52,6 +54,8 @@ pub trait SessionStore: Send + Sync {
     /// The session with this token hash, if it exists and has not expired at `now_ms`.
     async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<Session>>;
     async fn delete_session(&self, token_hash: &str) -> Result<bool>;
+    /// Removes every session of `user`; returns their token hashes.
+    async fn delete_sessions_of(&self, user: Id) -> Result<Vec<String>>;
     /// Removes sessions expired at `now_ms`; returns how many.
     async fn purge_expired(&self, now_ms: i64) -> Result<u64>;
 }
@@ -81,6 +85,8 @@ pub trait ChannelStore: Send + Sync {
     async fn channels(&self, guild: Id) -> Result<Vec<Channel>>;
     /// Sets a voice channel's room mode; `false` when no such voice channel exists.
     async fn set_voice_mode(&self, channel: Id, mode: VoiceMode) -> Result<bool>;
+    /// Sets a text channel's slow mode (seconds); `false` when no such text channel exists.
+    async fn set_slow_mode(&self, channel: Id, secs: i64) -> Result<bool>;
 }
 
 #[async_trait]

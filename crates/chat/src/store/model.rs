@@ -112,6 +112,9 @@ pub struct Channel {
     pub created_at: i64,
     /// Voice channels only (`null` for text channels).
     pub voice_mode: Option<VoiceMode>,
+    /// Text channels: seconds a member waits between two messages (0: off; the owner is exempt).
+    #[serde(default)]
+    pub slow_mode_secs: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -81,9 +81,10 @@ impl TestServer {
     }
 }
 
-/// Default config with generous login limits, so tests signing up many users are not throttled.
+/// Default config with generous login and posting limits, so tests signing up many users or
+/// posting bursts are not throttled.
 pub fn test_config() -> ChatConfig {
-    ChatConfig { login_burst_per_ip: 10_000, ..ChatConfig::default() }
+    ChatConfig { login_burst_per_ip: 10_000, message_burst_per_user: 10_000, ..ChatConfig::default() }
 }
 
 #[derive(Clone)]
@@ -232,7 +233,11 @@ impl Gateway {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.ws.next()).await.expect("server closed in time") {
-                Some(Ok(WsMessage::Close(frame))) => return Ended::Closed(frame.map(|f: CloseFrame| f.code.into())),
+                Some(Ok(WsMessage::Close(frame))) => {
+                    // Read on, as a client should: that sends our Close back and sees the socket end.
+                    while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, self.ws.next()).await {}
+                    return Ended::Closed(frame.map(|f: CloseFrame| f.code.into()));
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return Ended::Dropped,
             }
@@ -271,13 +276,18 @@ impl Gateway {
 
 // Assertions and raw requests for API tests.
 
-/// Asserts an API error: the status, and a body of exactly `{code, message}` with this code.
+/// Asserts an API error: the status, and a body of exactly `{code, message}` with this code (plus
+/// `retry_after`, seconds, on a 429 or 503).
 #[track_caller]
 pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: u64) {
     let (st, body) = got;
     assert_eq!(*st, status, "status of {body}");
     let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
-    assert_eq!(obj.len(), 2, "error body has only code and message: {body}");
+    let retry = obj.get("retry_after").map(|r| r.as_f64().unwrap_or_else(|| panic!("retry_after is a number: {body}")));
+    let may_retry = [StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE].contains(&status);
+    assert!(retry.is_none() || may_retry, "retry_after only where waiting helps: {body}");
+    let extra = usize::from(retry.is_some());
+    assert_eq!(obj.len(), 2 + extra, "error body has only code and message: {body}");
     assert_eq!(body["code"].as_u64(), Some(code), "code of {body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "message of {body}");
 }

@@ -8,14 +8,17 @@ use sqlx::query::Query;
 
 macro_rules! select {
     ($rest:literal) => {
-        concat!("SELECT id, guild_id, name, kind, position, created_at, voice_mode FROM channels ", $rest)
+        concat!(
+            "SELECT id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs FROM channels ",
+            $rest
+        )
     };
 }
 
 pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
     sqlx::query(
-        "INSERT INTO channels (id, guild_id, name, kind, position, created_at, voice_mode) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO channels (id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(c.id.0)
     .bind(c.guild_id.0)
@@ -24,6 +27,7 @@ pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
     .bind(c.position)
     .bind(c.created_at)
     .bind(c.voice_mode.unwrap_or_default().as_str())
+    .bind(c.slow_mode_secs)
 }
 
 fn channel(row: &AnyRow) -> Result<Channel> {
@@ -42,6 +46,7 @@ fn channel(row: &AnyRow) -> Result<Channel> {
         position: row.try_get("position")?,
         created_at: row.try_get("created_at")?,
         voice_mode,
+        slow_mode_secs: row.try_get("slow_mode_secs")?,
     })
 }
 
@@ -74,6 +79,16 @@ impl ChannelStore for SqlStore {
         let _writer = self.writer().await;
         let done = sqlx::query("UPDATE channels SET voice_mode = $1 WHERE id = $2 AND kind = 'voice'")
             .bind(mode.as_str())
+            .bind(channel.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_slow_mode(&self, channel: Id, secs: i64) -> Result<bool> {
+        let _writer = self.writer().await;
+        let done = sqlx::query("UPDATE channels SET slow_mode_secs = $1 WHERE id = $2 AND kind = 'text'")
+            .bind(secs)
             .bind(channel.0)
             .execute(&self.pool)
             .await?;

@@ -21,10 +21,12 @@ use std::time::Duration;
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "voice_mode", include_str!("../../../migrations/sqlite/0002_voice_mode.sql")),
+    (3, "slow_mode", include_str!("../../../migrations/sqlite/0003_slow_mode.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, "voice_mode", include_str!("../../../migrations/postgres/0002_voice_mode.sql")),
+    (3, "slow_mode", include_str!("../../../migrations/postgres/0003_slow_mode.sql")),
 ];
 
 pub struct SqlStore {

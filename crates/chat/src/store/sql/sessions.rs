@@ -1,4 +1,5 @@
 use super::{SqlStore, id};
+use crate::id::Id;
 use crate::store::{Result, Session, SessionStore};
 use async_trait::async_trait;
 use sqlx::Row;
@@ -41,6 +42,15 @@ impl SessionStore for SqlStore {
         let done =
             sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_sessions_of(&self, user: Id) -> Result<Vec<String>> {
+        let _writer = self.writer().await;
+        let rows = sqlx::query("DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash")
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("token_hash")?)).collect()
     }
 
     async fn purge_expired(&self, now_ms: i64) -> Result<u64> {

@@ -41,4 +41,14 @@ impl UserStore for SqlStore {
                 .await?;
         row.map(|r| Ok((user(&r)?, r.try_get("password_hash")?))).transpose()
     }
+
+    async fn set_password(&self, uid: Id, password_hash: &str) -> Result<bool> {
+        let _writer = self.writer().await;
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(uid.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }
