@@ -105,7 +105,8 @@ impl Default for Config {
 
 const SECTIONS: &[&str] = &["chat", "media", "voice", "video"];
 /// Settings without a default value: absent from the serialised defaults, known all the same.
-const OPTIONAL: &[(&str, &str)] = &[("media", "public_ip"), ("voice", "mode")];
+const OPTIONAL: &[(&str, &str)] =
+    &[("media", "public_ip"), ("voice", "mode"), ("voice", "stats_token"), ("chat", "voice_token_secret")];
 
 impl Config {
     /// Loads the file (if any) and applies environment overrides from `env`. Returns the config and

@@ -144,6 +144,7 @@ impl Embedder {
             moderator: user.id == home.owner,
             mode: channel.voice_mode.unwrap_or_default(),
             expires_at: now_ms() + (self.app.cfg.voice_token_ttl_secs as i64).saturating_mul(1000),
+            login: None,
         };
         Ok(self.app.voice_tokens.mint(&grant))
     }

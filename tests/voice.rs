@@ -215,17 +215,14 @@ async fn bad_input_is_refused_without_hurting_others() {
         .unwrap()
         .status();
     assert_eq!(st, 403);
-    // Joining twice.
-    let mut ws = raw::connect(&server.base).await;
-    let again = voice_token(&server.base, &tokens[0], &voice).await;
-    raw::send(&mut ws, text(json!({"op": "identify", "d": {"token": again}}))).await;
-    assert_eq!(raw::next(&mut ws).await.unwrap_err(), Some(4011));
     // Unknown op, binary frame, oversized frame, a request before identify.
     for (m, code) in [
         (text(json!({"op": "dance", "d": {}})), 4001),
         (Message::Binary(vec![1, 2, 3].into()), 4002),
         (Message::Text("x".repeat(100 * 1024).into()), 1009),
         (text(json!({"op": "mute", "d": {"self_mute": true}})), 4003),
+        (text(json!(["identify", {"token": "t"}])), 4002),
+        (Message::Text(r#"{"op":"heartbeat","d":[1]}"#.into()), 4002),
     ] {
         let mut ws = raw::connect(&server.base).await;
         raw::send(&mut ws, m).await;
@@ -239,12 +236,23 @@ async fn bad_input_is_refused_without_hurting_others() {
     raw::send(&mut ws, text(json!({"op": "offer", "d": {"sdp": "this is not sdp"}}))).await;
     let e = raw::until(&mut ws, "error").await;
     assert_eq!(e["d"]["code"], "bad_sdp", "{e}");
+    // A short, stable message: the parser's internals (positions, heap addresses) stay in the log.
+    assert_eq!(e["d"]["message"], "the offer is not valid SDP", "{e}");
     let pcmu_only = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
         m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n\
         a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
         a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
         a=setup:actpass\r\na=rtpmap:0 PCMU/8000\r\n";
     raw::send(&mut ws, text(json!({"op": "offer", "d": {"sdp": pcmu_only}}))).await;
+    let e = raw::until(&mut ws, "error").await;
+    assert_eq!(e["d"]["code"], "no_opus", "{e}");
+    // A PCMU microphone is no Opus either, even with Opus on a receive slot.
+    let pcmu_mic = format!(
+        "{}m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\n\
+         a=rtpmap:111 opus/48000/2\r\n",
+        pcmu_only.replace("a=group:BUNDLE 0", "a=group:BUNDLE 0 1")
+    );
+    raw::send(&mut ws, text(json!({"op": "offer", "d": {"sdp": pcmu_mic}}))).await;
     let e = raw::until(&mut ws, "error").await;
     assert_eq!(e["d"]["code"], "no_opus", "{e}");
     raw::send(&mut ws, text(json!({"op": "heartbeat", "d": {"nonce": 9}}))).await;
@@ -269,6 +277,15 @@ async fn bad_input_is_refused_without_hurting_others() {
     a.send(ClientMsg::ServerMute { user_id: ids[1].clone(), mute: false }).await.unwrap();
     a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
 
+    // The media engine's stats are the operator's: no token, or a wrong one, reads nothing.
+    let url = format!("{}/voice/stats", server.base);
+    for req in [reqwest::Client::new().get(&url), reqwest::Client::new().get(&url).bearer_auth(&tokens[0])] {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], 40001, "{body}");
+    }
+
     // Garbage datagrams at the media port are dropped and counted.
     let before = stats(&server.base).await["garbage_datagrams"].as_u64().unwrap();
     let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -290,6 +307,52 @@ async fn bad_input_is_refused_without_hurting_others() {
     let _ = guild;
     a.close().await.unwrap();
     b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_replaces_the_old_session_and_logout_ends_voice() {
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&format!("sqlite:{}", dir.path().join("v.db").display()), &[]);
+    let (tokens, ids, voice, _) = guild(&server.base, 2).await;
+    let a = VoiceClient::join(&server.base, &tokens[0], &voice, VoiceOptions::tone(TONES[0])).await.unwrap();
+    let b = VoiceClient::join(&server.base, &tokens[1], &voice, VoiceOptions::tone(TONES[1])).await.unwrap();
+    a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
+
+    // The same user joins again (a reloaded tab): READY at once, the old session is closed 4011
+    // and leaves; the others see one of them, never a ghost.
+    let mut ws = raw::connect(&server.base).await;
+    let again = voice_token(&server.base, &tokens[0], &voice).await;
+    raw::send(&mut ws, Message::Text(json!({"op": "identify", "d": {"token": again}}).to_string().into())).await;
+    let ready = raw::until(&mut ws, "ready").await;
+    assert_eq!(ready["d"]["participants"].as_array().map(Vec::len), Some(2), "{ready}");
+    assert_eq!(a.wait_closed(T).await.unwrap().code, Some(4011));
+    b.wait_for(|m| matches!(m, ServerMsg::ParticipantLeave { user_id } if *user_id == ids[0]), T).await.unwrap();
+
+    // A socket that drops before its offer leaves at once: joining again is not refused, and b
+    // sees it go.
+    drop(ws);
+    b.wait_for(|m| matches!(m, ServerMsg::ParticipantLeave { user_id } if *user_id == ids[0]), T).await.unwrap();
+
+    // Logging out ends the voice session minted for that login (4004), and its token is refused.
+    let leftover = voice_token(&server.base, &tokens[1], &voice).await;
+    let st = reqwest::Client::new()
+        .post(format!("{}/api/auth/logout", server.base))
+        .bearer_auth(&tokens[1])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, 204);
+    assert_eq!(b.wait_closed(T).await.unwrap().code, Some(4004));
+    let mut ws = raw::connect(&server.base).await;
+    raw::send(&mut ws, Message::Text(json!({"op": "identify", "d": {"token": leftover}}).to_string().into())).await;
+    assert_eq!(raw::next(&mut ws).await.unwrap_err(), Some(4004));
+    // `leave` closes with the documented 4014.
+    let c = VoiceClient::join(&server.base, &tokens[0], &voice, VoiceOptions::tone(TONES[0])).await.unwrap();
+    c.leave().await.unwrap();
+    assert_eq!(c.wait_closed(T).await.unwrap().code, Some(4014));
+    assert!(stats(&server.base).await["rooms"].as_array().is_none_or(Vec::is_empty));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

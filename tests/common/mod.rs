@@ -20,6 +20,7 @@ impl Server {
     pub fn start(database_url: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
             .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", database_url])
+            .env("CONFAB_VOICE_STATS_TOKEN", STATS_TOKEN)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -109,7 +110,11 @@ pub async fn voice_channel(base: &str, owner: &str, guild: &str, mode: &str) -> 
     c["id"].as_str().unwrap_or_else(|| panic!("{c}")).to_string()
 }
 
+/// The operator token test servers serve `/voice/stats` to.
+pub const STATS_TOKEN: &str = "test-stats-token";
+
 /// `/voice/stats` of the server.
 pub async fn stats(base: &str) -> Value {
-    reqwest::get(format!("{base}/voice/stats")).await.unwrap().json().await.unwrap()
+    let req = reqwest::Client::new().get(format!("{base}/voice/stats")).bearer_auth(STATS_TOKEN);
+    req.send().await.unwrap().json().await.unwrap()
 }

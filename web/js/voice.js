@@ -248,9 +248,9 @@ export class VoiceSession extends EventTarget {
     if (ws !== this.ws || this.status === 'ended') return;
     clearInterval(this.beat);
     const reasons = {
-      4004: 'The voice token was refused (expired?). Join again.',
+      4004: 'You were signed out (or the voice token expired). Sign in and join again.',
       4006: 'The voice session ended while disconnected. Join again.',
-      4011: 'You are already in this voice channel in another window or tab.',
+      4011: 'You joined this voice channel from another window, tab or device.',
       4014: 'You were disconnected from the voice channel.',
       1001: 'The server is restarting. Join again in a moment.',
     };

@@ -15,7 +15,8 @@
 //! ## Module map
 //! - [`lib.rs`](self): the public API — [`Sfu`], [`SfuConfig`], [`SfuEvent`], [`SfuError`].
 //! - `offer`: validates a client offer and builds the peer's `Rtc` and SDP answer (in the caller's
-//!   task, so the engine loop never parses SDP).
+//!   task, so the engine loop never parses SDP); `sdp_text`: what is read and completed on the
+//!   SDP as text (the microphone's codecs; candidates in every m-section of the answer).
 //! - `engine`: the task — socket reads, commands, the per-peer timer heap; the peers a datagram
 //!   was forwarded to are drained and their copies sent (`udp`: one `sendmmsg`) before the next
 //!   datagram is read (every few under a deep backlog).
@@ -61,6 +62,7 @@ pub mod mixer;
 mod offer;
 mod peer;
 mod room;
+mod sdp_text;
 mod slots;
 pub mod speaker;
 pub mod stats;

@@ -10,6 +10,7 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::rtp::Extension;
 use str0m::{Candidate, IceCreds, Rtc};
 
+use crate::sdp_text::{complete_candidates, has_codec, mic_has_opus};
 use crate::{MediaMode, PeerId, SfuError};
 
 /// A peer ready to join the engine.
@@ -52,7 +53,8 @@ fn prepare_inner(
     mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
     let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-    if !has_codec(offer_sdp, "audio ", "opus/48000") {
+    // The microphone's own codecs decide: Opus on a receive slot alone is still no Opus to send.
+    if mic_has_opus(offer_sdp) == Some(false) || !has_codec(offer_sdp, "audio ", "opus/48000") {
         return Err(SfuError::NoOpus);
     }
     if offer_sdp.lines().any(|l| l.trim().starts_with("m=video ")) && !has_codec(offer_sdp, "video ", "vp8/90000") {
@@ -103,58 +105,11 @@ fn prepare_inner(
         }
     }
     let mic = mic.ok_or(SfuError::NoSendAudio)?;
-    Ok(Prepared { rtc, ufrag, mic, slots, camera, video_slots, answer: answer.to_sdp_string() })
+    let answer = complete_candidates(&answer.to_sdp_string());
+    Ok(Prepared { rtc, ufrag, mic, slots, camera, video_slots, answer })
 }
 
 /// The `a=mid` of each m-line, in order.
 fn offer_mids(sdp: &str) -> impl Iterator<Item = Mid> + '_ {
     sdp.lines().filter_map(|l| l.trim().strip_prefix("a=mid:")).map(Mid::from)
-}
-
-/// Whether some m-section of `kind` (`"audio "`, `"video "`) maps a payload type to `codec`
-/// (`"opus/48000"`, `"vp8/90000"`), case-insensitively.
-fn has_codec(sdp: &str, kind: &str, codec: &str) -> bool {
-    let mut in_kind = false;
-    for line in sdp.lines().map(str::trim) {
-        if let Some(m) = line.strip_prefix("m=") {
-            in_kind = m.starts_with(kind);
-        } else if in_kind
-            && let Some(map) = line.strip_prefix("a=rtpmap:")
-            && map
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.get(..codec.len()))
-                .is_some_and(|c| c.eq_ignore_ascii_case(codec))
-        {
-            return true;
-        }
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_codec;
-
-    fn has_opus_audio(sdp: &str) -> bool {
-        has_codec(sdp, "audio ", "opus/48000")
-    }
-
-    #[test]
-    fn vp8_must_be_in_a_video_section() {
-        assert!(has_codec("m=video 9 x 96\r\na=rtpmap:96 VP8/90000\r\n", "video ", "vp8/90000"));
-        assert!(!has_codec("m=video 9 x 102\r\na=rtpmap:102 H264/90000\r\n", "video ", "vp8/90000"));
-        assert!(!has_codec("m=audio 9 x 96\r\na=rtpmap:96 VP8/90000\r\n", "video ", "vp8/90000"));
-    }
-
-    #[test]
-    fn opus_must_be_in_an_audio_section() {
-        let audio = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 OPUS/48000/2\r\n";
-        assert!(has_opus_audio(audio));
-        assert!(!has_opus_audio("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n"));
-        assert!(!has_opus_audio("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"));
-        assert!(!has_opus_audio("a=rtpmap:111 opus/48000/2\r\n"));
-        assert!(!has_opus_audio("m=audio 9 x 111\r\na=rtpmap:111 opus/4\r\n"));
-        assert!(!has_opus_audio("m=audio 9 x 111\r\na=rtpmap:111 opus/4800\u{e9}\r\n"));
-    }
 }

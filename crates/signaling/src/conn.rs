@@ -86,6 +86,13 @@ impl Connection {
         if self.rate.check(&(), now).is_err() {
             return Some(self.close(close::RATE_LIMITED, "rate limited"));
         }
+        // A frame is an object, and so is its `d`: serde would also read `["identify", ["t"]]`.
+        let shape_ok = chat::gateway::closing::is_object(text)
+            && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                .is_ok_and(|f| f.get("d").is_none_or(serde_json::Value::is_object));
+        if !shape_ok {
+            return Some(self.close(close::DECODE_ERROR, "decode error"));
+        }
         let msg = match serde_json::from_str::<ClientMsg>(text) {
             Ok(m) => m,
             Err(e) => {
@@ -181,6 +188,9 @@ mod tests {
             (r#"{"op":"dance","d":{}}"#, close::UNKNOWN_OP),
             (r#"{"op":"identify","d":{"tok":1}}"#, close::DECODE_ERROR),
             (r#"{"op":"identify"}"#, close::DECODE_ERROR),
+            (r#"["identify",{"token":"x"}]"#, close::DECODE_ERROR),
+            (r#"{"op":"identify","d":["x"]}"#, close::DECODE_ERROR),
+            (r#"{"op":"heartbeat","d":[1]}"#, close::DECODE_ERROR),
         ];
         for (text, code) in cases {
             assert!(matches!(conn(t).handle_text(text, t), Some(Action::Close(c, _)) if c == code), "{text}");

@@ -46,6 +46,7 @@ mod tests {
             moderator: false,
             mode: Default::default(),
             expires_at: i64::MAX,
+            login: None,
         }
     }
 

@@ -33,7 +33,8 @@ pub use events::VoiceEvent;
 pub use server::{Voice, VoiceConfig};
 
 /// `/voice` (the gateway) and `/voice/stats` (the media engine's counters per peer and room, for
-/// operators and benchmarks), with state applied; merge them into the server's router.
+/// operators and benchmarks: `Authorization: Bearer <voice.stats_token>`), with state applied;
+/// merge them into the server's router.
 #[cfg(feature = "server")]
 pub fn router(voice: &Voice) -> axum::Router {
     use axum::routing::get;
@@ -43,7 +44,23 @@ pub fn router(voice: &Voice) -> axum::Router {
         .with_state(voice.clone())
 }
 
+/// Room ids, peers, addresses and RTTs are the operator's: only the stats token reads them.
 #[cfg(feature = "server")]
-async fn stats(axum::extract::State(voice): axum::extract::State<Voice>) -> axum::Json<sfu::SfuStats> {
-    axum::Json(voice.sfu.stats().await)
+async fn stats(
+    axum::extract::State(voice): axum::extract::State<Voice>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::Json<sfu::SfuStats>, chat::api::error::ApiError> {
+    use chat::api::error::{ApiError, code};
+    let Some(expected) = voice.cfg.stats_token.as_deref().filter(|t| !t.is_empty()) else {
+        let off = "voice stats are off: set voice.stats_token (CONFAB_VOICE_STATS_TOKEN) to serve them";
+        return Err(ApiError::forbidden(off));
+    };
+    let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let given = given.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+    // Compared as hashes, so the time taken says nothing about how much of the token matched.
+    if chat::auth::hash_token(given) != chat::auth::hash_token(expected) {
+        let msg = "voice stats need Authorization: Bearer <voice.stats_token>";
+        return Err(ApiError::new(axum::http::StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, msg));
+    }
+    Ok(axum::Json(voice.sfu.stats().await))
 }

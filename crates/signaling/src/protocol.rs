@@ -209,7 +209,8 @@ pub mod close {
     pub const DECODE_ERROR: u16 = 4002;
     /// A request before `identify`.
     pub const NOT_AUTHENTICATED: u16 = 4003;
-    /// The voice token is invalid, expired, or for another room.
+    /// The voice token is invalid, expired, or for another room; or, later, the chat login it
+    /// was minted for ended (logout, password change, expiry).
     pub const AUTHENTICATION_FAILED: u16 = 4004;
     /// `identify` or `resume` twice on one connection.
     pub const ALREADY_AUTHENTICATED: u16 = 4005;
@@ -218,10 +219,34 @@ pub mod close {
     pub const RATE_LIMITED: u16 = 4008;
     /// No heartbeat (or no identify) in time.
     pub const SESSION_TIMEOUT: u16 = 4009;
-    /// The user is already in this room on another connection.
-    pub const ALREADY_JOINED: u16 = 4011;
-    /// The participant left, was removed, its media connection died, or the room was closed.
+    /// Sent to the old connection when the same user joins the room again (another tab, a reloaded
+    /// page, another device): the new join replaced it.
+    pub const REPLACED: u16 = 4011;
+    /// The participant left (its own `leave`), was removed, its media connection died, or the
+    /// room was closed.
     pub const DISCONNECTED: u16 = 4014;
+
+    /// A short reason sent with each code.
+    pub fn reason(code: u16) -> &'static str {
+        match code {
+            GOING_AWAY => "server shutting down",
+            1002 => "websocket protocol error",
+            1007 => "text frame is not utf-8",
+            TOO_BIG => "frame too large",
+            INTERNAL => "internal error",
+            UNKNOWN_OP => "unknown op",
+            DECODE_ERROR => "decode error",
+            NOT_AUTHENTICATED => "identify first",
+            AUTHENTICATION_FAILED => "authentication failed",
+            ALREADY_AUTHENTICATED => "already identified",
+            SESSION_NO_LONGER_VALID => "session no longer valid",
+            RATE_LIMITED => "rate limited",
+            SESSION_TIMEOUT => "session timed out",
+            REPLACED => "replaced by a newer join",
+            DISCONNECTED => "disconnected",
+            _ => "",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ struct Member {
     has_camera: bool,
     camera_on: bool,
     session_id: String,
+    /// The login (hash of the chat bearer token) the voice token was minted for.
+    login: Option<String>,
     negotiated: bool,
     slots: Vec<Slot>,
     detached_at: Option<Instant>,
@@ -73,7 +75,6 @@ pub enum Out {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinError {
-    AlreadyJoined,
     /// The room was closed by [`Rooms::close_room`].
     RoomClosed,
 }
@@ -123,7 +124,9 @@ pub fn room_id(room: Id) -> RoomId {
 
 impl Rooms {
     /// Adds the grant's user to its room (opened in `mode` if it is new). Returns the new peer id
-    /// and READY for it; the room hears of the join.
+    /// and READY for it; the room hears of the join. A user already in the room (another tab, a
+    /// reloaded page, a client retrying) is replaced at once: the old session is closed with
+    /// [`close::REPLACED`] and leaves, as Discord moves a user who joins from another device.
     pub fn join(
         &mut self,
         grant: &VoiceGrant,
@@ -135,9 +138,11 @@ impl Rooms {
         if self.closed.contains(&room) {
             return Err(JoinError::RoomClosed);
         }
-        let ids = self.rooms.get(&room).map(|r| r.members.as_slice()).unwrap_or_default();
-        if ids.iter().any(|p| self.members.get(p).is_some_and(|m| m.user == grant.user)) {
-            return Err(JoinError::AlreadyJoined);
+        let old: Vec<PeerId> = self.room_members(room).filter(|(_, m)| m.user == grant.user).map(|(p, _)| p).collect();
+        let mut out = Vec::new();
+        for peer in old {
+            out.push(Out::Close(peer, close::REPLACED));
+            out.extend(self.leave(peer));
         }
         self.next_peer += 1;
         let peer = self.next_peer;
@@ -153,11 +158,12 @@ impl Rooms {
             has_camera: false,
             camera_on: true,
             session_id: session_id.clone(),
+            login: grant.login.clone(),
             negotiated: false,
             slots: Vec::new(),
             detached_at: None,
         };
-        let mut out = self.broadcast(room, None, ServerMsg::ParticipantJoin { participant: m.wire() });
+        out.extend(self.broadcast(room, None, ServerMsg::ParticipantJoin { participant: m.wire() }));
         out.push(Out::Voice(m.voice_state(true)));
         out.push(Out::Event(VoiceEvent::ParticipantJoin {
             room_id: m.room.to_string(),
@@ -167,7 +173,7 @@ impl Rooms {
         self.members.insert(peer, m);
         self.rooms.entry(room).or_insert_with(|| Room { mode, members: Vec::new() }).members.push(peer);
         self.sessions.insert(session_id, peer);
-        out.insert(0, Out::Send(peer, self.ready(peer, slots)));
+        out.push(Out::Send(peer, self.ready(peer, slots)));
         Ok((peer, out))
     }
 
@@ -213,11 +219,38 @@ impl Rooms {
         Some((peer, out))
     }
 
-    /// The participant's socket is gone; it stays (media flowing) for the resume window.
-    pub fn detach(&mut self, peer: PeerId, now: Instant) {
-        if let Some(m) = self.members.get_mut(&peer) {
-            m.detached_at = Some(now);
+    /// The participant's socket is gone; it stays (media flowing) for the resume window. One that
+    /// never made its offer has no media to keep: it leaves at once, so the room shows no ghost.
+    pub fn detach(&mut self, peer: PeerId, now: Instant) -> Vec<Out> {
+        match self.members.get_mut(&peer) {
+            Some(m) if m.negotiated => {
+                m.detached_at = Some(now);
+                Vec::new()
+            }
+            Some(_) => self.leave(peer),
+            None => Vec::new(),
         }
+    }
+
+    /// Ends every session joined with `login` (logged out, password changed, expired): closed with
+    /// [`close::AUTHENTICATION_FAILED`], not resumable.
+    pub fn revoke(&mut self, login: &str) -> Vec<Out> {
+        let peers: Vec<PeerId> =
+            self.members.iter().filter(|(_, m)| m.login.as_deref() == Some(login)).map(|(p, _)| *p).collect();
+        let mut out = Vec::new();
+        for peer in peers {
+            out.push(Out::Close(peer, close::AUTHENTICATION_FAILED));
+            out.extend(self.leave(peer));
+        }
+        out
+    }
+
+    /// The logins of everyone in a room, for re-checking after missed revocations.
+    pub fn logins(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.members.values().filter_map(|m| m.login.clone()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     /// Ends participants detached for longer than `window`.
@@ -414,6 +447,7 @@ mod tests {
             moderator,
             mode: Default::default(),
             expires_at: i64::MAX,
+            login: Some(format!("login{user}")),
         }
     }
 
@@ -422,7 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn join_announces_and_rejects_twice() {
+    fn join_announces_and_a_second_join_replaces_the_first() {
         let mut r = Rooms::default();
         let (a, out) = r.join(&grant(1, true), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
         assert!(
@@ -437,10 +471,16 @@ mod tests {
             self_mute: false,
             server_mute: false
         })));
-        assert_eq!(
-            r.join(&grant(2, false), "s3".into(), RoomMode::Hybrid, SLOTS).unwrap_err(),
-            JoinError::AlreadyJoined
-        );
+        // The same user again (a reloaded tab): the old session is closed and leaves, at once.
+        let (b2, out) = r.join(&grant(2, false), "s3".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        assert!(out.contains(&Out::Close(b, close::REPLACED)) && out.contains(&Out::RemovePeer(b)), "{out:?}");
+        assert!(matches!(
+            sent_to(&out, a)[..],
+            [ServerMsg::ParticipantLeave { .. }, ServerMsg::ParticipantJoin { .. }]
+        ));
+        assert!(matches!(sent_to(&out, b2)[..], [ServerMsg::Ready { participants, .. }] if participants.len() == 2));
+        assert!(r.resume("s2", Id(2), SLOTS).is_none(), "the replaced session is gone");
+        let b = b2;
         let out = r.leave(b);
         assert!(out.contains(&Out::RemovePeer(b)));
         assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantLeave { .. }]));
@@ -471,8 +511,9 @@ mod tests {
         let mut r = Rooms::default();
         let t = Instant::now();
         let (a, _) = r.join(&grant(1, false), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        assert!(r.negotiate(a));
         r.slots(a, vec![SlotInfo { mid: "1".into(), source: None, video: false }]);
-        r.detach(a, t);
+        assert!(r.detach(a, t).is_empty(), "media flows on while the socket is away");
         assert!(r.resume("s1", Id(2), SLOTS).is_none(), "another user's session");
         let (p, out) = r.resume("s1", Id(1), SLOTS).unwrap();
         assert_eq!(p, a);
@@ -485,6 +526,30 @@ mod tests {
         let out = r.expire(t + Duration::from_secs(10), Duration::from_secs(10));
         assert!(out.contains(&Out::RemovePeer(a)));
         assert!(r.resume("s1", Id(1), SLOTS).is_none());
+    }
+
+    #[test]
+    fn a_socket_that_never_offered_leaves_when_it_drops() {
+        let mut r = Rooms::default();
+        let (a, _) = r.join(&grant(1, false), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        let (b, _) = r.join(&grant(2, false), "s2".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        let out = r.detach(b, Instant::now());
+        assert!(out.contains(&Out::RemovePeer(b)));
+        assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantLeave { .. }]));
+        assert_eq!(r.participants(room_id(Id(9))).len(), 1);
+    }
+
+    #[test]
+    fn revoking_a_login_ends_its_sessions() {
+        let mut r = Rooms::default();
+        let (a, _) = r.join(&grant(1, false), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        let (b, _) = r.join(&grant(2, false), "s2".into(), RoomMode::Hybrid, SLOTS).unwrap();
+        assert_eq!(r.logins(), vec!["login1".to_string(), "login2".to_string()]);
+        assert!(r.revoke("nobody").is_empty());
+        let out = r.revoke("login2");
+        assert!(out.contains(&Out::Close(b, close::AUTHENTICATION_FAILED)) && out.contains(&Out::RemovePeer(b)));
+        assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantLeave { .. }]));
+        assert!(r.resume("s2", Id(2), SLOTS).is_none());
     }
 
     #[test]

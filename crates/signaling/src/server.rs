@@ -34,6 +34,9 @@ pub struct VoiceConfig {
     pub video_slots: usize,
     /// Runs every room in this mode, whatever its channel says (for benchmarks).
     pub mode: Option<RoomMode>,
+    /// The operator's bearer token for `GET /voice/stats` (rooms, peers, addresses, RTTs); unset,
+    /// the stats are not served.
+    pub stats_token: Option<String>,
 }
 
 impl VoiceConfig {
@@ -52,6 +55,7 @@ impl Default for VoiceConfig {
             audio_slots: 5,
             video_slots: 16,
             mode: None,
+            stats_token: None,
         }
     }
 }
@@ -107,6 +111,7 @@ impl Voice {
         }));
         tokio::spawn(v.clone().pump(events));
         tokio::spawn(v.clone().expire());
+        tokio::spawn(v.clone().revocations(v.chat.subscribe_revocations()));
         v
     }
 
@@ -199,6 +204,28 @@ impl Voice {
                 };
                 ((), out)
             });
+        }
+    }
+
+    /// Ends the voice sessions of logins the chat plane revoked (logout, password change, expiry).
+    async fn revocations(self, mut revoked: broadcast::Receiver<chat::app::Revoked>) {
+        let shutdown = self.chat.shutdown.clone();
+        loop {
+            let r = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = revoked.recv() => r,
+            };
+            match r {
+                Ok(r) => self.rooms(|rooms| ((), rooms.revoke(&r.login))),
+                // Missed some: check every login in voice against the recent revocations.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let logins = lock(&self.rooms).logins();
+                    for login in logins.iter().filter(|l| self.chat.is_revoked(l)) {
+                        self.rooms(|rooms| ((), rooms.revoke(login)));
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
         }
     }
 

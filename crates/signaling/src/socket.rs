@@ -6,9 +6,9 @@ use crate::protocol::{ClientMsg, ErrorCode, RoomMode, ServerMsg, close};
 use crate::rooms::JoinError;
 use crate::server::{Link, Outbound, Voice};
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use chat::auth::Limit;
+use chat::auth::{Limit, VoiceGrant};
 use chat::id::now_ms;
 use chat::store::VoiceMode;
 use sfu::{MediaMode, PeerId, PeerOptions, SfuError};
@@ -57,20 +57,18 @@ async fn run(voice: Voice, mut ws: WebSocket) {
     let end = if send(&mut ws, &hello).await { d.serve(&mut ws).await } else { Step::End(None) };
     let code = match end {
         Step::End(code) => code,
-        Step::Left => Some(1000),
+        Step::Left => Some(close::DISCONNECTED),
         Step::Continue => None,
     };
-    if let Some(code) = code {
-        let _ = ws.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
-    }
+    // Detach first: the session is resumable (or gone) from the moment this socket stops serving it.
     if let Some((peer, _)) = d.peer {
         d.voice.unlink(peer, d.conn_id);
         if !matches!(end, Step::Left) {
-            d.voice.rooms(|r| {
-                r.detach(peer, Instant::now());
-                ((), Vec::new())
-            });
+            d.voice.rooms(|r| ((), r.detach(peer, Instant::now())));
         }
+    }
+    if let Some(code) = code {
+        chat::gateway::closing::close(&mut ws, code, close::reason(code)).await;
     }
 }
 
@@ -105,10 +103,7 @@ impl Driver {
                     Some(Ok(Message::Binary(_))) => Some(Action::Close(close::DECODE_ERROR, "binary frame")),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                     Some(Ok(Message::Close(_))) | None => return Step::End(None),
-                    Some(Err(e)) => {
-                        let big = e.to_string().contains("too long") || e.to_string().contains("too big");
-                        return Step::End(big.then_some(close::TOO_BIG));
-                    }
+                    Some(Err(e)) => return Step::End(chat::gateway::closing::code_for(&e)),
                 },
             };
             let Some(action) = action else { continue };
@@ -129,8 +124,8 @@ impl Driver {
                 }
             }
             Action::Close(code, _) => Step::End(Some(code)),
-            Action::Identify { token } => self.identify(&token),
-            Action::Resume { token, session_id } => self.resume(&token, &session_id),
+            Action::Identify { token } => self.identify(&token).await,
+            Action::Resume { token, session_id } => self.resume(&token, &session_id).await,
             Action::Request(req) => self.request(req, ws).await,
         }
     }
@@ -141,8 +136,29 @@ impl Driver {
         self.voice.link(peer, Link { conn: self.conn_id, tx });
     }
 
-    fn identify(&mut self, token: &str) -> Step {
-        let Ok(grant) = self.voice.chat.voice_tokens.verify(token, now_ms()) else {
+    /// The grant in `token`, if it verifies and the login it was minted for is still live.
+    async fn grant(&self, token: &str) -> Option<VoiceGrant> {
+        let grant = self.voice.chat.voice_tokens.verify(token, now_ms()).ok()?;
+        if let Some(login) = &grant.login {
+            let live = self.voice.chat.store.sessions.session(login, now_ms()).await;
+            if !matches!(live, Ok(Some(_))) || self.voice.chat.is_revoked(login) {
+                return None;
+            }
+        }
+        Some(grant)
+    }
+
+    /// A session joined with a login revoked while it was being set up ends at once.
+    fn recheck(&self, grant: &VoiceGrant) {
+        if let Some(login) = &grant.login
+            && self.voice.chat.is_revoked(login)
+        {
+            self.voice.rooms(|r| ((), r.revoke(login)));
+        }
+    }
+
+    async fn identify(&mut self, token: &str) -> Step {
+        let Some(grant) = self.grant(token).await else {
             return Step::End(Some(close::AUTHENTICATION_FAILED));
         };
         let session_id = chat::auth::new_token();
@@ -166,15 +182,15 @@ impl Driver {
                 self.peer = Some((peer, grant.room));
                 self.conn.identified();
                 tracing::info!(peer, user = %grant.user, room = %grant.room, "joined voice");
+                self.recheck(&grant);
                 Step::Continue
             }
-            Err(JoinError::AlreadyJoined) => Step::End(Some(close::ALREADY_JOINED)),
             Err(JoinError::RoomClosed) => Step::End(Some(close::DISCONNECTED)),
         }
     }
 
-    fn resume(&mut self, token: &str, session_id: &str) -> Step {
-        let Ok(grant) = self.voice.chat.voice_tokens.verify(token, now_ms()) else {
+    async fn resume(&mut self, token: &str, session_id: &str) -> Step {
+        let Some(grant) = self.grant(token).await else {
             return Step::End(Some(close::AUTHENTICATION_FAILED));
         };
         let slots = self.voice.cfg.slots();
@@ -190,6 +206,7 @@ impl Driver {
             Some(peer) => {
                 self.peer = Some((peer, grant.room));
                 self.conn.identified();
+                self.recheck(&grant);
                 Step::Continue
             }
             None => Step::End(Some(close::SESSION_NO_LONGER_VALID)),
@@ -216,7 +233,10 @@ impl Driver {
                         }
                         Err(e) => {
                             self.voice.rooms(|r| ((), r.negotiation_failed(peer)));
-                            error(sdp_error(&e), e.to_string())
+                            // The parser's own words (positions, addresses) stay in the log.
+                            tracing::info!(peer, error = %e, "offer refused");
+                            let (code, message) = sdp_error(&e);
+                            error(code, message.into())
                         }
                     }
                 } else {
@@ -253,10 +273,16 @@ impl Driver {
     }
 }
 
-fn sdp_error(e: &SfuError) -> ErrorCode {
+/// The error code and a short, stable message for a refused offer.
+fn sdp_error(e: &SfuError) -> (ErrorCode, &'static str) {
     match e {
-        SfuError::BadSdp(_) | SfuError::NoSendAudio | SfuError::NoVp8 => ErrorCode::BadSdp,
-        SfuError::NoOpus => ErrorCode::NoOpus,
-        _ => ErrorCode::Unavailable,
+        SfuError::BadSdp(_) => (ErrorCode::BadSdp, "the offer is not valid SDP"),
+        SfuError::NoSendAudio => {
+            (ErrorCode::BadSdp, "the offer has no sendonly or sendrecv audio m-line (the microphone)")
+        }
+        SfuError::NoVp8 => (ErrorCode::BadSdp, "the offer's video m-lines have no VP8"),
+        SfuError::NoOpus => (ErrorCode::NoOpus, "the microphone's m-line does not offer Opus"),
+        SfuError::Full => (ErrorCode::Unavailable, "the media engine is full"),
+        _ => (ErrorCode::Unavailable, "the media engine cannot take this call now"),
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /api/channels/{channel_id}/voice` → `{token, endpoint, room_id, guild_id, expires_at}`: a
-//! member asks to join a voice channel; the voice gateway at `endpoint` accepts the token.
+//! member asks to join a voice channel; the voice gateway at `endpoint` accepts the token. The
+//! token names the login that asked for it, so the voice session ends when that login does.
 
 use super::access::member_channel;
 use super::error::{ApiError, ApiResult, code};
@@ -29,8 +30,11 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path
         moderator: guild.owner_id == user.id,
         mode: ch.voice_mode.unwrap_or_default(),
         expires_at,
+        login: Some(caller.token_hash.clone()),
     };
     let token = app.voice_tokens.mint(&grant);
+    // The voice session must end with the login: its expiry is watched from now on.
+    app.watch_login(&caller.token_hash, caller.user, caller.expires_at);
     Ok(axum::Json(
         json!({ "token": token, "endpoint": "/voice", "room_id": ch.id, "guild_id": guild.id, "expires_at": expires_at }),
     ))

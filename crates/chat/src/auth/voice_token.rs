@@ -26,6 +26,10 @@ pub struct VoiceGrant {
     pub mode: VoiceMode,
     /// Unix milliseconds.
     pub expires_at: i64,
+    /// The login (hash of the bearer token) that asked for this grant: when it is revoked or
+    /// expires, the voice session ends too. `None` for embedders' tokens, which have no login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +101,7 @@ mod tests {
             moderator: false,
             mode: VoiceMode::Hybrid,
             expires_at,
+            login: None,
         }
     }
 

@@ -106,11 +106,24 @@ impl Api {
         Ok(c["id"].as_str().context("channel: no id")?.to_string())
     }
 
-    /// `GET /voice/stats`.
+    /// `GET /voice/stats`, with the operator token ([`stats_token`]).
     pub async fn voice_stats(&self) -> Result<Value> {
-        let resp = self.http.get(format!("{}/voice/stats", self.base)).send().await.context("GET /voice/stats")?;
+        let req = self.http.get(format!("{}/voice/stats", self.base)).bearer_auth(stats_token());
+        let resp = req.send().await.context("GET /voice/stats")?;
         resp.error_for_status().context("GET /voice/stats")?.json().await.context("/voice/stats: not JSON")
     }
+}
+
+/// The operator token for `/voice/stats`: `CONFAB_VOICE_STATS_TOKEN` when set (a given server's),
+/// else one made up per run and handed to the servers the testbed starts.
+pub fn stats_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        std::env::var("CONFAB_VOICE_STATS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| format!("bench-{:016x}", rand::random::<u64>()))
+    })
 }
 
 /// A short random tag, so the accounts of a run against a given server never collide with an

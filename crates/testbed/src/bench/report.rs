@@ -63,7 +63,11 @@ pub fn environment(command: &str, target: &Target, scenario: &Scenario) -> Envir
         server: target.describe(),
         server_env: match target {
             Target::Spawn { .. } => {
-                server_env(&scenario.server).into_iter().filter(|(k, _)| k.starts_with("CONFAB_")).collect()
+                let secret = |k: &str| k.ends_with("_TOKEN") || k.ends_with("_SECRET");
+                server_env(&scenario.server)
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with("CONFAB_") && !secret(k))
+                    .collect()
             }
             Target::Url { .. } => Vec::new(),
         },

@@ -70,7 +70,9 @@ pub fn server_env(s: &ServerSettings) -> Vec<(String, String)> {
         ("CONFAB_CHAT_LOGIN_BURST_PER_IP", "1000000".into()),
         ("CONFAB_CHAT_LOGIN_BURST_PER_ACCOUNT", "1000000".into()),
         ("CONFAB_CHAT_GATEWAY_FRAMES_PER_MINUTE", "100000".into()),
+        ("CONFAB_CHAT_MESSAGE_BURST_PER_USER", "100000000".into()),
         ("CONFAB_CHAT_MAX_GATEWAY_CONNECTIONS", "1000000".into()),
+        ("CONFAB_VOICE_STATS_TOKEN", super::api::stats_token().into()),
         ("RUST_LOG", "warn,confab=info".into()),
     ]
     .into_iter()
