@@ -13,7 +13,8 @@
 //! - [`api`]: the REST routes, one per file, and their `{code, message}` errors.
 //! - [`gateway`]: the WebSocket gateway: sans-IO connection and session machines, the hub that
 //!   fans events out, the broker trait, and the socket driver.
-//! - [`server`]: the router and a graceful serve loop.
+//! - [`server`]: the router and a graceful serve loop; [`listener`]: the TCP listener under it,
+//!   which gives hyper's own error answers the `{code, message}` body.
 //! - [`voice`]: voice states (who is in which voice channel), reported by the voice gateway.
 //!
 //! ```no_run
@@ -32,6 +33,7 @@ pub mod auth;
 pub mod config;
 pub mod gateway;
 pub mod id;
+pub mod listener;
 pub mod server;
 pub mod store;
 pub mod voice;

@@ -5,7 +5,6 @@ use crate::app::App;
 use axum::Router;
 use axum::routing::get;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -35,7 +34,8 @@ pub async fn serve(
         }
         token.cancel();
     };
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    let listener = crate::listener::Listener(listener);
+    axum::serve(listener, router.into_make_service_with_connect_info::<crate::listener::PeerAddr>())
         .with_graceful_shutdown(signal)
         .await?;
     app.sockets.close();

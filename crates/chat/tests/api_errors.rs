@@ -191,3 +191,50 @@ async fn bad_input_over_http() {
     assert_eq!(alice.get("/api/users/@me").await.1["username"], "alice");
     server.stop().await;
 }
+
+/// Sends `request` as raw bytes (then reads on while the server still answers) and returns the
+/// status and the JSON body of the answer.
+async fn raw_http(server: &TestServer, request: Vec<u8>) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    // Written concurrently with reading: the server may answer before the whole request is in.
+    let (mut rd, mut wr) = tcp.split();
+    let write = async {
+        let _ = wr.write_all(&request).await;
+    };
+    let read = async {
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rd.read_to_end(&mut got)).await;
+        got
+    };
+    let ((), got) = tokio::join!(write, read);
+    let text = String::from_utf8_lossy(&got).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status in {head}"));
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("JSON body ({e}): {body:?}"));
+    (status, body)
+}
+
+#[tokio::test]
+async fn errors_before_any_route_are_json_too() {
+    let server = TestServer::start().await;
+    let json_error = |(status, body): (u16, Value), want: u16, code: u64| {
+        assert_error(&(StatusCode::from_u16(status).unwrap(), body), StatusCode::from_u16(want).unwrap(), code);
+    };
+    // The gateway without a WebSocket upgrade.
+    let plain = b"GET /gateway HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec();
+    json_error(raw_http(&server, plain).await, 400, 40026);
+    // A 100 KB path, a 600 KB header, a Content-Length that is not a number.
+    let long_path = format!("GET /api/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000)).into_bytes();
+    json_error(raw_http(&server, long_path).await, 414, 40014);
+    let big_header =
+        format!("GET /api/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", "t".repeat(600_000));
+    json_error(raw_http(&server, big_header.into_bytes()).await, 431, 40031);
+    let bad_length = b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}".to_vec();
+    json_error(raw_http(&server, bad_length).await, 400, 40000);
+    // The server is fine.
+    let (st, _) = Client::anonymous(&server).get("/api/health").await;
+    assert_eq!(st, StatusCode::OK);
+    server.stop().await;
+}

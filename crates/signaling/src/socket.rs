@@ -6,6 +6,7 @@ use crate::protocol::{ClientMsg, ErrorCode, RoomMode, ServerMsg, close};
 use crate::rooms::JoinError;
 use crate::server::{Link, Outbound, Voice};
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use chat::auth::{Limit, VoiceGrant};
@@ -19,7 +20,11 @@ use tokio::sync::mpsc;
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// `GET /voice`: upgrades to the voice gateway protocol.
-pub async fn handler(State(voice): State<Voice>, ws: WebSocketUpgrade) -> Response {
+pub async fn handler(State(voice): State<Voice>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => return axum::response::IntoResponse::into_response(chat::api::error::ApiError::from(r)),
+    };
     let cap = voice.cfg.max_frame_bytes.max(1024) * 4;
     // A small first read buffer (tungstenite zero-fills 128 KiB by default); it grows for an offer.
     ws.max_message_size(cap).max_frame_size(cap).read_buffer_size(4096).on_upgrade(move |socket| {

@@ -7,12 +7,13 @@ use super::extract::Json;
 use crate::app::App;
 use crate::auth::{hash_token, new_token};
 use crate::id::now_ms;
+use crate::listener::PeerAddr;
 use crate::store::{Session, User};
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Instant;
 
 #[derive(Deserialize)]
@@ -28,7 +29,7 @@ const DUMMY_HASH: &str =
 
 pub async fn handler(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     Json(body): Json<Body>,
 ) -> ApiResult<axum::Json<Value>> {
     check_limits(&app, peer.ip(), Some(&body.username))?;

@@ -8,11 +8,11 @@ use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json};
 use super::validate;
 use crate::app::App;
+use crate::listener::PeerAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use std::net::SocketAddr;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +23,7 @@ pub struct Body {
 
 pub async fn handler(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     caller: Caller,
     Json(body): Json<Body>,
 ) -> ApiResult<axum::Json<Value>> {

@@ -7,12 +7,12 @@ use super::extract::Json;
 use super::validate;
 use crate::app::App;
 use crate::id::now_ms;
+use crate::listener::PeerAddr;
 use crate::store::User;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use std::net::SocketAddr;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +23,7 @@ pub struct Body {
 
 pub async fn handler(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     Json(body): Json<Body>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     validate::username(&body.username)?;

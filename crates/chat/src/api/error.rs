@@ -15,11 +15,17 @@ pub mod code {
     pub const UNKNOWN_USER: u32 = 10013;
     pub const UNKNOWN_REPORT: u32 = 10020;
     pub const UNKNOWN_ROUTE: u32 = 10404;
+    /// A request hyper could not parse (request line, a header such as `Content-Length: abc`).
+    pub const BAD_REQUEST: u32 = 40000;
     pub const UNAUTHORIZED: u32 = 40001;
     pub const INVALID_CREDENTIALS: u32 = 40002;
     pub const USERNAME_TAKEN: u32 = 40009;
     pub const PAYLOAD_TOO_LARGE: u32 = 40013;
+    pub const URI_TOO_LONG: u32 = 40014;
+    /// `/gateway` or `/voice` without a WebSocket upgrade.
+    pub const WEBSOCKET_REQUIRED: u32 = 40026;
     pub const RATE_LIMITED: u32 = 40029;
+    pub const HEADERS_TOO_LARGE: u32 = 40031;
     pub const METHOD_NOT_ALLOWED: u32 = 40405;
     pub const MISSING_ACCESS: u32 = 50001;
     pub const MISSING_PERMISSIONS: u32 = 50013;
@@ -94,6 +100,13 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, "storage unavailable, try again")
             }
         }
+    }
+}
+
+impl From<axum::extract::ws::rejection::WebSocketUpgradeRejection> for ApiError {
+    fn from(r: axum::extract::ws::rejection::WebSocketUpgradeRejection) -> ApiError {
+        let message = format!("this endpoint speaks WebSocket only: {}", r.body_text());
+        ApiError::new(r.status(), code::WEBSOCKET_REQUIRED, message)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::api::members_list::member_json;
 use crate::app::App;
 use crate::id::Id;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +22,11 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 /// `GET /gateway`: upgrades to the gateway protocol, within the connection cap.
-pub async fn handler(State(app): State<App>, ws: WebSocketUpgrade) -> Response {
+pub async fn handler(State(app): State<App>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => return ApiError::from(r).into_response(),
+    };
     let Ok(permit) = app.gateway_slots.clone().try_acquire_owned() else {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, "gateway connection limit reached")
             .into_response();
