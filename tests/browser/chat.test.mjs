@@ -178,3 +178,27 @@ test('gateway resumes after a network drop and replays what was missed', async (
   assert.equal(await bob.evaluate(() => window.confab.gateway.sessionId), before, 'resumed, not re-identified');
   await screenshot(alice, 'chat-laptop-alice');
 });
+
+test('slow mode: the owner sets it, a member is told when they may send again', async () => {
+  const { token, channel } = await alice.evaluate(() => ({
+    token: localStorage.getItem('confab.token'),
+    channel: window.confab.state.guilds.get(window.confab.state.guildId).channels.find((c) => c.name === 'general').id,
+  }));
+  const r = await fetch(`${server.base}/api/channels/${channel}`, {
+    method: 'PATCH', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ slow_mode_secs: 30 }),
+  });
+  assert.equal(r.status, 200);
+  await pickChannel(bob, 'general');
+  // CHANNEL_UPDATE reaches bob: the composer says slow mode is on.
+  await bob.waitForSelector('#composer-input[placeholder*="slow mode: one message every 30 s"]');
+  await bob.fill('#composer-input', 'first under slow mode');
+  await bob.keyboard.press('Enter');
+  await bob.waitForSelector('#messages .msg:has-text("first under slow mode")');
+  await bob.fill('#composer-input', 'too soon');
+  await bob.keyboard.press('Enter');
+  await bob.waitForSelector('#composer-input[placeholder^="Slow mode: you can send again in"]');
+  assert.equal(await bob.inputValue('#composer-input'), 'too soon', 'the text is kept for later');
+  await bob.waitForSelector('#toast:has-text("slow mode")');
+  assert.equal(await bob.locator('#messages .msg:has-text("too soon")').count(), 0);
+});

@@ -4,10 +4,12 @@ const TOKEN_KEY = 'confab.token';
 let token = localStorage.getItem(TOKEN_KEY);
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message);
     this.status = status;
     this.code = code;
+    /** Seconds to wait before trying again (429: too fast, or the channel's slow mode). */
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -32,7 +34,7 @@ export async function api(method, path, body) {
   }
   if (res.status === 204) return null;
   const data = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(res.status, data?.code ?? -1, data?.message ?? `HTTP ${res.status}`);
+  if (!res.ok) throw new ApiError(res.status, data?.code ?? -1, data?.message ?? `HTTP ${res.status}`, data?.retry_after ?? null);
   return data;
 }
 

@@ -6,7 +6,7 @@ import { showAuth } from './auth.js';
 import { $, toast } from './dom.js';
 import { Gateway } from './gateway.js';
 import { initMembers } from './members.js';
-import { flushAck, initMessages, openChannel } from './messages.js';
+import { composerHint, flushAck, initMessages, openChannel } from './messages.js';
 import { initSidebar } from './sidebar.js';
 import { apply, channel, emit, guild, state } from './state.js';
 import { initVoiceView, showDock, showVoice, voiceSession } from './voice_view.js';
@@ -20,6 +20,10 @@ function selectGuild(id, full) {
   state.guildId = id;
   const g = guild(id);
   if (g && !g.members.size) loadGuildExtras(id);
+  if (g?.large && !g.membersRequested) {
+    g.membersRequested = true;
+    gateway?.requestMembers(id);
+  }
   const c = g?.channels.find((c) => c.id === state.channelId) ?? g?.channels.find((c) => c.kind === 'text');
   selectChannel(c?.id ?? null);
 }
@@ -81,6 +85,7 @@ function dispatch({ t, d }) {
     if (!state.guildId) selectGuild(d.guild.id);
   }
   if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && d.kind === 'voice' && !voiceSession()) showVoice();
+  if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && d.kind === 'text') composerHint();
 }
 
 function start(user) {

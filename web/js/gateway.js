@@ -2,7 +2,7 @@
 // RESUME that replays what was missed (or INVALID_SESSION, then a fresh IDENTIFY and READY).
 // Emits 'dispatch' ({t, d}) and 'state' ('connecting' | 'connected' | 'reconnecting' | 'closed').
 
-const OP = { DISPATCH: 0, HEARTBEAT: 1, IDENTIFY: 2, RESUME: 6, INVALID_SESSION: 9, HELLO: 10, ACK: 11 };
+const OP = { DISPATCH: 0, HEARTBEAT: 1, IDENTIFY: 2, RESUME: 6, REQUEST_GUILD_MEMBERS: 8, INVALID_SESSION: 9, HELLO: 10, ACK: 11 };
 // Close codes after which retrying with the same token cannot help.
 const FATAL = new Set([4004]);
 
@@ -50,6 +50,11 @@ export class Gateway extends EventTarget {
     clearTimeout(this.retryTimer);
     this.ws?.close(1000);
     this.state('closed');
+  }
+
+  /** A large guild's members (GUILD_MEMBERS_CHUNK) and its presence updates from now on. */
+  requestMembers(guildId) {
+    this.send(OP.REQUEST_GUILD_MEMBERS, { guild_id: guildId });
   }
 
   send(op, d) {

@@ -56,7 +56,7 @@ export async function openChannel() {
   const id = state.channelId;
   const c = channel(id);
   $('channel-title').textContent = `# ${c.name}`;
-  $('composer-input').placeholder = `Message #${c.name}`;
+  composerHint(c);
   unreadAfter = guild(c.guild_id)?.reads.get(id)?.unread_count > 0 ? guild(c.guild_id).reads.get(id).last_read_id : null;
   let h = history(id);
   if (!h?.loaded) {
@@ -215,6 +215,18 @@ function withMentions(text) {
   });
 }
 
+/** The composer's placeholder: the channel, its slow mode, and while one is running, the wait. */
+export function composerHint(c = channel(state.channelId)) {
+  if (!c) return;
+  const wait = Math.ceil((slowUntil.get(c.id) ?? 0) - Date.now() / 1000);
+  const slow = c.slow_mode_secs > 0 ? ` (slow mode: one message every ${c.slow_mode_secs} s)` : '';
+  $('composer-input').placeholder = wait > 0 ? `Slow mode: you can send again in ${wait} s` : `Message #${c.name}${slow}`;
+  if (wait > 0) setTimeout(() => composerHint(channel(state.channelId)), 1000);
+}
+
+/** Channel id → when (unix seconds) the server lets this user post there again. */
+const slowUntil = new Map();
+
 async function send() {
   const input = $('composer-input');
   const text = input.value.trim();
@@ -234,6 +246,10 @@ async function send() {
     }
   } catch (e) {
     input.value = text;
+    if (e.status === 429 && e.retryAfter) {
+      slowUntil.set(channelId, Date.now() / 1000 + e.retryAfter);
+      composerHint();
+    }
     toast(`Not sent: ${e.message}`);
   }
 }

@@ -37,10 +37,13 @@ export const channel = (id = state.channelId) => {
 export const username = (userId, guildId = state.guildId) =>
   state.guilds.get(guildId)?.members.get(userId)?.username ?? (userId === state.me?.id ? state.me.username : 'unknown');
 
-function addGuild({ guild, channels, members = [], read_states = [], voice_states = [] }) {
+function addGuild({ guild, channels, members = [], read_states = [], voice_states = [], large = false }) {
   const old = state.guilds.get(guild.id);
   state.guilds.set(guild.id, {
     guild,
+    // Large guilds come without their member list: it is asked for (op 8) when the guild is shown.
+    large,
+    membersRequested: old?.membersRequested ?? false,
     channels: [...channels].sort((a, b) => a.position - b.position),
     members: old?.members ?? new Map(members.map((m) => [m.user_id, m])),
     reads: old?.reads ?? new Map(read_states.map((r) => [r.channel_id, r])),
@@ -70,6 +73,21 @@ export function apply(t, d) {
     case 'PRESENCE_UPDATE': {
       const m = guild(d.guild_id)?.members.get(d.user_id);
       if (m) m.status = d.status;
+      emit('members', d.guild_id);
+      break;
+    }
+    case 'PRESENCE_UPDATE_BULK': {
+      const g = guild(d.guild_id);
+      for (const p of d.presences) {
+        const m = g?.members.get(p.user_id);
+        if (m) m.status = p.status;
+      }
+      emit('members', d.guild_id);
+      break;
+    }
+    case 'GUILD_MEMBERS_CHUNK': {
+      const g = guild(d.guild_id);
+      for (const m of d.members) g?.members.set(m.user_id, m);
       emit('members', d.guild_id);
       break;
     }

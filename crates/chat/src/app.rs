@@ -4,6 +4,7 @@ use crate::auth::{Cooldowns, LoginWatch, Passwords, RateLimiter, VoiceTokens};
 use crate::config::ChatConfig;
 use crate::gateway::broker::{Broker, LocalBroker};
 use crate::gateway::hub::{Hub, HubConfig, Topic};
+use crate::gateway::presence::PresenceBatch;
 use crate::gateway::protocol::{Event, Status};
 use crate::id::{Id, IdGen};
 use crate::store::Store;
@@ -41,6 +42,8 @@ pub struct Inner {
     pub next_conn: AtomicU64,
     pub voice_tokens: VoiceTokens,
     pub voice_states: VoiceStates,
+    /// Presence changes waiting for the next flush (see [`App::publish_presence`]).
+    presence: Mutex<PresenceBatch>,
     /// Logins with live connections, their expiries, and recent revocations.
     pub logins: Mutex<LoginWatch>,
     revocations: broadcast::Sender<Revoked>,
@@ -54,6 +57,9 @@ pub struct Revoked {
     /// The hash of the revoked bearer token.
     pub login: String,
 }
+
+/// How long presence changes are gathered before they go out together (and the housekeeping tick).
+pub const PRESENCE_FLUSH: Duration = Duration::from_millis(100);
 
 /// Revocations kept for a slow subscriber; past that it re-checks what it holds (`is_revoked`).
 const REVOCATION_BACKLOG: usize = 1024;
@@ -93,6 +99,7 @@ impl App {
             next_conn: AtomicU64::new(1),
             voice_tokens: VoiceTokens::new(&voice_secret),
             voice_states: VoiceStates::default(),
+            presence: Mutex::default(),
             logins: Mutex::default(),
             revocations: broadcast::Sender::new(REVOCATION_BACKLOG),
         }))
@@ -135,14 +142,25 @@ impl App {
         self.broker.publish(topic, Event::new(name, data));
     }
 
-    /// Tells the user's guilds about their status.
+    /// Tells the user's guilds about their status, at the next flush (within [`PRESENCE_FLUSH`]),
+    /// coalesced with the other changes in the guild.
     pub fn publish_presence(&self, user: Id, status: Status, guilds: &[Id]) {
-        for g in guilds {
-            self.publish(
-                Topic::Guild(*g),
-                "PRESENCE_UPDATE",
-                &json!({ "user_id": user, "guild_id": g, "status": status }),
-            );
+        self.presence.lock().unwrap_or_else(|p| p.into_inner()).push(user, status, guilds);
+    }
+
+    /// Publishes the pending presence changes: per guild, one PRESENCE_UPDATE for one user, else
+    /// one PRESENCE_UPDATE_BULK, to the guild's presence topic.
+    pub fn flush_presence(&self) {
+        let batch = self.presence.lock().unwrap_or_else(|p| p.into_inner()).drain();
+        for (guild, changes) in batch {
+            if let [(user, status)] = changes[..] {
+                let d = json!({ "user_id": user, "guild_id": guild, "status": status });
+                self.publish(Topic::Presence(guild), "PRESENCE_UPDATE", &d);
+            } else {
+                let presences: Vec<_> = changes.iter().map(|(u, s)| json!({ "user_id": u, "status": s })).collect();
+                let d = json!({ "guild_id": guild, "presences": presences });
+                self.publish(Topic::Presence(guild), "PRESENCE_UPDATE_BULK", &d);
+            }
         }
     }
 
@@ -155,7 +173,7 @@ impl App {
     /// Background upkeep until shutdown: ends gateway sessions past their resume window (their users
     /// go offline), ends connections whose login expired, and purges expired login sessions.
     pub async fn run_housekeeping(self) {
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut tick = tokio::time::interval(PRESENCE_FLUSH);
         let mut last_purge = Instant::now();
         loop {
             tokio::select! {
@@ -170,6 +188,7 @@ impl App {
             for (login, user) in due {
                 self.revoke_login(&login, user);
             }
+            self.flush_presence();
             if last_purge.elapsed() > Duration::from_secs(3600) {
                 last_purge = Instant::now();
                 if let Err(e) = self.store.sessions.purge_expired(crate::id::now_ms()).await {

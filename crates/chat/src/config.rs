@@ -24,6 +24,9 @@ pub struct ChatConfig {
     /// Dispatches queued per socket before the reader counts as too slow.
     pub outbound_queue: usize,
     pub max_gateway_connections: usize,
+    /// Guilds with more members are "large": READY carries only the user's own member entry and
+    /// presence updates go only to sessions that asked for the members (op 8), as Discord does.
+    pub large_guild_threshold: usize,
     /// Frames per minute a gateway client may send.
     pub gateway_frames_per_minute: u32,
     /// Login attempts per account, per IP: burst, then one more every `*_refill_secs`.
@@ -58,6 +61,7 @@ impl Default for ChatConfig {
             replay_buffer: 500,
             outbound_queue: 1024,
             max_gateway_connections: 100_000,
+            large_guild_threshold: 250,
             gateway_frames_per_minute: 120,
             login_burst_per_account: 5,
             login_refill_secs_per_account: 60,

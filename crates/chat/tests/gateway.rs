@@ -467,3 +467,69 @@ async fn shutdown_sends_going_away() {
     assert_eq!(e2, Ended::Closed(Some(1001)));
     assert!(t0.elapsed() < Duration::from_secs(2), "shutdown took {:?}", t0.elapsed());
 }
+
+#[tokio::test]
+async fn large_guilds_are_lazy_and_presence_is_coalesced() {
+    let server = server_with(ChatConfig { large_guild_threshold: 3, ..support::test_config() }).await;
+    let owner = server.user("owner").await;
+    let (g, _, _) = owner.guild("big").await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        let u = server.user(&format!("u{i}")).await;
+        owner.invite(&g, &u).await;
+        users.push(u);
+    }
+    // Five members, over the threshold of 3: READY carries only my own entry.
+    let (mut gw, ready) = Gateway::identify(&server, tok(&owner)).await;
+    let guild = &ready["guilds"][0];
+    assert_eq!((&guild["large"], &guild["member_count"]), (&json!(true), &json!(5)), "{guild}");
+    let members = guild["members"].as_array().expect("members");
+    assert_eq!(members.len(), 1, "{guild}");
+    assert_eq!(members[0]["user_id"], json!(owner.id));
+
+    // Others coming online are not pushed to a session that did not ask.
+    let (_g0, _) = Gateway::identify(&server, tok(&users[0])).await;
+    let quiet = gw.drain(Duration::from_millis(400)).await;
+    assert!(quiet.iter().all(|f| !f["t"].as_str().unwrap_or("").starts_with("PRESENCE")), "{quiet:?}");
+
+    // Op 8: a page of members, with presence, and presence updates from then on.
+    gw.send(json!({ "op": 8, "d": { "guild_id": g, "limit": 3 } })).await;
+    let chunk = gw.recv_event("GUILD_MEMBERS_CHUNK").await;
+    assert_eq!(chunk["d"]["members"].as_array().map(Vec::len), Some(3), "{chunk}");
+    let after = chunk["d"]["next_after"].clone();
+    assert!(after.is_string(), "{chunk}");
+    gw.send(json!({ "op": 8, "d": { "guild_id": g, "after": after } })).await;
+    let rest = gw.recv_event("GUILD_MEMBERS_CHUNK").await;
+    assert_eq!(rest["d"]["members"].as_array().map(Vec::len), Some(2), "{rest}");
+    assert!(rest["d"]["next_after"].is_null());
+    let online: Vec<&Value> =
+        chunk["d"]["members"].as_array().unwrap().iter().chain(rest["d"]["members"].as_array().unwrap()).collect();
+    assert_eq!(online.iter().filter(|m| m["status"] == "online").count(), 2, "owner and u0: {online:?}");
+
+    // Three come online at once: one coalesced PRESENCE_UPDATE_BULK, each user once.
+    let mut socks = Vec::new();
+    for u in &users[1..] {
+        socks.push(Gateway::identify(&server, tok(u)).await.0);
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < 3 {
+        let e = gw.recv_dispatch().await;
+        match e["t"].as_str() {
+            Some("PRESENCE_UPDATE_BULK") => {
+                for p in e["d"]["presences"].as_array().unwrap() {
+                    assert_eq!(p["status"], "online");
+                    assert!(seen.insert(p["user_id"].as_str().unwrap().to_string()), "each user once: {e}");
+                }
+            }
+            Some("PRESENCE_UPDATE") => {
+                assert!(seen.insert(e["d"]["user_id"].as_str().unwrap().to_string()), "{e}");
+            }
+            _ => {}
+        }
+    }
+    // A guild the session is not in: an empty chunk, and nothing subscribed.
+    gw.send(json!({ "op": 8, "d": { "guild_id": "12345" } })).await;
+    let none = gw.recv_event("GUILD_MEMBERS_CHUNK").await;
+    assert_eq!(none["d"]["members"], json!([]));
+    server.stop().await;
+}

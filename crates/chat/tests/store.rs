@@ -348,6 +348,16 @@ async fn concurrent_redeems_respect_max_uses(store: Store) {
     }
     assert_eq!(joined, 3);
     assert_eq!(store.members.members(g.id).await.unwrap().len(), 4);
+    assert_eq!(store.members.member_count(g.id).await.unwrap(), 4);
+    // Pages by user id: two, then the other two, then none.
+    let first = store.members.members_page(g.id, None, 2).await.unwrap();
+    let rest = store.members.members_page(g.id, first.last().map(|m| m.user_id), 10).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (2, 2));
+    let mut paged: Vec<Id> = first.iter().chain(&rest).map(|m| m.user_id).collect();
+    assert!(paged.windows(2).all(|w| w[0] < w[1]), "ordered by user id");
+    paged.dedup();
+    assert_eq!(paged.len(), 4);
+    assert!(store.members.members_page(g.id, rest.last().map(|m| m.user_id), 10).await.unwrap().is_empty());
 
     let late = new_user(&store, &ids, "late").await;
     let twice = futures_util::future::join_all((0..4).map(|_| {

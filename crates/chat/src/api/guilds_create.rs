@@ -41,6 +41,8 @@ pub async fn handler(
     let channels = vec![channel("general", ChannelKind::Text, 0), channel("General", ChannelKind::Voice, 1)];
     app.store.guilds.create_guild(&guild, &channels).await?;
     let full = json!({ "guild": guild, "channels": channels });
-    app.hub.join_topic(caller.user, Topic::Guild(guild.id), &Event::new("GUILD_CREATE", &full), Instant::now());
+    let now = Instant::now();
+    app.hub.join_topic(caller.user, Topic::Guild(guild.id), Some(&Event::new("GUILD_CREATE", &full)), now);
+    app.hub.join_topic(caller.user, Topic::Presence(guild.id), None, now);
     Ok((StatusCode::CREATED, axum::Json(full)))
 }

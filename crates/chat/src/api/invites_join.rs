@@ -22,7 +22,12 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(code): Path<St
             "GUILD_MEMBER_ADD",
             &json!({ "guild_id": guild.id, "user_id": caller.user, "username": username, "status": app.hub.status(caller.user) }),
         );
-        app.hub.join_topic(caller.user, Topic::Guild(guild.id), &Event::new("GUILD_CREATE", &full), Instant::now());
+        let now = Instant::now();
+        app.hub.join_topic(caller.user, Topic::Guild(guild.id), Some(&Event::new("GUILD_CREATE", &full)), now);
+        // Presence of a small guild flows to everyone; a large one's only on request (op 8).
+        if app.store.members.member_count(guild.id).await? as usize <= app.cfg.large_guild_threshold {
+            app.hub.join_topic(caller.user, Topic::Presence(guild.id), None, now);
+        }
     }
     Ok(axum::Json(full))
 }

@@ -1,17 +1,43 @@
-//! `GET /api/guilds/{guild_id}/members` → members with their presence.
+//! `GET /api/guilds/{guild_id}/members?after=&limit=` → members with their presence. Without
+//! `after`, in join order, at most `limit` (1–1000, default 1000); with `after` (a user id), the
+//! next page by user id, for large guilds.
 
 use super::access::member_guild;
-use super::error::ApiResult;
-use super::extract::{Caller, Path};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Path, Query};
 use crate::app::App;
 use crate::id::Id;
 use axum::Json;
 use axum::extract::State;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub async fn handler(State(app): State<App>, caller: Caller, Path(guild): Path<Id>) -> ApiResult<Json<Vec<Value>>> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub after: Option<Id>,
+    pub limit: Option<u32>,
+}
+
+pub async fn handler(
+    State(app): State<App>,
+    caller: Caller,
+    Path(guild): Path<Id>,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Vec<Value>>> {
     member_guild(&app, guild, caller.user).await?;
-    let members = app.store.members.members(guild).await?;
+    let limit = p.limit.unwrap_or(1000);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be 1-1000"));
+    }
+    let members = match p.after {
+        None => {
+            let mut all = app.store.members.members(guild).await?;
+            all.truncate(limit as usize);
+            all
+        }
+        Some(after) => app.store.members.members_page(guild, Some(after), limit).await?,
+    };
     Ok(Json(members.iter().map(|m| member_json(&app, m)).collect()))
 }
 

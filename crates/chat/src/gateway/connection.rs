@@ -1,7 +1,7 @@
 //! The per-socket state machine: HELLO, heartbeats, IDENTIFY/RESUME parsing, limits. Sans-IO: the
 //! driver feeds it text frames and the time, and carries out the [`Action`]s it returns.
 
-use super::protocol::{CloseCode, Identify, Inbound, PresenceUpdate, Resume, control, op};
+use super::protocol::{CloseCode, Identify, Inbound, PresenceUpdate, RequestMembers, Resume, control, op};
 use crate::auth::{Limit, RateLimiter};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub enum Action {
         seq: u64,
     },
     SetStatus(super::protocol::Status),
+    /// Send a page of the guild's members (GUILD_MEMBERS_CHUNK) and subscribe to its presence.
+    RequestMembers(super::protocol::RequestMembers),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,15 @@ impl Connection {
                 }
                 match object::<PresenceUpdate>(raw) {
                     Some(p) => Some(Action::SetStatus(p.status)),
+                    None => Some(self.close(CloseCode::DecodeError)),
+                }
+            }
+            op::REQUEST_GUILD_MEMBERS => {
+                if self.phase != Phase::Identified {
+                    return Some(self.close(CloseCode::NotAuthenticated));
+                }
+                match object::<RequestMembers>(raw) {
+                    Some(r) => Some(Action::RequestMembers(r)),
                     None => Some(self.close(CloseCode::DecodeError)),
                 }
             }

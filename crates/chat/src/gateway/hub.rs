@@ -21,6 +21,9 @@ pub enum Topic {
     Guild(Id),
     /// Every session of one user.
     User(Id),
+    /// Presence changes in the guild: every session for small guilds, only those that asked for
+    /// the member list (op 8) for large ones.
+    Presence(Id),
 }
 
 /// A numbered dispatch on its way to a socket.
@@ -249,20 +252,46 @@ impl Hub {
         Some(WentOffline { user: cell.user, guilds })
     }
 
-    /// Subscribes every session of `user` to `topic` (e.g. after joining a guild), with `first` as
-    /// the first dispatch each of them sees from it: no event of the topic can slip in before it.
-    pub fn join_topic(&self, user: Id, topic: Topic, first: &Arc<Event>, now: Instant) {
+    /// Subscribes every session of `user` to `topic` (e.g. after joining a guild), with `first` (if
+    /// any) as the first dispatch each of them sees from it: no event of the topic can slip in
+    /// before it.
+    pub fn join_topic(&self, user: Id, topic: Topic, first: Option<&Arc<Event>>, now: Instant) {
         let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().filter(|c| c.user == user).cloned().collect();
         let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
         for c in cells {
             let mut st = lock(&c.state);
             if st.topics.insert(topic) {
                 map.entry(topic).or_default().push(c.clone());
-                if push(&mut st, first, now) {
+                if let Some(first) = first
+                    && push(&mut st, first, now)
+                {
                     lock(&self.detached).push_back((now, c.clone()));
                 }
             }
         }
+    }
+
+    /// Numbers `ev` for one session (of `user`) and queues it to its socket; `false` when there is
+    /// no such session.
+    pub fn deliver_to(&self, session_id: &str, user: Id, ev: &Arc<Event>, now: Instant) -> bool {
+        let Some(cell) = lock(&self.sessions).get(session_id).cloned().filter(|c| c.user == user) else {
+            return false;
+        };
+        if push(&mut lock(&cell.state), ev, now) {
+            lock(&self.detached).push_back((now, cell));
+        }
+        true
+    }
+
+    /// Subscribes one session to `topic`, if it is subscribed to `only_if` (its guild, say);
+    /// `false` when it is not.
+    pub fn subscribe_session(&self, session_id: &str, only_if: Topic, topic: Topic) -> bool {
+        let Some(cell) = lock(&self.sessions).get(session_id).cloned() else { return false };
+        if !lock(&cell.state).topics.contains(&only_if) {
+            return false;
+        }
+        self.subscribe(&cell, topic);
+        true
     }
 
     fn subscribe(&self, cell: &Arc<Cell>, topic: Topic) {
@@ -391,11 +420,20 @@ mod tests {
         assert!(h.expire(t0 + Duration::from_secs(60)).is_empty(), "the queued detach is stale");
         assert_eq!(h.session_count(), 1);
 
-        h.join_topic(Id(7), Topic::Guild(Id(9)), &ev("GUILD_CREATE"), t0);
-        h.join_topic(Id(7), Topic::Guild(Id(9)), &ev("AGAIN"), t0);
+        h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("GUILD_CREATE")), t0);
+        h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("AGAIN")), t0);
         h.deliver(Topic::Guild(Id(9)), &ev("MSG"), t0);
         let got: Vec<&str> = std::iter::from_fn(|| rx2.try_recv().ok()).map(|(_, e)| e.name).collect();
         assert_eq!(got, vec!["GUILD_CREATE", "MSG"], "joining twice sends nothing twice");
+
+        // One session alone: a direct dispatch, and a topic only for sessions of the guild.
+        assert!(h.deliver_to("s", Id(7), &ev("CHUNK"), t0));
+        assert!(!h.deliver_to("s", Id(8), &ev("CHUNK"), t0), "another user's session");
+        assert!(!h.subscribe_session("s", Topic::Guild(Id(5)), Topic::Presence(Id(5))), "not in guild 5");
+        assert!(h.subscribe_session("s", Topic::Guild(Id(9)), Topic::Presence(Id(9))));
+        h.deliver(Topic::Presence(Id(9)), &ev("PRESENCE"), t0);
+        let got: Vec<&str> = std::iter::from_fn(|| rx2.try_recv().ok()).map(|(_, e)| e.name).collect();
+        assert_eq!(got, vec!["CHUNK", "PRESENCE"]);
     }
 
     #[test]

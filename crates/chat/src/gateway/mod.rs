@@ -4,6 +4,7 @@
 //! - [`connection`]: the sans-IO per-socket machine (HELLO, heartbeat deadline, limits, parsing).
 //! - [`session`]: the sans-IO per-session sequence and replay buffer behind RESUME.
 //! - [`hub`]: live sessions, topic subscriptions, presence; local fan-out.
+//! - [`presence`]: sans-IO coalescing of presence changes per guild.
 //! - [`broker`]: where events are published; in-process now, NATS/Redis later.
 //! - [`closing`]: the RFC 6455 close (send Close, drain until the peer's), shared with `/voice`.
 //! - `socket`: the tokio task that drives one WebSocket with the above.
@@ -12,6 +13,7 @@ pub mod broker;
 pub mod closing;
 pub mod connection;
 pub mod hub;
+pub mod presence;
 pub mod protocol;
 pub mod session;
 pub mod socket;

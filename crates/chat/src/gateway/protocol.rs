@@ -7,12 +7,20 @@
 //! | 2  | IDENTIFY | client → server, `d: {token}` |
 //! | 3  | PRESENCE_UPDATE | client → server, `d: {status: online | idle | dnd | offline}` (offline = invisible) |
 //! | 6  | RESUME | client → server, `d: {token, session_id, seq}` |
+//! | 8  | REQUEST_GUILD_MEMBERS | client → server, `d: {guild_id, after?, limit?}`: a page of members as GUILD_MEMBERS_CHUNK, and the guild's presence updates from then on |
 //! | 9  | INVALID_SESSION | server → client, `d: false`: resume refused, identify again |
 //! | 10 | HELLO | server → client, `d: {heartbeat_interval}` (ms) |
 //! | 11 | HEARTBEAT_ACK | server → client |
 //!
 //! Dispatch events (`t`): READY, RESUMED, MESSAGE_CREATE, MESSAGE_UPDATE, MESSAGE_DELETE,
-//! TYPING_START, PRESENCE_UPDATE, GUILD_CREATE, GUILD_MEMBER_ADD, CHANNEL_CREATE, CHANNEL_UPDATE, REPORT_CREATE, VOICE_STATE_UPDATE.
+//! TYPING_START, PRESENCE_UPDATE, PRESENCE_UPDATE_BULK, GUILD_CREATE, GUILD_MEMBER_ADD,
+//! GUILD_MEMBERS_CHUNK, CHANNEL_CREATE, CHANNEL_UPDATE, REPORT_CREATE, VOICE_STATE_UPDATE.
+//!
+//! Large guilds (more members than `large_guild_threshold`) are lazy, as Discord's: READY carries
+//! only the user's own member entry (`large: true`, `member_count`), and presence updates of the
+//! guild reach only sessions that asked for its members with op 8. Presence changes are coalesced:
+//! what changed within ~100 ms goes out as one PRESENCE_UPDATE (one user) or one
+//! PRESENCE_UPDATE_BULK `{guild_id, presences: [{user_id, status}]}` per guild.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -24,6 +32,7 @@ pub mod op {
     pub const IDENTIFY: u8 = 2;
     pub const PRESENCE_UPDATE: u8 = 3;
     pub const RESUME: u8 = 6;
+    pub const REQUEST_GUILD_MEMBERS: u8 = 8;
     pub const INVALID_SESSION: u8 = 9;
     pub const HELLO: u8 = 10;
     pub const HEARTBEAT_ACK: u8 = 11;
@@ -143,6 +152,17 @@ pub struct Resume {
     pub token: String,
     pub session_id: String,
     pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RequestMembers {
+    pub guild_id: crate::id::Id,
+    /// Members with a user id above this one (the last of the previous chunk).
+    #[serde(default)]
+    pub after: Option<crate::id::Id>,
+    /// At most this many (and at most 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

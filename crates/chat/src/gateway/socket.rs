@@ -3,7 +3,7 @@
 
 use super::connection::{Action, ConnConfig, Connection};
 use super::hub::{Delivery, Link, Topic};
-use super::protocol::{CloseCode, Event, Status, control, op};
+use super::protocol::{CloseCode, Event, RequestMembers, Status, control, op};
 use crate::api::error::{ApiError, code};
 use crate::api::extract::caller_for_token;
 use crate::api::members_list::member_json;
@@ -121,6 +121,7 @@ impl Driver {
             }
             Action::Identify { token } => self.identify(&token).await.err(),
             Action::Resume { token, session_id, seq } => self.resume(&token, &session_id, seq, ws).await.err(),
+            Action::RequestMembers(r) => self.request_members(r).await.err(),
         }
     }
 
@@ -150,9 +151,12 @@ impl Driver {
             .ok_or(CloseCode::AuthenticationFailed)?;
         let user = caller.user;
         let session_id = crate::auth::new_token();
-        let (ready, guild_ids) = ready_payload(&app, user, &session_id).await.map_err(|_| CloseCode::Internal)?;
-        let mut topics: Vec<Topic> = guild_ids.iter().map(|g| Topic::Guild(*g)).collect();
+        let (ready, guilds) = ready_payload(&app, user, &session_id).await.map_err(|_| CloseCode::Internal)?;
+        let mut topics: Vec<Topic> = guilds.iter().map(|(g, _)| Topic::Guild(*g)).collect();
+        // Presence of large guilds only on request (op 8).
+        topics.extend(guilds.iter().filter(|(_, large)| !large).map(|(g, _)| Topic::Presence(*g)));
         topics.push(Topic::User(user));
+        let guild_ids: Vec<Id> = guilds.iter().map(|(g, _)| *g).collect();
         let link = self.link();
         let ready = Event::new("READY", &ready);
         let login = &caller.token_hash;
@@ -200,6 +204,26 @@ impl Driver {
         Ok(())
     }
 
+    /// Op 8: a page of a guild's members (with presence) as GUILD_MEMBERS_CHUNK, and the guild's
+    /// presence updates from now on. Subscribed first, so no change between the chunk's statuses
+    /// and the subscription is lost. A guild the session is not in gets an empty chunk.
+    async fn request_members(&mut self, r: RequestMembers) -> Result<(), CloseCode> {
+        let Some((sid, user)) = self.session.clone() else { return Ok(()) };
+        let app = self.app.clone();
+        let member = app.hub.subscribe_session(&sid, Topic::Guild(r.guild_id), Topic::Presence(r.guild_id));
+        let limit = r.limit.unwrap_or(MEMBERS_CHUNK).clamp(1, MEMBERS_CHUNK);
+        let members = if member {
+            app.store.members.members_page(r.guild_id, r.after, limit).await.map_err(|_| CloseCode::Internal)?
+        } else {
+            Vec::new()
+        };
+        let next = (members.len() == limit as usize).then(|| members.last().map(|m| m.user_id)).flatten();
+        let members: Vec<_> = members.iter().map(|m| member_json(&app, m)).collect();
+        let chunk = json!({ "guild_id": r.guild_id, "members": members, "next_after": next });
+        app.hub.deliver_to(&sid, user, &Event::new("GUILD_MEMBERS_CHUNK", &chunk), Instant::now());
+        Ok(())
+    }
+
     async fn set_status(&mut self, status: Status) {
         let Some((_, user)) = self.session else {
             return;
@@ -213,23 +237,37 @@ impl Driver {
     }
 }
 
-/// READY's payload: the user, their guilds with channels, members (with presence) and read states.
+/// Members sent per GUILD_MEMBERS_CHUNK, at most.
+const MEMBERS_CHUNK: u32 = 1000;
+
+/// READY's payload: the user, their guilds with channels, members (with presence; in a large guild
+/// only the user's own entry, `large: true`) and read states. Returns the guilds and whether each
+/// is large.
 async fn ready_payload(
     app: &App,
     user: Id,
     session_id: &str,
-) -> Result<(serde_json::Value, Vec<Id>), crate::store::StoreError> {
+) -> Result<(serde_json::Value, Vec<(Id, bool)>), crate::store::StoreError> {
     let me = app.store.users.user(user).await?;
     let mut guilds = Vec::new();
     let mut ids = Vec::new();
     for g in app.store.guilds.guilds_of(user).await? {
         let channels = app.store.channels.channels(g.id).await?;
-        let members: Vec<_> =
-            app.store.members.members(g.id).await?.iter().map(|m| present(member_json(app, m), user)).collect();
+        let member_count = app.store.members.member_count(g.id).await?;
+        let large = member_count as usize > app.cfg.large_guild_threshold;
+        let members: Vec<_> = if large {
+            let own = app.store.members.members_page(g.id, Some(Id(user.0 - 1)), 1).await?;
+            own.iter().filter(|m| m.user_id == user).map(|m| present(member_json(app, m), user)).collect()
+        } else {
+            app.store.members.members(g.id).await?.iter().map(|m| present(member_json(app, m), user)).collect()
+        };
         let read_states = app.store.read_states.read_states(user, g.id).await?;
-        ids.push(g.id);
+        ids.push((g.id, large));
         let voice_states = app.voice_states.of_guild(g.id);
-        guilds.push(json!({ "guild": g, "channels": channels, "members": members, "read_states": read_states, "voice_states": voice_states }));
+        guilds.push(json!({
+            "guild": g, "channels": channels, "members": members, "member_count": member_count, "large": large,
+            "read_states": read_states, "voice_states": voice_states,
+        }));
     }
     Ok((json!({ "v": 1, "session_id": session_id, "user": me, "guilds": guilds }), ids))
 }

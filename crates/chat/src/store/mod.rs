@@ -73,6 +73,9 @@ pub trait GuildStore: Send + Sync {
 pub trait MemberStore: Send + Sync {
     async fn is_member(&self, guild: Id, user: Id) -> Result<bool>;
     async fn members(&self, guild: Id) -> Result<Vec<Member>>;
+    /// At most `limit` members with a user id above `after`, by user id: a page of a large guild.
+    async fn members_page(&self, guild: Id, after: Option<Id>, limit: u32) -> Result<Vec<Member>>;
+    async fn member_count(&self, guild: Id) -> Result<u64>;
     /// Redeems an invite: adds `user` to its guild and counts the use, atomically. `NotFound("invite")`
     /// when unknown, expired or used up. Returns the guild and whether the user is newly a member.
     async fn join_by_invite(&self, code: &str, user: Id, now_ms: i64) -> Result<(Guild, bool)>;

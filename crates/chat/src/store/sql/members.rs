@@ -3,6 +3,16 @@ use crate::id::Id;
 use crate::store::{Guild, Member, MemberStore, Result, StoreError};
 use async_trait::async_trait;
 use sqlx::Row;
+use sqlx::any::AnyRow;
+
+fn member(r: &AnyRow) -> Result<Member> {
+    Ok(Member {
+        guild_id: id(r, "guild_id")?,
+        user_id: id(r, "user_id")?,
+        username: r.try_get("username")?,
+        joined_at: r.try_get("joined_at")?,
+    })
+}
 
 #[async_trait]
 impl MemberStore for SqlStore {
@@ -23,16 +33,29 @@ impl MemberStore for SqlStore {
         .bind(guild.0)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Member {
-                    guild_id: id(r, "guild_id")?,
-                    user_id: id(r, "user_id")?,
-                    username: r.try_get("username")?,
-                    joined_at: r.try_get("joined_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(member).collect()
+    }
+
+    async fn members_page(&self, guild: Id, after: Option<Id>, limit: u32) -> Result<Vec<Member>> {
+        let rows = sqlx::query(
+            "SELECT m.guild_id, m.user_id, u.username, m.joined_at FROM members m \
+             JOIN users u ON u.id = m.user_id WHERE m.guild_id = $1 AND m.user_id > $2 \
+             ORDER BY m.user_id LIMIT $3",
+        )
+        .bind(guild.0)
+        .bind(after.map_or(i64::MIN, |a| a.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(member).collect()
+    }
+
+    async fn member_count(&self, guild: Id) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM members WHERE guild_id = $1")
+            .bind(guild.0)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
     }
 
     async fn join_by_invite(&self, code: &str, user: Id, now_ms: i64) -> Result<(Guild, bool)> {
