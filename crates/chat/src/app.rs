@@ -42,6 +42,8 @@ pub struct Inner {
     pub next_conn: AtomicU64,
     pub voice_tokens: VoiceTokens,
     pub voice_states: VoiceStates,
+    /// Logins, channels and memberships, as the last store reads said (see [`crate::cache`]).
+    pub caches: crate::cache::Caches,
     /// Presence changes waiting for the next flush (see [`App::publish_presence`]).
     presence: Mutex<PresenceBatch>,
     /// Logins with live connections, their expiries, and recent revocations.
@@ -99,6 +101,7 @@ impl App {
             next_conn: AtomicU64::new(1),
             voice_tokens: VoiceTokens::new(&voice_secret),
             voice_states: VoiceStates::default(),
+            caches: crate::cache::Caches::default(),
             presence: Mutex::default(),
             logins: Mutex::default(),
             revocations: broadcast::Sender::new(REVOCATION_BACKLOG),
@@ -126,11 +129,36 @@ impl App {
     /// after the login is gone from the store.
     pub fn revoke_login(&self, login: &str, user: Id) {
         self.login_watch().revoked(login, Instant::now());
+        self.caches.forget_login(login);
         for gone in self.hub.revoke(login) {
             self.publish_presence(gone.user, Status::Offline, &gone.guilds);
         }
         // No subscriber is not an error.
         let _ = self.revocations.send(Revoked { user, login: login.to_string() });
+    }
+
+    /// Whether `user` is a member of `guild`, from the cache when it knows.
+    pub async fn is_member(&self, guild: Id, user: Id) -> crate::store::Result<bool> {
+        if self.caches.is_member(guild, user) {
+            return Ok(true);
+        }
+        let member = self.store.members.is_member(guild, user).await?;
+        if member {
+            self.caches.put_member(guild, user);
+        }
+        Ok(member)
+    }
+
+    /// The channel, from the cache when it knows.
+    pub async fn channel(&self, id: Id) -> crate::store::Result<Option<crate::store::Channel>> {
+        if let Some(c) = self.caches.channel(id) {
+            return Ok(Some(c));
+        }
+        let c = self.store.channels.channel(id).await?;
+        if let Some(c) = &c {
+            self.caches.put_channel(c);
+        }
+        Ok(c)
     }
 
     /// Revoked logins from now on, for the voice gateway.

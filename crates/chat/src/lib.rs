@@ -8,6 +8,7 @@
 //! - [`store`]: the data model, one storage trait per aggregate, and the SQL implementation that
 //!   serves both SQLite (default) and Postgres.
 //! - [`auth`]: argon2id password hashing, opaque session tokens, a sans-IO rate limiter.
+//! - [`cache`]: bounded caches of logins, channels and memberships, invalidated on change.
 //! - [`config`]: tunables and limits.
 //! - [`app`]: the shared state handed to routes and sockets; publishing; housekeeping.
 //! - [`api`]: the REST routes, one per file, and their `{code, message}` errors.
@@ -30,6 +31,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod gateway;
 pub mod id;

@@ -25,6 +25,7 @@ both_backends!(
     members,
     channels,
     messages,
+    group_commit,
     history_paging,
     read_states,
     reports,
@@ -482,6 +483,47 @@ async fn messages(store: Store) {
     assert_eq!(state(&bob).await.mention_count, 0, "mentions go with the message");
     assert_eq!(state(&carol).await, rs(ch, Id(0), 1, 0));
     assert_eq!(store.messages.history(ch.id, Page::Latest { limit: 10 }).await.unwrap(), vec![plain]);
+}
+
+/// Many posts at once share commits; each caller hears its own outcome: a duplicate id fails
+/// alone, the others are stored, with their mentions.
+async fn group_commit(store: Store) {
+    let ids = IdGen::new(1);
+    let alice = new_user(&store, &ids, "alice").await;
+    let bob = new_user(&store, &ids, "bob").await;
+    let (_, chans) = new_guild(&store, &ids, &alice, "g", &[("general", ChannelKind::Text)]).await;
+    let ch = chans[0].clone();
+    let first = post(&store, &ids, &ch, &alice, "first", &[]).await;
+    let mut batch: Vec<Message> = (0..200)
+        .map(|i| Message {
+            id: ids.next(),
+            channel_id: ch.id,
+            author_id: alice.id,
+            content: format!("m{i}"),
+            mentions: if i % 10 == 0 { vec![bob.id] } else { vec![] },
+            edited_at: None,
+        })
+        .collect();
+    batch.insert(100, Message { content: "duplicate".into(), ..first.clone() });
+    let results = futures_util::future::join_all(batch.iter().map(|m| {
+        let (store, m) = (store.clone(), m.clone());
+        tokio::spawn(async move { store.messages.create_message(&m).await })
+    }))
+    .await;
+    for (m, r) in batch.iter().zip(results) {
+        let r = r.unwrap();
+        if m.content == "duplicate" {
+            assert!(r.is_err(), "the duplicate id fails");
+        } else {
+            r.unwrap();
+            assert_eq!(store.messages.message(m.id).await.unwrap().as_ref(), Some(m));
+        }
+    }
+    assert_eq!(store.messages.message(first.id).await.unwrap().unwrap().content, "first", "not overwritten");
+    let page = store.messages.history(ch.id, Page::Latest { limit: 100 }).await.unwrap();
+    assert_eq!(page.len(), 100);
+    let bob_reads = store.read_states.read_states(bob.id, chans[0].guild_id).await.unwrap();
+    assert_eq!(bob_reads[0].mention_count, 20);
 }
 
 async fn history_paging(store: Store) {

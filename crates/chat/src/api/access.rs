@@ -7,7 +7,7 @@ use crate::store::{Channel, Guild, Message};
 
 pub async fn member_guild(app: &App, guild: Id, user: Id) -> ApiResult<Guild> {
     let g = app.store.guilds.guild(guild).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
-    if !app.store.members.is_member(guild, user).await? {
+    if !app.is_member(guild, user).await? {
         return Err(ApiError::not_member());
     }
     Ok(g)
@@ -22,13 +22,8 @@ pub async fn owned_guild(app: &App, guild: Id, user: Id) -> ApiResult<Guild> {
 }
 
 pub async fn member_channel(app: &App, channel: Id, user: Id) -> ApiResult<Channel> {
-    let c = app
-        .store
-        .channels
-        .channel(channel)
-        .await?
-        .ok_or_else(|| ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"))?;
-    if !app.store.members.is_member(c.guild_id, user).await? {
+    let c = app.channel(channel).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"))?;
+    if !app.is_member(c.guild_id, user).await? {
         return Err(ApiError::not_member());
     }
     Ok(c)

@@ -50,6 +50,7 @@ pub async fn handler(
         }
         ch.slow_mode_secs = secs;
     }
+    app.caches.forget_channel(ch.id);
     app.publish(Topic::Guild(ch.guild_id), "CHANNEL_UPDATE", &ch);
     Ok(axum::Json(ch))
 }

@@ -73,9 +73,20 @@ impl FromRequestParts<App> for Caller {
     }
 }
 
-/// Resolves a session token (HTTP or gateway) to its user, if valid and unexpired.
+/// Resolves a session token (HTTP or gateway) to its user, if valid and unexpired: from the cache
+/// when it knows, else from the store.
 pub async fn caller_for_token(app: &App, token: &str) -> Result<Option<Caller>, ApiError> {
     let token_hash = hash_token(token.trim());
-    let session = app.store.sessions.session(&token_hash, now_ms()).await?;
-    Ok(session.map(|s| Caller { user: s.user_id, token_hash, expires_at: s.expires_at }))
+    let now = now_ms();
+    if let Some((user, expires_at)) = app.caches.login(&token_hash, now) {
+        return Ok(Some(Caller { user, token_hash, expires_at }));
+    }
+    let Some(s) = app.store.sessions.session(&token_hash, now).await? else { return Ok(None) };
+    app.caches.put_login(&token_hash, s.user_id, s.expires_at);
+    // Revoked while the store was read: the row was read before its delete, so forget it again.
+    if app.is_revoked(&token_hash) {
+        app.caches.forget_login(&token_hash);
+        return Ok(None);
+    }
+    Ok(Some(Caller { user: s.user_id, token_hash, expires_at: s.expires_at }))
 }

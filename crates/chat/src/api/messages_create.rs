@@ -73,7 +73,7 @@ async fn check_pace(app: &App, ch: &Channel, user: Id) -> ApiResult<()> {
 pub async fn member_mentions(app: &App, guild: Id, content: &str) -> ApiResult<Vec<Id>> {
     let mut out = Vec::new();
     for user in validate::mentions(content) {
-        if app.store.members.is_member(guild, user).await? {
+        if app.is_member(guild, user).await? {
             out.push(user);
         }
     }

@@ -24,11 +24,11 @@ fn message(row: &AnyRow) -> Result<Message> {
     })
 }
 
-fn mention_ids(m: &Message) -> String {
+pub(super) fn mention_ids(m: &Message) -> String {
     m.mentions.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
 }
 
-async fn insert_mentions(conn: &mut AnyConnection, m: &Message) -> Result<()> {
+pub(super) async fn insert_mentions(conn: &mut AnyConnection, m: &Message) -> Result<()> {
     for user in &m.mentions {
         sqlx::query(
             "INSERT INTO mentions (message_id, user_id, channel_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -42,26 +42,30 @@ async fn insert_mentions(conn: &mut AnyConnection, m: &Message) -> Result<()> {
     Ok(())
 }
 
+/// Inserts one message and its mentions in a transaction of its own (the group commit's fallback).
+pub(super) async fn insert_one(pool: &sqlx::AnyPool, m: &Message) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(m.id.0)
+    .bind(m.channel_id.0)
+    .bind(m.author_id.0)
+    .bind(&m.content)
+    .bind(mention_ids(m))
+    .bind(m.edited_at)
+    .execute(&mut *tx)
+    .await?;
+    insert_mentions(&mut tx, m).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[async_trait]
 impl MessageStore for SqlStore {
     async fn create_message(&self, m: &Message) -> Result<()> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(m.id.0)
-        .bind(m.channel_id.0)
-        .bind(m.author_id.0)
-        .bind(&m.content)
-        .bind(mention_ids(m))
-        .bind(m.edited_at)
-        .execute(&mut *tx)
-        .await?;
-        insert_mentions(&mut tx, m).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commits.insert(m.clone()).await
     }
 
     async fn message(&self, mid: Id) -> Result<Option<Message>> {

@@ -1,6 +1,7 @@
 //! The SQL store: every aggregate trait over one sqlx `Any` pool (SQLite or Postgres).
 
 mod channels;
+mod group_commit;
 mod guilds;
 mod members;
 mod messages;
@@ -15,6 +16,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Migrations per dialect, embedded so the binary needs no files beside it.
@@ -33,7 +35,9 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: &'static str,
     /// SQLite's writers, one at a time (see [`SqlStore::writer`]).
-    write_gate: tokio::sync::Mutex<()>,
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// New messages, committed in groups (see `group_commit`).
+    commits: group_commit::GroupCommit,
 }
 
 impl SqlStore {
@@ -87,7 +91,9 @@ impl SqlStore {
                 .collect(),
         );
         migrator.run(&pool).await?;
-        Ok(SqlStore { pool, backend, write_gate: tokio::sync::Mutex::new(()) })
+        let write_gate = Arc::new(tokio::sync::Mutex::new(()));
+        let commits = group_commit::GroupCommit::start(pool.clone(), (backend == "sqlite").then(|| write_gate.clone()));
+        Ok(SqlStore { pool, backend, write_gate, commits })
     }
 
     pub fn backend(&self) -> &'static str {

@@ -1,0 +1,170 @@
+//! Bounded in-memory caches of what every request checks first: which user a bearer token is,
+//! what a channel is, and who is a member of which guild. Each post otherwise made three store
+//! round trips before its insert. Entries are dropped where the data changes (logout, password
+//! change and expiry through [`crate::app::App::revoke_login`]; channel updates; a member leaving),
+//! and channel and membership entries live at most [`FRESH`], which bounds what a read racing a
+//! change (read before, cached after the invalidation) can leave behind. Logins need no such
+//! bound: a login revoked while it was read is caught by the revocation list.
+//!
+//! One process's view: nodes of a cluster invalidate each other through the broker.
+
+use crate::id::Id;
+use crate::store::Channel;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Entries per cache; when full, the older half goes.
+const CAPACITY: usize = 100_000;
+/// Longest a channel or membership entry is trusted.
+pub const FRESH: Duration = Duration::from_secs(10);
+
+/// A map that never holds more than its capacity.
+#[derive(Debug)]
+pub struct Bounded<K, V> {
+    map: HashMap<K, (u64, Instant, V)>,
+    capacity: usize,
+    clock: u64,
+}
+
+impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Bounded { map: HashMap::new(), capacity: capacity.max(2), clock: 0 }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.map.get(key).map(|(_, _, v)| v.clone())
+    }
+
+    /// The value, if it was inserted less than `max_age` before `now`.
+    pub fn get_fresh(&self, key: &K, max_age: Duration, now: Instant) -> Option<V> {
+        self.map.get(key).filter(|(_, at, _)| now.saturating_duration_since(*at) < max_age).map(|(_, _, v)| v.clone())
+    }
+
+    pub fn insert(&mut self, key: K, value: V) {
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            let mut stamps: Vec<u64> = self.map.values().map(|(s, _, _)| *s).collect();
+            stamps.sort_unstable();
+            let cut = stamps[stamps.len() / 2];
+            self.map.retain(|_, (s, _, _)| *s > cut);
+        }
+        self.clock += 1;
+        self.map.insert(key, (self.clock, Instant::now(), value));
+    }
+
+    pub fn remove(&mut self, key: &K) {
+        self.map.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The caches of one chat node.
+#[derive(Debug)]
+pub struct Caches {
+    /// Token hash → (user, expires_at ms).
+    logins: Mutex<Bounded<String, (Id, i64)>>,
+    channels: Mutex<Bounded<Id, Channel>>,
+    /// (guild, user) pairs known to be members.
+    members: Mutex<Bounded<(Id, Id), ()>>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches {
+            logins: Mutex::new(Bounded::new(CAPACITY)),
+            channels: Mutex::new(Bounded::new(CAPACITY)),
+            members: Mutex::new(Bounded::new(CAPACITY)),
+        }
+    }
+}
+
+impl Caches {
+    /// The user and expiry of a login, if cached and not expired at `now_ms`.
+    pub fn login(&self, token_hash: &str, now_ms: i64) -> Option<(Id, i64)> {
+        lock(&self.logins).get(&token_hash.to_string()).filter(|(_, exp)| *exp > now_ms)
+    }
+
+    pub fn put_login(&self, token_hash: &str, user: Id, expires_at: i64) {
+        lock(&self.logins).insert(token_hash.to_string(), (user, expires_at));
+    }
+
+    pub fn forget_login(&self, token_hash: &str) {
+        lock(&self.logins).remove(&token_hash.to_string());
+    }
+
+    pub fn channel(&self, id: Id) -> Option<Channel> {
+        lock(&self.channels).get_fresh(&id, FRESH, Instant::now())
+    }
+
+    pub fn put_channel(&self, c: &Channel) {
+        lock(&self.channels).insert(c.id, c.clone());
+    }
+
+    pub fn forget_channel(&self, id: Id) {
+        lock(&self.channels).remove(&id);
+    }
+
+    pub fn is_member(&self, guild: Id, user: Id) -> bool {
+        lock(&self.members).get_fresh(&(guild, user), FRESH, Instant::now()).is_some()
+    }
+
+    pub fn put_member(&self, guild: Id, user: Id) {
+        lock(&self.members).insert((guild, user), ());
+    }
+
+    /// Call when `user` leaves (or is removed from) `guild`.
+    pub fn forget_member(&self, guild: Id, user: Id) {
+        lock(&self.members).remove(&(guild, user));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_keeps_the_newer_half() {
+        let mut b = Bounded::new(4);
+        for i in 0..4 {
+            b.insert(i, i);
+        }
+        b.insert(4, 4);
+        assert!(b.len() <= 4);
+        assert_eq!(b.get(&4), Some(4), "the newest stays");
+        assert_eq!(b.get(&0), None, "the oldest went");
+        b.insert(4, 40);
+        assert_eq!(b.get(&4), Some(40));
+        b.remove(&4);
+        assert_eq!(b.get(&4), None);
+        b.insert(5, 5);
+        let now = Instant::now();
+        assert_eq!(b.get_fresh(&5, Duration::from_secs(1), now), Some(5));
+        assert_eq!(b.get_fresh(&5, Duration::from_secs(1), now + Duration::from_secs(1)), None, "stale");
+    }
+
+    #[test]
+    fn logins_expire_and_are_forgotten() {
+        let c = Caches::default();
+        c.put_login("h", Id(1), 100);
+        assert_eq!(c.login("h", 99), Some((Id(1), 100)));
+        assert_eq!(c.login("h", 100), None, "expired");
+        c.forget_login("h");
+        assert_eq!(c.login("h", 0), None);
+        c.put_member(Id(5), Id(1));
+        assert!(c.is_member(Id(5), Id(1)) && !c.is_member(Id(5), Id(2)));
+        c.forget_member(Id(5), Id(1));
+        assert!(!c.is_member(Id(5), Id(1)));
+    }
+}
