@@ -13,7 +13,8 @@
 #     scripts/pg-throwaway.sh run CMD [ARGS...]  # start, run CMD with the URL exported, stop
 #
 # Env: PG_BIN (bin dir with initdb/pg_ctl; default: newest /usr/lib/postgresql/*/bin),
-#      PG_THROWAWAY_BASE_PORT (first port tried, default 54330).
+#      PG_THROWAWAY_BASE_PORT (first port tried, default 54330),
+#      PG_THROWAWAY_FSYNC (off by default, fast for tests; `on` for durable-write benchmarks).
 # Postgres refuses to run as root, so as root it runs as the `postgres` user via runuser.
 
 _pgt_log() { echo "pg-throwaway: $*" >&2; }
@@ -73,7 +74,7 @@ pg_throwaway_start() {
     for ((tries = 0; tries < 50; tries++, port++)); do
         _pgt_port_busy "$port" && continue
         if _pgt_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start \
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_THROWAWAY_FSYNC:-off}" start \
             >"$dir/pg_ctl.log" 2>&1; then
             url="postgres://postgres@127.0.0.1:$port/postgres"
             export PG_THROWAWAY_DIR="$dir" PG_THROWAWAY_PORT="$port" CONFAB_TEST_POSTGRES_URL="$url"

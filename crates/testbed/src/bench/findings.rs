@@ -236,6 +236,34 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
             met: Some(c.delivered_per_sec >= 200_000.0 && c.delivery.p99_ms.is_some_and(|p| p < 50.0)),
         });
     }
+    for store in ["sqlite", "postgres"] {
+        let best =
+            r.writes.iter().filter(|w| w.store == store).max_by(|a, b| a.writes_per_sec.total_cmp(&b.writes_per_sec));
+        if let Some(w) = best {
+            targets.push(Target {
+                target: if store == "sqlite" {
+                    "durable message writes ≥ 5,000/s on SQLite"
+                } else {
+                    "durable message writes ≥ 5,000/s on Postgres (fsync on)"
+                },
+                measured: format!(
+                    "{:.0}/s with {} posters, POST p99 {} ms, server {:.2} cores",
+                    w.writes_per_sec,
+                    w.concurrency,
+                    fmt(w.post.p99_ms),
+                    w.server.cpu_cores_avg
+                ),
+                met: Some(w.writes_per_sec >= 5000.0),
+            });
+        }
+    }
+    if let Some(c) = r.chat.iter().filter(|c| c.messages_per_sec_target == 0.0).max_by_key(|c| c.connected) {
+        targets.push(Target {
+            target: "chat: 5,000 identifies at once in < 5 s",
+            measured: format!("{} identified in {:.2} s", c.connected, c.connect_secs),
+            met: (c.connected >= 5000).then_some(c.connect_secs < 5.0),
+        });
+    }
     let saturated = r.media.iter().filter(|s| s.saturated).count() + r.chat.iter().filter(|c| c.saturated).count();
     if saturated > 0 {
         said.push(format!(

@@ -16,7 +16,7 @@
 //! - [`api`]: accounts, guilds, channels over HTTP.
 //! - [`setup`]: what every step shares: accounts, the media guild's channels, chat guilds.
 //! - [`media_run`], [`media_collect`]: one media step and its figures.
-//! - [`chat_run`]: one chat step.
+//! - [`chat_run`]: one chat step; [`writes_run`]: one durable-write step (SQLite or Postgres).
 //! - [`results`]: the figures (the JSON); [`findings`]: what they say against the targets;
 //!   [`report`]: the Markdown; [`plot`]: the SVGs; [`sanity`]: the smoke checks.
 
@@ -35,6 +35,7 @@ pub mod sanity;
 pub mod scenario;
 pub mod server;
 pub mod setup;
+pub mod writes_run;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,7 +96,8 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
 
     let media_steps: usize = scenario.media.iter().map(|m| m.modes.len() * m.participants.len() * m.repeat).sum();
     let chat_steps: usize = scenario.chat.iter().map(|c| c.connections.len()).sum();
-    let pb = ProgressBar::new((media_steps + chat_steps + 2) as u64);
+    let write_steps: usize = scenario.writes.iter().map(|w| w.stores.len() * w.concurrency.len()).sum();
+    let pb = ProgressBar::new((media_steps + chat_steps + write_steps + 2) as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -147,6 +149,19 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
             report.chat.push(step);
             drop(server);
             pb.inc(1);
+        }
+    }
+    for sweep in &scenario.writes {
+        for &store in &sweep.stores {
+            for &concurrency in &sweep.concurrency {
+                let n = report.writes.len();
+                let step = writes_run::run_step(&target, sweep, store, concurrency, n, &pb)
+                    .await
+                    .with_context(|| format!("{} {store:?} ×{concurrency}", sweep.name))?;
+                say(&pb, report::writes_line(&step));
+                report.writes.push(step);
+                pb.inc(1);
+            }
         }
     }
     pb.finish_with_message("done");

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use super::findings::{analyse, fmt};
 use super::plot;
 use super::procstat::load_and_cpus;
-use super::results::{ChatStep, Criterion, Environment, MediaStep, RunReport};
+use super::results::{ChatStep, Criterion, Environment, MediaStep, RunReport, WritesStep};
 use super::scenario::Scenario;
 use super::server::{Target, server_env};
 
@@ -130,6 +130,51 @@ pub fn chat_line(c: &ChatStep) -> String {
         c.delivered_per_sec,
         fmt(c.delivery.p99_ms)
     )
+}
+
+pub fn writes_line(w: &WritesStep) -> String {
+    format!(
+        "writes {} {} ×{}: {:.0} durable writes/s, POST p50 {} / p99 {} ms, server {:.2} cores, {} failed",
+        w.sweep,
+        w.store,
+        w.concurrency,
+        w.writes_per_sec,
+        fmt(w.post.p50_ms),
+        fmt(w.post.p99_ms),
+        w.server.cpu_cores_avg,
+        w.failed
+    )
+}
+
+fn writes_table(md: &mut String, steps: &[&WritesStep]) {
+    let _ = writeln!(
+        md,
+        "| store | posters | durable writes/s | POST p50 / p99 ms | server CPU avg / peak | testbed CPU | failed |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+    for w in steps {
+        let _ = writeln!(
+            md,
+            "| {} | {} | **{:.0}** | {} / {} | {:.2} / {:.2} | {:.2} | {} |",
+            w.store,
+            w.concurrency,
+            w.writes_per_sec,
+            fmt(w.post.p50_ms),
+            fmt(w.post.p99_ms),
+            w.server.cpu_cores_avg,
+            w.server.cpu_cores_peak,
+            w.client.cpu_cores_avg,
+            w.failed
+        );
+    }
+    let errors: Vec<&String> = steps.iter().flat_map(|w| &w.errors).collect();
+    if !errors.is_empty() {
+        let _ = writeln!(
+            md,
+            "
+Errors: {errors:?}"
+        );
+    }
 }
 
 fn mib(b: u64) -> String {
@@ -317,6 +362,19 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
         chat_table(&mut md, &steps);
         md.push('\n');
     }
+    let mut sweeps: Vec<&str> = r.writes.iter().map(|w| w.sweep.as_str()).collect();
+    sweeps.dedup();
+    for sweep in sweeps {
+        let steps: Vec<&WritesStep> = r.writes.iter().filter(|w| w.sweep == sweep).collect();
+        let _ = writeln!(
+            md,
+            "## Durable writes `{sweep}`, {:.0} s each
+",
+            steps[0].window_secs
+        );
+        writes_table(&mut md, &steps);
+        md.push('\n');
+    }
     if !r.criterion.is_empty() {
         let _ = writeln!(
             md,
@@ -364,6 +422,10 @@ const METHOD: &str = "
 - Chat: connections spread over guilds and users (one user may hold several sockets); server
   memory per connection is the RSS difference after connecting and idling; each message carries
   its send time and every connection of the guild measures its MESSAGE_CREATE delivery.
+- Durable writes: each poster is its own user of one guild and posts to its text channel again
+  as soon as the last post was answered; confab answers 201 only after the message is committed
+  (SQLite `synchronous = FULL`; Postgres as configured: fsync on for these figures), so 201s per
+  second are durable writes per second. Each step starts on a fresh server and database.
 ";
 
 #[cfg(test)]

@@ -203,6 +203,24 @@ pub struct Criterion {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
+pub struct WritesStep {
+    pub sweep: String,
+    pub store: String,
+    pub concurrency: usize,
+    pub window_secs: f64,
+    /// Posts answered 201 (committed), and the others.
+    pub acked: u64,
+    pub failed: u64,
+    pub errors: Vec<String>,
+    pub writes_per_sec: f64,
+    /// POST → 201.
+    pub post: Dist,
+    pub server: ProcFigures,
+    pub client: ProcFigures,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     pub scenario: String,
     pub description: String,
@@ -210,6 +228,7 @@ pub struct RunReport {
     pub baseline: Vec<BaselineResult>,
     pub media: Vec<MediaStep>,
     pub chat: Vec<ChatStep>,
+    pub writes: Vec<WritesStep>,
     pub criterion: Vec<Criterion>,
     /// Failed sanity checks (empty: all passed).
     pub sanity_failures: Vec<String>,

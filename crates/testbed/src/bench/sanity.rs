@@ -60,5 +60,13 @@ pub fn check(r: &RunReport) -> Vec<String> {
             need(c.delivery_ratio >= 0.99, &format!("{:.1}% delivered", 100.0 * c.delivery_ratio));
         }
     }
+    for w in &r.writes {
+        if w.acked == 0 || w.failed > 0 {
+            bad.push(format!(
+                "writes {} {} ×{}: {} acked, {} failed {:?}",
+                w.sweep, w.store, w.concurrency, w.acked, w.failed, w.errors
+            ));
+        }
+    }
     bad
 }

@@ -26,6 +26,9 @@ pub struct Scenario {
     pub media: Vec<MediaSweep>,
     #[serde(default)]
     pub chat: Vec<ChatSweep>,
+    /// Durable message writes per second (`writes_run`).
+    #[serde(default)]
+    pub writes: Vec<WritesSweep>,
     /// Checks the smoke run makes: non-zero figures, loss under 1%. On by default.
     #[serde(default = "yes")]
     pub sanity: bool,
@@ -137,6 +140,24 @@ impl Default for CameraSettings {
     }
 }
 
+/// Write throughput: closed-loop posters per store; one step per store × concurrency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WritesSweep {
+    pub name: String,
+    pub stores: Vec<Store>,
+    /// Clients posting at once (each its own user).
+    pub concurrency: Vec<usize>,
+    pub duration_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
 /// Chat: connections over guilds, messages per second; one step per connection count.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,8 +212,8 @@ impl Scenario {
     fn validate(&self) -> Result<()> {
         let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         ensure!(name_ok(&self.name), "name must be non-empty [A-Za-z0-9_-]: it names the report files");
-        if self.media.is_empty() && self.chat.is_empty() {
-            bail!("nothing to run: no [[media]] and no [[chat]]");
+        if self.media.is_empty() && self.chat.is_empty() && self.writes.is_empty() {
+            bail!("nothing to run: no [[media]], no [[chat]] and no [[writes]]");
         }
         if let Some(c) = &self.cpus {
             ensure!(!c.server.is_empty() && !c.clients.is_empty(), "cpus: server and clients each need a core");
@@ -216,6 +237,11 @@ impl Scenario {
             ensure!(c.connections.iter().all(|n| *n >= c.guilds), "{}: ≥ one connection per guild", c.name);
             ensure!(c.duration_secs > 0.0 && c.messages_per_sec >= 0.0, "{}: rates, times", c.name);
             ensure!(c.connect_concurrency >= 1, "{}: connect_concurrency", c.name);
+        }
+        for w in &self.writes {
+            ensure!(!w.stores.is_empty() && !w.concurrency.is_empty(), "{}: stores and concurrency", w.name);
+            ensure!(w.concurrency.iter().all(|c| (1..=1000).contains(c)), "{}: 1..=1000 posters", w.name);
+            ensure!(w.duration_secs > 0.0, "{}: duration", w.name);
         }
         Ok(())
     }

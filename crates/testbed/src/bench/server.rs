@@ -45,7 +45,17 @@ impl Target {
             Target::Url { base, pid } => {
                 Ok(Server { base: base.trim_end_matches('/').to_string(), pid: *pid, child: None })
             }
-            Target::Spawn { confab, database, settings, cpus } => spawn(confab, database, settings, cpus.as_deref()),
+            Target::Spawn { confab, database, settings, cpus } => {
+                spawn(confab, &format!("sqlite:{}", database.display()), settings, cpus.as_deref())
+            }
+        }
+    }
+
+    /// A server for one step on the database at `url` (a given server keeps its own).
+    pub fn start_with_database(&self, url: &str) -> Result<Server> {
+        match self {
+            Target::Spawn { confab, settings, cpus, .. } => spawn(confab, url, settings, cpus.as_deref()),
+            Target::Url { .. } => self.start(),
         }
     }
 
@@ -82,10 +92,9 @@ pub fn server_env(s: &ServerSettings) -> Vec<(String, String)> {
     env
 }
 
-fn spawn(confab: &Path, database: &Path, settings: &ServerSettings, cpus: Option<&[usize]>) -> Result<Server> {
-    let db = format!("sqlite:{}", database.display());
+fn spawn(confab: &Path, db: &str, settings: &ServerSettings, cpus: Option<&[usize]>) -> Result<Server> {
     let mut cmd = Command::new(confab);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", &db])
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", db])
         .envs(server_env(settings))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
