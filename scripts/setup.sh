@@ -8,6 +8,7 @@ set -euo pipefail
 #   postgresql:        /usr/lib/postgresql/<ver>/bin for the throwaway test database
 #   make:              the Makefile is the entry point (make run / make test)
 #   gcc, python3:      the C ABI's examples (cc compiles embed.c; embed.py uses ctypes)
+#   python3-venv:      tests/aiortc's venv (aiortc, an independent WebRTC stack, from PyPI)
 #   gstreamer*:        the MCU (crates/mcu): dev headers for the gstreamer crates, plugins for
 #                      compositor, vp8enc/vp8dec, appsrc/appsink, ...; not
 #                      libgstreamer-plugins-bad1.0-dev (it pulls ~560 MB of OpenCV; unneeded)
@@ -21,6 +22,7 @@ DEBIAN_PACKAGES=(
     make
     gcc
     python3
+    python3-venv
     libgstreamer1.0-dev
     libgstreamer-plugins-base1.0-dev
     gstreamer1.0-plugins-base

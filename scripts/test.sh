@@ -31,6 +31,7 @@ report() {
     [[ -f "$results" ]] && awk '/^test result:/ { for (i = 1; i < NF; i++) {
             if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
         /^ℹ pass [0-9]+$/ { p += $3 } /^ℹ fail [0-9]+$/ { f += $3 } /^ℹ (skipped|todo) [0-9]+$/ { s += $3 }
+        /^aiortc: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
         END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$results"
     rm -f "$results"
 }
@@ -39,6 +40,8 @@ report() {
 # shellcheck disable=SC2317
 cargo_test() { cargo test --no-fail-fast "$@" | tee -a "$results"; }
 # The web client in headless Chromium against the binary just built (see tests/browser/run.sh).
+# shellcheck disable=SC2317
+aiortc_test() { CONFAB_BIN="${CARGO_TARGET_DIR:-target}/debug/confab" tests/aiortc/run.sh | tee -a "$results"; }
 # shellcheck disable=SC2317
 browser_test() { CONFAB_BIN="${CARGO_TARGET_DIR:-target}/debug/confab" tests/browser/run.sh | tee -a "$results"; }
 results=$(mktemp)
@@ -80,6 +83,8 @@ phase bench-smoke "${CARGO_TARGET_DIR:-target}/debug/confab-testbed" bench crate
 
 # --- More test phases go here (later issues) -------------------------------------------
 phase browser browser_test || true
+# An independent WebRTC stack: stock aiortc (Python, from PyPI) joins a room and hears a peer.
+phase aiortc aiortc_test || true
 # ---------------------------------------------------------------------------------------
 
 exit "$failed"
