@@ -9,6 +9,7 @@ set -euo pipefail
 #   make:              the Makefile is the entry point (make run / make test)
 #   gcc, python3:      the C ABI's examples (cc compiles embed.c; embed.py uses ctypes)
 #   python3-venv:      tests/aiortc's venv (aiortc, an independent WebRTC stack, from PyPI)
+#   ffmpeg:            live streaming's tests publish over RTMP with it (and read back with ffprobe)
 #   gstreamer*:        the MCU (crates/mcu): dev headers for the gstreamer crates, plugins for
 #                      compositor, vp8enc/vp8dec, appsrc/appsink, ...; not
 #                      libgstreamer-plugins-bad1.0-dev (it pulls ~560 MB of OpenCV; unneeded)
@@ -34,6 +35,7 @@ DEBIAN_PACKAGES=(
     libvpx-dev
     chromium
     nodejs
+    ffmpeg
 )
 
 MIN_RUST="1.95"

@@ -1,0 +1,21 @@
+//! # live — confab's live streaming ("Live Now")
+//!
+//! A creator pushes one stream; confab takes it in, and (next) transcodes it into a ladder and
+//! serves it as low-latency HLS. This crate holds the ingest so far.
+//!
+//! Module map:
+//! - [`flv`] (sans-IO): what RTMP audio and video messages carry, as FLV tag bodies: H.264
+//!   sequence headers and frames, AAC configs and frames; other codecs named for the error.
+//! - [`session`] (sans-IO): one RTMP publisher connection: handshake, chunk stream and publish
+//!   commands (rml_rtmp's sans-IO `Handshake` and `ServerSession`), deadlines, the bitrate limit.
+//! - [`server`]: the tokio listener: a task per connection, stream keys authorised through the
+//!   [`server::StreamKeys`] trait, one publisher per stream, [`server::IngestEvent`]s out.
+//!
+//! No GStreamer here: decoding and the ladder belong to a media crate that alone links it.
+
+pub mod flv;
+pub mod server;
+pub mod session;
+
+pub use server::{IngestEvent, ServerConfig, StreamKeys, serve};
+pub use session::{EndReason, IngestConfig};
