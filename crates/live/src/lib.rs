@@ -8,12 +8,15 @@
 //!   sequence headers and frames, AAC configs and frames; other codecs named for the error.
 //! - [`session`] (sans-IO): one RTMP publisher connection: handshake, chunk stream and publish
 //!   commands (rml_rtmp's sans-IO `Handshake` and `ServerSession`), deadlines, the bitrate limit.
+//! - [`playlist`] (sans-IO): LL-HLS media playlists as parts and segments are cut, blocking
+//!   reloads (`_HLS_msn`/`_HLS_part`), delta updates (`_HLS_skip`), the master playlist.
 //! - [`server`]: the tokio listener: a task per connection, stream keys authorised through the
 //!   [`server::StreamKeys`] trait, one publisher per stream, [`server::IngestEvent`]s out.
 //!
 //! No GStreamer here: decoding and the ladder belong to a media crate that alone links it.
 
 pub mod flv;
+pub mod playlist;
 pub mod server;
 pub mod session;
 
