@@ -4,10 +4,14 @@
 //! serves it as low-latency HLS. This crate holds the ingest so far.
 //!
 //! Module map:
+//! - [`codec`] (sans-IO): picture size and codec strings from H.264's SPS, AAC's config.
 //! - [`flv`] (sans-IO): what RTMP audio and video messages carry, as FLV tag bodies: H.264
 //!   sequence headers and frames, AAC configs and frames; other codecs named for the error.
 //! - [`session`] (sans-IO): one RTMP publisher connection: handshake, chunk stream and publish
 //!   commands (rml_rtmp's sans-IO `Handshake` and `ServerSession`), deadlines, the bitrate limit.
+//! - [`fmp4`] (sans-IO): the CMAF init segment and one `moof`+`mdat` fragment per part.
+//! - [`package`] (sans-IO): frames → parts, segments and the playlist of the passthrough
+//!   rendition (the source's own H.264 and AAC).
 //! - [`playlist`] (sans-IO): LL-HLS media playlists as parts and segments are cut, blocking
 //!   reloads (`_HLS_msn`/`_HLS_part`), delta updates (`_HLS_skip`), the master playlist.
 //! - [`server`]: the tokio listener: a task per connection, stream keys authorised through the
@@ -15,7 +19,10 @@
 //!
 //! No GStreamer here: decoding and the ladder belong to a media crate that alone links it.
 
+pub mod codec;
 pub mod flv;
+pub mod fmp4;
+pub mod package;
 pub mod playlist;
 pub mod server;
 pub mod session;

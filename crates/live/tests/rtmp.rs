@@ -155,3 +155,78 @@ async fn keys_one_publisher_drops_and_bad_input() {
     assert!(wait_exit(again).await);
     stop.cancel();
 }
+
+/// ffprobe's view of a file: `codec_type codec_name width height` per stream, and the duration.
+fn ffprobe(path: &std::path::Path) -> (Vec<String>, f64) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name,width,height:format=duration"])
+        .args(["-of", "compact=p=0:nk=1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let duration = lines.pop().and_then(|d| d.parse().ok()).unwrap_or(0.0);
+    (lines, duration)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_stream_becomes_ll_hls_that_ffprobe_reads() {
+    let (addr, mut rx, stop) = server().await;
+    let publisher = ffmpeg(addr, "key-one", 5, "libx264", "aac");
+    let mut pkg = live::package::Packager::new(2.0, 1.0 / 3.0, 10);
+    loop {
+        match next(&mut rx).await {
+            IngestEvent::Video { ts_ms, video, .. } => pkg.video(ts_ms, video).unwrap(),
+            IngestEvent::Audio { ts_ms, audio, .. } => pkg.audio(ts_ms, audio).unwrap(),
+            IngestEvent::Ended { .. } => break,
+            IngestEvent::Started { .. } => {}
+        }
+    }
+    assert!(wait_exit(publisher).await);
+    pkg.end();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("init.mp4"), pkg.init().expect("init segment")).unwrap();
+    let text = pkg.playlist().render(false);
+    let msns = pkg.playlist().msns();
+    assert!(msns.end - msns.start >= 2, "~5 s in 2 s segments: {text}");
+    for msn in msns.clone() {
+        std::fs::write(dir.path().join(format!("seg{msn}.m4s")), pkg.segment(msn).expect("closed segment")).unwrap();
+    }
+    std::fs::write(dir.path().join("index.m3u8"), &text).unwrap();
+    assert!(text.contains("#EXT-X-PART:") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    // Each part alone is a valid fragment too: init + part decodes.
+    let mut one = pkg.init().unwrap().to_vec();
+    one.extend_from_slice(&pkg.part(msns.start, 1).expect("a part"));
+    std::fs::write(dir.path().join("one-part.mp4"), one).unwrap();
+
+    let (streams, duration) = ffprobe(&dir.path().join("index.m3u8"));
+    assert!(
+        streams.contains(&"h264|video|320|240".to_string()) || streams.contains(&"video|h264|320|240".to_string()),
+        "{streams:?}"
+    );
+    assert!(streams.iter().any(|s| s.contains("aac")), "{streams:?}");
+    assert!(duration > 4.0, "the whole stream plays: {duration} s");
+    // Every frame decodes, none lost on the way: 5 s at 30 fps.
+    let decoded = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v", "-show_entries", "stream=nb_read_frames"])
+        .args(["-of", "csv=p=0"])
+        .arg(dir.path().join("index.m3u8"))
+        .output()
+        .expect("ffprobe");
+    // (HLS shows the stream once per program as well: the first count is the stream's.)
+    let counts = String::from_utf8_lossy(&decoded.stdout).to_string();
+    let frames: u32 = counts.lines().find_map(|l| l.trim().parse().ok()).unwrap_or(0);
+    assert!(
+        (145..=151).contains(&frames),
+        "decoded {frames} frames; errors: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    assert!(decoded.stderr.is_empty(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let (streams, _) = ffprobe(&dir.path().join("one-part.mp4"));
+    assert!(streams.iter().any(|s| s.contains("h264")), "a part with the init segment: {streams:?}");
+    let variant = pkg.variant("source/index.m3u8").expect("variant");
+    assert_eq!((variant.width, variant.height), (320, 240));
+    assert!(variant.codecs.starts_with("avc1.") && variant.codecs.ends_with(",mp4a.40.2"), "{variant:?}");
+    stop.cancel();
+}
