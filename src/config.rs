@@ -22,6 +22,41 @@ pub struct Config {
     pub media: MediaConfig,
     pub voice: signaling::VoiceConfig,
     pub video: VideoConfig,
+    pub live: LiveConfig,
+}
+
+/// Live streaming: RTMP ingest and LL-HLS.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// TCP address RTMP publishers (OBS, ffmpeg) connect to; empty turns RTMP ingest off.
+    pub rtmp_bind: String,
+    /// `host:port` publishers reach RTMP at, for the URL handed out with a stream key; empty: the
+    /// bound address.
+    pub rtmp_public: String,
+    /// A publisher sending more than this (kbit/s, audio and video) is cut; 0: no limit.
+    pub max_ingest_kbps: u32,
+    /// RTMP connections at once, publishing or not.
+    pub max_ingest_connections: usize,
+    /// LL-HLS: segment and part lengths aimed at (the publisher's keyframes decide segments), and
+    /// segments kept per rendition.
+    pub segment_secs: f64,
+    pub part_secs: f64,
+    pub window_segments: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            rtmp_bind: "127.0.0.1:1935".into(),
+            rtmp_public: String::new(),
+            max_ingest_kbps: 20_000,
+            max_ingest_connections: 64,
+            segment_secs: 2.0,
+            part_secs: 1.0 / 3.0,
+            window_segments: 12,
+        }
+    }
 }
 
 /// The video composite of `hybrid` and `mcu` rooms: one per room, encoded once for everyone.
@@ -98,12 +133,13 @@ impl Default for Config {
             chat: ChatConfig::default(),
             media: MediaConfig::default(),
             voice: signaling::VoiceConfig::default(),
+            live: LiveConfig::default(),
             video: VideoConfig::default(),
         }
     }
 }
 
-const SECTIONS: &[&str] = &["chat", "media", "voice", "video"];
+const SECTIONS: &[&str] = &["chat", "media", "voice", "video", "live"];
 /// Settings without a default value: absent from the serialised defaults, known all the same.
 const OPTIONAL: &[(&str, &str)] =
     &[("media", "public_ip"), ("voice", "mode"), ("voice", "stats_token"), ("chat", "voice_token_secret")];
@@ -176,6 +212,10 @@ impl Config {
             let media = top.entry("media").or_insert_with(|| serde_json::json!({}));
             let Some(media) = media.as_object_mut() else { bail!("config: \"media\" must be an object") };
             media.entry("bind").or_insert_with(|| FREE_PORT.into());
+            // Embedders run rooms; RTMP ingest only when they ask for it.
+            let live = top.entry("live").or_insert_with(|| serde_json::json!({}));
+            let Some(live) = live.as_object_mut() else { bail!("config: \"live\" must be an object") };
+            live.entry("rtmp_bind").or_insert_with(|| "".into());
             serde_json::from_value(v).context("invalid configuration")
         } else {
             let mut top: toml::Table = text.parse().context("config is neither JSON nor valid TOML")?;
@@ -183,6 +223,9 @@ impl Config {
             let media = top.entry("media").or_insert_with(|| toml::Value::Table(toml::Table::new()));
             let Some(media) = media.as_table_mut() else { bail!("config: [media] must be a table") };
             media.entry("bind").or_insert_with(|| FREE_PORT.into());
+            let live = top.entry("live").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(live) = live.as_table_mut() else { bail!("config: [live] must be a table") };
+            live.entry("rtmp_bind").or_insert_with(|| "".into());
             toml::Value::Table(top).try_into().context("invalid configuration")
         }
     }

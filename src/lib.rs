@@ -6,11 +6,13 @@
 //! - [`config`]: defaults < TOML file < `CONFAB_*` environment < flags.
 //! - [`server`]: [`server::Running`] starts the store, chat plane, media engine and voice gateway.
 //! - [`embed`]: rooms, join tokens, participants, stats and events for an embedding application.
+//! - [`live`]: live streaming: RTMP ingest authorised by the chat store's stream keys, LL-HLS.
 //! - [`media`]: the MCU (`mcu`: compositor, mix-minus) plugged into the media engine (`sfu`).
 //! - [`web`]: the browser client (`web/`), embedded and served at `/`.
 
 pub mod config;
 pub mod embed;
+pub mod live;
 pub mod media;
 pub mod server;
 pub mod web;

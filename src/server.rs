@@ -20,6 +20,8 @@ pub struct Running {
     pub http: SocketAddr,
     /// The media engine's bound UDP address.
     pub udp: SocketAddr,
+    /// The RTMP ingest's address (`None`: turned off).
+    pub rtmp: Option<SocketAddr>,
     pub app: App,
     pub voice: Voice,
     /// The rooms' video compositors and audio mixes.
@@ -55,13 +57,17 @@ impl Running {
         let udp = sfu.local_addr();
         tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
         let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
-        let router = chat::server::router(&app).merge(signaling::router(&voice)).merge(crate::web::router());
+        let live = crate::live::start(&cfg.live, &app).await?;
+        let router = chat::server::router(&app)
+            .merge(signaling::router(&voice))
+            .merge(live::http::router(live.streams.clone()))
+            .merge(crate::web::router());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(chat::server::serve(listener, app.clone(), router, async {
             let _ = stopped.await;
         }));
         tracing::info!("confab listening on http://{http}");
-        Ok(Running { http, udp, app, voice, mixers, sfu, stop: Some(stop), task })
+        Ok(Running { http, udp, rtmp: live.rtmp, app, voice, mixers, sfu, stop: Some(stop), task })
     }
 
     /// Serves until `signal` resolves (or the server fails), then stops gracefully.

@@ -36,6 +36,7 @@ async fn migrate_create_user_serve_and_sigterm() {
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", &db])
+        .env("CONFAB_LIVE_RTMP_BIND", "127.0.0.1:0")
         .env("CONFAB_CHAT_HEARTBEAT_INTERVAL_MS", "5000")
         .stderr(Stdio::piped())
         .spawn()

@@ -278,6 +278,7 @@ async fn a_failed_pipeline_ends_the_video_not_the_call() {
     cfg.media.bind = "127.0.0.1:0".into();
     (cfg.video.width, cfg.video.height, cfg.video.fps) = (SIZE.0, SIZE.1, 15);
     cfg.voice.stats_token = Some(common::STATS_TOKEN.into());
+    cfg.live.rtmp_bind = "127.0.0.1:0".into();
     let running = confab::server::Running::start(&cfg).await.unwrap();
     let base = format!("http://{}", running.http);
     let (tokens, _, room, _) = guild(&base, 2).await;

@@ -16,7 +16,7 @@ fi
 BIN=${CONFAB_BIN:-$ROOT/target/debug/confab}
 DATA=$(mktemp -d)
 LOG="$DATA/server.log"
-"$BIN" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 --database-url "sqlite:$DATA/a.db" 2>"$LOG" &
+CONFAB_LIVE_RTMP_BIND=127.0.0.1:0 "$BIN" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 --database-url "sqlite:$DATA/a.db" 2>"$LOG" &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$DATA"' EXIT
 BASE=""

@@ -35,7 +35,7 @@ export async function startServer(...extra) {
   const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--media-bind', '127.0.0.1:0',
     '--database-url', `sqlite:${join(dir, 'confab.db')}`, ...extra], {
     // The tests post backlogs faster than a person types: the per-user posting limit is raised.
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', CONFAB_CHAT_MESSAGE_BURST_PER_USER: '1000' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', CONFAB_CHAT_MESSAGE_BURST_PER_USER: '1000', CONFAB_LIVE_RTMP_BIND: '127.0.0.1:0' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.add(child);

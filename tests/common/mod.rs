@@ -21,6 +21,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
             .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0", "--database-url", database_url])
             .env("CONFAB_VOICE_STATS_TOKEN", STATS_TOKEN)
+            .env("CONFAB_LIVE_RTMP_BIND", "127.0.0.1:0")
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

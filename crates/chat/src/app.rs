@@ -42,6 +42,9 @@ pub struct Inner {
     pub next_conn: AtomicU64,
     pub voice_tokens: VoiceTokens,
     pub voice_states: VoiceStates,
+    pub stream_states: crate::streams::StreamStates,
+    /// Where publishers push RTMP (`rtmp://host:port/live`), once the live engine listens.
+    rtmp_base: Mutex<Option<String>>,
     /// Logins, channels and memberships, as the last store reads said (see [`crate::cache`]).
     pub caches: crate::cache::Caches,
     /// Presence changes waiting for the next flush (see [`App::publish_presence`]).
@@ -101,6 +104,8 @@ impl App {
             next_conn: AtomicU64::new(1),
             voice_tokens: VoiceTokens::new(&voice_secret),
             voice_states: VoiceStates::default(),
+            stream_states: Default::default(),
+            rtmp_base: Mutex::default(),
             caches: crate::cache::Caches::default(),
             presence: Mutex::default(),
             logins: Mutex::default(),
@@ -135,6 +140,22 @@ impl App {
         }
         // No subscriber is not an error.
         let _ = self.revocations.send(Revoked { user, login: login.to_string() });
+    }
+
+    /// The RTMP ingest's base URL, for `POST …/stream-key` (set by the live engine at start).
+    pub fn set_rtmp_base(&self, base: String) {
+        *self.rtmp_base.lock().unwrap_or_else(|p| p.into_inner()) = Some(base);
+    }
+
+    pub fn rtmp_base(&self) -> Option<String> {
+        self.rtmp_base.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records a live channel's stream state reported by the live engine and tells the guild
+    /// (STREAM_UPDATE).
+    pub fn update_stream(&self, state: crate::streams::StreamState) {
+        self.stream_states.set(&state);
+        self.publish(Topic::Guild(state.guild_id), "STREAM_UPDATE", &state);
     }
 
     /// Whether `user` is a member of `guild`, from the cache when it knows.

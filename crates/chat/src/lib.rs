@@ -16,6 +16,7 @@
 //!   fans events out, the broker trait, and the socket driver.
 //! - [`server`]: the router and a graceful serve loop; [`listener`]: the TCP listener under it,
 //!   which gives hyper's own error answers the `{code, message}` body.
+//! - [`streams`]: stream states of live channels (idle, live, ended), reported by the live engine.
 //! - [`voice`]: voice states (who is in which voice channel), reported by the voice gateway.
 //!
 //! ```no_run
@@ -38,4 +39,5 @@ pub mod id;
 pub mod listener;
 pub mod server;
 pub mod store;
+pub mod streams;
 pub mod voice;

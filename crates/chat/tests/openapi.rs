@@ -507,6 +507,10 @@ async fn success_responses_match_their_schemas() {
     w.ok(&alice, "patch", "/api/channels/{channel_id}", &[&voice], Some(json!({"voice_mode": "sfu"}))).await;
     w.ok(&alice, "post", "/api/channels/{channel_id}/voice", &[&voice], None).await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/voice-states", &[&guild], None).await;
+    let stage = Some(json!({"name": "stage", "kind": "live"}));
+    let stage = id(&w.ok(&alice, "post", "/api/guilds/{guild_id}/channels", &[&guild], stage).await);
+    w.ok(&alice, "post", "/api/channels/{channel_id}/stream-key", &[&stage], None).await;
+    w.ok(&alice, "get", "/api/channels/{channel_id}/stream", &[&stage], None).await;
     w.ok(&alice, "post", "/api/guilds/{guild_id}/invites", &[&guild], Some(json!({}))).await;
     let invite = w
         .ok(

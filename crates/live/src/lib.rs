@@ -14,6 +14,9 @@
 //!   rendition (the source's own H.264 and AAC).
 //! - [`playlist`] (sans-IO): LL-HLS media playlists as parts and segments are cut, blocking
 //!   reloads (`_HLS_msn`/`_HLS_part`), delta updates (`_HLS_skip`), the master playlist.
+//! - [`hub`]: the streams being served (a packager each) and the wake-ups of blocked requests.
+//! - [`http`]: LL-HLS over HTTP from memory: master and media playlists (blocking reload, delta
+//!   updates), init segment, segments and parts, with CDN-minded caching, ETags and CORS.
 //! - [`server`]: the tokio listener: a task per connection, stream keys authorised through the
 //!   [`server::StreamKeys`] trait, one publisher per stream, [`server::IngestEvent`]s out.
 //!
@@ -22,6 +25,8 @@
 pub mod codec;
 pub mod flv;
 pub mod fmp4;
+pub mod http;
+pub mod hub;
 pub mod package;
 pub mod playlist;
 pub mod server;

@@ -57,6 +57,7 @@ pub struct MediaPlaylist {
     segments: VecDeque<Segment>,
     next_msn: u64,
     ended: bool,
+    parts_cut: u64,
 }
 
 impl MediaPlaylist {
@@ -70,6 +71,7 @@ impl MediaPlaylist {
             segments: VecDeque::new(),
             next_msn: 0,
             ended: false,
+            parts_cut: 0,
         }
     }
 
@@ -89,7 +91,8 @@ impl MediaPlaylist {
                 self.segments.pop_front();
             }
         }
-        let seg = self.segments.back_mut().expect("a segment was just ensured");
+        self.parts_cut += 1;
+        let Some(seg) = self.segments.back_mut() else { return (self.next_msn, 0) };
         seg.parts.push(Part { duration, independent });
         (seg.msn, seg.parts.len() - 1)
     }
@@ -98,6 +101,16 @@ impl MediaPlaylist {
     pub fn end(&mut self) {
         self.close_segment();
         self.ended = true;
+    }
+
+    /// Parts cut since the start.
+    pub fn parts_cut(&self) -> u64 {
+        self.parts_cut
+    }
+
+    /// The target duration as written in the playlist, seconds.
+    pub fn target_secs(&self) -> f64 {
+        self.target_duration
     }
 
     pub fn is_ended(&self) -> bool {

@@ -1,6 +1,7 @@
-//! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice", voice_mode?, slow_mode_secs?}`
-//! → 201 channel (owner only). `voice_mode` (`hybrid` default, `sfu`, `mcu`) applies to voice
-//! channels only, `slow_mode_secs` (0–21600) to text channels only.
+//! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice"|"live", voice_mode?,
+//! slow_mode_secs?}` → 201 channel (owner only). `voice_mode` (`hybrid` default, `sfu`, `mcu`)
+//! applies to voice channels only, `slow_mode_secs` (0–21600) to channels with messages (text, and
+//! a live stream's chat). A live channel's stream key comes from `POST …/stream-key`.
 
 use super::access::owned_guild;
 use super::error::{ApiError, ApiResult};
@@ -33,16 +34,20 @@ pub async fn handler(
     let name = validate::text("name", &body.name, 100)?;
     let voice_mode = match (body.kind, body.voice_mode) {
         (ChannelKind::Voice, mode) => Some(mode.unwrap_or_default()),
-        (ChannelKind::Text, None) => None,
-        (ChannelKind::Text, Some(_)) => return Err(ApiError::invalid("voice_mode applies to voice channels only")),
+        (ChannelKind::Text | ChannelKind::Live, None) => None,
+        (ChannelKind::Text | ChannelKind::Live, Some(_)) => {
+            return Err(ApiError::invalid("voice_mode applies to voice channels only"));
+        }
     };
     let slow_mode_secs = match (body.kind, body.slow_mode_secs) {
         (_, None) => 0,
-        (ChannelKind::Text, Some(secs)) => {
+        (ChannelKind::Text | ChannelKind::Live, Some(secs)) => {
             validate::slow_mode(secs)?;
             secs
         }
-        (ChannelKind::Voice, Some(_)) => return Err(ApiError::invalid("slow_mode_secs applies to text channels only")),
+        (ChannelKind::Voice, Some(_)) => {
+            return Err(ApiError::invalid("slow_mode_secs applies to text and live channels only"));
+        }
     };
     let position = app.store.channels.channels(guild).await?.iter().map(|c| c.position + 1).max().unwrap_or(0);
     let channel = Channel {

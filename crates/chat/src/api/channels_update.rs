@@ -41,8 +41,8 @@ pub async fn handler(
         ch.voice_mode = Some(mode);
     }
     if let Some(secs) = body.slow_mode_secs {
-        if ch.kind != ChannelKind::Text {
-            return Err(ApiError::invalid("slow_mode_secs applies to text channels only"));
+        if !ch.kind.has_messages() {
+            return Err(ApiError::invalid("slow_mode_secs applies to text and live channels only"));
         }
         validate::slow_mode(secs)?;
         if !app.store.channels.set_slow_mode(channel, secs).await? {

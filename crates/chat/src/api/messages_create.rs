@@ -11,7 +11,7 @@ use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
-use crate::store::{Channel, ChannelKind, Message};
+use crate::store::{Channel, Message};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -31,8 +31,8 @@ pub async fn handler(
     Json(body): Json<Body>,
 ) -> ApiResult<(StatusCode, axum::Json<Message>)> {
     let ch = member_channel(&app, channel, caller.user).await?;
-    if ch.kind != ChannelKind::Text {
-        return Err(ApiError::invalid("messages can only be sent to text channels"));
+    if !ch.kind.has_messages() {
+        return Err(ApiError::invalid("messages can only be sent to text and live channels"));
     }
     let content = validate::text("content", &body.content, validate::MAX_MESSAGE_CHARS)?;
     check_pace(&app, &ch, caller.user).await?;

@@ -93,6 +93,14 @@ pub trait ChannelStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait StreamKeyStore: Send + Sync {
+    /// Sets (replacing any) the key of a live channel, as its hash.
+    async fn set_stream_key(&self, channel: Id, key_hash: &str, now_ms: i64) -> Result<()>;
+    /// The live channel a key (by hash) publishes to.
+    async fn channel_for_stream_key(&self, key_hash: &str) -> Result<Option<Id>>;
+}
+
+#[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Stores the message and its mentions in one transaction; returns once committed.
     async fn create_message(&self, message: &Message) -> Result<()>;
@@ -129,6 +137,7 @@ pub struct Store {
     pub guilds: Arc<dyn GuildStore>,
     pub members: Arc<dyn MemberStore>,
     pub channels: Arc<dyn ChannelStore>,
+    pub stream_keys: Arc<dyn StreamKeyStore>,
     pub messages: Arc<dyn MessageStore>,
     pub read_states: Arc<dyn ReadStateStore>,
     pub reports: Arc<dyn ReportStore>,
@@ -151,6 +160,7 @@ impl Store {
             guilds: sql.clone(),
             members: sql.clone(),
             channels: sql.clone(),
+            stream_keys: sql.clone(),
             messages: sql.clone(),
             read_states: sql.clone(),
             reports: sql,

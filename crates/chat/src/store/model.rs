@@ -51,6 +51,8 @@ pub struct Invite {
 pub enum ChannelKind {
     Text,
     Voice,
+    /// A live stream ("Live Now") and its chat.
+    Live,
 }
 
 impl ChannelKind {
@@ -58,6 +60,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Text => "text",
             ChannelKind::Voice => "voice",
+            ChannelKind::Live => "live",
         }
     }
 
@@ -65,8 +68,14 @@ impl ChannelKind {
         match s {
             "text" => Some(ChannelKind::Text),
             "voice" => Some(ChannelKind::Voice),
+            "live" => Some(ChannelKind::Live),
             _ => None,
         }
+    }
+
+    /// Text channels and a live stream's chat hold messages.
+    pub fn has_messages(self) -> bool {
+        matches!(self, ChannelKind::Text | ChannelKind::Live)
     }
 }
 

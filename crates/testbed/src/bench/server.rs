@@ -83,6 +83,7 @@ pub fn server_env(s: &ServerSettings) -> Vec<(String, String)> {
         ("CONFAB_CHAT_MESSAGE_BURST_PER_USER", "100000000".into()),
         ("CONFAB_CHAT_MAX_GATEWAY_CONNECTIONS", "1000000".into()),
         ("CONFAB_VOICE_STATS_TOKEN", super::api::stats_token().into()),
+        ("CONFAB_LIVE_RTMP_BIND", "127.0.0.1:0".into()),
         ("RUST_LOG", "warn,confab=info".into()),
     ]
     .into_iter()

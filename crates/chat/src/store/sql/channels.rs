@@ -36,7 +36,7 @@ fn channel(row: &AnyRow) -> Result<Channel> {
     let mode: String = row.try_get("voice_mode")?;
     let voice_mode = match kind {
         ChannelKind::Voice => Some(VoiceMode::parse(&mode).ok_or(StoreError::NotFound("voice mode"))?),
-        ChannelKind::Text => None,
+        ChannelKind::Text | ChannelKind::Live => None,
     };
     Ok(Channel {
         id: id(row, "id")?,
@@ -87,7 +87,7 @@ impl ChannelStore for SqlStore {
 
     async fn set_slow_mode(&self, channel: Id, secs: i64) -> Result<bool> {
         let _writer = self.writer().await;
-        let done = sqlx::query("UPDATE channels SET slow_mode_secs = $1 WHERE id = $2 AND kind = 'text'")
+        let done = sqlx::query("UPDATE channels SET slow_mode_secs = $1 WHERE id = $2 AND kind IN ('text', 'live')")
             .bind(secs)
             .bind(channel.0)
             .execute(&self.pool)

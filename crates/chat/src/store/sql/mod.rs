@@ -8,6 +8,7 @@ mod messages;
 mod read_states;
 mod reports;
 mod sessions;
+mod stream_keys;
 mod users;
 
 use super::{Result, StoreError};
@@ -19,16 +20,21 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Migrations per dialect, embedded so the binary needs no files beside it.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
-    (2, "voice_mode", include_str!("../../../migrations/sqlite/0002_voice_mode.sql")),
-    (3, "slow_mode", include_str!("../../../migrations/sqlite/0003_slow_mode.sql")),
+/// Migrations per dialect, embedded so the binary needs no files beside it: (version, name, SQL,
+/// whether it runs outside the migrator's transaction: SQLite's table rebuilds turn foreign keys
+/// off, which only works outside one, and open their own).
+type Migrations = &'static [(i64, &'static str, &'static str, bool)];
+const SQLITE_MIGRATIONS: Migrations = &[
+    (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"), false),
+    (2, "voice_mode", include_str!("../../../migrations/sqlite/0002_voice_mode.sql"), false),
+    (3, "slow_mode", include_str!("../../../migrations/sqlite/0003_slow_mode.sql"), false),
+    (4, "live", include_str!("../../../migrations/sqlite/0004_live.sql"), true),
 ];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
-    (2, "voice_mode", include_str!("../../../migrations/postgres/0002_voice_mode.sql")),
-    (3, "slow_mode", include_str!("../../../migrations/postgres/0003_slow_mode.sql")),
+const POSTGRES_MIGRATIONS: Migrations = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql"), false),
+    (2, "voice_mode", include_str!("../../../migrations/postgres/0002_voice_mode.sql"), false),
+    (3, "slow_mode", include_str!("../../../migrations/postgres/0003_slow_mode.sql"), false),
+    (4, "live", include_str!("../../../migrations/postgres/0004_live.sql"), false),
 ];
 
 pub struct SqlStore {
@@ -44,6 +50,13 @@ impl SqlStore {
     /// Connects to `url` (`sqlite:path`, `sqlite::memory:` or `postgres://…`), creating a SQLite
     /// file and its directory when missing, and applies pending migrations.
     pub async fn open(url: &str) -> Result<SqlStore> {
+        SqlStore::open_until(url, i64::MAX).await
+    }
+
+    /// [`SqlStore::open`], applying migrations up to `version` only: for tests of a migration
+    /// against data written before it.
+    #[doc(hidden)]
+    pub async fn open_until(url: &str, version: i64) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let (backend, url, migrations) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
@@ -85,8 +98,9 @@ impl SqlStore {
         let migrator = Migrator::with_migrations(
             migrations
                 .iter()
-                .map(|&(version, name, sql)| {
-                    Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, SqlStr::from_static(sql), false)
+                .filter(|(v, ..)| *v <= version)
+                .map(|&(version, name, sql, no_tx)| {
+                    Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, SqlStr::from_static(sql), no_tx)
                 })
                 .collect(),
         );

@@ -31,7 +31,7 @@ impl ReadStateStore for SqlStore {
                 WHERE x.user_id = $1 AND x.channel_id = c.id \
                 AND x.message_id > COALESCE(r.last_read_id, 0) AND m.author_id <> $1) AS mention_count \
              FROM channels c LEFT JOIN read_states r ON r.channel_id = c.id AND r.user_id = $1 \
-             WHERE c.guild_id = $2 AND c.kind = 'text' ORDER BY c.position, c.id",
+             WHERE c.guild_id = $2 AND c.kind IN ('text', 'live') ORDER BY c.position, c.id",
         )
         .bind(user.0)
         .bind(guild.0)

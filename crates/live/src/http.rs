@@ -1,0 +1,192 @@
+//! LL-HLS over HTTP, from memory: `/live/{stream}/index.m3u8` (master), and per rendition
+//! `/live/{stream}/{rendition}/index.m3u8` (blocking reload with `_HLS_msn` / `_HLS_part`, delta
+//! updates with `_HLS_skip=YES`), `init.mp4`, `seg{n}.m4s`, `part{n}.{i}.m4s` (a part not cut yet
+//! but next in line is waited for, as preload hints ask).
+//!
+//! Made for CDNs: playlists are cached briefly (a blocking response longer: its URL names what it
+//! waited for), segments, parts and the init segment for a year and `immutable`; every answer has
+//! an `ETag` and allows any origin. Errors are `{code, message}` like the rest of the server.
+
+use crate::hub::{Stream, Streams};
+use crate::playlist::{Readiness, master};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The one rendition served so far: the source, passed through.
+pub const SOURCE: &str = "source";
+
+const UNKNOWN_ROUTE: u32 = 10404;
+const INVALID: u32 = 50035;
+const TOO_FAR: u32 = 40000;
+
+pub fn router(streams: Arc<Streams>) -> Router {
+    Router::new()
+        .route("/live/{stream}/index.m3u8", get(master_playlist))
+        .route("/live/{stream}/{rendition}/{file}", get(rendition_file))
+        .with_state(streams)
+}
+
+fn error(status: StatusCode, code: u32, message: &str) -> Response {
+    let body = format!("{{\"code\":{code},\"message\":{}}}", serde_json_string(message));
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+fn serde_json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn not_found(what: &str) -> Response {
+    error(StatusCode::NOT_FOUND, UNKNOWN_ROUTE, &format!("no such {what}"))
+}
+
+/// A body with its type, caching and validator.
+fn answer(body: Bytes, kind: &'static str, cache: &'static str, headers: &HeaderMap) -> Response {
+    let etag = format!("\"{:016x}\"", fnv(&body));
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        return r;
+    }
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    r
+}
+
+fn fnv(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3))
+}
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+const MEDIA: &str = "video/mp4";
+const SHORT: &str = "public, max-age=1";
+const BLOCKED: &str = "public, max-age=30";
+const FOREVER: &str = "public, max-age=31536000, immutable";
+
+async fn master_playlist(State(streams): State<Arc<Streams>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let Some(stream) = streams.get(&id) else { return not_found("stream") };
+    let variant = stream.packager().variant(&format!("{SOURCE}/index.m3u8"));
+    match variant {
+        Some(v) => answer(Bytes::from(master(&[v])), PLAYLIST, SHORT, &headers),
+        None => not_found("stream (nothing published yet)"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Reload {
+    #[serde(rename = "_HLS_msn")]
+    msn: Option<u64>,
+    #[serde(rename = "_HLS_part")]
+    part: Option<usize>,
+    #[serde(rename = "_HLS_skip")]
+    skip: Option<String>,
+}
+
+async fn rendition_file(
+    State(streams): State<Arc<Streams>>,
+    Path((id, rendition, file)): Path<(String, String, String)>,
+    query: Result<Query<Reload>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(stream) = streams.get(&id) else { return not_found("stream") };
+    if rendition != SOURCE {
+        return not_found("rendition");
+    }
+    if file == "index.m3u8" {
+        let Ok(Query(q)) = query else { return error(StatusCode::BAD_REQUEST, INVALID, "bad _HLS_ parameters") };
+        return media_playlist(&stream, q, &headers).await;
+    }
+    if file == "init.mp4" {
+        return match stream.packager().init() {
+            Some(b) => answer(b, MEDIA, FOREVER, &headers),
+            None => not_found("init segment (nothing published yet)"),
+        };
+    }
+    if let Some(n) = file.strip_prefix("seg").and_then(|f| f.strip_suffix(".m4s")).and_then(|n| n.parse().ok()) {
+        return match stream.packager().segment(n) {
+            Some(b) => answer(b, MEDIA, FOREVER, &headers),
+            None => not_found("segment"),
+        };
+    }
+    let part = file.strip_prefix("part").and_then(|f| f.strip_suffix(".m4s")).and_then(|p| {
+        let (m, i) = p.split_once('.')?;
+        Some((m.parse::<u64>().ok()?, i.parse::<usize>().ok()?))
+    });
+    match part {
+        Some((msn, i)) => part_file(&stream, msn, i, &headers).await,
+        None => not_found("file"),
+    }
+}
+
+/// How long a blocked request waits, at most: three target durations, as the spec bounds it.
+fn max_wait(stream: &Stream) -> Duration {
+    Duration::from_secs_f64(3.0 * stream.packager().playlist().target_secs())
+}
+
+async fn media_playlist(stream: &Stream, q: Reload, headers: &HeaderMap) -> Response {
+    if q.part.is_some() && q.msn.is_none() {
+        return error(StatusCode::BAD_REQUEST, INVALID, "_HLS_part needs _HLS_msn");
+    }
+    let skip = q.skip.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("YES") || s.eq_ignore_ascii_case("v2"));
+    let mut cache = SHORT;
+    if let Some(msn) = q.msn {
+        cache = BLOCKED;
+        let ready = wait(stream, |s| s.packager().playlist().readiness(msn, q.part)).await;
+        if ready == Readiness::TooFar {
+            return error(StatusCode::BAD_REQUEST, TOO_FAR, "_HLS_msn is more than two segments ahead");
+        }
+    }
+    let text = stream.packager().playlist().render(skip);
+    answer(Bytes::from(text), PLAYLIST, cache, headers)
+}
+
+async fn part_file(stream: &Stream, msn: u64, i: usize, headers: &HeaderMap) -> Response {
+    let ready = wait(stream, |s| s.packager().playlist().readiness(msn, Some(i))).await;
+    match (ready, stream.packager().part(msn, i)) {
+        (_, Some(b)) => answer(b, MEDIA, FOREVER, headers),
+        (Readiness::TooFar, None) => error(StatusCode::BAD_REQUEST, TOO_FAR, "that part is too far ahead"),
+        _ => not_found("part"),
+    }
+}
+
+/// Waits (bounded) until `check` is not `Wait`.
+async fn wait(stream: &Stream, check: impl Fn(&Stream) -> Readiness) -> Readiness {
+    let mut changes = stream.changes();
+    let deadline = tokio::time::Instant::now() + max_wait(stream);
+    loop {
+        let r = check(stream);
+        if r != Readiness::Wait {
+            return r;
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Err(_) => return Readiness::Wait,
+            Ok(Err(_)) => return check(stream),
+            Ok(Ok(())) => {}
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Live streaming end to end, with the real binary and real ffmpeg: a live channel and its stream
+//! key, an RTMP publish, STREAM_UPDATE on the gateway, LL-HLS over HTTP (blocking reload, caching,
+//! 400 far ahead), ffprobe decoding the stream from the server's URLs, the end (EXT-X-ENDLIST), an
+//! immediate republish, and a rotated key refused.
+
+mod common;
+
+use common::{Server, guild};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const T: Duration = Duration::from_secs(20);
+
+async fn post(base: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new().post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn publish(url: &str, seconds: u32) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440"])
+        .args(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-g", "30", "-c:a", "aac", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg")
+}
+
+async fn exit_ok(mut child: std::process::Child) -> bool {
+    tokio::task::spawn_blocking(move || child.wait().map(|s| s.success()).unwrap_or(false)).await.unwrap()
+}
+
+/// The next STREAM_UPDATE with `state`.
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn stream_update(gw: &mut Ws, state: &str) -> Value {
+    loop {
+        let m = tokio::time::timeout(T, gw.next()).await.expect("a dispatch in time").unwrap().unwrap();
+        let Message::Text(t) = m else { continue };
+        let v: Value = serde_json::from_str(t.as_str()).unwrap();
+        if v["t"] == "STREAM_UPDATE" && v["d"]["state"] == state {
+            return v["d"].clone();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtmp_in_ll_hls_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&format!("sqlite:{}", dir.path().join("l.db").display()), &[]);
+    let base = server.base.clone();
+    let (tokens, _, _, guild_id) = guild(&base, 2).await;
+    let (st, ch) =
+        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
+            .await;
+    assert_eq!(st, 201, "{ch}");
+    let channel = ch["id"].as_str().unwrap().to_string();
+    // Only the owner gets a key; only a live channel has one.
+    let (st, _) = post(&base, &tokens[1], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    assert_eq!(st, 403);
+    let chans: Value = reqwest::Client::new()
+        .get(format!("{base}/api/guilds/{guild_id}/channels"))
+        .bearer_auth(&tokens[0])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text =
+        chans.as_array().unwrap().iter().find(|c| c["kind"] == "text").unwrap()["id"].as_str().unwrap().to_string();
+    let (st, _) = post(&base, &tokens[0], &format!("/api/channels/{text}/stream-key"), json!({})).await;
+    assert_eq!(st, 400);
+    let (st, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    assert_eq!(st, 200, "{key}");
+    let rtmp_url = key["rtmp_url"].as_str().expect("rtmp_url").to_string();
+    assert!(rtmp_url.starts_with("rtmp://127.0.0.1:") && rtmp_url.contains("/live/live_"), "{rtmp_url}");
+
+    // A member watches the guild's dispatches.
+    let (mut gw, _) =
+        tokio_tungstenite::connect_async(format!("{}/gateway", base.replace("http", "ws"))).await.unwrap();
+    gw.next().await.unwrap().unwrap();
+    gw.send(Message::Text(json!({"op": 2, "d": {"token": tokens[1]}}).to_string().into())).await.unwrap();
+
+    let started = Instant::now();
+    let publisher = publish(&rtmp_url, 6);
+    let live = stream_update(&mut gw, "live").await;
+    let first_playable = started.elapsed();
+    assert_eq!(live["playlist"], format!("/live/{channel}/index.m3u8"), "{live}");
+    assert!(first_playable < Duration::from_secs(5), "playable after {first_playable:?}");
+    let state: Value = reqwest::Client::new()
+        .get(format!("{base}/api/channels/{channel}/stream"))
+        .bearer_auth(&tokens[1])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["state"], "live", "{state}");
+
+    // The master playlist and the media playlist, with their caching.
+    let http = reqwest::Client::new();
+    let master = http.get(format!("{base}/live/{channel}/index.m3u8")).send().await.unwrap();
+    assert_eq!(master.headers()["content-type"], "application/vnd.apple.mpegurl");
+    assert_eq!(master.headers()["access-control-allow-origin"], "*");
+    let master = master.text().await.unwrap();
+    assert!(master.contains("RESOLUTION=320x240") && master.contains("CODECS=\"avc1."), "{master}");
+    let media_url = format!("{base}/live/{channel}/source/index.m3u8");
+    let media = http.get(&media_url).send().await.unwrap().text().await.unwrap();
+    assert!(media.contains("#EXT-X-PART:") && media.contains("CAN-BLOCK-RELOAD=YES"), "{media}");
+    let hint = media.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part")).unwrap();
+    let (msn, part) = hint.trim_end_matches(".m4s\"").split_once('.').unwrap();
+    // A blocking reload for the hinted part returns once it exists, and lists it.
+    let t0 = Instant::now();
+    let blocked = http.get(format!("{media_url}?_HLS_msn={msn}&_HLS_part={part}")).send().await.unwrap();
+    assert_eq!(blocked.status(), 200);
+    assert!(blocked.headers()["cache-control"].to_str().unwrap().contains("max-age=30"));
+    let blocked = blocked.text().await.unwrap();
+    assert!(blocked.contains(&format!("URI=\"part{msn}.{part}.m4s\"")), "{blocked}");
+    assert!(t0.elapsed() < Duration::from_secs(3), "answered when the part was cut: {:?}", t0.elapsed());
+    // Far ahead: 400 with a JSON body.
+    let far = http.get(format!("{media_url}?_HLS_msn={}", msn.parse::<u64>().unwrap() + 10)).send().await.unwrap();
+    assert_eq!(far.status(), 400);
+    assert_eq!(far.json::<Value>().await.unwrap()["code"], 40000);
+    // Parts and the init segment: immutable.
+    let init = http.get(format!("{base}/live/{channel}/source/init.mp4")).send().await.unwrap();
+    assert!(init.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+
+    // The publisher stops: EXT-X-ENDLIST and STREAM_UPDATE ended; ffprobe decodes all of it.
+    assert!(exit_ok(publisher).await);
+    let ended = stream_update(&mut gw, "ended").await;
+    assert!(ended["ended_at"].is_i64(), "{ended}");
+    let media = http.get(&media_url).send().await.unwrap().text().await.unwrap();
+    assert!(media.ends_with("#EXT-X-ENDLIST\n"), "{media}");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=nb_read_frames,width,height",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(format!("{base}/live/{channel}/index.m3u8"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&probe.stdout).to_string();
+    let first = out.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
+    let fields: Vec<u32> = first.split(',').filter_map(|f| f.trim().parse().ok()).collect();
+    assert_eq!(fields.get(..2), Some(&[320, 240][..]), "{out}");
+    assert!(fields.get(2).is_some_and(|n| (170..=181).contains(n)), "6 s at 30 fps decoded from the server: {out}");
+
+    // The key publishes again at once; a rotated key is refused.
+    let again = publish(&rtmp_url, 2);
+    stream_update(&mut gw, "live").await;
+    assert!(exit_ok(again).await);
+    stream_update(&mut gw, "ended").await;
+    let (_, fresh) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    assert_ne!(fresh["stream_key"], key["stream_key"]);
+    assert!(!exit_ok(publish(&rtmp_url, 2)).await, "the old key is refused");
+    assert!(exit_ok(publish(fresh["rtmp_url"].as_str().unwrap(), 1)).await, "the new one publishes");
+}
