@@ -43,6 +43,21 @@ pub struct LiveConfig {
     pub segment_secs: f64,
     pub part_secs: f64,
     pub window_segments: usize,
+    /// The transcoded renditions beside the source's own: each one smaller than the source is
+    /// made (never upscaled), its width following the source's aspect ratio.
+    pub renditions: Vec<RenditionConfig>,
+    /// x264's speed preset for the renditions (`ultrafast` … `medium`).
+    pub x264_preset: String,
+    /// The frame rate the renditions' keyframe interval is counted in (segment_secs × fps).
+    pub fps: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RenditionConfig {
+    pub name: String,
+    pub height: u32,
+    pub bitrate_kbps: u32,
 }
 
 impl Default for LiveConfig {
@@ -55,6 +70,13 @@ impl Default for LiveConfig {
             segment_secs: 2.0,
             part_secs: 1.0 / 3.0,
             window_segments: 12,
+            renditions: vec![
+                RenditionConfig { name: "720p".into(), height: 720, bitrate_kbps: 2500 },
+                RenditionConfig { name: "480p".into(), height: 480, bitrate_kbps: 1200 },
+                RenditionConfig { name: "360p".into(), height: 360, bitrate_kbps: 600 },
+            ],
+            x264_preset: "superfast".into(),
+            fps: 30,
         }
     }
 }

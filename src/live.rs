@@ -1,6 +1,8 @@
 //! Live streaming plugged into the server: the RTMP ingest (`live`) authorising stream keys
-//! against the chat store, and a pump that turns what publishers send into LL-HLS (`live::hub`)
-//! and stream states for the chat plane (STREAM_UPDATE).
+//! against the chat store, and a pump that turns what publishers send into LL-HLS (`live::hub`):
+//! the source's own H.264 as the `source` rendition, and the transcoded ladder (`mcu::ladder`,
+//! GStreamer) for the configured renditions smaller than the source; and stream states for the
+//! chat plane (STREAM_UPDATE).
 
 use crate::config::LiveConfig;
 use anyhow::{Context, Result};
@@ -8,8 +10,11 @@ use chat::app::App;
 use chat::id::{Id, now_ms};
 use chat::store::ChannelKind;
 use chat::streams::{StreamPhase, StreamState};
+use live::flv::Video;
 use live::hub::{HlsConfig, Streams};
 use live::{IngestEvent, ServerConfig, StreamKeys};
+use mcu::ladder::{Ladder, LadderConfig, LadderOutput, Rendition};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -56,18 +61,33 @@ pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
     };
     let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(live::serve(listener, server_cfg, Arc::new(ChatKeys(app.clone())), tx, app.shutdown.clone()));
-    tokio::spawn(pump(app.clone(), streams.clone(), rx));
+    tokio::spawn(pump(app.clone(), streams.clone(), cfg.clone(), rx));
     tracing::info!("rtmp ingest on rtmp://{addr}/{}", live::session::APP);
     Ok(Live { rtmp: Some(addr), streams })
 }
 
-/// Frames into the packagers; the stream's life into the chat plane.
-async fn pump(app: App, streams: Arc<Streams>, mut events: mpsc::Receiver<IngestEvent>) {
+/// Frames into the packagers and the ladders; the stream's life into the chat plane.
+async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc::Receiver<IngestEvent>) {
+    let mut ladders: HashMap<String, Ladder> = HashMap::new();
     while let Some(ev) = events.recv().await {
         match ev {
             IngestEvent::Started { stream, .. } => streams.start(&stream),
             IngestEvent::Video { stream, ts_ms, video } => {
-                if streams.video(&stream, ts_ms, video) {
+                match &video {
+                    Video::AvcConfig(record) if !ladders.contains_key(&stream) => {
+                        if let Some(ladder) = start_ladder(&cfg, &streams, &stream, record) {
+                            ladders.insert(stream.clone(), ladder);
+                        }
+                    }
+                    Video::AvcFrame { keyframe, composition_ms, data } => {
+                        if let Some(l) = ladders.get(&stream) {
+                            let pts = i64::from(ts_ms) + i64::from(*composition_ms);
+                            l.push(pts.max(0) as u64, u64::from(ts_ms), *keyframe, data);
+                        }
+                    }
+                    _ => {}
+                }
+                if streams.video(&stream, live::http::SOURCE, ts_ms, video) {
                     report(&app, &stream, StreamPhase::Live).await;
                 }
             }
@@ -77,9 +97,65 @@ async fn pump(app: App, streams: Arc<Streams>, mut events: mpsc::Receiver<Ingest
                 }
             }
             IngestEvent::Ended { stream, .. } => {
+                // The ladder's last frames are flushed (a bounded wait) before the playlists end.
+                if let Some(ladder) = ladders.remove(&stream) {
+                    let _ = tokio::task::spawn_blocking(move || ladder.finish()).await;
+                }
                 streams.end(&stream);
                 report(&app, &stream, StreamPhase::Ended).await;
             }
+        }
+    }
+}
+
+/// A ladder for the configured renditions smaller than the source (none: no ladder), whose
+/// output feeds the stream's renditions.
+fn start_ladder(cfg: &LiveConfig, streams: &Arc<Streams>, stream: &str, record: &[u8]) -> Option<Ladder> {
+    let source = live::codec::avc(record).ok()?;
+    let renditions: Vec<Rendition> = cfg
+        .renditions
+        .iter()
+        .filter(|r| r.height < source.height)
+        .map(|r| {
+            // The source's aspect ratio, rounded to even sizes (x264 wants them).
+            let width = (u64::from(source.width) * u64::from(r.height) / u64::from(source.height.max(1))) as u32;
+            Rendition {
+                name: r.name.clone(),
+                width: (width + 1) & !1,
+                height: r.height & !1,
+                bitrate_kbps: r.bitrate_kbps,
+            }
+        })
+        .collect();
+    if renditions.is_empty() {
+        return None;
+    }
+    let hub = streams.get(stream)?;
+    for r in &renditions {
+        hub.add_rendition(&r.name);
+    }
+    let names: Vec<String> = renditions.iter().map(|r| r.name.clone()).collect();
+    let ladder_cfg = LadderConfig {
+        renditions,
+        gop_frames: (cfg.segment_secs * f64::from(cfg.fps)).round().max(1.0) as u32,
+        preset: cfg.x264_preset.clone(),
+    };
+    let (streams, id) = (streams.clone(), stream.to_string());
+    let sink = move |out: LadderOutput| match out {
+        LadderOutput::Config { rendition, record } => {
+            streams.video(&id, &names[rendition], 0, Video::AvcConfig(record));
+        }
+        LadderOutput::Frame { rendition, pts_ms, dts_ms, keyframe, data } => {
+            let composition_ms = i32::try_from(pts_ms.saturating_sub(dts_ms)).unwrap_or(0);
+            let ts = u32::try_from(dts_ms).unwrap_or(u32::MAX);
+            streams.video(&id, &names[rendition], ts, Video::AvcFrame { keyframe, composition_ms, data });
+        }
+    };
+    match Ladder::start(record, &ladder_cfg, sink) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(stream, error = %e, "the transcode ladder did not start; serving the source only");
+            None
         }
     }
 }

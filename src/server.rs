@@ -44,6 +44,10 @@ impl Running {
         let compositor = cfg.video.compositor();
         let needed = mcu::COMPOSITOR_ELEMENTS.iter().copied().chain([compositor.encoder.as_str()]);
         mcu::check_elements(needed).context("the video MCU cannot run")?;
+        if !cfg.live.rtmp_bind.is_empty() && !cfg.live.renditions.is_empty() {
+            mcu::check_elements(mcu::ladder::LADDER_ELEMENTS.iter().copied())
+                .context("the live transcode ladder cannot run")?;
+        }
         let mixers = Arc::new(McuMixers::new(compositor));
         let store = open_store(cfg).await?;
         let listener =

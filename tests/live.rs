@@ -170,3 +170,79 @@ async fn rtmp_in_ll_hls_out() {
     assert!(!exit_ok(publish(&rtmp_url, 2)).await, "the old key is refused");
     assert!(exit_ok(publish(fresh["rtmp_url"].as_str().unwrap(), 1)).await, "the new one publishes");
 }
+
+/// `(pts, keyframe)` of every video packet of a playlist, by ffprobe.
+fn packets(url: &str) -> Vec<(f64, bool)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0"])
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (t, flags) = l.split_once(',')?;
+            Some((t.parse().ok()?, flags.starts_with('K')))
+        })
+        .collect()
+}
+
+/// `codec_type,width,height` or `codec_type` per stream of a playlist.
+fn streams(url: &str) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name,width,height", "-of", "csv=p=0"])
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ladder_adds_smaller_renditions_with_aligned_keyframes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = confab::config::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite:{}", dir.path().join("l.db").display()),
+        ..Default::default()
+    };
+    cfg.media.bind = "127.0.0.1:0".into();
+    cfg.live.rtmp_bind = "127.0.0.1:0".into();
+    cfg.live.x264_preset = "ultrafast".into();
+    cfg.live.renditions = vec![
+        // 240p is not smaller than the 320x240 source: skipped, the source covers it.
+        confab::config::RenditionConfig { name: "240p".into(), height: 240, bitrate_kbps: 500 },
+        confab::config::RenditionConfig { name: "180p".into(), height: 180, bitrate_kbps: 300 },
+        confab::config::RenditionConfig { name: "120p".into(), height: 120, bitrate_kbps: 150 },
+    ];
+    let running = confab::server::Running::start(&cfg).await.unwrap();
+    let base = format!("http://{}", running.http);
+    let (tokens, _, _, guild_id) = guild(&base, 1).await;
+    let (_, ch) =
+        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
+            .await;
+    let channel = ch["id"].as_str().unwrap().to_string();
+    let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    assert!(exit_ok(publish(key["rtmp_url"].as_str().unwrap(), 6)).await);
+    // The ladder flushes, then the playlists end.
+    let media = |r: &str| format!("{base}/live/{channel}/{r}/index.m3u8");
+    let deadline = Instant::now() + T;
+    while !reqwest::get(media("120p")).await.unwrap().text().await.unwrap().ends_with("#EXT-X-ENDLIST\n") {
+        assert!(Instant::now() < deadline, "the 120p playlist ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let master = reqwest::get(format!("{base}/live/{channel}/index.m3u8")).await.unwrap().text().await.unwrap();
+    let sizes: Vec<&str> = master.lines().filter_map(|l| l.split("RESOLUTION=").nth(1)?.split(',').next()).collect();
+    assert_eq!(sizes, ["320x240", "240x180", "160x120"], "source first, then the ladder, never upscaled: {master}");
+    for (r, size) in [("source", "320,240"), ("180p", "240,180"), ("120p", "160,120")] {
+        let s = streams(&media(r));
+        assert!(s.iter().any(|l| l.starts_with("h264,video") && l.ends_with(size)), "{r}: {s:?}");
+        assert!(s.iter().any(|l| l.starts_with("aac,audio")), "{r} carries the audio: {s:?}");
+    }
+    let (a, b) = (packets(&media("180p")), packets(&media("120p")));
+    assert!(a.len() >= 170 && a.len() == b.len(), "every frame in both: {} and {}", a.len(), b.len());
+    let keys =
+        |p: &[(f64, bool)]| p.iter().filter(|(_, k)| *k).map(|(t, _)| (t * 1000.0).round() as i64).collect::<Vec<_>>();
+    assert!(keys(&a).len() >= 3, "a keyframe every 2 s: {:?}", keys(&a));
+    assert_eq!(keys(&a), keys(&b), "keyframes aligned across renditions");
+    running.stop().await.unwrap();
+}

@@ -7,7 +7,7 @@
 //! waited for), segments, parts and the init segment for a year and `immutable`; every answer has
 //! an `ETag` and allows any origin. Errors are `{code, message}` like the rest of the server.
 
-use crate::hub::{Stream, Streams};
+use crate::hub::{Rendition, Stream, Streams};
 use crate::playlist::{Readiness, master};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -90,11 +90,18 @@ const FOREVER: &str = "public, max-age=31536000, immutable";
 
 async fn master_playlist(State(streams): State<Arc<Streams>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let Some(stream) = streams.get(&id) else { return not_found("stream") };
-    let variant = stream.packager().variant(&format!("{SOURCE}/index.m3u8"));
-    match variant {
-        Some(v) => answer(Bytes::from(master(&[v])), PLAYLIST, SHORT, &headers),
-        None => not_found("stream (nothing published yet)"),
+    // Every rendition with something to play, the largest first.
+    let mut variants: Vec<_> = stream
+        .renditions()
+        .iter()
+        .filter(|r| r.packager().playlist().parts_cut() > 0)
+        .filter_map(|r| r.packager().variant(&format!("{}/index.m3u8", r.name)))
+        .collect();
+    variants.sort_by_key(|v| std::cmp::Reverse((v.height, v.bandwidth)));
+    if variants.is_empty() {
+        return not_found("stream (nothing published yet)");
     }
+    answer(Bytes::from(master(&variants)), PLAYLIST, SHORT, &headers)
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,21 +121,19 @@ async fn rendition_file(
     headers: HeaderMap,
 ) -> Response {
     let Some(stream) = streams.get(&id) else { return not_found("stream") };
-    if rendition != SOURCE {
-        return not_found("rendition");
-    }
+    let Some(r) = stream.rendition(&rendition) else { return not_found("rendition") };
     if file == "index.m3u8" {
         let Ok(Query(q)) = query else { return error(StatusCode::BAD_REQUEST, INVALID, "bad _HLS_ parameters") };
-        return media_playlist(&stream, q, &headers).await;
+        return media_playlist(&stream, &r, q, &headers).await;
     }
     if file == "init.mp4" {
-        return match stream.packager().init() {
+        return match r.packager().init() {
             Some(b) => answer(b, MEDIA, FOREVER, &headers),
             None => not_found("init segment (nothing published yet)"),
         };
     }
     if let Some(n) = file.strip_prefix("seg").and_then(|f| f.strip_suffix(".m4s")).and_then(|n| n.parse().ok()) {
-        return match stream.packager().segment(n) {
+        return match r.packager().segment(n) {
             Some(b) => answer(b, MEDIA, FOREVER, &headers),
             None => not_found("segment"),
         };
@@ -138,17 +143,17 @@ async fn rendition_file(
         Some((m.parse::<u64>().ok()?, i.parse::<usize>().ok()?))
     });
     match part {
-        Some((msn, i)) => part_file(&stream, msn, i, &headers).await,
+        Some((msn, i)) => part_file(&stream, &r, msn, i, &headers).await,
         None => not_found("file"),
     }
 }
 
 /// How long a blocked request waits, at most: three target durations, as the spec bounds it.
-fn max_wait(stream: &Stream) -> Duration {
-    Duration::from_secs_f64(3.0 * stream.packager().playlist().target_secs())
+fn max_wait(r: &Rendition) -> Duration {
+    Duration::from_secs_f64(3.0 * r.packager().playlist().target_secs())
 }
 
-async fn media_playlist(stream: &Stream, q: Reload, headers: &HeaderMap) -> Response {
+async fn media_playlist(stream: &Stream, r: &Rendition, q: Reload, headers: &HeaderMap) -> Response {
     if q.part.is_some() && q.msn.is_none() {
         return error(StatusCode::BAD_REQUEST, INVALID, "_HLS_part needs _HLS_msn");
     }
@@ -156,18 +161,18 @@ async fn media_playlist(stream: &Stream, q: Reload, headers: &HeaderMap) -> Resp
     let mut cache = SHORT;
     if let Some(msn) = q.msn {
         cache = BLOCKED;
-        let ready = wait(stream, |s| s.packager().playlist().readiness(msn, q.part)).await;
+        let ready = wait(stream, r, |r| r.packager().playlist().readiness(msn, q.part)).await;
         if ready == Readiness::TooFar {
             return error(StatusCode::BAD_REQUEST, TOO_FAR, "_HLS_msn is more than two segments ahead");
         }
     }
-    let text = stream.packager().playlist().render(skip);
+    let text = r.packager().playlist().render(skip);
     answer(Bytes::from(text), PLAYLIST, cache, headers)
 }
 
-async fn part_file(stream: &Stream, msn: u64, i: usize, headers: &HeaderMap) -> Response {
-    let ready = wait(stream, |s| s.packager().playlist().readiness(msn, Some(i))).await;
-    match (ready, stream.packager().part(msn, i)) {
+async fn part_file(stream: &Stream, r: &Rendition, msn: u64, i: usize, headers: &HeaderMap) -> Response {
+    let ready = wait(stream, r, |r| r.packager().playlist().readiness(msn, Some(i))).await;
+    match (ready, r.packager().part(msn, i)) {
         (_, Some(b)) => answer(b, MEDIA, FOREVER, headers),
         (Readiness::TooFar, None) => error(StatusCode::BAD_REQUEST, TOO_FAR, "that part is too far ahead"),
         _ => not_found("part"),
@@ -175,17 +180,17 @@ async fn part_file(stream: &Stream, msn: u64, i: usize, headers: &HeaderMap) -> 
 }
 
 /// Waits (bounded) until `check` is not `Wait`.
-async fn wait(stream: &Stream, check: impl Fn(&Stream) -> Readiness) -> Readiness {
+async fn wait(stream: &Stream, r: &Rendition, check: impl Fn(&Rendition) -> Readiness) -> Readiness {
     let mut changes = stream.changes();
-    let deadline = tokio::time::Instant::now() + max_wait(stream);
+    let deadline = tokio::time::Instant::now() + max_wait(r);
     loop {
-        let r = check(stream);
-        if r != Readiness::Wait {
-            return r;
+        let ready = check(r);
+        if ready != Readiness::Wait {
+            return ready;
         }
         match tokio::time::timeout_at(deadline, changes.changed()).await {
             Err(_) => return Readiness::Wait,
-            Ok(Err(_)) => return check(stream),
+            Ok(Err(_)) => return check(r),
             Ok(Ok(())) => {}
         }
     }

@@ -24,15 +24,41 @@ impl Default for HlsConfig {
     }
 }
 
-pub struct Stream {
+/// One rendition: its name and packager.
+pub struct Rendition {
+    pub name: String,
     pkg: Mutex<Packager>,
+}
+
+impl Rendition {
+    pub fn packager(&self) -> MutexGuard<'_, Packager> {
+        self.pkg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct Stream {
+    cfg: HlsConfig,
+    /// `source` (the publisher's own H.264) first, then the ladder's as they start.
+    renditions: Mutex<Vec<Arc<Rendition>>>,
     /// Counts parts cut (and the end): request handlers wait for it to move.
     parts: watch::Sender<u64>,
 }
 
 impl Stream {
-    pub fn packager(&self) -> MutexGuard<'_, Packager> {
-        self.pkg.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn rendition(&self, name: &str) -> Option<Arc<Rendition>> {
+        self.renditions.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|r| r.name == name).cloned()
+    }
+
+    pub fn renditions(&self) -> Vec<Arc<Rendition>> {
+        self.renditions.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds a rendition (the ladder's), empty until its frames come.
+    pub fn add_rendition(&self, name: &str) {
+        let c = self.cfg;
+        let r =
+            Rendition { name: name.to_string(), pkg: Mutex::new(Packager::new(c.segment_secs, c.part_secs, c.window)) };
+        self.renditions.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(r));
     }
 
     /// A receiver that sees every part cut from now on.
@@ -56,13 +82,10 @@ impl Streams {
         self.by_id.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new publish of `id`: a fresh packager replaces what an earlier one left.
+    /// A new publish of `id`: a fresh `source` rendition replaces what an earlier one left.
     pub fn start(&self, id: &str) {
-        let c = self.cfg;
-        let stream = Stream {
-            pkg: Mutex::new(Packager::new(c.segment_secs, c.part_secs, c.window)),
-            parts: watch::Sender::new(0),
-        };
+        let stream = Stream { cfg: self.cfg, renditions: Mutex::default(), parts: watch::Sender::new(0) };
+        stream.add_rendition(crate::http::SOURCE);
         self.map().insert(id.to_string(), Arc::new(stream));
     }
 
@@ -70,39 +93,45 @@ impl Streams {
         self.map().get(id).cloned()
     }
 
-    /// Pushes a frame; `true` when that cut the stream's very first part (it is now playable).
-    pub fn video(&self, id: &str, ts_ms: u32, video: Video) -> bool {
-        self.with(id, |p| {
-            if let Err(e) = p.video(ts_ms, video) {
+    /// Pushes a frame into one rendition; `true` when that cut the source's very first part
+    /// (the stream is now playable).
+    pub fn video(&self, id: &str, rendition: &str, ts_ms: u32, video: Video) -> bool {
+        self.with(id, Some(rendition), |p| {
+            if let Err(e) = p.video(ts_ms, video.clone()) {
                 tracing::warn!(stream = id, error = %e, "video config refused");
             }
         })
     }
 
+    /// Audio goes to every rendition: the source's AAC, as it came.
     pub fn audio(&self, id: &str, ts_ms: u32, audio: Audio) -> bool {
-        self.with(id, |p| {
-            if let Err(e) = p.audio(ts_ms, audio) {
+        self.with(id, None, |p| {
+            if let Err(e) = p.audio(ts_ms, audio.clone()) {
                 tracing::warn!(stream = id, error = %e, "audio config refused");
             }
         })
     }
 
-    /// The publisher stopped: the playlist ends (EXT-X-ENDLIST) and waiting requests wake.
+    /// The publisher stopped: the playlists end (EXT-X-ENDLIST) and waiting requests wake.
     pub fn end(&self, id: &str) {
-        self.with(id, Packager::end);
+        self.with(id, None, Packager::end);
     }
 
-    fn with(&self, id: &str, f: impl FnOnce(&mut Packager)) -> bool {
+    /// Runs `f` on one rendition's packager (`None`: each); wakes waiters when parts were cut.
+    fn with(&self, id: &str, rendition: Option<&str>, mut f: impl FnMut(&mut Packager)) -> bool {
         let Some(stream) = self.get(id) else { return false };
-        let (before, after) = {
-            let mut p = stream.packager();
-            let before = p.playlist().parts_cut();
+        let (mut moved, mut first) = (false, false);
+        for r in stream.renditions().iter().filter(|r| rendition.is_none_or(|n| n == r.name)) {
+            let mut p = r.packager();
+            let before = p.playlist().parts_cut() + u64::from(p.playlist().is_ended());
             f(&mut p);
-            (before, p.playlist().parts_cut() + u64::from(p.playlist().is_ended()))
-        };
-        if after != before {
+            let after = p.playlist().parts_cut() + u64::from(p.playlist().is_ended());
+            moved |= after != before;
+            first |= r.name == crate::http::SOURCE && before == 0 && after > 0;
+        }
+        if moved {
             stream.parts.send_modify(|n| *n += 1);
         }
-        before == 0 && after > 0
+        first
     }
 }

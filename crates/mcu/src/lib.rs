@@ -1,6 +1,6 @@
 //! # mcu — confab's GStreamer MCU
 //!
-//! The only crate that links GStreamer. It knows nothing of WebSockets, tokens or the store: the
+//! The only crate that links GStreamer (the room compositor and mix, and live streaming's ladder). It knows nothing of WebSockets, tokens or the store: the
 //! SFU hands it depacketised frames and writes what it produces to peers.
 //!
 //! ## Video compositor
@@ -33,6 +33,8 @@
 //! - `pipeline`: the fixed part of the pipeline (compositor → encoder → appsink, the border).
 //! - `source`: one source's branch (appsrc → vp8dec → scale → compositor pad, plus its
 //!   placeholder), adding and removing it while playing.
+//! - [`ladder`]: live streaming's transcode ladder: one H.264 input decoded once, scaled and
+//!   re-encoded with x264 per rendition, keyframes aligned across renditions.
 //! - [`layout`] (sans-IO): the grid.
 //! - [`mixminus`] (sans-IO): audio mix-minus for all-MCU rooms (Opus decode, mix, each listener
 //!   re-encoded without its own voice; silent listeners share one stream).
@@ -45,6 +47,7 @@ mod bus;
 mod compositor;
 pub mod elements;
 mod keyframe;
+pub mod ladder;
 pub mod layout;
 pub mod mixminus;
 mod pipeline;
