@@ -38,6 +38,8 @@ pub struct LiveConfig {
     pub max_ingest_kbps: u32,
     /// RTMP connections at once, publishing or not.
     pub max_ingest_connections: usize,
+    /// Streams published at once.
+    pub max_streams: usize,
     /// LL-HLS: segment and part lengths aimed at (the publisher's keyframes decide segments), and
     /// segments kept per rendition.
     pub segment_secs: f64,
@@ -67,6 +69,7 @@ impl Default for LiveConfig {
             rtmp_public: String::new(),
             max_ingest_kbps: 20_000,
             max_ingest_connections: 64,
+            max_streams: 16,
             segment_secs: 2.0,
             part_secs: 1.0 / 3.0,
             window_segments: 12,

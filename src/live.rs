@@ -58,6 +58,7 @@ pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
     let server_cfg = ServerConfig {
         ingest: live::IngestConfig { max_kbps: cfg.max_ingest_kbps, ..Default::default() },
         max_connections: cfg.max_ingest_connections,
+        max_streams: cfg.max_streams,
     };
     let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(live::serve(listener, server_cfg, Arc::new(ChatKeys(app.clone())), tx, app.shutdown.clone()));

@@ -39,11 +39,13 @@ pub struct ServerConfig {
     pub ingest: IngestConfig,
     /// RTMP connections at once (publishing or not).
     pub max_connections: usize,
+    /// Streams published at once.
+    pub max_streams: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { ingest: IngestConfig::default(), max_connections: 64 }
+        ServerConfig { ingest: IngestConfig::default(), max_connections: 64, max_streams: 16 }
     }
 }
 
@@ -168,6 +170,10 @@ async fn publish(
         if live.contains_key(&id) {
             tracing::info!(stream = %id, %peer, "rtmp publish refused: already publishing");
             return ingest.reject(EndReason::AlreadyPublishing);
+        }
+        if live.len() >= shared.cfg.max_streams {
+            tracing::warn!(stream = %id, %peer, "rtmp publish refused: too many streams");
+            return ingest.reject(EndReason::TooManyStreams(shared.cfg.max_streams));
         }
         live.insert(id.clone(), conn);
     }

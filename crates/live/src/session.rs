@@ -58,6 +58,8 @@ pub enum EndReason {
     BadKey,
     #[error("the stream key is already publishing")]
     AlreadyPublishing,
+    #[error("this server takes at most {0} streams at once")]
+    TooManyStreams(usize),
     #[error("unsupported codec: {0} (send H.264 video and AAC audio)")]
     UnsupportedCodec(String),
     #[error("ingest bitrate {kbps} kbit/s over the limit of {max} kbit/s")]

@@ -29,12 +29,32 @@ impl StreamKeys for Keys {
 }
 
 async fn server() -> (SocketAddr, mpsc::Receiver<IngestEvent>, CancellationToken) {
+    server_with(ServerConfig::default()).await
+}
+
+async fn server_with(cfg: ServerConfig) -> (SocketAddr, mpsc::Receiver<IngestEvent>, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::channel(10_000);
     let stop = CancellationToken::new();
-    tokio::spawn(live::serve(listener, ServerConfig::default(), Arc::new(Keys), tx, stop.clone()));
+    tokio::spawn(live::serve(listener, cfg, Arc::new(Keys), tx, stop.clone()));
     (addr, rx, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_at_once_are_limited() {
+    let (addr, mut rx, stop) = server_with(ServerConfig { max_streams: 1, ..ServerConfig::default() }).await;
+    let mut first = ffmpeg(addr, "key-one", 10, "libx264", "aac");
+    assert!(matches!(next(&mut rx).await, IngestEvent::Started { stream, .. } if stream == "one"));
+    assert!(!wait_exit(ffmpeg(addr, "key-two", 2, "libx264", "aac")).await, "a second stream is refused");
+    first.kill().unwrap();
+    let _ = first.wait();
+    let (_, end) = until_end(&mut rx, "one").await;
+    assert_eq!(end, EndReason::Closed);
+    let two = ffmpeg(addr, "key-two", 1, "libx264", "aac");
+    assert!(matches!(next(&mut rx).await, IngestEvent::Started { stream, .. } if stream == "two"), "room again");
+    assert!(wait_exit(two).await);
+    stop.cancel();
 }
 
 /// ffmpeg publishing `seconds` of a test picture and tone with `video` / `audio` codecs.
