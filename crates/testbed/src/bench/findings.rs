@@ -237,6 +237,25 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
             met: Some(c.delivered_per_sec >= 200_000.0 && c.delivery.p99_ms.is_some_and(|p| p < 50.0)),
         });
     }
+    for l in &r.live {
+        targets.push(Target {
+            target: "live: the default ladder from a 1080p30 source ≤ 1.0 core",
+            measured: format!("{:.2} cores ({}: {})", l.server.cpu_cores_avg, l.source, l.renditions.join(", ")),
+            met: l.source.starts_with("1920x1080").then_some(l.server.cpu_cores_avg <= 1.0),
+        });
+        targets.push(Target {
+            target: "live: publish → first playable playlist < 2 s",
+            measured: format!("{:.2} s", l.first_playable_secs),
+            met: Some(l.first_playable_secs < 2.0),
+        });
+        // A player starts three parts (PART-HOLD-BACK) behind the newest.
+        let hold_back_ms = 1000.0;
+        targets.push(Target {
+            target: "live: glass-to-glass p50 < 2.5 s through LL-HLS",
+            measured: format!("part latency p50 {} ms + the player's ~1 s hold-back", fmt(l.part_latency.p50_ms)),
+            met: l.part_latency.p50_ms.map(|p| p + hold_back_ms < 2500.0),
+        });
+    }
     for store in ["sqlite", "postgres"] {
         let best =
             r.writes.iter().filter(|w| w.store == store).max_by(|a, b| a.writes_per_sec.total_cmp(&b.writes_per_sec));

@@ -16,7 +16,8 @@
 //! - [`api`]: accounts, guilds, channels over HTTP.
 //! - [`setup`]: what every step shares: accounts, the media guild's channels, chat guilds.
 //! - [`media_run`], [`media_collect`]: one media step and its figures.
-//! - [`chat_run`]: one chat step; [`writes_run`]: one durable-write step (SQLite or Postgres).
+//! - [`chat_run`]: one chat step; [`writes_run`]: one durable-write step (SQLite or Postgres);
+//!   [`live_run`]: one live stream (ffmpeg → RTMP → ladder → LL-HLS, watched like a player).
 //! - [`results`]: the figures (the JSON); [`findings`]: what they say against the targets;
 //!   [`report`]: the Markdown; [`plot`]: the SVGs; [`sanity`]: the smoke checks.
 
@@ -25,6 +26,7 @@ pub mod api;
 pub mod baseline;
 pub mod chat_run;
 pub mod findings;
+pub mod live_run;
 pub mod media_collect;
 pub mod media_run;
 pub mod plot;
@@ -97,7 +99,7 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     let media_steps: usize = scenario.media.iter().map(|m| m.modes.len() * m.participants.len() * m.repeat).sum();
     let chat_steps: usize = scenario.chat.iter().map(|c| c.connections.len()).sum();
     let write_steps: usize = scenario.writes.iter().map(|w| w.stores.len() * w.concurrency.len()).sum();
-    let pb = ProgressBar::new((media_steps + chat_steps + write_steps + 2) as u64);
+    let pb = ProgressBar::new((media_steps + chat_steps + write_steps + scenario.live.len() + 2) as u64);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -163,6 +165,12 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
                 pb.inc(1);
             }
         }
+    }
+    for sweep in &scenario.live {
+        let step = live_run::run_step(&target, sweep, &pb).await.with_context(|| format!("live {}", sweep.name))?;
+        say(&pb, report::live_line(&step));
+        report.live.push(step);
+        pb.inc(1);
     }
     pb.finish_with_message("done");
 

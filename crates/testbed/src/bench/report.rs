@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use super::findings::{analyse, fmt};
 use super::plot;
 use super::procstat::load_and_cpus;
-use super::results::{ChatStep, Criterion, Environment, MediaStep, RunReport, WritesStep};
+use super::results::{ChatStep, Criterion, Environment, LiveStep, MediaStep, RunReport, WritesStep};
 use super::scenario::Scenario;
 use super::server::{Target, server_env};
 
@@ -175,6 +175,20 @@ fn writes_table(md: &mut String, steps: &[&WritesStep]) {
 Errors: {errors:?}"
         );
     }
+}
+
+pub fn live_line(l: &LiveStep) -> String {
+    format!(
+        "live {} {}: renditions {:?}, playable after {:.2} s, part latency p50 {} / p95 {} ms ({}), server {:.2} cores",
+        l.sweep,
+        l.source,
+        l.renditions,
+        l.first_playable_secs,
+        fmt(l.part_latency.p50_ms),
+        fmt(l.part_latency.p95_ms),
+        l.watched,
+        l.server.cpu_cores_avg
+    )
 }
 
 fn mib(b: u64) -> String {
@@ -375,6 +389,26 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
         writes_table(&mut md, &steps);
         md.push('\n');
     }
+    for l in &r.live {
+        let _ = writeln!(md, "## Live `{}`: {} published over RTMP\n", l.sweep, l.source);
+        let _ = writeln!(md, "| | |\n|---|---:|");
+        let _ = writeln!(md, "| renditions offered | {} |", l.renditions.join(", "));
+        let _ = writeln!(md, "| publish → playable master playlist | **{:.2} s** |", l.first_playable_secs);
+        let _ = writeln!(
+            md,
+            "| part latency ({}, {} parts) p50 / p95 / max | **{} / {} / {} ms** |",
+            l.watched,
+            l.parts,
+            fmt(l.part_latency.p50_ms),
+            fmt(l.part_latency.p95_ms),
+            fmt(l.part_latency.max_ms)
+        );
+        let _ = writeln!(
+            md,
+            "| server CPU (ingest, ladder, packaging) avg / peak | **{:.2} / {:.2} cores** |\n",
+            l.server.cpu_cores_avg, l.server.cpu_cores_peak
+        );
+    }
     if !r.criterion.is_empty() {
         let _ = writeln!(
             md,
@@ -422,6 +456,12 @@ const METHOD: &str = "
 - Chat: connections spread over guilds and users (one user may hold several sockets); server
   memory per connection is the RSS difference after connecting and idling; each message carries
   its send time and every connection of the guild measures its MESSAGE_CREATE delivery.
+- Live: ffmpeg (`-re`, x264 ultrafast) publishes a test picture and tone over RTMP to a live
+  channel; the testbed waits for a playable master playlist, then follows the top transcoded
+  rendition like an LL-HLS player (a blocking playlist reload for the next part, then the part).
+  A part's latency is its arrival minus the capture time of its first frame (publisher start +
+  the frame's RTMP timestamp, which confab keeps as media time); a player holds back three parts
+  (~1 s) more. Server CPU is sampled while it transcodes the whole ladder.
 - Durable writes: each poster is its own user of one guild and posts to its text channel again
   as soon as the last post was answered; confab answers 201 only after the message is committed
   (SQLite `synchronous = FULL`; Postgres as configured: fsync on for these figures), so 201s per

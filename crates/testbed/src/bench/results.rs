@@ -219,6 +219,23 @@ pub struct WritesStep {
     pub client: ProcFigures,
 }
 
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LiveStep {
+    pub sweep: String,
+    /// `WxH@fps` published.
+    pub source: String,
+    /// What the master playlist offered, best first.
+    pub renditions: Vec<String>,
+    /// The rendition whose parts were timed.
+    pub watched: String,
+    /// From starting the publisher to a playable master playlist.
+    pub first_playable_secs: f64,
+    pub parts: u64,
+    /// A part's first frame captured → the part fetched.
+    pub part_latency: Dist,
+    pub server: ProcFigures,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
@@ -229,6 +246,7 @@ pub struct RunReport {
     pub media: Vec<MediaStep>,
     pub chat: Vec<ChatStep>,
     pub writes: Vec<WritesStep>,
+    pub live: Vec<LiveStep>,
     pub criterion: Vec<Criterion>,
     /// Failed sanity checks (empty: all passed).
     pub sanity_failures: Vec<String>,

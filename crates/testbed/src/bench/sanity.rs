@@ -60,6 +60,11 @@ pub fn check(r: &RunReport) -> Vec<String> {
             need(c.delivery_ratio >= 0.99, &format!("{:.1}% delivered", 100.0 * c.delivery_ratio));
         }
     }
+    for l in &r.live {
+        if l.parts == 0 || l.renditions.is_empty() {
+            bad.push(format!("live {}: {} parts watched, renditions {:?}", l.sweep, l.parts, l.renditions));
+        }
+    }
     for w in &r.writes {
         if w.acked == 0 || w.failed > 0 {
             bad.push(format!(

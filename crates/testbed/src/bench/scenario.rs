@@ -29,6 +29,9 @@ pub struct Scenario {
     /// Durable message writes per second (`writes_run`).
     #[serde(default)]
     pub writes: Vec<WritesSweep>,
+    /// Live streaming: ingest, transcode, LL-HLS (`live_run`).
+    #[serde(default)]
+    pub live: Vec<LiveSweep>,
     /// Checks the smoke run makes: non-zero figures, loss under 1%. On by default.
     #[serde(default = "yes")]
     pub sanity: bool,
@@ -140,6 +143,19 @@ impl Default for CameraSettings {
     }
 }
 
+/// One live stream: ffmpeg publishes a `width`×`height`@`fps` test picture and tone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSweep {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// The publisher's video bitrate.
+    pub bitrate_kbps: u32,
+    pub duration_secs: f64,
+}
+
 /// Write throughput: closed-loop posters per store; one step per store × concurrency.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,8 +228,8 @@ impl Scenario {
     fn validate(&self) -> Result<()> {
         let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         ensure!(name_ok(&self.name), "name must be non-empty [A-Za-z0-9_-]: it names the report files");
-        if self.media.is_empty() && self.chat.is_empty() && self.writes.is_empty() {
-            bail!("nothing to run: no [[media]], no [[chat]] and no [[writes]]");
+        if self.media.is_empty() && self.chat.is_empty() && self.writes.is_empty() && self.live.is_empty() {
+            bail!("nothing to run: no [[media]], [[chat]], [[writes]] or [[live]]");
         }
         if let Some(c) = &self.cpus {
             ensure!(!c.server.is_empty() && !c.clients.is_empty(), "cpus: server and clients each need a core");
