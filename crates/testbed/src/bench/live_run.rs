@@ -118,12 +118,25 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let master = http.get(&master_url).send().await?.text().await?;
-    let renditions: Vec<String> = master
-        .lines()
-        .filter(|l| l.ends_with("/index.m3u8"))
-        .map(|l| l.trim_end_matches("/index.m3u8").to_string())
-        .collect();
+    // The source plays first; the ladder's renditions join once their first parts are cut: the
+    // list is read until it has not grown for 2 s (bounded by a third of the stream).
+    let mut renditions: Vec<String> = Vec::new();
+    let (listed, mut grew) = (Instant::now(), Instant::now());
+    let bound = Duration::from_secs_f64((sweep.duration_secs / 3.0).min(10.0));
+    let mut ladder_ready = None;
+    while listed.elapsed() < bound && (renditions.len() < 2 || grew.elapsed() < Duration::from_secs(2)) {
+        let master = http.get(&master_url).send().await?.text().await?;
+        let now: Vec<String> = master
+            .lines()
+            .filter(|l| l.ends_with("/index.m3u8"))
+            .map(|l| l.trim_end_matches("/index.m3u8").to_string())
+            .collect();
+        if now.len() > renditions.len() {
+            (renditions, grew) = (now, Instant::now());
+            ladder_ready = Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The lowest-latency path a player takes: the top transcoded rendition (or the source).
     let watched = renditions.iter().find(|r| *r != "source").or(renditions.first()).cloned().context("no rendition")?;
     let media = format!("{}/live/{channel}/{watched}", server.base);
@@ -163,6 +176,7 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
         renditions,
         watched,
         first_playable_secs: first_playable.map_or(0.0, |d| d.as_secs_f64()),
+        all_renditions_secs: ladder_ready.map_or(0.0, |d| d.as_secs_f64()),
         parts,
         part_latency: Dist::from(&latency),
         server: server_cpu,

@@ -394,6 +394,7 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
         let _ = writeln!(md, "| | |\n|---|---:|");
         let _ = writeln!(md, "| renditions offered | {} |", l.renditions.join(", "));
         let _ = writeln!(md, "| publish → playable master playlist | **{:.2} s** |", l.first_playable_secs);
+        let _ = writeln!(md, "| publish → every rendition listed | {:.2} s |", l.all_renditions_secs);
         let _ = writeln!(
             md,
             "| part latency ({}, {} parts) p50 / p95 / max | **{} / {} / {} ms** |",

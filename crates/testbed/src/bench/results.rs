@@ -230,6 +230,8 @@ pub struct LiveStep {
     pub watched: String,
     /// From starting the publisher to a playable master playlist.
     pub first_playable_secs: f64,
+    /// … to the last rendition listed in it (the ladder's first parts).
+    pub all_renditions_secs: f64,
     pub parts: u64,
     /// A part's first frame captured → the part fetched.
     pub part_latency: Dist,
