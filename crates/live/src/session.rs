@@ -40,6 +40,10 @@ impl Default for IngestConfig {
 /// The window the bitrate limit is measured over.
 pub const RATE_WINDOW: Duration = Duration::from_secs(2);
 
+/// Bytes a connection may send before its publish is accepted: a real publisher's handshake,
+/// connect, createStream and publish take a few KiB. Past this, nothing useful is coming.
+pub const MAX_BYTES_BEFORE_PUBLISH: u64 = 64 * 1024;
+
 /// The RTMP application publishers connect to: `rtmp://host/live/<stream key>`.
 pub const APP: &str = "live";
 
@@ -104,6 +108,10 @@ pub struct Ingest {
     /// Media bytes since `window_start`, for the bitrate limit.
     window_start: Instant,
     window_bytes: u64,
+    /// Every byte read, and those of the current window: partial messages (which the chunk
+    /// stream buffers until complete) count too, so nobody can pile them up unmetered.
+    read_total: u64,
+    read_window: u64,
 }
 
 impl Ingest {
@@ -115,6 +123,8 @@ impl Ingest {
             why: "handshake",
             window_start: now,
             window_bytes: 0,
+            read_total: 0,
+            read_window: 0,
         }
     }
 
@@ -135,6 +145,9 @@ impl Ingest {
     }
 
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) -> Vec<Out> {
+        if let Some(close) = self.metered(bytes.len(), now) {
+            return close;
+        }
         match &mut self.phase {
             Phase::Closed => Vec::new(),
             Phase::Handshake(h) => {
@@ -258,6 +271,27 @@ impl Ingest {
         }
     }
 
+    /// Counts `len` bytes read; `Some(close)` past what is allowed: a few KiB before the publish is
+    /// accepted, twice the media bitrate limit after (chunk headers and control messages are small).
+    fn metered(&mut self, len: usize, now: Instant) -> Option<Vec<Out>> {
+        if matches!(self.phase, Phase::Closed) {
+            return None;
+        }
+        self.read_total += len as u64;
+        if !self.is_publishing() {
+            return (self.read_total > MAX_BYTES_BEFORE_PUBLISH)
+                .then(|| self.close(EndReason::Protocol("too many bytes before publishing".into())));
+        }
+        if now.saturating_duration_since(self.window_start) >= RATE_WINDOW {
+            self.read_window = 0;
+        }
+        self.read_window += len as u64;
+        let kbps = self.read_window * 8 / 1000 / RATE_WINDOW.as_secs().max(1);
+        let max = u64::from(self.cfg.max_kbps) * 2;
+        (self.cfg.max_kbps > 0 && kbps > max)
+            .then(|| self.close(EndReason::TooMuchBitrate { kbps, max: self.cfg.max_kbps * 2 }))
+    }
+
     /// Counts `len` media bytes; `Some(close)` when that takes the stream over its bitrate.
     fn media(&mut self, len: usize, now: Instant) -> Option<Vec<Out>> {
         self.deadline = now + self.cfg.idle_timeout;
@@ -305,6 +339,24 @@ mod tests {
         assert!(out.iter().all(|o| matches!(o, Out::Send(_))), "{out:?}");
         assert!(i.handle_timeout(t0 + Duration::from_secs(4)).is_empty());
         assert_eq!(i.handle_timeout(i.poll_timeout()), vec![Out::Close(EndReason::Timeout("handshake"))]);
+    }
+
+    #[test]
+    fn bytes_before_publishing_are_bounded() {
+        let t0 = Instant::now();
+        let mut i = Ingest::new(IngestConfig::default(), t0);
+        // A valid handshake start, then bytes that never make a publish request.
+        let out = i.handle_input(&[3; 1537], t0);
+        assert!(out.iter().all(|o| matches!(o, Out::Send(_))), "{out:?}");
+        let mut closed = None;
+        for _ in 0..100 {
+            let out = i.handle_input(&[0x04; 1024], t0);
+            if let Some(Out::Close(why)) = out.into_iter().last() {
+                closed = Some(why);
+                break;
+            }
+        }
+        assert!(closed.is_some(), "closed within {MAX_BYTES_BEFORE_PUBLISH} bytes");
     }
 
     #[test]
