@@ -20,6 +20,11 @@ async fn post(base: &str, token: &str, path: &str, body: Value) -> (u16, Value) 
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+async fn get(base: &str, token: &str, path: &str) -> Value {
+    let r = reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 fn publish(url: &str, seconds: u32) -> std::process::Child {
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re"])
@@ -65,15 +70,7 @@ async fn rtmp_in_ll_hls_out() {
     // Only the owner gets a key; only a live channel has one.
     let (st, _) = post(&base, &tokens[1], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
     assert_eq!(st, 403);
-    let chans: Value = reqwest::Client::new()
-        .get(format!("{base}/api/guilds/{guild_id}/channels"))
-        .bearer_auth(&tokens[0])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let chans = get(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels")).await;
     let text =
         chans.as_array().unwrap().iter().find(|c| c["kind"] == "text").unwrap()["id"].as_str().unwrap().to_string();
     let (st, _) = post(&base, &tokens[0], &format!("/api/channels/{text}/stream-key"), json!({})).await;
@@ -95,15 +92,7 @@ async fn rtmp_in_ll_hls_out() {
     let first_playable = started.elapsed();
     assert_eq!(live["playlist"], format!("/live/{channel}/index.m3u8"), "{live}");
     assert!(first_playable < Duration::from_secs(5), "playable after {first_playable:?}");
-    let state: Value = reqwest::Client::new()
-        .get(format!("{base}/api/channels/{channel}/stream"))
-        .bearer_auth(&tokens[1])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get(&base, &tokens[1], &format!("/api/channels/{channel}/stream")).await;
     assert_eq!(state["state"], "live", "{state}");
 
     // The master playlist and the media playlist, with their caching.
