@@ -52,6 +52,9 @@ pub struct LiveConfig {
     pub x264_preset: String,
     /// The frame rate the renditions' keyframe interval is counted in (segment_secs × fps).
     pub fps: u32,
+    /// Where every closed segment is also written (`{channel}/{started ms}/{rendition}/`, with a
+    /// playlist); empty: nothing is recorded.
+    pub record_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -80,6 +83,7 @@ impl Default for LiveConfig {
             ],
             x264_preset: "superfast".into(),
             fps: 30,
+            record_dir: String::new(),
         }
     }
 }

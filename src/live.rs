@@ -45,7 +45,11 @@ pub struct Live {
 /// plane's shutdown.
 pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
     let hls = HlsConfig { segment_secs: cfg.segment_secs, part_secs: cfg.part_secs, window: cfg.window_segments };
-    let streams = Arc::new(Streams::new(hls));
+    let mut streams = Streams::new(hls);
+    if !cfg.record_dir.is_empty() {
+        streams = streams.with_recorder(live::record::Recorder::start(cfg.record_dir.clone().into()));
+    }
+    let streams = Arc::new(streams);
     if cfg.rtmp_bind.is_empty() {
         return Ok(Live { rtmp: None, streams });
     }

@@ -59,7 +59,12 @@ async fn stream_update(gw: &mut Ws, state: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtmp_in_ll_hls_out() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&format!("sqlite:{}", dir.path().join("l.db").display()), &[]);
+    let recordings = dir.path().join("rec");
+    let record_dir = recordings.display().to_string();
+    let server = Server::start(
+        &format!("sqlite:{}", dir.path().join("l.db").display()),
+        &[("CONFAB_LIVE_RECORD_DIR", &record_dir)],
+    );
     let base = server.base.clone();
     let (tokens, _, _, guild_id) = guild(&base, 2).await;
     let (st, ch) =
@@ -148,6 +153,22 @@ async fn rtmp_in_ll_hls_out() {
     let fields: Vec<u32> = first.split(',').filter_map(|f| f.trim().parse().ok()).collect();
     assert_eq!(fields.get(..2), Some(&[320, 240][..]), "{out}");
     assert!(fields.get(2).is_some_and(|n| (170..=181).contains(n)), "6 s at 30 fps decoded from the server: {out}");
+
+    // The recording: the whole first stream, a VOD playlist over its segments.
+    let started =
+        std::fs::read_dir(recordings.join(&channel)).unwrap().filter_map(Result::ok).map(|e| e.path()).min().unwrap();
+    let recorded = started.join("source").join("index.m3u8");
+    let text = std::fs::read_to_string(&recorded).unwrap();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v", "-show_entries", "stream=nb_read_frames"])
+        .args(["-of", "csv=p=0"])
+        .arg(&recorded)
+        .output()
+        .unwrap();
+    let counts = String::from_utf8_lossy(&probe.stdout).to_string();
+    let frames: u32 = counts.lines().find_map(|l| l.trim().parse().ok()).unwrap_or(0);
+    assert!((170..=181).contains(&frames), "the recording holds the whole stream: {frames} frames");
 
     // The key publishes again at once; a rotated key is refused.
     let again = publish(&rtmp_url, 2);

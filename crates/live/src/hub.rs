@@ -4,6 +4,7 @@
 
 use crate::flv::{Audio, Video};
 use crate::package::Packager;
+use crate::record::{Record, Recorder};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
@@ -71,11 +72,18 @@ impl Stream {
 pub struct Streams {
     cfg: HlsConfig,
     by_id: Mutex<HashMap<String, Arc<Stream>>>,
+    recorder: Option<Recorder>,
 }
 
 impl Streams {
     pub fn new(cfg: HlsConfig) -> Streams {
-        Streams { cfg, by_id: Mutex::default() }
+        Streams { cfg, by_id: Mutex::default(), recorder: None }
+    }
+
+    /// Every closed segment also goes to `recorder`.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Streams {
+        self.recorder = Some(recorder);
+        self
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Stream>>> {
@@ -115,6 +123,9 @@ impl Streams {
     /// The publisher stopped: the playlists end (EXT-X-ENDLIST) and waiting requests wake.
     pub fn end(&self, id: &str) {
         self.with(id, None, Packager::end);
+        if let Some(rec) = &self.recorder {
+            rec.record(Record::End { stream: id.to_string() });
+        }
     }
 
     /// Runs `f` on one rendition's packager (`None`: each); wakes waiters when parts were cut.
@@ -126,6 +137,17 @@ impl Streams {
             let before = p.playlist().parts_cut() + u64::from(p.playlist().is_ended());
             f(&mut p);
             let after = p.playlist().parts_cut() + u64::from(p.playlist().is_ended());
+            if let Some(rec) = self.recorder.as_ref().filter(|_| after != before) {
+                if before == 0
+                    && let Some(init) = p.init()
+                {
+                    rec.record(Record::Init { stream: id.to_string(), rendition: r.name.clone(), data: init });
+                }
+                for (msn, duration, data) in p.take_closed() {
+                    let (stream, rendition) = (id.to_string(), r.name.clone());
+                    rec.record(Record::Segment { stream, rendition, msn, duration, data });
+                }
+            }
             moved |= after != before;
             first |= r.name == crate::http::SOURCE && before == 0 && after > 0;
         }

@@ -14,6 +14,7 @@
 //!   rendition (the source's own H.264 and AAC).
 //! - [`playlist`] (sans-IO): LL-HLS media playlists as parts and segments are cut, blocking
 //!   reloads (`_HLS_msn`/`_HLS_part`), delta updates (`_HLS_skip`), the master playlist.
+//! - [`record`]: `record_dir`: closed segments written to disk with a growing playlist.
 //! - [`hub`]: the streams being served (a packager each) and the wake-ups of blocked requests.
 //! - [`http`]: LL-HLS over HTTP from memory: master and media playlists (blocking reload, delta
 //!   updates), init segment, segments and parts, with CDN-minded caching, ETags and CORS.
@@ -29,6 +30,7 @@ pub mod http;
 pub mod hub;
 pub mod package;
 pub mod playlist;
+pub mod record;
 pub mod server;
 pub mod session;
 

@@ -41,6 +41,8 @@ pub struct Packager {
     segments: BTreeMap<u64, Vec<u8>>,
     bytes_sent: u64,
     secs_sent: f64,
+    /// The next segment [`Packager::take_closed`] hands out.
+    recorded: u64,
 }
 
 impl Packager {
@@ -64,6 +66,7 @@ impl Packager {
             segments: BTreeMap::new(),
             bytes_sent: 0,
             secs_sent: 0.0,
+            recorded: 0,
         }
     }
 
@@ -189,6 +192,17 @@ impl Packager {
     pub fn segment(&self, msn: u64) -> Option<Bytes> {
         let closed = msn + 1 < self.playlist.msns().end || self.playlist.is_ended();
         closed.then(|| self.segments.get(&msn).map(|s| Bytes::copy_from_slice(s))).flatten()
+    }
+
+    /// Segments closed since the last call, with their durations (seconds), for recording.
+    pub fn take_closed(&mut self) -> Vec<(u64, f64, Bytes)> {
+        let mut out = Vec::new();
+        self.recorded = self.recorded.max(self.playlist.msns().start);
+        while let (Some(d), Some(b)) = (self.playlist.duration(self.recorded), self.segment(self.recorded)) {
+            out.push((self.recorded, d, b));
+            self.recorded += 1;
+        }
+        out
     }
 
     /// This rendition in the master playlist, once its codecs are known.

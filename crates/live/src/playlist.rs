@@ -103,6 +103,11 @@ impl MediaPlaylist {
         self.ended = true;
     }
 
+    /// A closed segment's duration, seconds.
+    pub fn duration(&self, msn: u64) -> Option<f64> {
+        self.segments.iter().find(|s| s.msn == msn).and_then(|s| s.duration)
+    }
+
     /// Parts cut since the start.
     pub fn parts_cut(&self) -> u64 {
         self.parts_cut
