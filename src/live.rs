@@ -87,7 +87,7 @@ async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc
                     Video::AvcFrame { keyframe, composition_ms, data } => {
                         if let Some(l) = ladders.get(&stream) {
                             let pts = i64::from(ts_ms) + i64::from(*composition_ms);
-                            l.push(pts.max(0) as u64, u64::from(ts_ms), *keyframe, data);
+                            l.push(pts.max(0) as u64, u64::from(ts_ms), *keyframe, data.clone());
                         }
                     }
                     _ => {}

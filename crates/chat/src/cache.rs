@@ -10,6 +10,7 @@
 
 use crate::id::Id;
 use crate::store::Channel;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -33,7 +34,10 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
         Bounded { map: HashMap::new(), capacity: capacity.max(2), clock: 0 }
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         self.map.get(key).map(|(_, _, v)| v.clone())
     }
 
@@ -53,7 +57,10 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
         self.map.insert(key, (self.clock, Instant::now(), value));
     }
 
-    pub fn remove(&mut self, key: &K) {
+    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
         self.map.remove(key);
     }
 
@@ -93,7 +100,7 @@ impl Default for Caches {
 impl Caches {
     /// The user and expiry of a login, if cached and not expired at `now_ms`.
     pub fn login(&self, token_hash: &str, now_ms: i64) -> Option<(Id, i64)> {
-        lock(&self.logins).get(&token_hash.to_string()).filter(|(_, exp)| *exp > now_ms)
+        lock(&self.logins).get(token_hash).filter(|(_, exp)| *exp > now_ms)
     }
 
     pub fn put_login(&self, token_hash: &str, user: Id, expires_at: i64) {
@@ -101,7 +108,7 @@ impl Caches {
     }
 
     pub fn forget_login(&self, token_hash: &str) {
-        lock(&self.logins).remove(&token_hash.to_string());
+        lock(&self.logins).remove(token_hash);
     }
 
     pub fn channel(&self, id: Id) -> Option<Channel> {

@@ -34,25 +34,11 @@ pub fn router(streams: Arc<Streams>) -> Router {
 }
 
 fn error(status: StatusCode, code: u32, message: &str) -> Response {
-    let body = format!("{{\"code\":{code},\"message\":{}}}", serde_json_string(message));
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
     let mut r = (status, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     r
-}
-
-fn serde_json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn not_found(what: &str) -> Response {

@@ -38,7 +38,10 @@ pub struct Packager {
     part_secs: f64,
     sequence: u32,
     parts: BTreeMap<(u64, usize), Bytes>,
-    segments: BTreeMap<u64, Vec<u8>>,
+    /// The segment being cut (its MSN and bytes so far), and the closed ones, frozen so a
+    /// request for one shares its bytes instead of copying them.
+    open: Option<(u64, Vec<u8>)>,
+    segments: BTreeMap<u64, Bytes>,
     bytes_sent: u64,
     secs_sent: f64,
     /// The next segment [`Packager::take_closed`] hands out.
@@ -63,6 +66,7 @@ impl Packager {
             part_secs: 0.0,
             sequence: 0,
             parts: BTreeMap::new(),
+            open: None,
             segments: BTreeMap::new(),
             bytes_sent: 0,
             secs_sent: 0.0,
@@ -113,7 +117,15 @@ impl Packager {
             self.push_video(last, d);
         }
         self.flush();
+        self.close_open();
         self.playlist.end();
+    }
+
+    /// The segment being cut is done: its bytes are frozen for sharing.
+    fn close_open(&mut self) {
+        if let Some((msn, bytes)) = self.open.take() {
+            self.segments.insert(msn, Bytes::from(bytes));
+        }
     }
 
     fn frame(&mut self, f: Frame) {
@@ -169,7 +181,10 @@ impl Packager {
         let (msn, i) = self.playlist.push_part(self.part_secs, independent);
         (self.bytes_sent, self.secs_sent) = (self.bytes_sent + bytes.len() as u64, self.secs_sent + self.part_secs);
         self.part_secs = 0.0;
-        self.segments.entry(msn).or_default().extend_from_slice(&bytes);
+        if self.open.as_ref().is_some_and(|(open, _)| *open != msn) {
+            self.close_open();
+        }
+        self.open.get_or_insert_with(|| (msn, Vec::new())).1.extend_from_slice(&bytes);
         self.parts.insert((msn, i), bytes);
         let first = self.playlist.msns().start;
         self.parts.retain(|(m, _), _| *m >= first);
@@ -190,8 +205,7 @@ impl Packager {
 
     /// A whole segment, once it is closed (its last part cut).
     pub fn segment(&self, msn: u64) -> Option<Bytes> {
-        let closed = msn + 1 < self.playlist.msns().end || self.playlist.is_ended();
-        closed.then(|| self.segments.get(&msn).map(|s| Bytes::copy_from_slice(s))).flatten()
+        self.segments.get(&msn).cloned()
     }
 
     /// Segments closed since the last call, with their durations (seconds), for recording.

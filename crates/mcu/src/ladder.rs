@@ -111,10 +111,10 @@ impl Ladder {
         Ok(Ladder { pipeline, src, first_pts })
     }
 
-    /// One source frame: AVCC, timestamps in ms.
-    pub fn push(&self, pts_ms: u64, dts_ms: u64, keyframe: bool, data: &[u8]) {
+    /// One source frame: AVCC, timestamps in ms. The buffer shares `data`, no copy.
+    pub fn push(&self, pts_ms: u64, dts_ms: u64, keyframe: bool, data: Bytes) {
         let _ = self.first_pts.set(pts_ms);
-        let mut buffer = gst::Buffer::from_slice(data.to_vec());
+        let mut buffer = gst::Buffer::from_slice(data);
         if let Some(b) = buffer.get_mut() {
             b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
             b.set_dts(gst::ClockTime::from_mseconds(dts_ms));
@@ -271,7 +271,7 @@ mod tests {
             Ladder::start(&record, &cfg, move |o| out.lock().unwrap().push(o)).unwrap()
         };
         for (ts, key, data) in &frames {
-            ladder.push(*ts, *ts, *key, data);
+            ladder.push(*ts, *ts, *key, data.clone());
         }
         ladder.finish();
         let out = out.lock().unwrap();
