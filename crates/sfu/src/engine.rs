@@ -57,6 +57,13 @@ pub(crate) enum Cmd {
         opts: PeerOptions,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
+    AddIngest {
+        peer: PeerId,
+        prepared: Box<Prepared>,
+        sink: crate::IngestSink,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Keyframe(PeerId),
     Remove(PeerId),
     Mute(PeerId, bool),
     Camera(PeerId, bool),
@@ -261,6 +268,10 @@ impl Engine {
             Cmd::Add { room, peer, prepared, opts, reply } => {
                 let _ = reply.send(self.add(room, peer, *prepared, opts, now));
             }
+            Cmd::AddIngest { peer, prepared, sink, reply } => {
+                let _ = reply.send(self.add_ingest(peer, *prepared, sink, now));
+            }
+            Cmd::Keyframe(peer) => self.ask_keyframe(peer, now),
             Cmd::Remove(peer) => self.remove(peer, None, now),
             Cmd::Mute(peer, muted) => {
                 let Some(room) = self.peers.get(&peer).map(|p| p.room) else { return };

@@ -57,6 +57,7 @@ mod forward;
 #[doc(hidden)]
 pub mod harness;
 pub mod histogram;
+pub mod ingest;
 mod lifecycle;
 pub mod mixer;
 mod offer;
@@ -78,6 +79,7 @@ use str0m::config::{CryptoProvider, DtlsCert};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+pub use ingest::{IngestCodec, IngestMedia, IngestSink};
 pub use mixer::{AudioMixer, Mixed, Mixers, VideoMixer, VideoOut, VideoSink};
 pub use speaker::SpeakerConfig;
 pub use stats::{Counters, PeerStats, RoomStats, SfuStats};
@@ -228,6 +230,8 @@ pub enum SfuError {
     NoSendAudio,
     #[error("the offer's video m-lines have no VP8")]
     NoVp8,
+    #[error("the offer has no sendonly/sendrecv video m-line")]
+    NoVideo,
     #[error("this server cannot mix audio (no MCU)")]
     NoMixer,
     #[error("peer already added")]
@@ -334,6 +338,25 @@ impl Sfu {
         i.cmds.send(add).map_err(|_| SfuError::EngineGone)?;
         rx.await.map_err(|_| SfuError::EngineGone)??;
         Ok(answer)
+    }
+
+    /// Adds a publisher that only sends, in no room ([`ingest`]): its frames go to `sink` as they
+    /// arrive. Removed like any peer ([`Sfu::remove_peer`]); if it dies first, `sink` hears
+    /// [`IngestMedia::Gone`].
+    pub async fn add_ingest(&self, peer: PeerId, offer_sdp: &str, sink: IngestSink) -> Result<Answer, SfuError> {
+        let i = &self.inner;
+        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate)?;
+        let answer = Answer { sdp: prepared.answer.clone(), camera: true };
+        let (reply, rx) = oneshot::channel();
+        let add = Cmd::AddIngest { peer, prepared: Box::new(prepared), sink, reply };
+        i.cmds.send(add).map_err(|_| SfuError::EngineGone)?;
+        rx.await.map_err(|_| SfuError::EngineGone)??;
+        Ok(answer)
+    }
+
+    /// Asks the peer's camera (an ingest's video) for a keyframe (a PLI, rate-limited).
+    pub fn request_keyframe(&self, peer: PeerId) {
+        let _ = self.inner.cmds.send(Cmd::Keyframe(peer));
     }
 
     /// Frees the peer; the room's other listeners get `Slots` updates. No `PeerGone` follows.

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use crate::engine::{Engine, MixCounters, RoomState};
+use crate::ingest::INGEST_ROOM;
 use crate::offer::Prepared;
 use crate::peer::{Io, Peer};
 use crate::room::{REASSIGN_INTERVAL, Room};
@@ -27,7 +28,7 @@ impl Engine {
         if !self.rooms.contains_key(&room) {
             self.open_room(room, opts.mode, now)?;
         }
-        if !self.router.add(id, p.ufrag) {
+        if !self.router.add(id, p.ufrag.clone()) {
             return Err(SfuError::DuplicatePeer);
         }
         let Some(r) = self.rooms.get_mut(&room) else { return Err(SfuError::EngineGone) };
@@ -43,30 +44,7 @@ impl Engine {
             tracing::warn!(parent: &r.span, "audio mix refused the peer: {e}");
             return Err(SfuError::Full);
         }
-        let peer = Peer {
-            id,
-            room,
-            rtc: p.rtc,
-            mic: p.mic,
-            slots: p.slots,
-            camera: p.camera,
-            video_slots: p.video_slots,
-            last_pli: None,
-            pli_deferred: false,
-            composite_keyed: false,
-            dirty: false,
-            added: now,
-            last_rx: now,
-            scheduled: None,
-            connected: false,
-            closed: false,
-            counters: Counters::default(),
-            rtt: None,
-            mic_packets: 0,
-            uplink_lost: 0.0,
-            label: opts.label,
-            span,
-        };
+        let peer = Peer::new(id, room, p, opts.label, span, now);
         self.peers.insert(id, peer);
         // A composite runs while some camera is on (`start_video` checks the room): this one's.
         if camera {
@@ -79,6 +57,32 @@ impl Engine {
         }
         self.drain(id, now);
         self.after_room_change(room, Some(id));
+        Ok(())
+    }
+
+    /// An ingest peer: in no room, its media to `sink`.
+    pub(crate) fn add_ingest(
+        &mut self,
+        id: PeerId,
+        p: Prepared,
+        sink: crate::IngestSink,
+        now: Instant,
+    ) -> Result<(), SfuError> {
+        if self.peers.contains_key(&id) {
+            return Err(SfuError::DuplicatePeer);
+        }
+        if self.peers.len() >= self.cfg.max_peers {
+            return Err(SfuError::Full);
+        }
+        if !self.router.add(id, p.ufrag.clone()) {
+            return Err(SfuError::DuplicatePeer);
+        }
+        let span = tracing::info_span!("ingest", peer = id);
+        tracing::info!(parent: &span, "ingest peer added");
+        let mut peer = Peer::new(id, INGEST_ROOM, p, String::new(), span, now);
+        peer.ingest = Some(sink);
+        self.peers.insert(id, peer);
+        self.drain(id, now);
         Ok(())
     }
 
@@ -130,8 +134,12 @@ impl Engine {
             };
             p.drain(&mut io, now);
         }
-        if let Some(reason) = reason {
-            let _ = self.events.send(SfuEvent::PeerGone { room: p.room, peer: id, reason });
+        match (reason, &p.ingest) {
+            (Some(reason), Some(sink)) => sink(crate::IngestMedia::Gone(reason)),
+            (Some(reason), None) => {
+                let _ = self.events.send(SfuEvent::PeerGone { room: p.room, peer: id, reason });
+            }
+            (None, _) => {}
         }
         if let Some(r) = self.rooms.get_mut(&p.room) {
             r.room.leave(id, now);

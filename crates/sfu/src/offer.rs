@@ -110,6 +110,6 @@ fn prepare_inner(
 }
 
 /// The `a=mid` of each m-line, in order.
-fn offer_mids(sdp: &str) -> impl Iterator<Item = Mid> + '_ {
+pub(crate) fn offer_mids(sdp: &str) -> impl Iterator<Item = Mid> + '_ {
     sdp.lines().filter_map(|l| l.trim().strip_prefix("a=mid:")).map(Mid::from)
 }

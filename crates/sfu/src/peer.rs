@@ -49,6 +49,8 @@ pub(crate) struct Peer {
     pub uplink_lost: f64,
     /// Shown on the peer's placeholder tile.
     pub label: String,
+    /// An ingest peer's media goes here, not to a room.
+    pub ingest: Option<crate::IngestSink>,
     pub span: Span,
 }
 
@@ -73,6 +75,34 @@ pub(crate) struct Io<'a> {
 }
 
 impl Peer {
+    pub fn new(id: PeerId, room: RoomId, p: crate::offer::Prepared, label: String, span: Span, now: Instant) -> Peer {
+        Peer {
+            id,
+            room,
+            rtc: p.rtc,
+            mic: p.mic,
+            slots: p.slots,
+            camera: p.camera,
+            video_slots: p.video_slots,
+            last_pli: None,
+            pli_deferred: false,
+            composite_keyed: false,
+            dirty: false,
+            added: now,
+            last_rx: now,
+            scheduled: None,
+            connected: false,
+            closed: false,
+            counters: Counters::default(),
+            rtt: None,
+            mic_packets: 0,
+            uplink_lost: 0.0,
+            label,
+            ingest: None,
+            span,
+        }
+    }
+
     /// Polls the `Rtc` until it only has a timeout left: sends datagrams, collects events, and
     /// schedules the next wake-up. Required after every input or write.
     pub fn drain(&mut self, io: &mut Io<'_>, now: Instant) {
@@ -121,9 +151,14 @@ impl Peer {
 
     fn on_event(&mut self, e: Event, io: &mut Io<'_>) {
         match e {
-            Event::MediaData(d) if d.mid == self.mic || Some(d.mid) == self.camera => {
-                io.pending.media.push_back((self.id, d))
-            }
+            Event::MediaData(d) if d.mid == self.mic || Some(d.mid) == self.camera => match &self.ingest {
+                Some(sink) => {
+                    if let Some(m) = crate::ingest::media(d) {
+                        sink(m)
+                    }
+                }
+                None => io.pending.media.push_back((self.id, d)),
+            },
             Event::KeyframeRequest(r) if self.video_slots.contains(&r.mid) => {
                 self.counters.keyframe_requests_in += 1;
                 io.pending.keyframe_requests.push((self.id, r.mid))
@@ -131,8 +166,13 @@ impl Peer {
             Event::Connected => {
                 tracing::info!("connected");
                 self.connected = true;
-                io.pending.connected.push(self.id);
-                let _ = io.events.send(SfuEvent::PeerConnected { room: self.room, peer: self.id });
+                match &self.ingest {
+                    Some(sink) => sink(crate::IngestMedia::Connected),
+                    None => {
+                        io.pending.connected.push(self.id);
+                        let _ = io.events.send(SfuEvent::PeerConnected { room: self.room, peer: self.id });
+                    }
+                }
             }
             Event::Closed => {
                 tracing::info!("closed by the client");

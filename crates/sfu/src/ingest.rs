@@ -1,0 +1,128 @@
+//! Ingest peers: a publisher (WHIP, RFC 9725) that only sends, in no room. Its frames are not
+//! forwarded to anyone in the engine; they go, as they are depacketised, to an [`IngestSink`]
+//! the caller supplies (live streaming turns them into HLS). The engine treats the peer like any
+//! other for ICE, DTLS, timeouts and keyframe requests ([`crate::Sfu::request_keyframe`]).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::SdpOffer;
+use str0m::config::{CryptoProvider, DtlsCert};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaData, MediaKind, Mid};
+use str0m::{Candidate, IceCreds, Rtc};
+
+use crate::offer::{Prepared, offer_mids};
+use crate::sdp_text::{complete_candidates, has_codec};
+use crate::{GoneReason, PeerId, RoomId, SfuError};
+
+/// The room every ingest peer is filed under in stats: none (rooms are channel ids, which never
+/// reach `u64::MAX`).
+pub const INGEST_ROOM: RoomId = u64::MAX;
+
+/// The video codecs an ingest takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestCodec {
+    Vp8,
+    /// Annex B (start codes), as str0m depacketises it.
+    H264,
+}
+
+/// What an ingest peer delivers, in order.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum IngestMedia {
+    /// ICE and DTLS are up.
+    Connected,
+    /// One Opus packet; `media_us` is its RTP time in microseconds (an arbitrary origin).
+    Audio { data: Arc<[u8]>, media_us: u64, arrived: Instant },
+    /// One depacketised frame. `contiguous` is false when frames were lost before it.
+    Video { codec: IngestCodec, data: Arc<[u8]>, keyframe: bool, contiguous: bool, media_us: u64, arrived: Instant },
+    /// The peer is gone (no more media follows); not sent after [`crate::Sfu::remove_peer`].
+    Gone(GoneReason),
+}
+
+/// Where an ingest peer's media goes. Called on the engine's thread: it must not block.
+pub type IngestSink = Box<dyn Fn(IngestMedia) + Send + Sync>;
+
+/// The media of one received frame, if it is of a codec the ingest takes.
+pub(crate) fn media(d: MediaData) -> Option<IngestMedia> {
+    let (media_us, arrived) = (d.time.as_micros(), d.network_time);
+    let codec = match d.params.spec().codec {
+        Codec::Opus => return Some(IngestMedia::Audio { data: d.data, media_us, arrived }),
+        Codec::Vp8 => IngestCodec::Vp8,
+        Codec::H264 => IngestCodec::H264,
+        _ => return None,
+    };
+    let keyframe = d.is_keyframe();
+    Some(IngestMedia::Video { codec, data: d.data, keyframe, contiguous: d.contiguous, media_us, arrived })
+}
+
+/// A publisher's offer: one sending audio m-line (Opus) and one sending video m-line (VP8 or
+/// H.264, the offer's preference order), both received here; anything else is rejected.
+pub(crate) fn prepare(
+    peer: PeerId,
+    offer_sdp: &str,
+    crypto: &Arc<CryptoProvider>,
+    cert: &DtlsCert,
+    candidate: &Candidate,
+) -> Result<Prepared, SfuError> {
+    // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
+    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate)))
+        .unwrap_or_else(|_| Err(SfuError::BadSdp("offer could not be processed".into())))
+}
+
+fn prepare_inner(
+    peer: PeerId,
+    offer_sdp: &str,
+    crypto: &Arc<CryptoProvider>,
+    cert: &DtlsCert,
+    candidate: &Candidate,
+) -> Result<Prepared, SfuError> {
+    let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+    if !offer_sdp.lines().any(|l| l.trim().starts_with("m=video ")) {
+        return Err(SfuError::NoVideo);
+    }
+    if !has_codec(offer_sdp, "video ", "vp8/90000") && !has_codec(offer_sdp, "video ", "h264/90000") {
+        return Err(SfuError::NoVp8);
+    }
+    if offer_sdp.lines().any(|l| l.trim().starts_with("m=audio ")) && !has_codec(offer_sdp, "audio ", "opus/48000") {
+        return Err(SfuError::NoOpus);
+    }
+    let mut creds = IceCreds::new();
+    // Unique by construction (hex has no 'z'), as for room peers.
+    creds.ufrag = format!("{peer:x}z{}", creds.ufrag);
+    let ufrag = creds.ufrag.clone();
+    let mut rtc = Rtc::builder()
+        .set_crypto_provider(crypto.clone())
+        .set_ice_lite(true)
+        .set_local_ice_credentials(creds)
+        .set_dtls_cert(cert.clone())
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .enable_h264(true)
+        // Frames are transcoded, not forwarded: wait for retransmissions as long as str0m likes.
+        .set_stats_interval(Some(Duration::from_secs(1)))
+        .build(Instant::now());
+    rtc.add_local_candidate(candidate.clone());
+    let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+    let (mut audio, mut video) = (None, None);
+    for mid in offer_mids(offer_sdp) {
+        let Some(m) = rtc.media(mid).filter(|m| !m.disabled()) else { continue };
+        if !matches!(m.direction(), Direction::RecvOnly | Direction::SendRecv) {
+            continue;
+        }
+        match m.kind() {
+            MediaKind::Audio if audio.is_none() => audio = Some(mid),
+            MediaKind::Video if video.is_none() => video = Some(mid),
+            _ => {}
+        }
+    }
+    let video: Mid = video.ok_or(SfuError::NoVideo)?;
+    let answer = complete_candidates(&answer.to_sdp_string());
+    // Without audio, the "microphone" is the video m-line: both go to the sink anyway.
+    let mic = audio.unwrap_or(video);
+    Ok(Prepared { rtc, ufrag, mic, slots: Vec::new(), camera: Some(video), video_slots: Vec::new(), answer })
+}
