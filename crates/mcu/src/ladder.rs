@@ -24,6 +24,7 @@ pub const LADDER_ELEMENTS: &[&str] = &[
     "appsrc",
     "h264parse",
     "avdec_h264",
+    "vp8dec",
     "videoconvert",
     "tee",
     "queue",
@@ -39,6 +40,17 @@ pub struct Rendition {
     pub width: u32,
     pub height: u32,
     pub bitrate_kbps: u32,
+}
+
+/// What the ladder decodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LadderInput {
+    /// H.264 in AVCC frames, with its `AVCDecoderConfigurationRecord` (RTMP).
+    Avc(Bytes),
+    /// H.264 in Annex B frames (start codes), its SPS and PPS in-band (WebRTC).
+    AnnexB,
+    /// VP8 frames (WebRTC).
+    Vp8,
 }
 
 #[derive(Debug, Clone)]
@@ -69,9 +81,9 @@ pub struct Ladder {
 }
 
 impl Ladder {
-    /// Starts a ladder for a stream whose decoder config is `record` (`avcC`).
+    /// Starts a ladder decoding `input`.
     pub fn start(
-        record: &[u8],
+        input: &LadderInput,
         cfg: &LadderConfig,
         sink: impl Fn(LadderOutput) + Send + Sync + 'static,
     ) -> Result<Ladder, McuError> {
@@ -82,11 +94,18 @@ impl Ladder {
         let sink = Arc::new(sink);
         let first_pts = Arc::new(std::sync::OnceLock::new());
         let pipeline = gst::Pipeline::with_name("ladder");
-        let caps = gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc")
-            .field("alignment", "au")
-            .field("codec_data", gst::Buffer::from_slice(record.to_vec()))
-            .build();
+        let caps = match input {
+            LadderInput::Avc(record) => gst::Caps::builder("video/x-h264")
+                .field("stream-format", "avc")
+                .field("alignment", "au")
+                .field("codec_data", gst::Buffer::from_slice(record.clone()))
+                .build(),
+            LadderInput::AnnexB => gst::Caps::builder("video/x-h264")
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .build(),
+            LadderInput::Vp8 => gst::Caps::builder("video/x-vp8").build(),
+        };
         let src = gst_app::AppSrc::builder()
             .name("in")
             .caps(&caps)
@@ -98,12 +117,22 @@ impl Ladder {
             // let the queue grow without bound.
             .leaky_type(gst_app::AppLeakyType::Downstream)
             .build();
-        let parse = make("h264parse", "parse")?;
-        let dec = make("avdec_h264", "dec")?;
-        let convert = make("videoconvert", "convert")?;
+        let mut head = vec![src.clone().upcast::<gst::Element>()];
+        if *input == LadderInput::Vp8 {
+            head.push(make("vp8dec", "dec")?);
+        } else {
+            head.push(make("h264parse", "parse")?);
+            head.push(make("avdec_h264", "dec")?);
+        }
+        // A corrupt frame costs that frame (until the next keyframe), never the ladder.
+        if let Some(dec) = head.last().filter(|d| d.find_property("max-errors").is_some()) {
+            dec.set_property("max-errors", -1i32);
+        }
+        head.push(make("videoconvert", "convert")?);
         let tee = make("tee", "tee")?;
-        pipeline.add_many([src.upcast_ref(), &parse, &dec, &convert, &tee]).map_err(gst_err)?;
-        gst::Element::link_many([src.upcast_ref(), &parse, &dec, &convert, &tee]).map_err(gst_err)?;
+        head.push(tee.clone());
+        pipeline.add_many(&head).map_err(gst_err)?;
+        gst::Element::link_many(&head).map_err(gst_err)?;
         for (i, r) in cfg.renditions.iter().enumerate() {
             branch(&pipeline, &tee, i, r, cfg, sink.clone(), first_pts.clone())?;
         }
@@ -228,12 +257,16 @@ mod tests {
 
     /// x264 through GStreamer itself makes the source: 320x240, 30 fps, a keyframe every 30.
     fn source() -> (Bytes, Vec<(u64, bool, Bytes)>) {
+        encoded("x264enc tune=zerolatency key-int-max=30 bframes=0 ! video/x-h264,stream-format=avc,alignment=au")
+    }
+
+    /// 90 frames of 320x240 at 30 fps through `encoder`: its codec data and frames.
+    fn encoded(encoder: &str) -> (Bytes, Vec<(u64, bool, Bytes)>) {
         gst::init().unwrap();
-        let p = gst::parse::launch(
-            "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
-             x264enc tune=zerolatency key-int-max=30 bframes=0 ! video/x-h264,stream-format=avc,alignment=au ! \
-             appsink name=s sync=false",
-        )
+        let p = gst::parse::launch(&format!(
+            "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! {encoder} ! \
+             appsink name=s sync=false"
+        ))
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
@@ -241,8 +274,9 @@ mod tests {
         p.set_state(gst::State::Playing).unwrap();
         let (mut record, mut frames) = (Bytes::new(), Vec::new());
         while let Ok(sample) = s.pull_sample() {
-            if record.is_empty() {
-                let cd = sample.caps().unwrap().structure(0).unwrap().get::<gst::Buffer>("codec_data").unwrap();
+            if record.is_empty()
+                && let Ok(cd) = sample.caps().unwrap().structure(0).unwrap().get::<gst::Buffer>("codec_data")
+            {
                 record = Bytes::copy_from_slice(&cd.map_readable().unwrap());
             }
             let b = sample.buffer().unwrap();
@@ -268,7 +302,7 @@ mod tests {
         let out = Arc::new(Mutex::new(Vec::new()));
         let ladder = {
             let out = out.clone();
-            Ladder::start(&record, &cfg, move |o| out.lock().unwrap().push(o)).unwrap()
+            Ladder::start(&LadderInput::Avc(record), &cfg, move |o| out.lock().unwrap().push(o)).unwrap()
         };
         for (ts, key, data) in &frames {
             ladder.push(*ts, *ts, *key, data.clone());
@@ -294,6 +328,41 @@ mod tests {
                 vec![t0, t0 + 1000, t0 + 2000],
                 "keyframes every 30 frames, at the input's times, rendition {r}"
             );
+        }
+    }
+
+    #[test]
+    fn a_vp8_source_gets_a_rendition_at_its_own_size() {
+        let (_, frames) = encoded("vp8enc deadline=1 keyframe-max-dist=1000");
+        let cfg = LadderConfig {
+            renditions: vec![
+                Rendition { name: "source".into(), width: 320, height: 240, bitrate_kbps: 400 },
+                Rendition { name: "120p".into(), width: 160, height: 120, bitrate_kbps: 150 },
+            ],
+            gop_frames: 30,
+            preset: "ultrafast".into(),
+        };
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let ladder = {
+            let out = out.clone();
+            Ladder::start(&LadderInput::Vp8, &cfg, move |o| out.lock().unwrap().push(o)).unwrap()
+        };
+        for (ts, key, data) in &frames {
+            ladder.push(*ts, *ts, *key, data.clone());
+        }
+        ladder.finish();
+        let out = out.lock().unwrap();
+        let t0 = frames[0].0;
+        for r in 0..2 {
+            let keys: Vec<u64> = out
+                .iter()
+                .filter_map(|o| match o {
+                    LadderOutput::Frame { rendition, pts_ms, keyframe: true, .. } if *rendition == r => Some(*pts_ms),
+                    _ => None,
+                })
+                .collect();
+            // The source keys once; the ladder every 30 frames, the same in both renditions.
+            assert_eq!(keys, vec![t0, t0 + 1000, t0 + 2000], "rendition {r}");
         }
     }
 }

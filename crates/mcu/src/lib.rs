@@ -34,7 +34,9 @@
 //! - `source`: one source's branch (appsrc → vp8dec → scale → compositor pad, plus its
 //!   placeholder), adding and removing it while playing.
 //! - [`ladder`]: live streaming's transcode ladder: one H.264 input decoded once, scaled and
-//!   re-encoded with x264 per rendition, keyframes aligned across renditions.
+//!   re-encoded with x264 per rendition, keyframes aligned across renditions; its input H.264
+//!   (RTMP, WHIP) or VP8 (WHIP).
+//! - [`aac`]: Opus to AAC for live streams published over WebRTC (WHIP).
 //! - [`layout`] (sans-IO): the grid.
 //! - [`mixminus`] (sans-IO): audio mix-minus for all-MCU rooms (Opus decode, mix, each listener
 //!   re-encoded without its own voice; silent listeners share one stream).
@@ -43,6 +45,7 @@
 //! - [`placeholder`]: placeholder and border pictures, drawn in Rust (no pango).
 //! - [`elements`]: the elements needed, the Debian package of each, [`check_elements`].
 
+pub mod aac;
 mod bus;
 mod compositor;
 pub mod elements;
