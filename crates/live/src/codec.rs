@@ -54,6 +54,36 @@ pub fn avc(record: &[u8]) -> Result<AvcInfo, BadConfig> {
     Ok(AvcInfo { width, height, codec })
 }
 
+/// The picture size from the SPS in an H.264 frame in Annex B (start codes), if it carries one
+/// (WebRTC senders put SPS and PPS before each keyframe).
+pub fn annexb_size(frame: &[u8]) -> Option<(u32, u32)> {
+    let sps = nal_units(frame).find(|n| n.first().is_some_and(|b| b & 0x1f == 7))?;
+    sps_size(&unescape(sps.get(1..)?))
+}
+
+/// The NAL units of an Annex B byte stream (split at `00 00 01`; a 4-byte start code's extra
+/// zero is trailing zero bytes of the unit before it, which are dropped).
+pub fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let ends: Vec<usize> = starts.iter().skip(1).map(|s| s - 3).chain(std::iter::once(data.len())).collect();
+    starts.into_iter().zip(ends).map(move |(s, e)| {
+        let mut unit = &data[s..e.max(s)];
+        while let [rest @ .., 0] = unit {
+            unit = rest;
+        }
+        unit
+    })
+}
+
 /// Drops emulation-prevention bytes (`00 00 03` → `00 00`).
 fn unescape(nal: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(nal.len());
@@ -200,6 +230,23 @@ mod tests {
         let full = record("6742c00dda0507ec0440000003004000000f03c50aa8");
         assert_eq!(avc(&full[..12]), Err(BadConfig("H.264")), "cut short");
         assert_eq!(avc(&[1, 2, 3]), Err(BadConfig("H.264")));
+    }
+
+    #[test]
+    fn annexb_frames_split_and_size() {
+        let hex = |h: &str| -> Vec<u8> {
+            (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+        };
+        let sps = hex("6742c028da01e0089f970110000003001000000303c0f1832a");
+        let mut frame = vec![0, 0, 0, 1];
+        frame.extend_from_slice(&sps);
+        frame.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 1, 0x65, 0x88, 0x84]);
+        let units: Vec<&[u8]> = nal_units(&frame).collect();
+        assert_eq!(units, vec![&sps[..], &[0x68, 0xce, 0x3c, 0x80][..], &[0x65, 0x88, 0x84][..]]);
+        assert_eq!(annexb_size(&frame), Some((1920, 1080)));
+        assert_eq!(annexb_size(&[0, 0, 1, 0x65, 1, 2]), None, "no SPS");
+        assert_eq!(annexb_size(&[0, 0, 1, 0x67]), None, "an empty SPS");
+        assert_eq!(nal_units(&[1, 2, 3]).count(), 0);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Stream {
     renditions: Mutex<Vec<Arc<Rendition>>>,
     /// Counts parts cut (and the end): request handlers wait for it to move.
     parts: watch::Sender<u64>,
+    /// The audio config, for renditions added after it came.
+    audio_config: Mutex<Option<Audio>>,
 }
 
 impl Stream {
@@ -57,8 +59,11 @@ impl Stream {
     /// Adds a rendition (the ladder's), empty until its frames come.
     pub fn add_rendition(&self, name: &str) {
         let c = self.cfg;
-        let r =
-            Rendition { name: name.to_string(), pkg: Mutex::new(Packager::new(c.segment_secs, c.part_secs, c.window)) };
+        let mut pkg = Packager::new(c.segment_secs, c.part_secs, c.window);
+        if let Some(config) = self.audio_config.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            let _ = pkg.audio(0, config);
+        }
+        let r = Rendition { name: name.to_string(), pkg: Mutex::new(pkg) };
         self.renditions.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(r));
     }
 
@@ -92,13 +97,24 @@ impl Streams {
 
     /// A new publish of `id`: a fresh `source` rendition replaces what an earlier one left.
     pub fn start(&self, id: &str) {
-        let stream = Stream { cfg: self.cfg, renditions: Mutex::default(), parts: watch::Sender::new(0) };
+        let stream = Stream {
+            cfg: self.cfg,
+            renditions: Mutex::default(),
+            parts: watch::Sender::new(0),
+            audio_config: Mutex::default(),
+        };
         stream.add_rendition(crate::http::SOURCE);
         self.map().insert(id.to_string(), Arc::new(stream));
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Stream>> {
         self.map().get(id).cloned()
+    }
+
+    /// Whether the stream's source rendition has a part a player can fetch.
+    pub fn playable(&self, id: &str) -> bool {
+        let source = self.get(id).and_then(|s| s.rendition(crate::http::SOURCE));
+        source.is_some_and(|r| r.packager().playlist().parts_cut() > 0)
     }
 
     /// Pushes a frame into one rendition; `true` when that cut the source's very first part
@@ -113,6 +129,9 @@ impl Streams {
 
     /// Audio goes to every rendition: the source's AAC, as it came.
     pub fn audio(&self, id: &str, ts_ms: u32, audio: Audio) -> bool {
+        if let (Audio::AacConfig(_), Some(stream)) = (&audio, self.get(id)) {
+            *stream.audio_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(audio.clone());
+        }
         self.with(id, None, |p| {
             if let Err(e) = p.audio(ts_ms, audio.clone()) {
                 tracing::warn!(stream = id, error = %e, "audio config refused");

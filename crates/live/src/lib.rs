@@ -1,7 +1,7 @@
 //! # live — confab's live streaming ("Live Now")
 //!
-//! A creator pushes one stream; confab takes it in, and (next) transcodes it into a ladder and
-//! serves it as low-latency HLS. This crate holds the ingest so far.
+//! A creator pushes one stream (RTMP here; WHIP through the media engine, glued in the binary);
+//! confab packages it, and the ladder the binary runs (in `mcu`), as low-latency HLS.
 //!
 //! Module map:
 //! - [`codec`] (sans-IO): picture size and codec strings from H.264's SPS, AAC's config.
@@ -18,6 +18,7 @@
 //! - [`hub`]: the streams being served (a packager each) and the wake-ups of blocked requests.
 //! - [`http`]: LL-HLS over HTTP from memory: master and media playlists (blocking reload, delta
 //!   updates), init segment, segments and parts, with CDN-minded caching, ETags and CORS.
+//! - [`publishers`]: one publisher per stream across protocols, and the cap on streams.
 //! - [`server`]: the tokio listener: a task per connection, stream keys authorised through the
 //!   [`server::StreamKeys`] trait, one publisher per stream, [`server::IngestEvent`]s out.
 //!
@@ -30,9 +31,11 @@ pub mod http;
 pub mod hub;
 pub mod package;
 pub mod playlist;
+pub mod publishers;
 pub mod record;
 pub mod server;
 pub mod session;
 
-pub use server::{IngestEvent, ServerConfig, StreamKeys, serve};
+pub use publishers::Publishers;
+pub use server::{FrameCodec, IngestEvent, ServerConfig, StreamKeys, serve};
 pub use session::{EndReason, IngestConfig};

@@ -6,12 +6,13 @@
 //! same key can publish again immediately; a second publisher on a live key is refused.
 
 use crate::flv::{Audio, Video};
+use crate::publishers::Publishers;
 use crate::session::{EndReason, Ingest, IngestConfig, Out};
-use std::collections::HashMap;
+use bytes::Bytes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,10 +29,40 @@ pub trait StreamKeys: Send + Sync + 'static {
 /// What happened to a stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestEvent {
-    Started { stream: String, peer: SocketAddr },
-    Video { stream: String, ts_ms: u32, video: Video },
-    Audio { stream: String, ts_ms: u32, audio: Audio },
-    Ended { stream: String, reason: EndReason },
+    Started {
+        stream: String,
+        peer: SocketAddr,
+    },
+    Video {
+        stream: String,
+        ts_ms: u32,
+        video: Video,
+    },
+    Audio {
+        stream: String,
+        ts_ms: u32,
+        audio: Audio,
+    },
+    /// A WebRTC publisher's video frame (WHIP), transcoded into every rendition.
+    Frame {
+        stream: String,
+        ts_ms: u32,
+        codec: FrameCodec,
+        keyframe: bool,
+        data: Bytes,
+    },
+    Ended {
+        stream: String,
+        reason: EndReason,
+    },
+}
+
+/// The codec of an [`IngestEvent::Frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameCodec {
+    Vp8,
+    /// H.264 with start codes, SPS and PPS in-band.
+    H264AnnexB,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -39,13 +70,11 @@ pub struct ServerConfig {
     pub ingest: IngestConfig,
     /// RTMP connections at once (publishing or not).
     pub max_connections: usize,
-    /// Streams published at once.
-    pub max_streams: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { ingest: IngestConfig::default(), max_connections: 64, max_streams: 16 }
+        ServerConfig { ingest: IngestConfig::default(), max_connections: 64 }
     }
 }
 
@@ -53,8 +82,7 @@ struct Shared {
     cfg: ServerConfig,
     keys: Arc<dyn StreamKeys>,
     events: mpsc::Sender<IngestEvent>,
-    /// Streams being published, and by which connection.
-    live: Mutex<HashMap<String, u64>>,
+    publishers: Arc<Publishers>,
     slots: Arc<Semaphore>,
 }
 
@@ -63,17 +91,12 @@ pub async fn serve(
     listener: TcpListener,
     cfg: ServerConfig,
     keys: Arc<dyn StreamKeys>,
+    publishers: Arc<Publishers>,
     events: mpsc::Sender<IngestEvent>,
     shutdown: CancellationToken,
 ) {
-    let shared = Arc::new(Shared {
-        cfg,
-        keys,
-        events,
-        live: Mutex::default(),
-        slots: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
-    });
-    let mut next = 0u64;
+    let shared =
+        Arc::new(Shared { cfg, keys, events, publishers, slots: Arc::new(Semaphore::new(cfg.max_connections.max(1))) });
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -90,8 +113,7 @@ pub async fn serve(
             tracing::warn!(%peer, "rtmp connection refused: too many connections");
             continue;
         };
-        next += 1;
-        let (shared, conn, shutdown) = (shared.clone(), next, shutdown.clone());
+        let (shared, conn, shutdown) = (shared.clone(), shared.publishers.next_id(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
             connection(shared, conn, tcp, peer, shutdown).await;
@@ -144,7 +166,7 @@ async fn connection(shared: Arc<Shared>, conn: u64, mut tcp: TcpStream, peer: So
     };
     let _ = tcp.shutdown().await;
     if let Some(s) = stream {
-        shared.live.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, c| !(k == &s && *c == conn));
+        shared.publishers.release(&s, conn);
         tracing::info!(stream = %s, %peer, %reason, "rtmp stream ended");
         let _ = shared.events.send(IngestEvent::Ended { stream: s, reason }).await;
     } else {
@@ -165,17 +187,9 @@ async fn publish(
         tracing::info!(%peer, "rtmp publish refused: unknown stream key");
         return ingest.reject(EndReason::BadKey);
     };
-    {
-        let mut live = shared.live.lock().unwrap_or_else(|p| p.into_inner());
-        if live.contains_key(&id) {
-            tracing::info!(stream = %id, %peer, "rtmp publish refused: already publishing");
-            return ingest.reject(EndReason::AlreadyPublishing);
-        }
-        if live.len() >= shared.cfg.max_streams {
-            tracing::warn!(stream = %id, %peer, "rtmp publish refused: too many streams");
-            return ingest.reject(EndReason::TooManyStreams(shared.cfg.max_streams));
-        }
-        live.insert(id.clone(), conn);
+    if let Err(reason) = shared.publishers.claim(&id, conn) {
+        tracing::info!(stream = %id, %peer, %reason, "rtmp publish refused");
+        return ingest.reject(reason);
     }
     tracing::info!(stream = %id, %peer, "rtmp publishing");
     let _ = shared.events.send(IngestEvent::Started { stream: id.clone(), peer }).await;

@@ -29,21 +29,25 @@ impl StreamKeys for Keys {
 }
 
 async fn server() -> (SocketAddr, mpsc::Receiver<IngestEvent>, CancellationToken) {
-    server_with(ServerConfig::default()).await
+    server_with(ServerConfig::default(), 16).await
 }
 
-async fn server_with(cfg: ServerConfig) -> (SocketAddr, mpsc::Receiver<IngestEvent>, CancellationToken) {
+async fn server_with(
+    cfg: ServerConfig,
+    max_streams: usize,
+) -> (SocketAddr, mpsc::Receiver<IngestEvent>, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::channel(10_000);
     let stop = CancellationToken::new();
-    tokio::spawn(live::serve(listener, cfg, Arc::new(Keys), tx, stop.clone()));
+    let publishers = Arc::new(live::Publishers::new(max_streams));
+    tokio::spawn(live::serve(listener, cfg, Arc::new(Keys), publishers, tx, stop.clone()));
     (addr, rx, stop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_at_once_are_limited() {
-    let (addr, mut rx, stop) = server_with(ServerConfig { max_streams: 1, ..ServerConfig::default() }).await;
+    let (addr, mut rx, stop) = server_with(ServerConfig::default(), 1).await;
     let mut first = ffmpeg(addr, "key-one", 10, "libx264", "aac");
     assert!(matches!(next(&mut rx).await, IngestEvent::Started { stream, .. } if stream == "one"));
     assert!(!wait_exit(ffmpeg(addr, "key-two", 2, "libx264", "aac")).await, "a second stream is refused");
@@ -200,7 +204,7 @@ async fn a_published_stream_becomes_ll_hls_that_ffprobe_reads() {
             IngestEvent::Video { ts_ms, video, .. } => pkg.video(ts_ms, video).unwrap(),
             IngestEvent::Audio { ts_ms, audio, .. } => pkg.audio(ts_ms, audio).unwrap(),
             IngestEvent::Ended { .. } => break,
-            IngestEvent::Started { .. } => {}
+            IngestEvent::Started { .. } | IngestEvent::Frame { .. } => {}
         }
     }
     assert!(wait_exit(publisher).await);
