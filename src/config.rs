@@ -34,6 +34,8 @@ pub struct LiveConfig {
     /// `host:port` publishers reach RTMP at, for the URL handed out with a stream key; empty: the
     /// bound address.
     pub rtmp_public: String,
+    /// WHIP ingest (`POST /whip/{channel_id}`) on the HTTP listener.
+    pub whip: bool,
     /// A publisher sending more than this (kbit/s, audio and video) is cut; 0: no limit.
     pub max_ingest_kbps: u32,
     /// RTMP connections at once, publishing or not.
@@ -70,6 +72,7 @@ impl Default for LiveConfig {
         LiveConfig {
             rtmp_bind: "127.0.0.1:1935".into(),
             rtmp_public: String::new(),
+            whip: true,
             max_ingest_kbps: 20_000,
             max_ingest_connections: 64,
             max_streams: 16,

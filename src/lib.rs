@@ -16,3 +16,4 @@ pub mod live;
 pub mod media;
 pub mod server;
 pub mod web;
+pub mod whip;

@@ -6,15 +6,16 @@
 
 use crate::config::LiveConfig;
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use chat::app::App;
 use chat::id::{Id, now_ms};
 use chat::store::ChannelKind;
 use chat::streams::{StreamPhase, StreamState};
 use live::flv::Video;
 use live::hub::{HlsConfig, Streams};
-use live::{IngestEvent, ServerConfig, StreamKeys};
-use mcu::ladder::{Ladder, LadderConfig, LadderOutput, Rendition};
-use std::collections::HashMap;
+use live::{FrameCodec, IngestEvent, Publishers, ServerConfig, StreamKeys};
+use mcu::ladder::{Ladder, LadderConfig, LadderInput, LadderOutput, Rendition};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Stream keys are checked against their stored hashes; a stream is named by its channel's id.
-struct ChatKeys(App);
+pub struct ChatKeys(pub App);
 
 impl StreamKeys for ChatKeys {
     fn authorize<'a>(&'a self, key: &'a str) -> Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>> {
@@ -35,10 +36,13 @@ impl StreamKeys for ChatKeys {
     }
 }
 
-/// The running ingest: its address and the streams it feeds (served by `live::http`).
+/// The running ingest: its address and the streams it feeds (served by `live::http`); WHIP
+/// sessions (`crate::whip`) publish through the same publishers and pump.
 pub struct Live {
     pub rtmp: Option<SocketAddr>,
     pub streams: Arc<Streams>,
+    pub publishers: Arc<Publishers>,
+    pub events: mpsc::Sender<IngestEvent>,
 }
 
 /// Binds RTMP (unless turned off) and starts the ingest and its pump; both end with the chat
@@ -50,8 +54,12 @@ pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
         streams = streams.with_recorder(live::record::Recorder::start(cfg.record_dir.clone().into()));
     }
     let streams = Arc::new(streams);
+    let publishers = Arc::new(Publishers::new(cfg.max_streams));
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(pump(app.clone(), streams.clone(), cfg.clone(), rx));
+    let live = Live { rtmp: None, streams, publishers, events: tx };
     if cfg.rtmp_bind.is_empty() {
-        return Ok(Live { rtmp: None, streams });
+        return Ok(live);
     }
     let listener = tokio::net::TcpListener::bind(&cfg.rtmp_bind)
         .await
@@ -62,25 +70,30 @@ pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
     let server_cfg = ServerConfig {
         ingest: live::IngestConfig { max_kbps: cfg.max_ingest_kbps, ..Default::default() },
         max_connections: cfg.max_ingest_connections,
-        max_streams: cfg.max_streams,
     };
-    let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(live::serve(listener, server_cfg, Arc::new(ChatKeys(app.clone())), tx, app.shutdown.clone()));
-    tokio::spawn(pump(app.clone(), streams.clone(), cfg.clone(), rx));
+    let keys = Arc::new(ChatKeys(app.clone()));
+    let (publishers, tx, shutdown) = (live.publishers.clone(), live.events.clone(), app.shutdown.clone());
+    tokio::spawn(live::serve(listener, server_cfg, keys, publishers, tx, shutdown));
     tracing::info!("rtmp ingest on rtmp://{addr}/{}", live::session::APP);
-    Ok(Live { rtmp: Some(addr), streams })
+    Ok(Live { rtmp: Some(addr), ..live })
 }
 
 /// Frames into the packagers and the ladders; the stream's life into the chat plane.
 async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc::Receiver<IngestEvent>) {
     let mut ladders: HashMap<String, Ladder> = HashMap::new();
+    // Streams reported live: once their source rendition has a part.
+    let mut playable: HashSet<String> = HashSet::new();
     while let Some(ev) = events.recv().await {
-        match ev {
-            IngestEvent::Started { stream, .. } => streams.start(&stream),
+        let stream = match ev {
+            IngestEvent::Started { stream, .. } => {
+                streams.start(&stream);
+                playable.remove(&stream);
+                stream
+            }
             IngestEvent::Video { stream, ts_ms, video } => {
                 match &video {
                     Video::AvcConfig(record) if !ladders.contains_key(&stream) => {
-                        if let Some(ladder) = start_ladder(&cfg, &streams, &stream, record) {
+                        if let Some(ladder) = start_ladder(&cfg, &streams, &stream, Source::Rtmp(record.clone())) {
                             ladders.insert(stream.clone(), ladder);
                         }
                     }
@@ -92,14 +105,24 @@ async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc
                     }
                     _ => {}
                 }
-                if streams.video(&stream, live::http::SOURCE, ts_ms, video) {
-                    report(&app, &stream, StreamPhase::Live).await;
+                streams.video(&stream, live::http::SOURCE, ts_ms, video);
+                stream
+            }
+            IngestEvent::Frame { stream, ts_ms, codec, keyframe, data } => {
+                if !ladders.contains_key(&stream)
+                    && keyframe
+                    && let Some(ladder) = start_ladder(&cfg, &streams, &stream, Source::WebRtc(codec, &data))
+                {
+                    ladders.insert(stream.clone(), ladder);
                 }
+                if let Some(l) = ladders.get(&stream) {
+                    l.push(u64::from(ts_ms), u64::from(ts_ms), keyframe, data);
+                }
+                stream
             }
             IngestEvent::Audio { stream, ts_ms, audio } => {
-                if streams.audio(&stream, ts_ms, audio) {
-                    report(&app, &stream, StreamPhase::Live).await;
-                }
+                streams.audio(&stream, ts_ms, audio);
+                stream
             }
             IngestEvent::Ended { stream, .. } => {
                 // The ladder's last frames are flushed (a bounded wait) before the playlists end.
@@ -107,36 +130,64 @@ async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc
                     let _ = tokio::task::spawn_blocking(move || ladder.finish()).await;
                 }
                 streams.end(&stream);
+                playable.remove(&stream);
                 report(&app, &stream, StreamPhase::Ended).await;
+                continue;
             }
+        };
+        if !playable.contains(&stream) && streams.playable(&stream) {
+            playable.insert(stream.clone());
+            report(&app, &stream, StreamPhase::Live).await;
         }
     }
 }
 
+/// What a ladder starts from.
+enum Source<'a> {
+    /// RTMP's H.264 config: the source is served as it came; the ladder makes the smaller sizes.
+    Rtmp(Bytes),
+    /// A WebRTC keyframe: the ladder also makes the source's own size, as `source`.
+    WebRtc(FrameCodec, &'a [u8]),
+}
+
 /// A ladder for the configured renditions smaller than the source (none: no ladder), whose
 /// output feeds the stream's renditions.
-fn start_ladder(cfg: &LiveConfig, streams: &Arc<Streams>, stream: &str, record: &[u8]) -> Option<Ladder> {
-    let source = live::codec::avc(record).ok()?;
-    let renditions: Vec<Rendition> = cfg
-        .renditions
-        .iter()
-        .filter(|r| r.height < source.height)
-        .map(|r| {
-            // The source's aspect ratio, rounded to even sizes (x264 wants them).
-            let width = (u64::from(source.width) * u64::from(r.height) / u64::from(source.height.max(1))) as u32;
-            Rendition {
-                name: r.name.clone(),
-                width: (width + 1) & !1,
-                height: r.height & !1,
-                bitrate_kbps: r.bitrate_kbps,
-            }
-        })
-        .collect();
+fn start_ladder(cfg: &LiveConfig, streams: &Arc<Streams>, stream: &str, from: Source<'_>) -> Option<Ladder> {
+    let (width, height, input) = match from {
+        Source::Rtmp(record) => {
+            let info = live::codec::avc(&record).ok()?;
+            (info.width, info.height, LadderInput::Avc(record))
+        }
+        Source::WebRtc(FrameCodec::Vp8, frame) => match mcu::vp8::inspect(frame) {
+            mcu::vp8::FrameKind::Key { width, height } => (u32::from(width), u32::from(height), LadderInput::Vp8),
+            _ => return None,
+        },
+        Source::WebRtc(FrameCodec::H264AnnexB, frame) => {
+            let (w, h) = live::codec::annexb_size(frame)?;
+            (w, h, LadderInput::AnnexB)
+        }
+    };
+    if u64::from(width) * u64::from(height) > u64::from(mcu::vp8::MAX_SOURCE_PIXELS) {
+        tracing::warn!(stream, width, height, "source larger than 1080p: not transcoded");
+        return None;
+    }
+    let mut renditions: Vec<Rendition> = Vec::new();
+    if !matches!(input, LadderInput::Avc(_)) {
+        // ~0.09 bit per pixel at the configured rate: 2.5 Mbit/s at 720p30, 5.6 at 1080p30.
+        let kbps = (u64::from(width) * u64::from(height) * u64::from(cfg.fps) * 9 / 100_000) as u32;
+        let name = live::http::SOURCE.to_string();
+        renditions.push(Rendition { name, width: width & !1, height: height & !1, bitrate_kbps: kbps.max(200) });
+    }
+    renditions.extend(cfg.renditions.iter().filter(|r| r.height < height).map(|r| {
+        // The source's aspect ratio, rounded to even sizes (x264 wants them).
+        let width = (u64::from(width) * u64::from(r.height) / u64::from(height.max(1))) as u32;
+        Rendition { name: r.name.clone(), width: (width + 1) & !1, height: r.height & !1, bitrate_kbps: r.bitrate_kbps }
+    }));
     if renditions.is_empty() {
         return None;
     }
     let hub = streams.get(stream)?;
-    for r in &renditions {
+    for r in renditions.iter().filter(|r| r.name != live::http::SOURCE) {
         hub.add_rendition(&r.name);
     }
     let names: Vec<String> = renditions.iter().map(|r| r.name.clone()).collect();
@@ -156,7 +207,7 @@ fn start_ladder(cfg: &LiveConfig, streams: &Arc<Streams>, stream: &str, record: 
             streams.video(&id, &names[rendition], ts, Video::AvcFrame { keyframe, composition_ms, data });
         }
     };
-    match Ladder::start(record, &ladder_cfg, sink) {
+    match Ladder::start(&input, &ladder_cfg, sink) {
         Ok(l) => Some(l),
         Err(e) => {
             tracing::warn!(stream, error = %e, "the transcode ladder did not start; serving the source only");

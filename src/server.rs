@@ -3,6 +3,7 @@
 
 use crate::config::{Config, MediaConfig};
 use crate::media::McuMixers;
+use crate::whip::Whip;
 use anyhow::{Context, Result};
 use chat::app::App;
 use chat::store::Store;
@@ -44,9 +45,12 @@ impl Running {
         let compositor = cfg.video.compositor();
         let needed = mcu::COMPOSITOR_ELEMENTS.iter().copied().chain([compositor.encoder.as_str()]);
         mcu::check_elements(needed).context("the video MCU cannot run")?;
-        if !cfg.live.rtmp_bind.is_empty() && !cfg.live.renditions.is_empty() {
+        if !cfg.live.rtmp_bind.is_empty() && !cfg.live.renditions.is_empty() || cfg.live.whip {
             mcu::check_elements(mcu::ladder::LADDER_ELEMENTS.iter().copied())
                 .context("the live transcode ladder cannot run")?;
+        }
+        if cfg.live.whip {
+            mcu::check_elements(mcu::aac::AAC_ELEMENTS.iter().copied()).context("WHIP ingest cannot run")?;
         }
         let mixers = Arc::new(McuMixers::new(compositor));
         let store = open_store(cfg).await?;
@@ -62,10 +66,13 @@ impl Running {
         tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
         let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
         let live = crate::live::start(&cfg.live, &app).await?;
-        let router = chat::server::router(&app)
+        let mut router = chat::server::router(&app)
             .merge(signaling::router(&voice))
             .merge(live::http::router(live.streams.clone()))
             .merge(crate::web::router());
+        if cfg.live.whip {
+            router = router.merge(crate::whip::router(Whip::new(&app, &sfu, &live, cfg.live.max_ingest_kbps)));
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(chat::server::serve(listener, app.clone(), router, async {
             let _ = stopped.await;

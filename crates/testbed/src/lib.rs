@@ -49,6 +49,7 @@ pub mod voice;
 pub mod voice_video;
 pub mod vp8;
 pub mod vp8_rtp;
+pub mod whip;
 
 pub use media::ReceiveOptions;
 pub use picture::I420;

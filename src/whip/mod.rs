@@ -1,0 +1,92 @@
+//! WHIP ingest (RFC 9725): a publisher (OBS 30+, a browser) posts its SDP offer with its stream key
+//! as a bearer token and publishes Opus and VP8 or H.264 over WebRTC to the media engine, as a
+//! receive-only peer in no room (`sfu::ingest`); its frames feed the same pump as RTMP's: video
+//! into the ladder (the source's own size included), Opus re-encoded to AAC (`mcu::aac`).
+//!
+//! - `POST /whip/{channel_id}` (`Content-Type: application/sdp`, `Authorization: Bearer <key>`):
+//!   `201 Created`, the answer, and `Location: /whip/{channel_id}/{session}`.
+//! - `DELETE` on that location ends the stream (the session id, 128 random bits, is the
+//!   capability); `PATCH` (trickle ICE) is `405`: the engine is ICE-lite and gathers nothing later.
+//! - `OPTIONS` answers CORS preflights, so a page on another origin can publish.
+//!
+//! Modules: `publish` (the POST), `end` (DELETE, PATCH), `media` (a session's task: timestamps,
+//! the keyframe gate, the AAC transcoder, the bitrate limit).
+
+mod end;
+mod media;
+mod publish;
+
+use crate::live::{ChatKeys, Live};
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{delete, post};
+use chat::app::App;
+use live::{IngestEvent, Publishers};
+use sfu::Sfu;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Ingest peers' ids have the top bit set: the voice gateway's count up from 1.
+const PEER_BIT: u64 = 1 << 63;
+
+/// A live WHIP session.
+struct Session {
+    stream: String,
+    peer: sfu::PeerId,
+    /// Ends the session's task (DELETE).
+    stop: CancellationToken,
+}
+
+#[derive(Clone)]
+pub struct Whip {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app: App,
+    sfu: Sfu,
+    keys: ChatKeys,
+    publishers: Arc<Publishers>,
+    events: mpsc::Sender<IngestEvent>,
+    /// By session id.
+    sessions: Mutex<HashMap<String, Session>>,
+    /// A publisher over this (kbit/s) is cut; 0: no limit.
+    max_kbps: u32,
+}
+
+impl Whip {
+    pub fn new(app: &App, sfu: &Sfu, live: &Live, max_kbps: u32) -> Whip {
+        let inner = Inner {
+            app: app.clone(),
+            sfu: sfu.clone(),
+            keys: ChatKeys(app.clone()),
+            publishers: live.publishers.clone(),
+            events: live.events.clone(),
+            sessions: Mutex::default(),
+            max_kbps,
+        };
+        Whip { inner: Arc::new(inner) }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub fn router(whip: Whip) -> Router {
+    Router::new()
+        .route("/whip/{channel}", post(publish::publish).options(end::preflight))
+        .route("/whip/{channel}/{session}", delete(end::end).patch(end::patch).options(end::preflight))
+        .with_state(whip)
+}
+
+/// CORS on every WHIP answer: publishers may run on other origins.
+fn cors(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag"));
+    r
+}
