@@ -207,9 +207,31 @@ fn streams(url: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
 }
 
+/// A 15 s 1080p30 `testsrc2` with a 440 Hz `sine`, x264 with a keyframe every 2 s, encoded ahead
+/// of time so publishing it (`-c copy`) costs ffmpeg nothing while the server transcodes.
+fn hd_source(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("hd.flv");
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "15"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-bf", "0", "-c:a", "aac", "-ac", "2"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg made the source");
+    path
+}
+
+/// The `EXTINF` durations of a media playlist.
+fn durations(playlist: &str) -> Vec<f64> {
+    playlist.lines().filter_map(|l| l.strip_prefix("#EXTINF:")?.trim_end_matches(',').parse().ok()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ladder_adds_smaller_renditions_with_aligned_keyframes() {
+async fn a_1080p_publish_gets_the_default_ladder_keyed_together() {
     let dir = tempfile::tempdir().unwrap();
+    let source = hd_source(dir.path());
     let mut cfg = confab::config::Config {
         listen: "127.0.0.1:0".into(),
         database_url: format!("sqlite:{}", dir.path().join("l.db").display()),
@@ -217,13 +239,8 @@ async fn the_ladder_adds_smaller_renditions_with_aligned_keyframes() {
     };
     cfg.media.bind = "127.0.0.1:0".into();
     cfg.live.rtmp_bind = "127.0.0.1:0".into();
+    // The default ladder (720p, 480p, 360p) at the fastest preset: the test box has two cores.
     cfg.live.x264_preset = "ultrafast".into();
-    cfg.live.renditions = vec![
-        // 240p is not smaller than the 320x240 source: skipped, the source covers it.
-        confab::config::RenditionConfig { name: "240p".into(), height: 240, bitrate_kbps: 500 },
-        confab::config::RenditionConfig { name: "180p".into(), height: 180, bitrate_kbps: 300 },
-        confab::config::RenditionConfig { name: "120p".into(), height: 120, bitrate_kbps: 150 },
-    ];
     let running = confab::server::Running::start(&cfg).await.unwrap();
     let base = format!("http://{}", running.http);
     let (tokens, _, _, guild_id) = guild(&base, 1).await;
@@ -232,27 +249,52 @@ async fn the_ladder_adds_smaller_renditions_with_aligned_keyframes() {
             .await;
     let channel = ch["id"].as_str().unwrap().to_string();
     let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
-    assert!(exit_ok(publish(key["rtmp_url"].as_str().unwrap(), 6)).await);
+    let published = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&source)
+        .args(["-c", "copy", "-f", "flv", key["rtmp_url"].as_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(published.success());
     // The ladder flushes, then the playlists end.
     let media = |r: &str| format!("{base}/live/{channel}/{r}/index.m3u8");
     let deadline = Instant::now() + T;
-    while !reqwest::get(media("120p")).await.unwrap().text().await.unwrap().ends_with("#EXT-X-ENDLIST\n") {
-        assert!(Instant::now() < deadline, "the 120p playlist ended");
+    while !reqwest::get(media("360p")).await.unwrap().text().await.unwrap().ends_with("#EXT-X-ENDLIST\n") {
+        assert!(Instant::now() < deadline, "the 360p playlist ended");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let master = reqwest::get(format!("{base}/live/{channel}/index.m3u8")).await.unwrap().text().await.unwrap();
     let sizes: Vec<&str> = master.lines().filter_map(|l| l.split("RESOLUTION=").nth(1)?.split(',').next()).collect();
-    assert_eq!(sizes, ["320x240", "240x180", "160x120"], "source first, then the ladder, never upscaled: {master}");
-    for (r, size) in [("source", "320,240"), ("180p", "240,180"), ("120p", "160,120")] {
+    assert_eq!(sizes, ["1920x1080", "1280x720", "854x480", "640x360"], "source first, then the ladder: {master}");
+    assert!(master.matches("CODECS=\"avc1.").count() == 4 && master.contains("mp4a.40.2"), "{master}");
+    let mut keys = Vec::new();
+    for (r, size) in [("source", "1920,1080"), ("720p", "1280,720"), ("480p", "854,480"), ("360p", "640,360")] {
+        let playlist = reqwest::get(media(r)).await.unwrap().text().await.unwrap();
+        assert!(playlist.contains("#EXT-X-MAP:URI=\"init.mp4\"") && playlist.contains("#EXT-X-PART:"), "{r}");
+        // Segments of the 2 s GOP (the last one whatever was left), 15 s in all.
+        let d = durations(&playlist);
+        let (last, whole) = d.split_last().unwrap();
+        assert!(whole.iter().all(|s| (s - 2.0).abs() < 0.05), "{r}: {d:?}");
+        let total: f64 = whole.iter().sum::<f64>() + last;
+        assert!((total - 15.0).abs() < 0.2, "{r}: {total} s in {d:?}");
         let s = streams(&media(r));
         assert!(s.iter().any(|l| l.starts_with("h264,video") && l.ends_with(size)), "{r}: {s:?}");
         assert!(s.iter().any(|l| l.starts_with("aac,audio")), "{r} carries the audio: {s:?}");
+        let p = packets(&media(r));
+        assert!(p.len() >= 440, "{r}: every frame of 15 s at 30 fps, {}", p.len());
+        keys.push(p.iter().filter(|(_, k)| *k).map(|(t, _)| (t * 1000.0).round() as i64).collect::<Vec<_>>());
     }
-    let (a, b) = (packets(&media("180p")), packets(&media("120p")));
-    assert!(a.len() >= 170 && a.len() == b.len(), "every frame in both: {} and {}", a.len(), b.len());
-    let keys =
-        |p: &[(f64, bool)]| p.iter().filter(|(_, k)| *k).map(|(t, _)| (t * 1000.0).round() as i64).collect::<Vec<_>>();
-    assert!(keys(&a).len() >= 3, "a keyframe every 2 s: {:?}", keys(&a));
-    assert_eq!(keys(&a), keys(&b), "keyframes aligned across renditions");
+    assert!(keys[0].len() >= 7, "a keyframe every 2 s: {:?}", keys[0]);
+    assert!(keys.iter().all(|k| *k == keys[0]), "keyframes aligned across renditions: {keys:?}");
+    // The tone, decoded from the smallest rendition.
+    let pcm = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &media("360p"), "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+        .output()
+        .unwrap()
+        .stdout;
+    let pcm: Vec<i16> = pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    assert!(pcm.len() > 48_000 * 14, "15 s of audio: {} samples", pcm.len());
+    let tone = testbed::tone::tone_fraction(&pcm[48_000..], 440.0, 48_000.0).unwrap_or(0.0);
+    assert!(tone > 0.5, "the 440 Hz tone: {tone}");
     running.stop().await.unwrap();
 }
