@@ -238,10 +238,15 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
         });
     }
     for l in &r.live {
+        let hd = l.source.starts_with("1920x1080");
         targets.push(Target {
-            target: "live: the default ladder from a 1080p30 source ≤ 1.0 core",
+            target: if hd {
+                "live: the default ladder from a 1080p30 source ≤ 1.0 core"
+            } else {
+                "live: the server's CPU for ingest and ladder (no target)"
+            },
             measured: format!("{:.2} cores ({}: {})", l.server.cpu_cores_avg, l.source, l.renditions.join(", ")),
-            met: l.source.starts_with("1920x1080").then_some(l.server.cpu_cores_avg <= 1.0),
+            met: hd.then_some(l.server.cpu_cores_avg <= 1.0),
         });
         targets.push(Target {
             target: "live: publish → first playable playlist < 2 s",

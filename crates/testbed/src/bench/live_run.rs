@@ -1,12 +1,14 @@
-//! One live-streaming step: ffmpeg publishes a synthetic source over RTMP to a fresh server (a
-//! live channel and its key made over the API) and the testbed watches the LL-HLS output like a
-//! player: how long until the master playlist is playable, how late each part arrives, and what
-//! the server's CPU pays for the transcode ladder.
+//! One live-streaming step: ffmpeg publishes a synthetic source over RTMP (or the testbed's
+//! WebRTC client over WHIP) to a fresh server (a live channel and its key made over the API) and
+//! the testbed watches the LL-HLS output like a player: how long until the master playlist is
+//! playable, how late each part arrives, and what the server's CPU pays for the transcode ladder.
 //!
 //! Latency from the timestamps carried in the stream: ffmpeg (`-re`) stamps a frame captured t ms
-//! after it started with RTMP timestamp t, which confab keeps as the media time. For each new part
-//! (fetched as soon as a blocking playlist reload says it exists) the delay is now − (start + the
-//! part's first decode time). A player adds its hold-back (three parts) on top.
+//! after it started with RTMP timestamp t, which confab keeps as the media time; over WHIP, confab
+//! times a frame by its arrival since the session's first media, so "start" is when the peer
+//! connected (the WebRTC client's encode time is not counted). For each new part (fetched as soon
+//! as a blocking playlist reload says it exists) the delay is now − (start + the part's first
+//! decode time). A player adds its hold-back (three parts) on top.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,9 +20,11 @@ use serde_json::json;
 use super::api::{Api, run_tag};
 use super::procstat::{Sampler, figures};
 use super::results::{Dist, LiveStep};
-use super::scenario::LiveSweep;
+use super::scenario::{Ingest, LiveSweep};
 use super::server::Target;
 use crate::hist::Histogram;
+use crate::video_send::CameraOptions;
+use crate::whip::WhipPublisher;
 
 fn ffmpeg(url: &str, s: &LiveSweep) -> Result<Child> {
     let size = format!("testsrc2=size={}x{}:rate={}", s.width, s.height, s.fps);
@@ -44,6 +48,36 @@ fn ffmpeg(url: &str, s: &LiveSweep) -> Result<Child> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting ffmpeg (apt-get install ffmpeg)")
+}
+
+enum Publisher {
+    Rtmp(Child),
+    Whip(WhipPublisher),
+}
+
+impl Publisher {
+    /// Lets ffmpeg finish its stream; ends the WHIP session.
+    async fn finish(self) {
+        match self {
+            Publisher::Rtmp(mut c) => {
+                let _ = tokio::task::spawn_blocking(move || c.wait()).await;
+            }
+            Publisher::Whip(p) => {
+                let _ = p.stop().await;
+            }
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Publisher::Rtmp(mut c) => {
+                let _ = c.kill();
+            }
+            Publisher::Whip(p) => {
+                let _ = p.stop().await;
+            }
+        }
+    }
 }
 
 /// The base decode time (ms, at 90 kHz) of track 1's run in a `moof` + `mdat` part.
@@ -98,18 +132,39 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
         .await?;
     let channel = ch["id"].as_str().context("no channel id")?.to_string();
     let key = api.post(&format!("/api/channels/{channel}/stream-key"), Some(&owner.token), json!({})).await?;
-    let url = key["rtmp_url"].as_str().context("the server takes no RTMP")?.to_string();
+    let url = key["rtmp_url"].as_str().unwrap_or_default().to_string();
+    let stream_key = key["stream_key"].as_str().context("no stream key")?.to_string();
 
-    pb.set_message(format!("live {}: publishing {}x{}@{}", sweep.name, sweep.width, sweep.height, sweep.fps));
+    pb.set_message(format!(
+        "live {}: publishing {}x{}@{} over {:?}",
+        sweep.name, sweep.width, sweep.height, sweep.fps, sweep.protocol
+    ));
     let http = api.http().clone();
     let master_url = format!("{}/live/{channel}/index.m3u8", server.base);
     let sampler = server.pid.map(Sampler::start);
-    let started = Instant::now();
-    let mut publisher = ffmpeg(&url, sweep)?;
+    let mut started = Instant::now();
+    let publisher = match sweep.protocol {
+        Ingest::Rtmp if url.is_empty() => bail!("the server takes no RTMP"),
+        Ingest::Rtmp => Publisher::Rtmp(ffmpeg(&url, sweep)?),
+        Ingest::Whip => {
+            let camera = CameraOptions {
+                width: sweep.width,
+                height: sweep.height,
+                fps: sweep.fps,
+                bitrate_kbps: sweep.bitrate_kbps,
+                noise: 0.3,
+                keyframe_interval: Duration::from_secs(3600),
+                ..CameraOptions::default()
+            };
+            let p = WhipPublisher::publish(&server.base, &channel, &stream_key, camera, Some(440.0)).await?;
+            started = Instant::now();
+            Publisher::Whip(p)
+        }
+    };
     let mut first_playable = None;
     while first_playable.is_none() {
         if started.elapsed() > Duration::from_secs(20) {
-            let _ = publisher.kill();
+            publisher.stop().await;
             bail!("no playable master playlist 20 s after publishing started");
         }
         if http.get(&master_url).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -168,11 +223,17 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
         next = hint(&text).filter(|h| *h > (msn, i)).unwrap_or((msn, i + 1));
     }
     let window_end = Instant::now();
-    let _ = tokio::task::spawn_blocking(move || publisher.wait()).await;
+    publisher.finish().await;
     let server_cpu = figures(&sampler.as_ref().map(|s| s.window(window_start, window_end)).unwrap_or_default());
     Ok(LiveStep {
         sweep: sweep.name.clone(),
-        source: format!("{}x{}@{}", sweep.width, sweep.height, sweep.fps),
+        source: format!(
+            "{}x{}@{} over {}",
+            sweep.width,
+            sweep.height,
+            sweep.fps,
+            if sweep.protocol == Ingest::Whip { "WHIP" } else { "RTMP" }
+        ),
         renditions,
         watched,
         first_playable_secs: first_playable.map_or(0.0, |d| d.as_secs_f64()),

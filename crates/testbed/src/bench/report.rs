@@ -390,7 +390,7 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
         md.push('\n');
     }
     for l in &r.live {
-        let _ = writeln!(md, "## Live `{}`: {} published over RTMP\n", l.sweep, l.source);
+        let _ = writeln!(md, "## Live `{}`: {} published\n", l.sweep, l.source);
         let _ = writeln!(md, "| | |\n|---|---:|");
         let _ = writeln!(md, "| renditions offered | {} |", l.renditions.join(", "));
         let _ = writeln!(md, "| publish → playable master playlist | **{:.2} s** |", l.first_playable_secs);

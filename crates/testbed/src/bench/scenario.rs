@@ -143,17 +143,28 @@ impl Default for CameraSettings {
     }
 }
 
-/// One live stream: ffmpeg publishes a `width`×`height`@`fps` test picture and tone.
+/// One live stream: a `width`×`height`@`fps` test picture and tone, published by ffmpeg over
+/// RTMP, or by the testbed's WebRTC client over WHIP (its VP8 camera, encoded live).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LiveSweep {
     pub name: String,
+    #[serde(default)]
+    pub protocol: Ingest,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
     /// The publisher's video bitrate.
     pub bitrate_kbps: u32,
     pub duration_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ingest {
+    #[default]
+    Rtmp,
+    Whip,
 }
 
 /// Write throughput: closed-loop posters per store; one step per store × concurrency.
