@@ -133,6 +133,10 @@ async fn whip_in_ll_hls_out() {
     assert_eq!(r.status(), 415);
     let patch = reqwest::Client::new().patch(format!("{base}/whip/{channel}/x")).send().await.unwrap();
     assert_eq!(patch.status(), 405);
+    let huge = post_offer(&base, &channel, Some(&key), &"a=x\r\n".repeat(20_000)).await.unwrap();
+    assert_eq!(huge.status, 413, "{}", huge.body);
+    let gone = reqwest::Client::new().delete(format!("{base}/whip/{channel}/nope")).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
 
     // Publish: live once the source has a part; a second publisher on the key is refused.
     let started = Instant::now();
@@ -181,5 +185,36 @@ async fn whip_in_ll_hls_out() {
     again.drop_connection().await;
     wait_state(&base, &tokens[0], &channel, "ended").await;
     println!("whip: first playable after {first_playable:?}");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_over_the_bitrate_limit_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = confab::config::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite:{}", dir.path().join("w.db").display()),
+        ..Default::default()
+    };
+    cfg.media.bind = "127.0.0.1:0".into();
+    cfg.live.rtmp_bind = String::new();
+    cfg.live.renditions = Vec::new();
+    cfg.live.x264_preset = "ultrafast".into();
+    // The camera sends ~500 kbit/s of noise; the limit is a fifth of that.
+    cfg.live.max_ingest_kbps = 100;
+    let running = confab::server::Running::start(&cfg).await.unwrap();
+    let base = format!("http://{}", running.http);
+    let (tokens, _, _, guild_id) = guild(&base, 1).await;
+    let (_, ch) =
+        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
+            .await;
+    let channel = ch["id"].as_str().unwrap().to_string();
+    let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    let key = key["stream_key"].as_str().unwrap().to_string();
+    let publisher = WhipPublisher::publish(&base, &channel, &key, camera(), Some(440.0)).await.unwrap();
+    wait_state(&base, &tokens[0], &channel, "live").await;
+    wait_state(&base, &tokens[0], &channel, "ended").await;
+    // Its session is gone: DELETE finds nothing, and the key may publish again.
+    assert_eq!(publisher.stop().await.unwrap(), 404);
     running.stop().await.unwrap();
 }

@@ -17,6 +17,8 @@
 //! - `offer`: validates a client offer and builds the peer's `Rtc` and SDP answer (in the caller's
 //!   task, so the engine loop never parses SDP); `sdp_text`: what is read and completed on the
 //!   SDP as text (the microphone's codecs; candidates in every m-section of the answer).
+//! - [`ingest`]: publishers in no room (WHIP): their offer checked and answered like `offer`'s,
+//!   their depacketised frames handed to an [`IngestSink`] instead of a room.
 //! - `engine`: the task — socket reads, commands, the per-peer timer heap; the peers a datagram
 //!   was forwarded to are drained and their copies sent (`udp`: one `sendmmsg`) before the next
 //!   datagram is read (every few under a deep backlog).
