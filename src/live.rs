@@ -10,12 +10,12 @@ use bytes::Bytes;
 use chat::app::App;
 use chat::id::{Id, now_ms};
 use chat::store::ChannelKind;
-use chat::streams::{StreamPhase, StreamState};
+use chat::streams::StreamPhase;
 use live::flv::Video;
 use live::hub::{HlsConfig, Streams};
 use live::{FrameCodec, IngestEvent, Publishers, ServerConfig, StreamKeys};
 use mcu::ladder::{Ladder, LadderConfig, LadderInput, LadderOutput, Rendition};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -36,6 +36,18 @@ impl StreamKeys for ChatKeys {
     }
 }
 
+/// LL-HLS is for the channel's members (holding a watch token from `GET /api/channels/{id}/stream`)
+/// and, when its owner made it public, for anyone.
+struct ChatAccess(App);
+
+impl live::hub::Access for ChatAccess {
+    fn allows(&self, stream: &str, token: Option<&str>) -> bool {
+        let Ok(channel) = stream.parse::<i64>().map(Id) else { return false };
+        self.0.stream_states.is_public(channel)
+            || token.is_some_and(|t| self.0.watch_tokens.verify(channel, t, now_ms()))
+    }
+}
+
 /// The running ingest: its address and the streams it feeds (served by `live::http`); WHIP
 /// sessions (`crate::whip`) publish through the same publishers and pump.
 pub struct Live {
@@ -49,7 +61,7 @@ pub struct Live {
 /// plane's shutdown.
 pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
     let hls = HlsConfig { segment_secs: cfg.segment_secs, part_secs: cfg.part_secs, window: cfg.window_segments };
-    let mut streams = Streams::new(hls);
+    let mut streams = Streams::new(hls).with_access(Arc::new(ChatAccess(app.clone())));
     if !cfg.record_dir.is_empty() {
         streams = streams.with_recorder(live::record::Recorder::start(cfg.record_dir.clone().into()));
     }
@@ -81,9 +93,20 @@ pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
 /// Frames into the packagers and the ladders; the stream's life into the chat plane.
 async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc::Receiver<IngestEvent>) {
     let mut ladders: HashMap<String, Ladder> = HashMap::new();
-    // Streams reported live: once their source rendition has a part.
-    let mut playable: HashSet<String> = HashSet::new();
-    while let Some(ev) = events.recv().await {
+    // Streams reported live (once their source rendition has a part), and their viewer counts.
+    let mut playable: HashMap<String, u64> = HashMap::new();
+    let mut tick = tokio::time::interval(VIEWER_REPORT);
+    loop {
+        let ev = tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            _ = tick.tick() => {
+                report_viewers(&app, &streams, &mut playable);
+                continue;
+            }
+        };
         let stream = match ev {
             IngestEvent::Started { stream, .. } => {
                 streams.start(&stream);
@@ -135,9 +158,27 @@ async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc
                 continue;
             }
         };
-        if !playable.contains(&stream) && streams.playable(&stream) {
-            playable.insert(stream.clone());
+        if !playable.contains_key(&stream) && streams.playable(&stream) {
+            playable.insert(stream.clone(), 0);
             report(&app, &stream, StreamPhase::Live).await;
+        }
+    }
+}
+
+/// How often viewer counts are looked at; a change goes out as STREAM_UPDATE.
+const VIEWER_REPORT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn report_viewers(app: &App, streams: &Streams, playable: &mut HashMap<String, u64>) {
+    for (stream, reported) in playable.iter_mut() {
+        let count = streams.viewer_count(stream);
+        let Ok(channel) = stream.parse::<i64>().map(Id) else { continue };
+        if count == *reported {
+            continue;
+        }
+        *reported = count;
+        if let Some(mut state) = app.stream_states.get(channel) {
+            state.viewer_count = count;
+            app.update_stream(state);
         }
     }
 }
@@ -219,7 +260,7 @@ fn start_ladder(cfg: &LiveConfig, streams: &Arc<Streams>, stream: &str, from: So
 async fn report(app: &App, stream: &str, phase: StreamPhase) {
     let Ok(channel) = stream.parse::<i64>().map(Id) else { return };
     let Ok(Some(ch)) = app.channel(channel).await else { return };
-    let mut state = app.stream_states.get(channel).unwrap_or_else(|| StreamState::idle(ch.guild_id, channel));
+    let Ok(mut state) = app.stream_state(&ch).await else { return };
     let now = now_ms();
     match phase {
         StreamPhase::Live => {
@@ -227,7 +268,7 @@ async fn report(app: &App, stream: &str, phase: StreamPhase) {
             state.playlist = Some(format!("/live/{channel}/index.m3u8"));
             state.renditions = vec![live::http::SOURCE.to_string()];
         }
-        StreamPhase::Ended => state.ended_at = Some(now),
+        StreamPhase::Ended => (state.ended_at, state.viewer_count) = (Some(now), 0),
         StreamPhase::Idle => {}
     }
     state.state = phase;

@@ -99,33 +99,46 @@ async fn rtmp_in_ll_hls_out() {
     assert!(first_playable < Duration::from_secs(5), "playable after {first_playable:?}");
     let state = get(&base, &tokens[1], &format!("/api/channels/{channel}/stream")).await;
     assert_eq!(state["state"], "live", "{state}");
+    let a = state["watch_token"].as_str().expect("a watch token").to_string();
+
+    // Members only: without the token (or with another channel's), 403; with it, the playlists.
+    let http = reqwest::Client::new();
+    for bad in ["", "?a=1.x", "?a=99999999999.AAAAAAAAAAAAAAAAAAAAAA"] {
+        let r = http.get(format!("{base}/live/{channel}/index.m3u8{bad}")).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{bad:?}");
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], 50001);
+    }
+    let r = http.get(format!("{base}/live/{channel}/source/init.mp4")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "every file needs it");
+    let anon = reqwest::get(format!("{base}/api/channels/{channel}/stream")).await.unwrap();
+    assert_eq!(anon.status(), 401, "not public: no token for the anonymous");
 
     // The master playlist and the media playlist, with their caching.
-    let http = reqwest::Client::new();
-    let master = http.get(format!("{base}/live/{channel}/index.m3u8")).send().await.unwrap();
+    let master = http.get(format!("{base}/live/{channel}/index.m3u8?a={a}")).send().await.unwrap();
     assert_eq!(master.headers()["content-type"], "application/vnd.apple.mpegurl");
     assert_eq!(master.headers()["access-control-allow-origin"], "*");
     let master = master.text().await.unwrap();
     assert!(master.contains("RESOLUTION=320x240") && master.contains("CODECS=\"avc1."), "{master}");
-    let media_url = format!("{base}/live/{channel}/source/index.m3u8");
+    assert!(master.contains(&format!("source/index.m3u8?a={a}")), "the token travels: {master}");
+    let media_url = format!("{base}/live/{channel}/source/index.m3u8?a={a}");
     let media = http.get(&media_url).send().await.unwrap().text().await.unwrap();
     assert!(media.contains("#EXT-X-PART:") && media.contains("CAN-BLOCK-RELOAD=YES"), "{media}");
     let hint = media.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part")).unwrap();
-    let (msn, part) = hint.trim_end_matches(".m4s\"").split_once('.').unwrap();
+    let (msn, part) = hint.split(".m4s").next().unwrap().split_once('.').unwrap();
     // A blocking reload for the hinted part returns once it exists, and lists it.
     let t0 = Instant::now();
-    let blocked = http.get(format!("{media_url}?_HLS_msn={msn}&_HLS_part={part}")).send().await.unwrap();
+    let blocked = http.get(format!("{media_url}&_HLS_msn={msn}&_HLS_part={part}")).send().await.unwrap();
     assert_eq!(blocked.status(), 200);
     assert!(blocked.headers()["cache-control"].to_str().unwrap().contains("max-age=30"));
     let blocked = blocked.text().await.unwrap();
-    assert!(blocked.contains(&format!("URI=\"part{msn}.{part}.m4s\"")), "{blocked}");
+    assert!(blocked.contains(&format!("URI=\"part{msn}.{part}.m4s?a={a}\"")), "{blocked}");
     assert!(t0.elapsed() < Duration::from_secs(3), "answered when the part was cut: {:?}", t0.elapsed());
     // Far ahead: 400 with a JSON body.
-    let far = http.get(format!("{media_url}?_HLS_msn={}", msn.parse::<u64>().unwrap() + 10)).send().await.unwrap();
+    let far = http.get(format!("{media_url}&_HLS_msn={}", msn.parse::<u64>().unwrap() + 10)).send().await.unwrap();
     assert_eq!(far.status(), 400);
     assert_eq!(far.json::<Value>().await.unwrap()["code"], 40000);
     // Parts and the init segment: immutable.
-    let init = http.get(format!("{base}/live/{channel}/source/init.mp4")).send().await.unwrap();
+    let init = http.get(format!("{base}/live/{channel}/source/init.mp4?a={a}")).send().await.unwrap();
     assert!(init.headers()["cache-control"].to_str().unwrap().contains("immutable"));
 
     // The publisher stops: EXT-X-ENDLIST and STREAM_UPDATE ended; ffprobe decodes all of it.
@@ -145,7 +158,7 @@ async fn rtmp_in_ll_hls_out() {
             "stream=nb_read_frames,width,height",
         ])
         .args(["-of", "csv=p=0"])
-        .arg(format!("{base}/live/{channel}/index.m3u8"))
+        .arg(format!("{base}/live/{channel}/index.m3u8?a={a}"))
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&probe.stdout).to_string();
@@ -256,21 +269,23 @@ async fn a_1080p_publish_gets_the_default_ladder_keyed_together() {
         .status()
         .unwrap();
     assert!(published.success());
+    let a = get(&base, &tokens[0], &format!("/api/channels/{channel}/stream")).await["watch_token"].clone();
+    let a = a.as_str().unwrap().to_string();
     // The ladder flushes, then the playlists end.
-    let media = |r: &str| format!("{base}/live/{channel}/{r}/index.m3u8");
+    let media = |r: &str| format!("{base}/live/{channel}/{r}/index.m3u8?a={a}");
     let deadline = Instant::now() + T;
     while !reqwest::get(media("360p")).await.unwrap().text().await.unwrap().ends_with("#EXT-X-ENDLIST\n") {
         assert!(Instant::now() < deadline, "the 360p playlist ended");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let master = reqwest::get(format!("{base}/live/{channel}/index.m3u8")).await.unwrap().text().await.unwrap();
+    let master = reqwest::get(format!("{base}/live/{channel}/index.m3u8?a={a}")).await.unwrap().text().await.unwrap();
     let sizes: Vec<&str> = master.lines().filter_map(|l| l.split("RESOLUTION=").nth(1)?.split(',').next()).collect();
     assert_eq!(sizes, ["1920x1080", "1280x720", "854x480", "640x360"], "source first, then the ladder: {master}");
     assert!(master.matches("CODECS=\"avc1.").count() == 4 && master.contains("mp4a.40.2"), "{master}");
     let mut keys = Vec::new();
     for (r, size) in [("source", "1920,1080"), ("720p", "1280,720"), ("480p", "854,480"), ("360p", "640,360")] {
         let playlist = reqwest::get(media(r)).await.unwrap().text().await.unwrap();
-        assert!(playlist.contains("#EXT-X-MAP:URI=\"init.mp4\"") && playlist.contains("#EXT-X-PART:"), "{r}");
+        assert!(playlist.contains("#EXT-X-MAP:URI=\"init.mp4?a=") && playlist.contains("#EXT-X-PART:"), "{r}");
         // Segments of the 2 s GOP (the last one whatever was left), 15 s in all.
         let d = durations(&playlist);
         let (last, whole) = d.split_last().unwrap();
@@ -296,5 +311,91 @@ async fn a_1080p_publish_gets_the_default_ladder_keyed_together() {
     assert!(pcm.len() > 48_000 * 14, "15 s of audio: {} samples", pcm.len());
     let tone = testbed::tone::tone_fraction(&pcm[48_000..], 440.0, 48_000.0).unwrap_or(0.0);
     assert!(tone > 0.5, "the 440 Hz tone: {tone}");
+    running.stop().await.unwrap();
+}
+
+async fn patch(base: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new().patch(format!("{base}{path}")).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the stream state (as `token`, or anonymously) until `f` holds.
+async fn until(base: &str, token: Option<&str>, channel: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + T;
+    loop {
+        let mut r = reqwest::Client::new().get(format!("{base}/api/channels/{channel}/stream"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let v: Value = r.send().await.unwrap().json().await.unwrap_or(Value::Null);
+        if f(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_are_counted_and_a_public_stream_is_open_to_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = confab::config::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite:{}", dir.path().join("l.db").display()),
+        ..Default::default()
+    };
+    cfg.media.bind = "127.0.0.1:0".into();
+    cfg.live.rtmp_bind = "127.0.0.1:0".into();
+    cfg.live.renditions = Vec::new();
+    let running = confab::server::Running::start(&cfg).await.unwrap();
+    let base = format!("http://{}", running.http);
+    let (tokens, _, _, guild_id) = guild(&base, 2).await;
+    let (_, ch) =
+        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
+            .await;
+    let channel = ch["id"].as_str().unwrap().to_string();
+    let path = format!("/api/channels/{channel}/stream");
+    // Settings: the owner's; a title of at most 140 characters.
+    assert_eq!(patch(&base, &tokens[1], &path, json!({"public": true})).await.0, 403);
+    assert_eq!(patch(&base, &tokens[0], &path, json!({"title": "x".repeat(141)})).await.0, 400);
+    assert_eq!(patch(&base, &tokens[0], &path, json!({"colour": 1})).await.0, 400);
+    let (st, state) = patch(&base, &tokens[0], &path, json!({"title": "Launch day"})).await;
+    assert_eq!((st, state["title"].as_str(), state["public"].as_bool()), (200, Some("Launch day"), Some(false)));
+
+    let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    let publisher = publish(key["rtmp_url"].as_str().unwrap(), 12);
+    let state = until(&base, Some(&tokens[1]), &channel, "live", |v| v["state"] == "live").await;
+    assert_eq!(state["title"], "Launch day", "{state}");
+    let a = state["watch_token"].as_str().unwrap().to_string();
+    assert_eq!(reqwest::get(format!("{base}{path}")).await.unwrap().status(), 401, "members only");
+
+    // Two players join and beat; the count is 2, then 1 once one leaves.
+    let http = reqwest::Client::new();
+    let join = || async {
+        let r = http.post(format!("{base}/live/{channel}/viewers?a={a}")).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["viewer"].as_str().unwrap().to_string()
+    };
+    let denied = http.post(format!("{base}/live/{channel}/viewers")).send().await.unwrap();
+    assert_eq!(denied.status(), 403, "joining needs the token too");
+    let (one, two) = (join().await, join().await);
+    until(&base, Some(&tokens[1]), &channel, "two viewers", |v| v["viewer_count"] == 2).await;
+    let beat = http.post(format!("{base}/live/{channel}/viewers/{one}")).send().await.unwrap();
+    assert_eq!(beat.status(), 204);
+    let leave = http.delete(format!("{base}/live/{channel}/viewers/{two}")).send().await.unwrap();
+    assert_eq!(leave.status(), 204);
+    until(&base, Some(&tokens[1]), &channel, "one viewer", |v| v["viewer_count"] == 1).await;
+    let stale = http.post(format!("{base}/live/{channel}/viewers/{two}")).send().await.unwrap();
+    assert_eq!(stale.status(), 404, "a viewer that left must join again");
+
+    // Public: anyone reads the state and the playlists, without a token.
+    assert_eq!(patch(&base, &tokens[0], &path, json!({"public": true})).await.0, 200);
+    let anon = until(&base, None, &channel, "public", |v| v["public"] == true).await;
+    assert_eq!(anon["state"], "live");
+    let master = reqwest::get(format!("{base}/live/{channel}/index.m3u8")).await.unwrap();
+    assert_eq!(master.status(), 200);
+    assert!(exit_ok(publisher).await);
+    until(&base, None, &channel, "ended", |v| v["state"] == "ended" && v["viewer_count"] == 0).await;
     running.stop().await.unwrap();
 }

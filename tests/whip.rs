@@ -157,13 +157,14 @@ async fn whip_in_ll_hls_out() {
     wait_state(&base, &tokens[0], &channel, "ended").await;
 
     // The playlists end once the ladder flushed; both renditions decode, keyed together.
-    let media = |r: &str| format!("{base}/live/{channel}/{r}/index.m3u8");
+    let a = stream_state(&base, &tokens[0], &channel).await["watch_token"].as_str().unwrap().to_string();
+    let media = |r: &str| format!("{base}/live/{channel}/{r}/index.m3u8?a={a}");
     let deadline = Instant::now() + T;
     while !reqwest::get(media("180p")).await.unwrap().text().await.unwrap().ends_with("#EXT-X-ENDLIST\n") {
         assert!(Instant::now() < deadline, "the 180p playlist ended");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let master = reqwest::get(format!("{base}/live/{channel}/index.m3u8")).await.unwrap().text().await.unwrap();
+    let master = reqwest::get(format!("{base}/live/{channel}/index.m3u8?a={a}")).await.unwrap().text().await.unwrap();
     let sizes: Vec<&str> = master.lines().filter_map(|l| l.split("RESOLUTION=").nth(1)?.split(',').next()).collect();
     assert_eq!(sizes, ["320x240", "240x180"], "{master}");
     for (r, size) in [("source", "320,240"), ("180p", "240,180")] {

@@ -41,6 +41,7 @@ pub struct Inner {
     pub gateway_slots: Arc<Semaphore>,
     pub next_conn: AtomicU64,
     pub voice_tokens: VoiceTokens,
+    pub watch_tokens: crate::auth::WatchTokens,
     pub voice_states: VoiceStates,
     pub stream_states: crate::streams::StreamStates,
     /// Where publishers push RTMP (`rtmp://host:port/live`), once the live engine listens.
@@ -103,6 +104,7 @@ impl App {
             sockets: TaskTracker::new(),
             next_conn: AtomicU64::new(1),
             voice_tokens: VoiceTokens::new(&voice_secret),
+            watch_tokens: crate::auth::WatchTokens::new(&voice_secret),
             voice_states: VoiceStates::default(),
             stream_states: Default::default(),
             rtmp_base: Mutex::default(),
@@ -149,6 +151,21 @@ impl App {
 
     pub fn rtmp_base(&self) -> Option<String> {
         self.rtmp_base.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A live channel's stream state: as last reported, else idle with its stored settings.
+    pub async fn stream_state(
+        &self,
+        ch: &crate::store::Channel,
+    ) -> Result<crate::streams::StreamState, crate::store::StoreError> {
+        if let Some(s) = self.stream_states.get(ch.id) {
+            return Ok(s);
+        }
+        let settings = self.store.stream_keys.stream_settings(ch.id).await?;
+        let mut state = crate::streams::StreamState::idle(ch.guild_id, ch.id);
+        (state.title, state.public) = (settings.title, settings.public);
+        self.stream_states.set(&state);
+        Ok(state)
     }
 
     /// Records a live channel's stream state reported by the live engine and tells the guild

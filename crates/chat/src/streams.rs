@@ -31,6 +31,11 @@ pub struct StreamState {
     pub playlist: Option<String>,
     /// The renditions' names, best first.
     pub renditions: Vec<String>,
+    /// Set by the owner: the title, and whether anyone may watch (not only members).
+    pub title: String,
+    pub public: bool,
+    /// Players watching now (each counted once, while it keeps fetching).
+    pub viewer_count: u64,
 }
 
 impl StreamState {
@@ -43,6 +48,9 @@ impl StreamState {
             ended_at: None,
             playlist: None,
             renditions: Vec::new(),
+            title: String::new(),
+            public: false,
+            viewer_count: 0,
         }
     }
 }
@@ -60,5 +68,10 @@ impl StreamStates {
 
     pub fn get(&self, channel: Id) -> Option<StreamState> {
         self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).get(&channel).cloned()
+    }
+
+    /// Whether `channel`'s stream is public, as far as the states known in memory say.
+    pub fn is_public(&self, channel: Id) -> bool {
+        self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).get(&channel).is_some_and(|s| s.public)
     }
 }

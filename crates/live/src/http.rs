@@ -3,17 +3,24 @@
 //! updates with `_HLS_skip=YES`), `init.mp4`, `seg{n}.m4s`, `part{n}.{i}.m4s` (a part not cut yet
 //! but next in line is waited for, as preload hints ask).
 //!
+//! Access: where the server has an [`Access`] check (a watch token as `?a=`, or a public stream),
+//! every request needs it, and the playlists carry the token into every URI they list, so a
+//! player given one URL finds the rest. Tokens are shared by every viewer of the hour, so URLs
+//! stay cacheable. Viewers are counted by heartbeat: `POST /live/{stream}/viewers` joins (an id),
+//! `POST …/viewers/{id}` beats, `DELETE …/viewers/{id}` leaves.
+//!
 //! Made for CDNs: playlists are cached briefly (a blocking response longer: its URL names what it
 //! waited for), segments, parts and the init segment for a year and `immutable`; every answer has
 //! an `ETag` and allows any origin. Errors are `{code, message}` like the rest of the server.
 
 use crate::hub::{Rendition, Stream, Streams};
 use crate::playlist::{Readiness, master};
+use crate::viewers::HEARTBEAT;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -25,11 +32,15 @@ pub const SOURCE: &str = "source";
 const UNKNOWN_ROUTE: u32 = 10404;
 const INVALID: u32 = 50035;
 const TOO_FAR: u32 = 40000;
+const MISSING_ACCESS: u32 = 50001;
+const UNAVAILABLE: u32 = 50503;
 
 pub fn router(streams: Arc<Streams>) -> Router {
     Router::new()
         .route("/live/{stream}/index.m3u8", get(master_playlist))
         .route("/live/{stream}/{rendition}/{file}", get(rendition_file))
+        .route("/live/{stream}/viewers", post(viewer_join))
+        .route("/live/{stream}/viewers/{id}", post(viewer_beat).delete(viewer_leave))
         .with_state(streams)
 }
 
@@ -74,7 +85,48 @@ const SHORT: &str = "public, max-age=1";
 const BLOCKED: &str = "public, max-age=30";
 const FOREVER: &str = "public, max-age=31536000, immutable";
 
-async fn master_playlist(State(streams): State<Arc<Streams>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+/// The watch token, `?a=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Token {
+    a: Option<String>,
+}
+
+fn forbidden() -> Response {
+    error(StatusCode::FORBIDDEN, MISSING_ACCESS, "this stream is for members: ask the API for a watch token (?a=)")
+}
+
+/// `text` (a playlist) with `?a=token` on every URI it lists.
+fn tokenize(text: &str, token: Option<&str>) -> String {
+    let Some(token) = token else { return text.to_string() };
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if line.is_empty() {
+        } else if !line.starts_with('#') {
+            out.push_str(line);
+            out.push_str(&format!("?a={token}"));
+        } else if let Some(at) = line.find("URI=\"") {
+            let start = at + 5;
+            let end = line[start..].find('"').map_or(line.len(), |e| start + e);
+            out.push_str(&line[..end]);
+            out.push_str(&format!("?a={token}"));
+            out.push_str(&line[end..]);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+async fn master_playlist(
+    State(streams): State<Arc<Streams>>,
+    Path(id): Path<String>,
+    Query(token): Query<Token>,
+    headers: HeaderMap,
+) -> Response {
+    if !streams.allows(&id, token.a.as_deref()) {
+        return forbidden();
+    }
     let Some(stream) = streams.get(&id) else { return not_found("stream") };
     // Every rendition with something to play, the largest first.
     let mut variants: Vec<_> = stream
@@ -87,7 +139,7 @@ async fn master_playlist(State(streams): State<Arc<Streams>>, Path(id): Path<Str
     if variants.is_empty() {
         return not_found("stream (nothing published yet)");
     }
-    answer(Bytes::from(master(&variants)), PLAYLIST, SHORT, &headers)
+    answer(Bytes::from(tokenize(&master(&variants), token.a.as_deref())), PLAYLIST, SHORT, &headers)
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +150,7 @@ pub struct Reload {
     part: Option<usize>,
     #[serde(rename = "_HLS_skip")]
     skip: Option<String>,
+    a: Option<String>,
 }
 
 async fn rendition_file(
@@ -106,10 +159,13 @@ async fn rendition_file(
     query: Result<Query<Reload>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(Query(q)) = query else { return error(StatusCode::BAD_REQUEST, INVALID, "bad _HLS_ parameters") };
+    if !streams.allows(&id, q.a.as_deref()) {
+        return forbidden();
+    }
     let Some(stream) = streams.get(&id) else { return not_found("stream") };
     let Some(r) = stream.rendition(&rendition) else { return not_found("rendition") };
     if file == "index.m3u8" {
-        let Ok(Query(q)) = query else { return error(StatusCode::BAD_REQUEST, INVALID, "bad _HLS_ parameters") };
         return media_playlist(&stream, &r, q, &headers).await;
     }
     if file == "init.mp4" {
@@ -152,7 +208,7 @@ async fn media_playlist(stream: &Stream, r: &Rendition, q: Reload, headers: &Hea
             return error(StatusCode::BAD_REQUEST, TOO_FAR, "_HLS_msn is more than two segments ahead");
         }
     }
-    let text = r.packager().playlist().render(skip);
+    let text = tokenize(&r.packager().playlist().render(skip), q.a.as_deref());
     answer(Bytes::from(text), PLAYLIST, cache, headers)
 }
 
@@ -179,5 +235,66 @@ async fn wait(stream: &Stream, r: &Rendition, check: impl Fn(&Rendition) -> Read
             Ok(Err(_)) => return check(r),
             Ok(Ok(())) => {}
         }
+    }
+}
+
+/// `POST /live/{stream}/viewers` → 201 `{viewer, heartbeat_secs}`: a player starts watching.
+async fn viewer_join(State(streams): State<Arc<Streams>>, Path(id): Path<String>, Query(t): Query<Token>) -> Response {
+    if !streams.allows(&id, t.a.as_deref()) {
+        return forbidden();
+    }
+    if streams.get(&id).is_none() {
+        return not_found("stream");
+    }
+    let viewer: u64 = rand::random();
+    if !streams.viewers().join(&id, viewer, std::time::Instant::now()) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "too many viewers");
+    }
+    let body = serde_json::json!({ "viewer": format!("{viewer:016x}"), "heartbeat_secs": HEARTBEAT.as_secs() });
+    let mut r = (StatusCode::CREATED, body.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+/// `POST /live/{stream}/viewers/{id}`: still watching (204); 404 once expired (join again).
+async fn viewer_beat(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
+    let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
+    if !streams.viewers().beat(&id, v, std::time::Instant::now()) {
+        return not_found("viewer");
+    }
+    no_content()
+}
+
+/// `DELETE /live/{stream}/viewers/{id}`: stopped watching.
+async fn viewer_leave(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
+    let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
+    if !streams.viewers().leave(&id, v) {
+        return not_found("viewer");
+    }
+    no_content()
+}
+
+fn no_content() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_reach_every_uri() {
+        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-PART:DURATION=0.33,URI=\"part1.0.m4s\",INDEPENDENT=YES\n\
+                    #EXTINF:2.0,\nseg1.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part2.0.m4s\"\n";
+        let out = super::tokenize(text, Some("9.x_y"));
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?a=9.x_y\"\n\
+             #EXT-X-PART:DURATION=0.33,URI=\"part1.0.m4s?a=9.x_y\",INDEPENDENT=YES\n#EXTINF:2.0,\nseg1.m4s?a=9.x_y\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part2.0.m4s?a=9.x_y\"\n"
+        );
+        assert_eq!(super::tokenize(text, None), text);
     }
 }

@@ -5,9 +5,13 @@
 use crate::flv::{Audio, Video};
 use crate::package::Packager;
 use crate::record::{Record, Recorder};
+use crate::viewers::Viewers;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
+
+/// Viewers counted at once, over every stream.
+const MAX_VIEWERS: usize = 200_000;
 
 /// LL-HLS settings of every stream.
 #[derive(Debug, Clone, Copy)]
@@ -73,16 +77,56 @@ impl Stream {
     }
 }
 
-#[derive(Default)]
+/// Who may fetch a stream's LL-HLS: the binary checks a watch token (`?a=`) or the stream's being
+/// public. Without one, everyone may.
+pub trait Access: Send + Sync {
+    fn allows(&self, stream: &str, token: Option<&str>) -> bool;
+}
+
 pub struct Streams {
     cfg: HlsConfig,
     by_id: Mutex<HashMap<String, Arc<Stream>>>,
     recorder: Option<Recorder>,
+    access: Option<Arc<dyn Access>>,
+    viewers: Mutex<Viewers>,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Streams::new(HlsConfig::default())
+    }
 }
 
 impl Streams {
     pub fn new(cfg: HlsConfig) -> Streams {
-        Streams { cfg, by_id: Mutex::default(), recorder: None }
+        Streams {
+            cfg,
+            by_id: Mutex::default(),
+            recorder: None,
+            access: None,
+            viewers: Mutex::new(Viewers::new(MAX_VIEWERS)),
+        }
+    }
+
+    /// LL-HLS requests are checked by `access`.
+    pub fn with_access(mut self, access: Arc<dyn Access>) -> Streams {
+        self.access = Some(access);
+        self
+    }
+
+    pub fn allows(&self, id: &str, token: Option<&str>) -> bool {
+        self.access.as_ref().is_none_or(|a| a.allows(id, token))
+    }
+
+    pub fn viewers(&self) -> MutexGuard<'_, Viewers> {
+        self.viewers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Players watching `id` now (expired ones dropped first).
+    pub fn viewer_count(&self, id: &str) -> u64 {
+        let mut v = self.viewers();
+        v.expire(std::time::Instant::now());
+        v.count(id)
     }
 
     /// Every closed segment also goes to `recorder`.

@@ -15,6 +15,7 @@
 //! - [`playlist`] (sans-IO): LL-HLS media playlists as parts and segments are cut, blocking
 //!   reloads (`_HLS_msn`/`_HLS_part`), delta updates (`_HLS_skip`), the master playlist.
 //! - [`record`]: `record_dir`: closed segments written to disk with a growing playlist.
+//! - [`viewers`] (sans-IO): players counted once each by heartbeat, decaying when they stop.
 //! - [`hub`]: the streams being served (a packager each) and the wake-ups of blocked requests.
 //! - [`http`]: LL-HLS over HTTP from memory: master and media playlists (blocking reload, delta
 //!   updates), init segment, segments and parts, with CDN-minded caching, ETags and CORS.
@@ -35,6 +36,7 @@ pub mod publishers;
 pub mod record;
 pub mod server;
 pub mod session;
+pub mod viewers;
 
 pub use publishers::Publishers;
 pub use server::{FrameCodec, IngestEvent, ServerConfig, StreamKeys, serve};

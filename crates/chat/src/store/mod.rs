@@ -94,6 +94,9 @@ pub trait ChannelStore: Send + Sync {
 
 #[async_trait]
 pub trait StreamKeyStore: Send + Sync {
+    /// A live channel's stream settings (defaults when never set).
+    async fn stream_settings(&self, channel: Id) -> Result<StreamSettings>;
+    async fn set_stream_settings(&self, channel: Id, settings: &StreamSettings) -> Result<()>;
     /// Sets (replacing any) the key of a live channel, as its hash.
     async fn set_stream_key(&self, channel: Id, key_hash: &str, now_ms: i64) -> Result<()>;
     /// The live channel a key (by hash) publishes to.

@@ -209,3 +209,11 @@ pub struct Report {
     pub resolved_by: Option<Id>,
     pub resolved_at: Option<i64>,
 }
+
+/// A live channel's stream settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSettings {
+    /// Anyone may watch, signed in or not (chat still needs an account).
+    pub public: bool,
+    pub title: String,
+}

@@ -38,17 +38,31 @@ impl Api {
 
     /// POSTs `body` (as `token`, if any) and returns the JSON answer; non-2xx is an error.
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Result<Value> {
-        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        self.call(self.http.post(format!("{}{path}", self.base)).json(&body), "POST", path, token).await
+    }
+
+    /// GETs `path` (as `token`, if any); non-2xx is an error.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Result<Value> {
+        self.call(self.http.get(format!("{}{path}", self.base)), "GET", path, token).await
+    }
+
+    async fn call(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<Value> {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.with_context(|| format!("POST {path}"))?;
+        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
         let status = resp.status();
-        let text = resp.text().await.with_context(|| format!("POST {path}: reading the body"))?;
+        let text = resp.text().await.with_context(|| format!("{method} {path}: reading the body"))?;
         if !status.is_success() {
-            bail!("POST {path}: {status}: {text}");
+            bail!("{method} {path}: {status}: {text}");
         }
-        serde_json::from_str(&text).with_context(|| format!("POST {path}: not JSON: {text}"))
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: not JSON: {text}"))
     }
 
     pub async fn signup(&self, username: &str) -> Result<Account> {

@@ -140,7 +140,10 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
         sweep.name, sweep.width, sweep.height, sweep.fps, sweep.protocol
     ));
     let http = api.http().clone();
-    let master_url = format!("{}/live/{channel}/index.m3u8", server.base);
+    // Members watch with the stream's watch token, carried in every URL (`?a=`).
+    let state = api.get(&format!("/api/channels/{channel}/stream"), Some(&owner.token)).await?;
+    let a = state["watch_token"].as_str().context("no watch token")?.to_string();
+    let master_url = format!("{}/live/{channel}/index.m3u8?a={a}", server.base);
     let sampler = server.pid.map(Sampler::start);
     let mut started = Instant::now();
     let publisher = match sweep.protocol {
@@ -183,7 +186,7 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
         let master = http.get(&master_url).send().await?.text().await?;
         let now: Vec<String> = master
             .lines()
-            .filter(|l| l.ends_with("/index.m3u8"))
+            .filter_map(|l| l.split('?').next().filter(|u| u.ends_with("/index.m3u8")))
             .map(|l| l.trim_end_matches("/index.m3u8").to_string())
             .collect();
         if now.len() > renditions.len() {
@@ -198,18 +201,18 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
 
     pb.set_message(format!("live {}: watching {watched}", sweep.name));
     let (mut latency, mut parts) = (Histogram::default(), 0u64);
-    let playlist = http.get(format!("{media}/index.m3u8")).send().await?.text().await?;
+    let playlist = http.get(format!("{media}/index.m3u8?a={a}")).send().await?.text().await?;
     let mut next = hint(&playlist).context("no preload hint")?;
     let window_start = Instant::now();
     let end = started + Duration::from_secs_f64(sweep.duration_secs);
     while Instant::now() < end {
         let (msn, i) = next;
-        let r = http.get(format!("{media}/index.m3u8?_HLS_msn={msn}&_HLS_part={i}")).send().await?;
+        let r = http.get(format!("{media}/index.m3u8?a={a}&_HLS_msn={msn}&_HLS_part={i}")).send().await?;
         let text = r.text().await?;
         if text.contains("#EXT-X-ENDLIST") {
             break;
         }
-        let part = http.get(format!("{media}/part{msn}.{i}.m4s")).send().await?;
+        let part = http.get(format!("{media}/part{msn}.{i}.m4s?a={a}")).send().await?;
         if !part.status().is_success() {
             next = hint(&text).unwrap_or((msn, i + 1));
             continue;
@@ -247,7 +250,7 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
 /// The part a preload hint names: (MSN, index).
 fn hint(playlist: &str) -> Option<(u64, usize)> {
     let uri = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part"))?;
-    let (msn, i) = uri.trim_end_matches("\"").trim_end_matches(".m4s").split_once('.')?;
+    let (msn, i) = uri.split(".m4s").next()?.split_once('.')?;
     Some((msn.parse().ok()?, i.parse().ok()?))
 }
 
