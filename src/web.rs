@@ -44,7 +44,17 @@ static ASSETS: &[Asset] = assets! {
     "/js/members.js" => "js/members.js", JS;
     "/js/voice.js" => "js/voice.js", JS;
     "/js/voice_view.js" => "js/voice_view.js", JS;
+    "/js/player.js" => "js/player.js", JS;
+    "/js/golive.js" => "js/golive.js", JS;
+    "/js/watch.js" => "js/watch.js", JS;
+    "/js/watch_public.js" => "js/watch_public.js", JS;
+    "/vendor/hls.js-1.7.4/hls.light.min.mjs" => "vendor/hls.js-1.7.4/hls.light.min.mjs", JS;
+    "/vendor/hls.js-1.7.4/LICENSE" => "vendor/hls.js-1.7.4/LICENSE", "text/plain; charset=utf-8";
 };
+
+/// The watch page of a public stream, for people without an account: `/watch/{channel_id}`.
+static WATCH_PAGE: Asset =
+    Asset { path: "/watch", content_type: "text/html; charset=utf-8", body: include_bytes!("../web/watch.html") };
 
 /// Inline scripts and styles are refused; media may come from the camera (blob:/mediastream:).
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
@@ -52,10 +62,15 @@ const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'se
 
 /// The routes serving the client; merge into the server's router (it has no fallback of its own).
 pub fn router() -> Router {
-    ASSETS.iter().fold(Router::new(), |r, a| {
-        let etag = HeaderValue::from_str(&etag(a.body)).expect("hex is a valid header value");
-        r.route(a.path, get(move |headers: HeaderMap| async move { serve(a, &etag, &headers) }))
-    })
+    let watch_etag = HeaderValue::from_str(&etag(WATCH_PAGE.body)).expect("hex is a valid header value");
+    let watch = get(move |headers: HeaderMap| async move { serve(&WATCH_PAGE, &watch_etag, &headers) });
+    ASSETS
+        .iter()
+        .fold(Router::new(), |r, a| {
+            let etag = HeaderValue::from_str(&etag(a.body)).expect("hex is a valid header value");
+            r.route(a.path, get(move |headers: HeaderMap| async move { serve(a, &etag, &headers) }))
+        })
+        .route("/watch/{channel}", watch)
 }
 
 fn etag(body: &[u8]) -> String {
@@ -101,6 +116,9 @@ mod tests {
         let mut found = Vec::new();
         files(&base, &base, &mut found);
         for f in found {
+            if f == "watch.html" {
+                continue; // WATCH_PAGE, at /watch/{channel}
+            }
             let url = if f == "index.html" { "/".to_string() } else { format!("/{f}") };
             assert!(ASSETS.iter().any(|a| a.path == url), "web/{f} is not in web.rs's ASSETS");
         }

@@ -101,7 +101,9 @@ export function colourY4m(path, [r, g, b], w = 320, h = 180, frames = 30) {
 
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--allow-loopback-in-peer-connection'];
+  '--allow-loopback-in-peer-connection',
+  // Players start with sound, as after a click: the tests listen to what they play.
+  '--autoplay-policy=no-user-gesture-required'];
 
 /** Chromium with a fresh profile. `media`: {tone, colour} for fake devices fed from files, with the
  *  permission prompt auto-accepted; `media: 'deny'`: fake devices but no auto-accept, so the

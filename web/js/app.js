@@ -10,6 +10,7 @@ import { composerHint, flushAck, initMessages, openChannel } from './messages.js
 import { initSidebar } from './sidebar.js';
 import { apply, channel, emit, guild, state } from './state.js';
 import { initVoiceView, showDock, showVoice, voiceSession } from './voice_view.js';
+import { hideWatch, initWatch, showWatch } from './watch.js';
 
 let gateway = null;
 const remember = () => localStorage.setItem('confab.last', JSON.stringify({ g: state.guildId, c: state.channelId }));
@@ -47,15 +48,20 @@ function selectChannel(id) {
   state.channelId = id;
   const c = channel(id);
   $('empty').hidden = !!c;
-  $('chat').hidden = c?.kind !== 'text';
+  const live = c?.kind === 'live';
+  $('chat').hidden = c?.kind !== 'text' && !live;
   $('voice').hidden = c?.kind !== 'voice';
+  $('watch').hidden = !live;
+  $('main').classList.toggle('live', live);
+  if (!live) hideWatch();
   if (!c) $('channel-title').textContent = 'Welcome';
   $('channel-topic').textContent = c ? guild(c.guild_id)?.guild.name ?? '' : '';
   remember();
   emit('select');
   closeDrawer();
   showDock(); // a call goes on above any text channel
-  if (c?.kind === 'text') openChannel();
+  if (c?.kind === 'text' || live) openChannel();
+  if (live) showWatch();
   if (c?.kind === 'voice') showVoice();
 }
 
@@ -85,7 +91,7 @@ function dispatch({ t, d }) {
     if (!state.guildId) selectGuild(d.guild.id);
   }
   if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && d.kind === 'voice' && !voiceSession()) showVoice();
-  if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && d.kind === 'text') composerHint();
+  if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && (d.kind === 'text' || d.kind === 'live')) composerHint();
 }
 
 function start(user) {
@@ -118,6 +124,7 @@ async function boot() {
   initMessages();
   initMembers();
   initVoiceView({ showChannel });
+  initWatch();
   $('logout').onclick = () => logout();
   $('toggle-sidebar').onclick = () => {
     const open = $('app').classList.toggle('show-sidebar');

@@ -63,7 +63,7 @@ export function show({ title, text, code }) {
 /** Name, kind (`initialKind` preselected) and, for voice, room mode of a new channel. */
 export function newChannel(initialKind = 'text') {
   const kind = h('select', { id: 'dialog-kind' },
-    h('option', { value: 'text' }, 'Text'), h('option', { value: 'voice' }, 'Voice'));
+    h('option', { value: 'text' }, 'Text'), h('option', { value: 'voice' }, 'Voice'), h('option', { value: 'live' }, 'Live stream'));
   kind.value = initialKind;
   const mode = h('select', { id: 'dialog-mode', disabled: initialKind !== 'voice' },
     h('option', { value: 'hybrid' }, 'Hybrid: audio forwarded, video composited'),

@@ -33,7 +33,7 @@ export function initSidebar(actions) {
       await show({ title: 'Invite people', text: 'Share this code; it joins with “Join a server”.', code: inv.code });
     } catch (e) { toast(e.message); }
   };
-  for (const t of ['guilds', 'channels', 'voice-states', 'unread', 'select']) on(t, renderAll);
+  for (const t of ['guilds', 'channels', 'voice-states', 'unread', 'select', 'stream']) on(t, renderAll);
 }
 
 function renderAll() {
@@ -70,19 +70,22 @@ function renderChannels() {
       h('ul', { 'aria-label': title }, items),
     ];
   };
-  $('channel-list').replaceChildren(...section('text', 'Text channels'), ...section('voice', 'Voice channels'));
+  $('channel-list').replaceChildren(...section('text', 'Text channels'), ...section('live', 'Live channels'),
+    ...section('voice', 'Voice channels'));
 }
 
 function channelButton(g, c) {
   const r = g.reads.get(c.id);
-  const unread = c.kind === 'text' && r?.unread_count > 0 && c.id !== state.channelId;
-  const mentions = c.kind === 'text' ? r?.mention_count ?? 0 : 0;
-  const label = [c.kind === 'voice' ? `${c.name} (voice)` : c.name, mentions ? `${mentions} mentions` : unread ? 'unread' : null]
+  const unread = c.kind !== 'voice' && r?.unread_count > 0 && c.id !== state.channelId;
+  const mentions = c.kind !== 'voice' ? r?.mention_count ?? 0 : 0;
+  const streaming = c.kind === 'live' && state.streams.get(c.id)?.state === 'live';
+  const label = [c.kind === 'voice' ? `${c.name} (voice)` : c.kind === 'live' ? `${c.name} (live${streaming ? ', streaming now' : ''})` : c.name, mentions ? `${mentions} mentions` : unread ? 'unread' : null]
     .filter(Boolean).join(', ');
   return h('button', {
     class: `channel${unread ? ' unread' : ''}`, 'aria-label': label, 'data-channel': c.id,
     'aria-current': c.id === state.channelId ? 'true' : null, onclick: () => nav.selectChannel(c.id),
-  }, c.kind === 'voice' ? icon('speaker') : h('span', { 'aria-hidden': 'true', class: 'hash' }, '#'), h('span', { class: 'name' }, c.name),
+  }, c.kind === 'voice' ? icon('speaker') : c.kind === 'live' ? icon('live') : h('span', { 'aria-hidden': 'true', class: 'hash' }, '#'), h('span', { class: 'name' }, c.name),
+  streaming ? h('span', { class: 'badge live' }, 'LIVE') : null,
   mentions ? h('span', { class: 'badge' }, String(mentions)) : null,
   c.kind === 'voice' && c.voice_mode && c.voice_mode !== 'hybrid' ? h('span', { class: 'badge quiet' }, c.voice_mode) : null);
 }

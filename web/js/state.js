@@ -1,5 +1,6 @@
 // The client's model of the world, fed by READY and the gateway's dispatches. Views subscribe to
-// named changes ('guilds', 'channels', 'members', 'messages', 'typing', 'voice-states', 'unread')
+// named changes ('guilds', 'channels', 'members', 'messages', 'typing', 'voice-states', 'unread',
+// 'stream')
 // and redraw what they own.
 
 import { idCmp } from './dom.js';
@@ -15,6 +16,8 @@ export const state = {
   messages: new Map(),
   /** channel id → Map(user → expiry ms) */
   typing: new Map(),
+  /** live channel id → its last STREAM_UPDATE */
+  streams: new Map(),
 };
 
 const listeners = new Map();
@@ -107,6 +110,10 @@ export function apply(t, d) {
       emit('voice-states', d.guild_id);
       break;
     }
+    case 'STREAM_UPDATE':
+      state.streams.set(d.channel_id, d);
+      emit('stream', d.channel_id);
+      break;
     case 'MESSAGE_CREATE':
       messageCreated(d);
       break;

@@ -95,20 +95,30 @@ fn forbidden() -> Response {
     error(StatusCode::FORBIDDEN, MISSING_ACCESS, "this stream is for members: ask the API for a watch token (?a=)")
 }
 
-/// `text` (a playlist) with `?a=token` on every URI it lists.
-fn tokenize(text: &str, token: Option<&str>) -> String {
-    let Some(token) = token else { return text.to_string() };
+/// The query every URI of a playlist carries: the watch token, and the publish (`s`) the
+/// playlist belongs to, so a stream published again under the same names never meets the old
+/// one's parts in a cache (they are cached as immutable).
+fn suffix(token: Option<&str>, session: u64) -> String {
+    match token {
+        Some(t) => format!("?a={t}&s={session}"),
+        None => format!("?s={session}"),
+    }
+}
+
+/// `text` (a playlist) with `suffix` on every URI it lists.
+fn tokenize(text: &str, suffix: &str) -> String {
+    let token = suffix;
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.lines() {
         if line.is_empty() {
         } else if !line.starts_with('#') {
             out.push_str(line);
-            out.push_str(&format!("?a={token}"));
+            out.push_str(token);
         } else if let Some(at) = line.find("URI=\"") {
             let start = at + 5;
             let end = line[start..].find('"').map_or(line.len(), |e| start + e);
             out.push_str(&line[..end]);
-            out.push_str(&format!("?a={token}"));
+            out.push_str(token);
             out.push_str(&line[end..]);
         } else {
             out.push_str(line);
@@ -128,6 +138,9 @@ async fn master_playlist(
         return forbidden();
     }
     let Some(stream) = streams.get(&id) else { return not_found("stream") };
+    if !stream.ready(std::time::Instant::now()) {
+        return not_found("stream (starting: its renditions are not all playable yet)");
+    }
     // Every rendition with something to play, the largest first.
     let mut variants: Vec<_> = stream
         .renditions()
@@ -139,7 +152,8 @@ async fn master_playlist(
     if variants.is_empty() {
         return not_found("stream (nothing published yet)");
     }
-    answer(Bytes::from(tokenize(&master(&variants), token.a.as_deref())), PLAYLIST, SHORT, &headers)
+    let text = tokenize(&master(&variants), &suffix(token.a.as_deref(), stream.session));
+    answer(Bytes::from(text), PLAYLIST, SHORT, &headers)
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +165,7 @@ pub struct Reload {
     #[serde(rename = "_HLS_skip")]
     skip: Option<String>,
     a: Option<String>,
+    s: Option<u64>,
 }
 
 async fn rendition_file(
@@ -164,6 +179,9 @@ async fn rendition_file(
         return forbidden();
     }
     let Some(stream) = streams.get(&id) else { return not_found("stream") };
+    if q.s.is_some_and(|s| s != stream.session) {
+        return not_found("stream (that publish has ended; load the master playlist again)");
+    }
     let Some(r) = stream.rendition(&rendition) else { return not_found("rendition") };
     if file == "index.m3u8" {
         return media_playlist(&stream, &r, q, &headers).await;
@@ -208,7 +226,7 @@ async fn media_playlist(stream: &Stream, r: &Rendition, q: Reload, headers: &Hea
             return error(StatusCode::BAD_REQUEST, TOO_FAR, "_HLS_msn is more than two segments ahead");
         }
     }
-    let text = tokenize(&r.packager().playlist().render(skip), q.a.as_deref());
+    let text = tokenize(&r.packager().playlist().render(skip), &suffix(q.a.as_deref(), stream.session));
     answer(Bytes::from(text), PLAYLIST, cache, headers)
 }
 
@@ -288,13 +306,13 @@ mod tests {
     fn tokens_reach_every_uri() {
         let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-PART:DURATION=0.33,URI=\"part1.0.m4s\",INDEPENDENT=YES\n\
                     #EXTINF:2.0,\nseg1.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part2.0.m4s\"\n";
-        let out = super::tokenize(text, Some("9.x_y"));
+        let out = super::tokenize(text, &super::suffix(Some("9.x_y"), 7));
         assert_eq!(
             out,
-            "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?a=9.x_y\"\n\
-             #EXT-X-PART:DURATION=0.33,URI=\"part1.0.m4s?a=9.x_y\",INDEPENDENT=YES\n#EXTINF:2.0,\nseg1.m4s?a=9.x_y\n\
-             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part2.0.m4s?a=9.x_y\"\n"
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?a=9.x_y&s=7\"\n\
+             #EXT-X-PART:DURATION=0.33,URI=\"part1.0.m4s?a=9.x_y&s=7\",INDEPENDENT=YES\n#EXTINF:2.0,\nseg1.m4s?a=9.x_y&s=7\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part2.0.m4s?a=9.x_y&s=7\"\n"
         );
-        assert_eq!(super::tokenize(text, None), text);
+        assert!(super::tokenize(text, &super::suffix(None, 7)).contains("seg1.m4s?s=7\n"));
     }
 }

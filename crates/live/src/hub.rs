@@ -8,7 +8,11 @@ use crate::record::{Record, Recorder};
 use crate::viewers::Viewers;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long the source may play alone before the stream is ready without the ladder.
+pub const LADDER_GRACE: Duration = Duration::from_secs(3);
 
 /// Viewers counted at once, over every stream.
 const MAX_VIEWERS: usize = 200_000;
@@ -43,12 +47,17 @@ impl Rendition {
 
 pub struct Stream {
     cfg: HlsConfig,
+    /// Tells this publish from earlier ones of the same stream (unix ms at its start): every URL
+    /// of its playlists carries it, so caches never mix two publishes.
+    pub session: u64,
     /// `source` (the publisher's own H.264) first, then the ladder's as they start.
     renditions: Mutex<Vec<Arc<Rendition>>>,
     /// Counts parts cut (and the end): request handlers wait for it to move.
     parts: watch::Sender<u64>,
     /// The audio config, for renditions added after it came.
     audio_config: Mutex<Option<Audio>>,
+    /// When the source's first part was cut.
+    first_part: Mutex<Option<Instant>>,
 }
 
 impl Stream {
@@ -69,6 +78,15 @@ impl Stream {
         }
         let r = Rendition { name: name.to_string(), pkg: Mutex::new(pkg) };
         self.renditions.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(r));
+    }
+
+    /// Whether players may start: every rendition has a part (a master playlist lists them all,
+    /// and players do not reload it), or the source has had one for [`LADDER_GRACE`] (a rendition
+    /// that never comes must not hold the stream back).
+    pub fn ready(&self, now: Instant) -> bool {
+        let Some(first) = *self.first_part.lock().unwrap_or_else(|p| p.into_inner()) else { return false };
+        now.saturating_duration_since(first) >= LADDER_GRACE
+            || self.renditions().iter().all(|r| r.packager().playlist().parts_cut() > 0)
     }
 
     /// A receiver that sees every part cut from now on.
@@ -141,11 +159,15 @@ impl Streams {
 
     /// A new publish of `id`: a fresh `source` rendition replaces what an earlier one left.
     pub fn start(&self, id: &str) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let previous = self.get(id).map_or(0, |s| s.session);
         let stream = Stream {
             cfg: self.cfg,
+            session: (now.as_millis() as u64).max(previous + 1),
             renditions: Mutex::default(),
             parts: watch::Sender::new(0),
             audio_config: Mutex::default(),
+            first_part: Mutex::default(),
         };
         stream.add_rendition(crate::http::SOURCE);
         self.map().insert(id.to_string(), Arc::new(stream));
@@ -155,10 +177,9 @@ impl Streams {
         self.map().get(id).cloned()
     }
 
-    /// Whether the stream's source rendition has a part a player can fetch.
+    /// Whether players may start on the stream ([`Stream::ready`]).
     pub fn playable(&self, id: &str) -> bool {
-        let source = self.get(id).and_then(|s| s.rendition(crate::http::SOURCE));
-        source.is_some_and(|r| r.packager().playlist().parts_cut() > 0)
+        self.get(id).is_some_and(|s| s.ready(Instant::now()))
     }
 
     /// Pushes a frame into one rendition; `true` when that cut the source's very first part
@@ -213,6 +234,9 @@ impl Streams {
             }
             moved |= after != before;
             first |= r.name == crate::http::SOURCE && before == 0 && after > 0;
+        }
+        if first {
+            *stream.first_part.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
         if moved {
             stream.parts.send_modify(|n| *n += 1);
