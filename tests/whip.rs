@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use testbed::video_send::CameraOptions;
-use testbed::whip::{WhipPublisher, post_offer};
+use testbed::whip::{WhepViewer, WhipPublisher, post_offer};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -217,5 +217,62 @@ async fn a_publisher_over_the_bitrate_limit_is_cut() {
     wait_state(&base, &tokens[0], &channel, "ended").await;
     // Its session is gone: DELETE finds nothing, and the key may publish again.
     assert_eq!(publisher.stop().await.unwrap(), 404);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whep_viewers_get_the_publishers_own_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = confab::config::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite:{}", dir.path().join("w.db").display()),
+        ..Default::default()
+    };
+    cfg.media.bind = "127.0.0.1:0".into();
+    cfg.live.rtmp_bind = "127.0.0.1:0".into();
+    cfg.live.renditions = Vec::new();
+    cfg.live.x264_preset = "ultrafast".into();
+    let running = confab::server::Running::start(&cfg).await.unwrap();
+    let base = format!("http://{}", running.http);
+    let (tokens, _, _, guild_id) = guild(&base, 1).await;
+    let (_, ch) =
+        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
+            .await;
+    let channel = ch["id"].as_str().unwrap().to_string();
+    let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    let key = key["stream_key"].as_str().unwrap().to_string();
+    let a = stream_state(&base, &tokens[0], &channel).await["watch_token"].as_str().unwrap().to_string();
+
+    // Nothing published over WebRTC: 409; no token: 401.
+    let refused = WhepViewer::watch(&base, &channel, Some(&a)).await.unwrap().err().expect("refused");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let publisher = WhipPublisher::publish(&base, &channel, &key, camera(), Some(440.0)).await.unwrap();
+    let refused = WhepViewer::watch(&base, &channel, None).await.unwrap().err().expect("refused");
+    assert_eq!(refused.status, 401, "{}", refused.body);
+
+    let viewer = WhepViewer::watch(&base, &channel, Some(&a)).await.unwrap().ok().expect("watching");
+    let deadline = Instant::now() + T;
+    let video = loop {
+        let v = viewer.video.track_stats();
+        if v.iter().any(|t| t.decoded >= 30) && !viewer.audio.heard_within(&[440.0], Duration::from_secs(1)).is_empty()
+        {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "decoded video and the tone: {v:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let v = video.iter().find(|t| t.decoded >= 30).unwrap();
+    assert_eq!(v.size, Some((320, 240)), "the publisher's own picture");
+    println!("whep: capture-to-decode latency p50 {:?} p95 {:?}", v.latency.quantile(0.5), v.latency.quantile(0.95));
+    assert!(v.latency.count() > 0, "frames carry the publisher's capture time");
+
+    // The publisher goes: its viewer's session goes with it.
+    assert_eq!(publisher.stop().await.unwrap(), 200);
+    let deadline = Instant::now() + T;
+    while format!("{:?}", viewer.peer.connection_state()) == "Connected" {
+        assert!(Instant::now() < deadline, "the server closed the viewer with its source");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(viewer.stop().await.unwrap(), 404, "the session is gone");
     running.stop().await.unwrap();
 }

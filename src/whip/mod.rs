@@ -9,12 +9,16 @@
 //!   capability); `PATCH` (trickle ICE) is `405`: the engine is ICE-lite and gathers nothing later.
 //! - `OPTIONS` answers CORS preflights, so a page on another origin can publish.
 //!
+//! WHEP (`POST /whep/{channel_id}`, `whep`) plays a WHIP publisher's own frames back to viewers
+//! through the same engine, sub-second.
+//!
 //! Modules: `publish` (the POST), `end` (DELETE, PATCH), `media` (a session's task: timestamps,
-//! the keyframe gate, the AAC transcoder, the bitrate limit).
+//! the keyframe gate, the AAC transcoder, the bitrate limit), `whep` (viewers).
 
 mod end;
 mod media;
 mod publish;
+mod whep;
 
 use crate::live::{ChatKeys, Live};
 use axum::Router;
@@ -53,6 +57,8 @@ struct Inner {
     events: mpsc::Sender<IngestEvent>,
     /// By session id.
     sessions: Mutex<HashMap<String, Session>>,
+    /// WHEP viewers by session id: (stream, peer).
+    viewers: Arc<Mutex<HashMap<String, (String, sfu::PeerId)>>>,
     /// A publisher over this (kbit/s) is cut; 0: no limit.
     max_kbps: u32,
 }
@@ -66,6 +72,7 @@ impl Whip {
             publishers: live.publishers.clone(),
             events: live.events.clone(),
             sessions: Mutex::default(),
+            viewers: Arc::default(),
             max_kbps,
         };
         Whip { inner: Arc::new(inner) }
@@ -80,6 +87,8 @@ pub fn router(whip: Whip) -> Router {
     Router::new()
         .route("/whip/{channel}", post(publish::publish).options(end::preflight))
         .route("/whip/{channel}/{session}", delete(end::end).patch(end::patch).options(end::preflight))
+        .route("/whep/{channel}", post(whep::play).options(end::preflight))
+        .route("/whep/{channel}/{session}", delete(whep::stop).patch(end::patch).options(end::preflight))
         .with_state(whip)
 }
 

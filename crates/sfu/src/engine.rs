@@ -63,6 +63,13 @@ pub(crate) enum Cmd {
         sink: crate::IngestSink,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
+    AddViewer {
+        peer: PeerId,
+        source: PeerId,
+        prepared: Box<Prepared>,
+        sink: crate::IngestSink,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     Keyframe(PeerId),
     Remove(PeerId),
     Mute(PeerId, bool),
@@ -115,6 +122,8 @@ pub(crate) struct Engine {
     /// Fx hashing: ids are ours (sequential), and these maps are looked up per packet.
     pub peers: FxHashMap<PeerId, Peer>,
     pub rooms: FxHashMap<RoomId, RoomState>,
+    /// Ingest peer → its WHEP viewers.
+    pub watchers: FxHashMap<PeerId, Vec<PeerId>>,
     pub timers: Timers,
     pub events: UnboundedSender<SfuEvent>,
     pub pending: Pending,
@@ -168,6 +177,7 @@ impl Engine {
             router: Router::default(),
             peers: FxHashMap::default(),
             rooms: FxHashMap::default(),
+            watchers: FxHashMap::default(),
             timers: Timers::new(),
             events,
             pending: Pending::default(),
@@ -270,6 +280,9 @@ impl Engine {
             }
             Cmd::AddIngest { peer, prepared, sink, reply } => {
                 let _ = reply.send(self.add_ingest(peer, *prepared, sink, now));
+            }
+            Cmd::AddViewer { peer, source, prepared, sink, reply } => {
+                let _ = reply.send(self.add_viewer(peer, source, *prepared, sink, now));
             }
             Cmd::Keyframe(peer) => self.ask_keyframe(peer, now),
             Cmd::Remove(peer) => self.remove(peer, None, now),

@@ -16,7 +16,9 @@ impl Engine {
     pub fn forward_pending(&mut self, now: Instant) {
         loop {
             if let Some((src, data)) = self.pending.media.pop_front() {
-                if self.peers.get(&src).is_some_and(|p| p.camera == Some(data.mid)) {
+                if self.peers.get(&src).is_some_and(|p| p.ingest.is_some()) {
+                    self.broadcast(src, data, now);
+                } else if self.peers.get(&src).is_some_and(|p| p.camera == Some(data.mid)) {
                     self.camera_frame(src, data, now);
                 } else {
                     self.forward(src, data, now);

@@ -11,6 +11,7 @@ use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaData, MediaKind, Mid};
+use str0m::rtp::Extension;
 use str0m::{Candidate, IceCreds, Rtc};
 
 use crate::offer::{Prepared, offer_mids};
@@ -47,29 +48,31 @@ pub enum IngestMedia {
 pub type IngestSink = Box<dyn Fn(IngestMedia) + Send + Sync>;
 
 /// The media of one received frame, if it is of a codec the ingest takes.
-pub(crate) fn media(d: MediaData) -> Option<IngestMedia> {
-    let (media_us, arrived) = (d.time.as_micros(), d.network_time);
+pub(crate) fn media(d: &MediaData) -> Option<IngestMedia> {
+    let (media_us, arrived, data) = (d.time.as_micros(), d.network_time, d.data.clone());
     let codec = match d.params.spec().codec {
-        Codec::Opus => return Some(IngestMedia::Audio { data: d.data, media_us, arrived }),
+        Codec::Opus => return Some(IngestMedia::Audio { data, media_us, arrived }),
         Codec::Vp8 => IngestCodec::Vp8,
         Codec::H264 => IngestCodec::H264,
         _ => return None,
     };
     let keyframe = d.is_keyframe();
-    Some(IngestMedia::Video { codec, data: d.data, keyframe, contiguous: d.contiguous, media_us, arrived })
+    Some(IngestMedia::Video { codec, data, keyframe, contiguous: d.contiguous, media_us, arrived })
 }
 
 /// A publisher's offer: one sending audio m-line (Opus) and one sending video m-line (VP8 or
 /// H.264, the offer's preference order), both received here; anything else is rejected.
+/// `viewer`: a WHEP viewer's offer instead, whose m-lines receive (we send).
 pub(crate) fn prepare(
     peer: PeerId,
     offer_sdp: &str,
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
     candidate: &Candidate,
+    viewer: bool,
 ) -> Result<Prepared, SfuError> {
     // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
-    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate)))
+    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate, viewer)))
         .unwrap_or_else(|_| Err(SfuError::BadSdp("offer could not be processed".into())))
 }
 
@@ -79,6 +82,7 @@ fn prepare_inner(
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
     candidate: &Candidate,
+    viewer: bool,
 ) -> Result<Prepared, SfuError> {
     let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
     if !offer_sdp.lines().any(|l| l.trim().starts_with("m=video ")) {
@@ -103,7 +107,8 @@ fn prepare_inner(
         .enable_opus(true, false)
         .enable_vp8(true)
         .enable_h264(true)
-        // Frames are transcoded, not forwarded: wait for retransmissions as long as str0m likes.
+        // Carried from the publisher to WHEP viewers, who can then tell glass-to-glass latency.
+        .set_extension(7, Extension::AbsoluteCaptureTime)
         .set_stats_interval(Some(Duration::from_secs(1)))
         .build(Instant::now());
     rtc.add_local_candidate(candidate.clone());
@@ -111,7 +116,8 @@ fn prepare_inner(
     let (mut audio, mut video) = (None, None);
     for mid in offer_mids(offer_sdp) {
         let Some(m) = rtc.media(mid).filter(|m| !m.disabled()) else { continue };
-        if !matches!(m.direction(), Direction::RecvOnly | Direction::SendRecv) {
+        let ours = if viewer { Direction::SendOnly } else { Direction::RecvOnly };
+        if m.direction() != ours && m.direction() != Direction::SendRecv {
             continue;
         }
         match m.kind() {
@@ -122,6 +128,11 @@ fn prepare_inner(
     }
     let video: Mid = video.ok_or(SfuError::NoVideo)?;
     let answer = complete_candidates(&answer.to_sdp_string());
+    if viewer {
+        // A viewer sends nothing: its "microphone" is never matched.
+        let slots = audio.into_iter().collect();
+        return Ok(Prepared { rtc, ufrag, mic: video, slots, camera: None, video_slots: vec![video], answer });
+    }
     // Without audio, the "microphone" is the video m-line: both go to the sink anyway.
     let mic = audio.unwrap_or(video);
     Ok(Prepared { rtc, ufrag, mic, slots: Vec::new(), camera: Some(video), video_slots: Vec::new(), answer })

@@ -18,7 +18,8 @@
 //!   task, so the engine loop never parses SDP); `sdp_text`: what is read and completed on the
 //!   SDP as text (the microphone's codecs; candidates in every m-section of the answer).
 //! - [`ingest`]: publishers in no room (WHIP): their offer checked and answered like `offer`'s,
-//!   their depacketised frames handed to an [`IngestSink`] instead of a room.
+//!   their depacketised frames handed to an [`IngestSink`] instead of a room; `broadcast`: their
+//!   WHEP viewers, written each frame untouched.
 //! - `engine`: the task — socket reads, commands, the per-peer timer heap; the peers a datagram
 //!   was forwarded to are drained and their copies sent (`udp`: one `sendmmsg`) before the next
 //!   datagram is read (every few under a deep backlog).
@@ -53,6 +54,7 @@
 //! rebased: the new source's timeline continues from where the old one stopped plus the
 //! wall-clock gap. Sequence numbers are str0m's own per slot, so they stay continuous too.
 
+mod broadcast;
 mod demux;
 mod engine;
 mod forward;
@@ -232,8 +234,10 @@ pub enum SfuError {
     NoSendAudio,
     #[error("the offer's video m-lines have no VP8")]
     NoVp8,
-    #[error("the offer has no sendonly/sendrecv video m-line")]
+    #[error("the offer has no video m-line for this stream")]
     NoVideo,
+    #[error("no such live source (the stream is not published over WebRTC now)")]
+    NoSource,
     #[error("this server cannot mix audio (no MCU)")]
     NoMixer,
     #[error("peer already added")]
@@ -347,10 +351,29 @@ impl Sfu {
     /// [`IngestMedia::Gone`].
     pub async fn add_ingest(&self, peer: PeerId, offer_sdp: &str, sink: IngestSink) -> Result<Answer, SfuError> {
         let i = &self.inner;
-        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate)?;
+        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate, false)?;
         let answer = Answer { sdp: prepared.answer.clone(), camera: true };
         let (reply, rx) = oneshot::channel();
         let add = Cmd::AddIngest { peer, prepared: Box::new(prepared), sink, reply };
+        i.cmds.send(add).map_err(|_| SfuError::EngineGone)?;
+        rx.await.map_err(|_| SfuError::EngineGone)??;
+        Ok(answer)
+    }
+
+    /// Adds a WHEP viewer of ingest peer `source`: written its frames as they arrive. `sink` hears
+    /// `Connected` and `Gone` (the viewer's, or its source's end).
+    pub async fn add_viewer(
+        &self,
+        peer: PeerId,
+        source: PeerId,
+        offer_sdp: &str,
+        sink: IngestSink,
+    ) -> Result<Answer, SfuError> {
+        let i = &self.inner;
+        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate, true)?;
+        let answer = Answer { sdp: prepared.answer.clone(), camera: false };
+        let (reply, rx) = oneshot::channel();
+        let add = Cmd::AddViewer { peer, source, prepared: Box::new(prepared), sink, reply };
         i.cmds.send(add).map_err(|_| SfuError::EngineGone)?;
         rx.await.map_err(|_| SfuError::EngineGone)??;
         Ok(answer)

@@ -122,6 +122,7 @@ impl Engine {
     pub(crate) fn remove(&mut self, id: PeerId, reason: Option<GoneReason>, now: Instant) {
         let Some(mut p) = self.peers.remove(&id) else { return };
         self.router.remove(id);
+        self.drop_watching(id, p.source);
         tracing::info!(parent: &p.span, ?reason, "peer removed");
         if reason != Some(GoneReason::Timeout) {
             // Say goodbye (RTCP BYE, DTLS close_notify) to a client that can still hear it.

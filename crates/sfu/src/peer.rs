@@ -49,8 +49,10 @@ pub(crate) struct Peer {
     pub uplink_lost: f64,
     /// Shown on the peer's placeholder tile.
     pub label: String,
-    /// An ingest peer's media goes here, not to a room.
+    /// An ingest peer's media (or a WHEP viewer's end) goes here, not to a room.
     pub ingest: Option<crate::IngestSink>,
+    /// The ingest peer a WHEP viewer watches.
+    pub source: Option<PeerId>,
     pub span: Span,
 }
 
@@ -99,6 +101,7 @@ impl Peer {
             uplink_lost: 0.0,
             label,
             ingest: None,
+            source: None,
             span,
         }
     }
@@ -153,9 +156,11 @@ impl Peer {
         match e {
             Event::MediaData(d) if d.mid == self.mic || Some(d.mid) == self.camera => match &self.ingest {
                 Some(sink) => {
-                    if let Some(m) = crate::ingest::media(d) {
+                    if let Some(m) = crate::ingest::media(&d) {
                         sink(m)
                     }
+                    // Its WHEP viewers get it too (the engine drops it if there are none).
+                    io.pending.media.push_back((self.id, d));
                 }
                 None => io.pending.media.push_back((self.id, d)),
             },
@@ -167,7 +172,10 @@ impl Peer {
                 tracing::info!("connected");
                 self.connected = true;
                 match &self.ingest {
-                    Some(sink) => sink(crate::IngestMedia::Connected),
+                    Some(sink) => {
+                        sink(crate::IngestMedia::Connected);
+                        io.pending.connected.push(self.id);
+                    }
                     None => {
                         io.pending.connected.push(self.id);
                         let _ = io.events.send(SfuEvent::PeerConnected { room: self.room, peer: self.id });

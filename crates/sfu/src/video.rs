@@ -96,6 +96,9 @@ impl Engine {
 
     /// `listener` sent a PLI or FIR for its receive video m-line `mid`.
     pub(crate) fn keyframe_request(&mut self, listener: PeerId, mid: Mid, now: Instant) {
+        if self.viewer_wants_keyframe(listener, now) {
+            return;
+        }
         let Some(l) = self.peers.get(&listener) else { return };
         let Some(slot) = l.video_slots.iter().position(|m| *m == mid) else { return };
         let Some(r) = self.rooms.get_mut(&l.room) else { return };
@@ -113,6 +116,9 @@ impl Engine {
 
     /// ICE and DTLS came up: whatever the peer receives must start at a keyframe.
     pub(crate) fn on_connected(&mut self, peer: PeerId, now: Instant) {
+        if self.viewer_wants_keyframe(peer, now) {
+            return;
+        }
         let Some(p) = self.peers.get(&peer) else { return };
         let Some(r) = self.rooms.get_mut(&p.room) else { return };
         if let Some(v) = &mut r.video {

@@ -1,7 +1,8 @@
 //! A WHIP publisher (RFC 9725), as OBS or a browser publishes to a live channel: one webrtc-rs peer
 //! with a microphone (Opus, a tone) and a camera (VP8, the synthetic camera), its offer posted to
 //! `POST /whip/{channel}` with the stream key as a bearer token, the answer applied, and the session
-//! ended with `DELETE` on the returned `Location`.
+//! ended with `DELETE` on the returned `Location`. And a WHEP viewer: receive-only audio and video,
+//! decoded, with capture-time latency per track.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,12 @@ use anyhow::{Context, Result, bail};
 use tokio::task::JoinHandle;
 
 use crate::audio_send::{SendControl, spawn_sender};
-use crate::peer::Peer;
+use crate::capture_time::ABS_CAPTURE_TIME_URI;
+use crate::media::{Listener, ReceiveOptions, spawn_av_listeners};
+use crate::peer::{Peer, extmap_id};
+use crate::video_recv::VideoListener;
 use crate::video_send::{CameraControl, CameraOptions, spawn_camera};
+use std::sync::atomic::Ordering;
 
 /// A publishing session.
 pub struct WhipPublisher {
@@ -66,11 +71,14 @@ impl WhipPublisher {
         let location = reply.location.context("201 without a Location")?;
         peer.accept_answer(&reply.body).await?;
         peer.wait_connected(Duration::from_secs(10)).await?;
+        // Frames carry their capture time when the answer took the extension (webrtc-rs drops
+        // packets with one it did not), so WHEP viewers can tell glass-to-glass latency.
+        let capture = extmap_id(&reply.body, ABS_CAPTURE_TIME_URI).is_some();
         let ctl = Arc::new(CameraControl::new(camera.colour));
-        let tasks = vec![
-            spawn_sender(mic, -12.0, false, Arc::new(SendControl::new(tone_hz, None))),
-            spawn_camera(cam, camera, ctl.clone()),
-        ];
+        ctl.capture_time.store(capture, Ordering::Relaxed);
+        let send = Arc::new(SendControl::new(tone_hz, None));
+        send.capture_time.store(capture, Ordering::Relaxed);
+        let tasks = vec![spawn_sender(mic, -12.0, false, send), spawn_camera(cam, camera, ctl.clone())];
         Ok(WhipPublisher { peer, location: format!("{base}{location}"), camera: ctl, tasks })
     }
 
@@ -87,5 +95,55 @@ impl WhipPublisher {
             t.abort();
         }
         let _ = self.peer.pc.close().await;
+    }
+}
+
+/// A WHEP viewer, decoding what it receives.
+pub struct WhepViewer {
+    pub peer: Peer,
+    pub location: String,
+    pub audio: Arc<Listener>,
+    pub video: Arc<VideoListener>,
+    task: JoinHandle<()>,
+}
+
+impl WhepViewer {
+    /// Posts a receive-only offer to `{base}/whep/{channel}` with the watch `token` (none for a
+    /// public stream); the HTTP status and body when refused.
+    pub async fn watch(base: &str, channel: &str, token: Option<&str>) -> Result<Result<WhepViewer, Reply>> {
+        let peer = Peer::new().await?;
+        peer.add_recv_slots(1).await?;
+        peer.add_video_recv_slots(1).await?;
+        let offer = peer.create_offer().await?;
+        let mut req = reqwest::Client::new()
+            .post(format!("{base}/whep/{channel}"))
+            .header("content-type", "application/sdp")
+            .body(offer);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.context("posting the WHEP offer")?;
+        let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (status, location, content_type) = (r.status().as_u16(), header("location"), header("content-type"));
+        let body = r.text().await.unwrap_or_default();
+        if status != 201 {
+            return Ok(Err(Reply { status, location, content_type, body }));
+        }
+        peer.accept_answer(&body).await?;
+        peer.wait_connected(Duration::from_secs(10)).await?;
+        let audio = Arc::new(Listener::new(ReceiveOptions::default()));
+        let video = Arc::new(VideoListener::new(rand::random(), ReceiveOptions::default()));
+        let tracks = peer.take_tracks().context("tracks taken already")?;
+        let task = spawn_av_listeners(peer.pc.clone(), tracks, audio.clone(), Some(video.clone()));
+        let location = format!("{base}{}", location.context("201 without a Location")?);
+        Ok(Ok(WhepViewer { peer, location, audio, video, task }))
+    }
+
+    /// Ends the session with `DELETE`; the HTTP status.
+    pub async fn stop(self) -> Result<u16> {
+        let status = reqwest::Client::new().delete(&self.location).send().await?.status().as_u16();
+        self.task.abort();
+        let _ = self.peer.pc.close().await;
+        Ok(status)
     }
 }

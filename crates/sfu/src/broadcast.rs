@@ -1,0 +1,94 @@
+//! WHEP viewers of an ingest peer: receive-only peers in no room that are written the ingest's
+//! frames as they arrive, untouched (its codec, its RTP time, its capture time), so a browser
+//! watches a WHIP publisher with no transcode and no packaging delay. A viewer that connects or
+//! asks for a keyframe gets one asked of the publisher (rate-limited, as in rooms).
+
+use std::time::Instant;
+
+use str0m::media::MediaData;
+
+use crate::engine::Engine;
+use crate::peer::Peer;
+use crate::{PeerId, SfuError};
+
+impl Engine {
+    /// Adds `id`, watching the ingest peer `source`.
+    pub(crate) fn add_viewer(
+        &mut self,
+        id: PeerId,
+        source: PeerId,
+        p: crate::offer::Prepared,
+        sink: crate::IngestSink,
+        now: Instant,
+    ) -> Result<(), SfuError> {
+        if !self.peers.get(&source).is_some_and(|s| s.ingest.is_some() && s.source.is_none()) {
+            return Err(SfuError::NoSource);
+        }
+        if self.peers.contains_key(&id) {
+            return Err(SfuError::DuplicatePeer);
+        }
+        if self.peers.len() >= self.cfg.max_peers {
+            return Err(SfuError::Full);
+        }
+        if !self.router.add(id, p.ufrag.clone()) {
+            return Err(SfuError::DuplicatePeer);
+        }
+        let span = tracing::info_span!("viewer", peer = id, source);
+        tracing::info!(parent: &span, "whep viewer added");
+        let mut peer = Peer::new(id, crate::ingest::INGEST_ROOM, p, String::new(), span, now);
+        (peer.ingest, peer.source) = (Some(sink), Some(source));
+        self.peers.insert(id, peer);
+        self.watchers.entry(source).or_default().push(id);
+        self.drain(id, now);
+        Ok(())
+    }
+
+    /// One frame of ingest peer `src`, written to each of its connected viewers.
+    pub(crate) fn broadcast(&mut self, src: PeerId, d: MediaData, _now: Instant) {
+        let Some(viewers) = self.watchers.get(&src) else { return };
+        let viewers = viewers.clone();
+        let video = self.peers.get(&src).is_some_and(|p| p.camera == Some(d.mid));
+        for v in viewers {
+            let Some(l) = self.peers.get_mut(&v).filter(|l| l.connected) else { continue };
+            let mid = if video { l.video_slots.first() } else { l.slots.first() };
+            let Some(&mid) = mid else { continue };
+            let written = l.rtc.writer(mid).and_then(|mut w| {
+                let pt = w.match_params(d.params)?;
+                if let Some(capture) = d.ext_vals.abs_capture_time {
+                    w = w.abs_capture_time(capture);
+                }
+                Some(w.write(pt, d.network_time, d.time, d.data.clone()))
+            });
+            match written {
+                Some(Ok(())) if video => l.counters.video_frames_out += 1,
+                Some(Ok(())) => {}
+                other => {
+                    tracing::trace!(parent: &l.span, ?other, "viewer write failed");
+                    l.counters.dropped_errors += 1;
+                }
+            }
+            self.mark_dirty(v);
+        }
+    }
+
+    /// A viewer connected or asked for a keyframe: ask its publisher.
+    pub(crate) fn viewer_wants_keyframe(&mut self, viewer: PeerId, now: Instant) -> bool {
+        let Some(source) = self.peers.get(&viewer).and_then(|p| p.source) else { return false };
+        self.ask_keyframe(source, now);
+        true
+    }
+
+    /// Forgets `id` as a viewer; when `id` was a publisher, its viewers go too.
+    pub(crate) fn drop_watching(&mut self, id: PeerId, source: Option<PeerId>) {
+        if let Some(s) = source
+            && let Some(list) = self.watchers.get_mut(&s)
+        {
+            list.retain(|v| *v != id);
+        }
+        if let Some(viewers) = self.watchers.remove(&id) {
+            for v in viewers {
+                self.gone.push((v, crate::GoneReason::Closed));
+            }
+        }
+    }
+}
