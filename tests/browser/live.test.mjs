@@ -2,7 +2,8 @@
 // over RTMP; a member (in the client, beside the chat) and a visitor without an account (the public
 // watch page) play it with hls.js: time advances, frames decode, the tone is heard, the quality
 // menu switches rendition, the viewer count reads 2 then 1, and the end is shown without error
-// loops. Then the owner goes live from the browser (WHIP, fake camera) and the member watches.
+// loops. Then the owner goes live from the browser (WHIP, fake camera) and the member watches,
+// over HLS and then with "Low latency" over WebRTC (WHEP).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -157,6 +158,12 @@ test('the owner goes live from the browser (WHIP); a member watches', async () =
   await bob.waitForSelector('#live-badge:text("LIVE")', { timeout: 20000 });
   await plays(bob, 'bob watching the browser stream');
   await screenshot(bob, 'live-whip');
+  // Low latency: the same stream over WebRTC (WHEP), the publisher's own frames.
+  await bob.check('#live-lowlatency');
+  await eventually('bob plays over WHEP', async () => bob.evaluate(() => {
+    const v = document.getElementById('live-video');
+    return v.srcObject && v.currentTime > 1 && v.getVideoPlaybackQuality().totalVideoFrames > 20 && v.videoWidth > 0;
+  }));
   await alice.click('#live-stop');
   await bob.waitForSelector('#live-overlay:text("The stream has ended")', { timeout: 20000 });
 });

@@ -3,7 +3,7 @@
 // one round trip with every candidate (no trickle), so the offer waits for ICE gathering.
 
 /** Resolves when `pc` has gathered its candidates (or after `ms`). */
-function gathered(pc, ms = 3000) {
+export function gathered(pc, ms = 3000) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
   return new Promise((ok) => {
     const done = () => { if (pc.iceGatheringState === 'complete') ok(); };

@@ -3,11 +3,14 @@
 // (the server carries it into every URI the playlists list). While it plays, the player counts
 // itself as a viewer: it joins, beats every few seconds and leaves when it stops.
 //
+// WhepPlayer plays a WHIP-published stream over WebRTC instead, sub-second.
+//
 // Events: 'levels' (detail: [{height, bitrate}], best first), 'level' (detail: index playing),
 // 'playing', 'ended' (the stream finished), 'error' (detail: message; the player has stopped).
 // A fatal error is retried a bounded number of times, never in a loop.
 
 import Hls from '/vendor/hls.js-1.7.4/hls.light.min.mjs';
+import { gathered } from './golive.js';
 
 const MAX_RECOVERIES = 3;
 
@@ -19,8 +22,7 @@ export class LivePlayer extends EventTarget {
     this.channelId = channelId;
     this.token = token;
     this.hls = null;
-    this.viewer = null;
-    this.beat = null;
+    this.counted = null;
     this.recoveries = 0;
     this.stopped = false;
   }
@@ -93,9 +95,34 @@ export class LivePlayer extends EventTarget {
     this.dispatchEvent(new CustomEvent(kind, { detail: message }));
   }
 
+  join() {
+    this.counted = new ViewerCount(this.channelId, this.query);
+  }
+
+  stop() {
+    this.stopped = true;
+    this.counted?.stop();
+    this.hls?.destroy();
+    this.hls = null;
+    this.video.removeAttribute('src');
+    this.video.load();
+  }
+}
+
+/** Counts a player as one viewer while it plays: joins, beats, and says goodbye as it stops. */
+class ViewerCount {
+  constructor(channelId, query) {
+    this.base = `/live/${channelId}/viewers`;
+    this.query = query;
+    this.viewer = null;
+    this.beat = null;
+    this.stopped = false;
+    this.join();
+  }
+
   async join() {
     try {
-      const r = await fetch(`/live/${this.channelId}/viewers${this.query}`, { method: 'POST' });
+      const r = await fetch(`${this.base}${this.query}`, { method: 'POST' });
       if (!r.ok || this.stopped) return;
       const { viewer, heartbeat_secs: every } = await r.json();
       this.viewer = viewer;
@@ -106,21 +133,73 @@ export class LivePlayer extends EventTarget {
 
   async heartbeat() {
     if (!this.viewer || this.stopped) return;
-    const r = await fetch(`/live/${this.channelId}/viewers/${this.viewer}`, { method: 'POST' }).catch(() => null);
+    const r = await fetch(`${this.base}/${this.viewer}`, { method: 'POST' }).catch(() => null);
     if (r?.status === 404) this.join(); // expired while the tab slept: count again
   }
 
   stop() {
     this.stopped = true;
     clearInterval(this.beat);
-    if (this.viewer) {
-      // keepalive: the goodbye still goes out when the page is closing.
-      fetch(`/live/${this.channelId}/viewers/${this.viewer}`, { method: 'DELETE', keepalive: true }).catch(() => {});
-      this.viewer = null;
+    // keepalive: the goodbye still goes out when the page is closing.
+    if (this.viewer) fetch(`${this.base}/${this.viewer}`, { method: 'DELETE', keepalive: true }).catch(() => {});
+    this.viewer = null;
+  }
+}
+
+/** Sub-second playback over WebRTC (WHEP): the publisher's own frames, for streams published by
+ *  WHIP. Same events as LivePlayer ('playing', 'ended', 'error'); no quality levels. */
+export class WhepPlayer extends EventTarget {
+  constructor(video, channelId, token) {
+    super();
+    Object.assign(this, { video, channelId, token, pc: null, location: null, counted: null, stopped: false });
+  }
+
+  async start() {
+    const pc = new RTCPeerConnection();
+    this.pc = pc;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    const stream = new MediaStream();
+    pc.ontrack = (e) => {
+      stream.addTrack(e.track);
+      this.video.srcObject = stream;
+    };
+    pc.onconnectionstatechange = () => {
+      if (['failed', 'closed'].includes(pc.connectionState)) this.finish('ended');
+    };
+    this.video.addEventListener('playing', () => this.dispatchEvent(new Event('playing')), { once: true });
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      const headers = { 'Content-Type': 'application/sdp' };
+      if (this.token) headers.Authorization = `Bearer ${this.token}`;
+      const r = await fetch(`/whep/${this.channelId}`, { method: 'POST', headers, body: pc.localDescription.sdp });
+      if (r.status !== 201) {
+        const err = await r.json().catch(() => null);
+        return this.finish('error', err?.message ?? `HTTP ${r.status}`);
+      }
+      this.location = r.headers.get('Location');
+      await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+    } catch (e) {
+      return this.finish('error', e.message);
     }
-    this.hls?.destroy();
-    this.hls = null;
-    this.video.removeAttribute('src');
-    this.video.load();
+    this.counted = new ViewerCount(this.channelId, this.token ? `?a=${encodeURIComponent(this.token)}` : '');
+    this.video.play().catch(() => { this.video.muted = true; this.video.play().catch(() => {}); });
+  }
+
+  setLevel() {}
+
+  finish(kind, message) {
+    if (this.stopped) return;
+    this.stop();
+    this.dispatchEvent(new CustomEvent(kind, { detail: message }));
+  }
+
+  stop() {
+    this.stopped = true;
+    this.counted?.stop();
+    if (this.location) fetch(this.location, { method: 'DELETE', keepalive: true }).catch(() => {});
+    this.pc?.close();
+    this.video.srcObject = null;
   }
 }

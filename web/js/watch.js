@@ -6,7 +6,7 @@
 import { get, patch, post } from './api.js';
 import { $, h, toast } from './dom.js';
 import { goLive } from './golive.js';
-import { LivePlayer } from './player.js';
+import { LivePlayer, WhepPlayer } from './player.js';
 import { channel, guild, on, state } from './state.js';
 
 /** {channelId, player, stream: last state} of the page shown. */
@@ -53,7 +53,9 @@ function render(id) {
       h('strong', { id: 'live-title', class: 'live-title' }, c.name),
       h('span', { id: 'live-uptime', class: 'muted' }),
       h('span', { id: 'live-viewers', class: 'muted', 'aria-live': 'polite' }),
-      h('label', { class: 'quality' }, 'Quality ', quality)),
+      h('label', { class: 'quality' }, 'Quality ', quality),
+      h('label', { title: 'WebRTC: under a second behind, for streams published from a browser or OBS by WHIP' },
+        h('input', { type: 'checkbox', id: 'live-lowlatency', onchange: switchMode }), ' Low latency')),
     owner ? ownerPanel(id) : null);
 }
 
@@ -160,15 +162,35 @@ async function update(s) {
   }
 }
 
+/** HLS ⇄ WebRTC: the player restarts in the other mode. */
+function switchMode() {
+  if (!view || view.stream?.state !== 'live') return;
+  view.player?.stop();
+  view.player = null;
+  startPlayer();
+}
+
 function startPlayer() {
-  const player = new LivePlayer($('live-video'), view.channelId, view.token);
+  const low = $('live-lowlatency')?.checked;
+  const player = new (low ? WhepPlayer : LivePlayer)($('live-video'), view.channelId, view.token);
   view.player = player;
   player.addEventListener('levels', (e) => {
     $('live-quality').replaceChildren(h('option', { value: '-1' }, 'Auto'),
       ...e.detail.map((l) => h('option', { value: String(l.index) }, `${l.height}p`)));
   });
   player.addEventListener('ended', () => { if (view?.player === player) { view.player = null; $('live-overlay').hidden = false; $('live-overlay').textContent = 'The stream has ended'; } });
-  player.addEventListener('error', (e) => { if (view?.player === player) { view.player = null; $('live-overlay').hidden = false; $('live-overlay').textContent = e.detail; } });
+  player.addEventListener('error', (e) => {
+    if (view?.player !== player) return;
+    view.player = null;
+    if (low) {
+      // WebRTC playback is for WHIP-published streams: back to HLS, saying why.
+      toast(`Low latency unavailable: ${e.detail}`);
+      $('live-lowlatency').checked = false;
+      return startPlayer();
+    }
+    $('live-overlay').hidden = false;
+    $('live-overlay').textContent = e.detail;
+  });
   player.start();
   window.confab.player = player;
 }
