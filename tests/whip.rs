@@ -250,7 +250,10 @@ async fn whep_viewers_get_the_publishers_own_frames() {
     let refused = WhepViewer::watch(&base, &channel, None).await.unwrap().err().expect("refused");
     assert_eq!(refused.status, 401, "{}", refused.body);
 
-    let viewer = WhepViewer::watch(&base, &channel, Some(&a)).await.unwrap().ok().expect("watching");
+    let viewer = match WhepViewer::watch(&base, &channel, Some(&a)).await.unwrap() {
+        Ok(v) => v,
+        Err(r) => panic!("WHEP refused: {} {}", r.status, r.body),
+    };
     let deadline = Instant::now() + T;
     let video = loop {
         let v = viewer.video.track_stats();
