@@ -10,6 +10,8 @@ set -euo pipefail
 #   gcc, python3:      the C ABI's examples (cc compiles embed.c; embed.py uses ctypes)
 #   python3-venv:      tests/aiortc's venv (aiortc, an independent WebRTC stack, from PyPI)
 #   ffmpeg:            live streaming's tests publish over RTMP with it (and read back with ffprobe)
+#   nginx-light:       the viewer-spike benchmark's baseline (bench-smoke runs it); the testbed
+#                      starts its own nginx on a free port, the packaged service is not used
 #   gstreamer*:        the MCU (crates/mcu): dev headers for the gstreamer crates, plugins for
 #                      compositor, vp8enc/vp8dec, appsrc/appsink, ...; not
 #                      libgstreamer-plugins-bad1.0-dev (it pulls ~560 MB of OpenCV; unneeded)
@@ -36,6 +38,7 @@ DEBIAN_PACKAGES=(
     chromium
     nodejs
     ffmpeg
+    nginx-light
 )
 
 MIN_RUST="1.95"

@@ -59,6 +59,11 @@ fn not_found(what: &str) -> Response {
 /// A body with its type, caching and validator.
 fn answer(body: Bytes, kind: &'static str, cache: &'static str, headers: &HeaderMap) -> Response {
     let etag = format!("\"{:016x}\"", fnv(&body));
+    answer_tagged(body, etag, kind, cache, headers)
+}
+
+/// [`answer`] with its ETag known (an immutable file's name; a cached playlist's hash).
+fn answer_tagged(body: Bytes, etag: String, kind: &'static str, cache: &'static str, headers: &HeaderMap) -> Response {
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -106,7 +111,7 @@ fn suffix(token: Option<&str>, session: u64) -> String {
 }
 
 /// `text` (a playlist) with `suffix` on every URI it lists.
-fn tokenize(text: &str, suffix: &str) -> String {
+pub(crate) fn tokenize(text: &str, suffix: &str) -> String {
     let token = suffix;
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.lines() {
@@ -186,15 +191,17 @@ async fn rendition_file(
     if file == "index.m3u8" {
         return media_playlist(&stream, &r, q, &headers).await;
     }
+    // Immutable files are named by the publish and their place: no need to hash their bytes.
+    let tag = |what: &str| format!("\"{}-{}-{what}\"", stream.session, r.name);
     if file == "init.mp4" {
         return match r.packager().init() {
-            Some(b) => answer(b, MEDIA, FOREVER, &headers),
+            Some(b) => answer_tagged(b, tag("init"), MEDIA, FOREVER, &headers),
             None => not_found("init segment (nothing published yet)"),
         };
     }
     if let Some(n) = file.strip_prefix("seg").and_then(|f| f.strip_suffix(".m4s")).and_then(|n| n.parse().ok()) {
         return match r.packager().segment(n) {
-            Some(b) => answer(b, MEDIA, FOREVER, &headers),
+            Some(b) => answer_tagged(b, tag(&format!("s{n}")), MEDIA, FOREVER, &headers),
             None => not_found("segment"),
         };
     }
@@ -226,14 +233,20 @@ async fn media_playlist(stream: &Stream, r: &Rendition, q: Reload, headers: &Hea
             return error(StatusCode::BAD_REQUEST, TOO_FAR, "_HLS_msn is more than two segments ahead");
         }
     }
-    let text = tokenize(&r.packager().playlist().render(skip), &suffix(q.a.as_deref(), stream.session));
-    answer(Bytes::from(text), PLAYLIST, cache, headers)
+    // Rendered once per part cut and shared: a crowd woken by the same part asks for the same text.
+    let (body, etag) = r.rendered(skip, &suffix(q.a.as_deref(), stream.session), |text| {
+        let etag = format!("\"{:016x}\"", fnv(text.as_bytes()));
+        (Bytes::from(text), etag)
+    });
+    answer_tagged(body, etag, PLAYLIST, cache, headers)
 }
 
 async fn part_file(stream: &Stream, r: &Rendition, msn: u64, i: usize, headers: &HeaderMap) -> Response {
     let ready = wait(stream, r, |r| r.packager().playlist().readiness(msn, Some(i))).await;
     match (ready, r.packager().part(msn, i)) {
-        (_, Some(b)) => answer(b, MEDIA, FOREVER, headers),
+        (_, Some(b)) => {
+            answer_tagged(b, format!("\"{}-{}-p{msn}.{i}\"", stream.session, r.name), MEDIA, FOREVER, headers)
+        }
         (Readiness::TooFar, None) => error(StatusCode::BAD_REQUEST, TOO_FAR, "that part is too far ahead"),
         _ => not_found("part"),
     }

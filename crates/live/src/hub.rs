@@ -37,11 +37,52 @@ impl Default for HlsConfig {
 pub struct Rendition {
     pub name: String,
     pkg: Mutex<Packager>,
+    /// Its media playlist as last rendered, per (delta update, URI suffix): answered to every
+    /// request until the next part is cut.
+    rendered: Mutex<Vec<Rendered>>,
 }
+
+struct Rendered {
+    version: u64,
+    skip: bool,
+    suffix: String,
+    body: bytes::Bytes,
+    etag: String,
+}
+
+/// Variants of a playlist kept rendered (delta or not, × this hour's and last hour's tokens).
+const RENDERED: usize = 4;
 
 impl Rendition {
     pub fn packager(&self) -> MutexGuard<'_, Packager> {
         self.pkg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The media playlist (`skip`: a delta update) with `suffix` on its URIs, rendered only when
+    /// a part was cut since (`finish` turns the text into the body and its ETag).
+    pub fn rendered(
+        &self,
+        skip: bool,
+        suffix: &str,
+        finish: impl FnOnce(String) -> (bytes::Bytes, String),
+    ) -> (bytes::Bytes, String) {
+        let (version, text) = {
+            let p = self.packager();
+            let version = p.playlist().parts_cut() * 2 + u64::from(p.playlist().is_ended());
+            let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = cache.iter().find(|r| r.version == version && r.skip == skip && r.suffix == suffix) {
+                return (r.body.clone(), r.etag.clone());
+            }
+            cache.retain(|r| r.version == version);
+            (version, p.playlist().render(skip))
+        };
+        let (body, etag) = finish(crate::http::tokenize(&text, suffix));
+        let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= RENDERED {
+            cache.remove(0);
+        }
+        cache.push(Rendered { version, skip, suffix: suffix.to_string(), body: body.clone(), etag: etag.clone() });
+        (body, etag)
     }
 }
 
@@ -76,7 +117,7 @@ impl Stream {
         if let Some(config) = self.audio_config.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             let _ = pkg.audio(0, config);
         }
-        let r = Rendition { name: name.to_string(), pkg: Mutex::new(pkg) };
+        let r = Rendition { name: name.to_string(), pkg: Mutex::new(pkg), rendered: Mutex::default() };
         self.renditions.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(r));
     }
 

@@ -35,6 +35,7 @@ pub mod events;
 pub mod feedback;
 pub mod grant;
 pub mod hist;
+pub mod hls_viewer;
 pub mod media;
 pub mod opus_io;
 pub mod pattern;

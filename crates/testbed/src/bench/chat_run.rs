@@ -39,20 +39,37 @@ pub struct ChatGuild {
 }
 
 /// What every connection records into, sharded to keep lock contention low.
-struct Recorder {
+pub(super) struct Recorder {
     delivery: Vec<std::sync::Mutex<Histogram>>,
     deliveries: AtomicU64,
     closed_by_server: AtomicU64,
 }
 
-fn unix_nanos() -> u128 {
+impl Recorder {
+    pub(super) fn new() -> Recorder {
+        Recorder {
+            delivery: (0..SHARDS).map(|_| std::sync::Mutex::new(Histogram::default())).collect(),
+            deliveries: AtomicU64::new(0),
+            closed_by_server: AtomicU64::new(0),
+        }
+    }
+
+    /// Deliveries so far, and their latencies.
+    pub(super) fn merged(&self) -> (u64, Histogram) {
+        let mut all = Histogram::default();
+        self.delivery.iter().for_each(|h| all.merge(&h.lock().unwrap_or_else(|e| e.into_inner())));
+        (self.deliveries.load(Ordering::Relaxed), all)
+    }
+}
+
+pub(super) fn unix_nanos() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// Opens connection `i` and identifies; returns the socket and the heartbeat interval.
-async fn connect(base: &str, i: usize, token: &str) -> Result<(Ws, Duration)> {
+pub(super) async fn connect(base: &str, i: usize, token: &str) -> Result<(Ws, Duration)> {
     let url = format!("{}/gateway", base.replacen("http", "ws", 1));
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let server = tokio::net::lookup_host(host).await.context("resolving the server")?.next().context("no address")?;
@@ -91,7 +108,7 @@ async fn next_json(ws: &mut Ws) -> Result<Value> {
 }
 
 /// Reads dispatches until `stop`, heartbeating; records MESSAGE_CREATE latencies.
-async fn serve(mut ws: Ws, hb: Duration, shard: usize, rec: Arc<Recorder>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn serve(mut ws: Ws, hb: Duration, shard: usize, rec: Arc<Recorder>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(hb);
     tick.tick().await;
     loop {
@@ -143,11 +160,7 @@ pub async fn run_step(
     step.rss_before_bytes = server_pid.and_then(sample).map_or(0, |s| s.rss_bytes);
     let client_before = sample(me).map_or(0, |s| s.rss_bytes);
 
-    let rec = Arc::new(Recorder {
-        delivery: (0..SHARDS).map(|_| std::sync::Mutex::new(Histogram::default())).collect(),
-        deliveries: AtomicU64::new(0),
-        closed_by_server: AtomicU64::new(0),
-    });
+    let rec = Arc::new(Recorder::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
     let errors = Mutex::new(Vec::new());

@@ -237,6 +237,30 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
             met: Some(c.delivered_per_sec >= 200_000.0 && c.delivery.p99_ms.is_some_and(|p| p < 50.0)),
         });
     }
+    for s in &r.spike {
+        let stall_share = s.stalled_viewers as f64 / s.viewers.max(1) as f64;
+        targets.push(Target {
+            target: "spike: ≥ 2,000 concurrent LL-HLS viewers on the 2-core box with < 1% stalls",
+            measured: format!(
+                "{} of {} admitted ({:.0}/s), {:.1}% stalled",
+                s.admitted,
+                s.viewers,
+                s.admitted_per_sec,
+                stall_share * 100.0
+            ),
+            met: (s.viewers >= 2000).then_some(s.admitted as usize >= 2000 && stall_share < 0.01),
+        });
+        if let Some(n) = &s.nginx {
+            targets.push(Target {
+                target: "spike: LL-HLS requests per core ≥ 0.8× nginx's (same run)",
+                measured: format!(
+                    "{:.0} against {:.0} req/s per core: {:.2}x",
+                    s.requests_per_core, n.requests_per_core, n.ratio
+                ),
+                met: (s.viewers >= 2000).then_some(n.ratio >= 0.8),
+            });
+        }
+    }
     for l in &r.live {
         let hd = l.source.starts_with("1920x1080");
         targets.push(Target {

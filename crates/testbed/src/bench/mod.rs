@@ -17,7 +17,9 @@
 //! - [`setup`]: what every step shares: accounts, the media guild's channels, chat guilds.
 //! - [`media_run`], [`media_collect`]: one media step and its figures.
 //! - [`chat_run`]: one chat step; [`writes_run`]: one durable-write step (SQLite or Postgres);
-//!   [`live_run`]: one live stream (ffmpeg → RTMP → ladder → LL-HLS, watched like a player).
+//!   [`live_run`]: one live stream (ffmpeg → RTMP → ladder → LL-HLS, watched like a player);
+//!   [`spike_run`]: a crowd of LL-HLS viewers arriving at once, against [`nginx`] serving the
+//!   same stream's recording.
 //! - [`results`]: the figures (the JSON); [`findings`]: what they say against the targets;
 //!   [`report`]: the Markdown; [`plot`]: the SVGs; [`sanity`]: the smoke checks.
 
@@ -29,14 +31,17 @@ pub mod findings;
 pub mod live_run;
 pub mod media_collect;
 pub mod media_run;
+pub mod nginx;
 pub mod plot;
 pub mod procstat;
 pub mod report;
+pub mod report_spike;
 pub mod results;
 pub mod sanity;
 pub mod scenario;
 pub mod server;
 pub mod setup;
+pub mod spike_run;
 pub mod writes_run;
 
 use std::path::PathBuf;
@@ -99,7 +104,9 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     let media_steps: usize = scenario.media.iter().map(|m| m.modes.len() * m.participants.len() * m.repeat).sum();
     let chat_steps: usize = scenario.chat.iter().map(|c| c.connections.len()).sum();
     let write_steps: usize = scenario.writes.iter().map(|w| w.stores.len() * w.concurrency.len()).sum();
-    let pb = ProgressBar::new((media_steps + chat_steps + write_steps + scenario.live.len() + 2) as u64);
+    let pb = ProgressBar::new(
+        (media_steps + chat_steps + write_steps + scenario.live.len() + scenario.spike.len() + 2) as u64,
+    );
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -170,6 +177,12 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
         let step = live_run::run_step(&target, sweep, &pb).await.with_context(|| format!("live {}", sweep.name))?;
         say(&pb, report::live_line(&step));
         report.live.push(step);
+        pb.inc(1);
+    }
+    for sweep in &scenario.spike {
+        let step = spike_run::run_step(&target, sweep, &pb).await.with_context(|| format!("spike {}", sweep.name))?;
+        say(&pb, report::spike_line(&step));
+        report.spike.push(step);
         pb.inc(1);
     }
     pb.finish_with_message("done");

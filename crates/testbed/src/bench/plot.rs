@@ -125,5 +125,32 @@ pub fn draw(out: &Path, stem: &str, r: &RunReport) -> Result<Vec<(String, String
         let title = format!("{sweep}: join to first audio, {p} per room");
         plot("join", title, "ms", "% of joins", cdf(&join_dist))?;
     }
+    for s in &r.spike {
+        let mut plot = |kind: &str, title: String, x: &str, y: &str, series: Vec<Series>| {
+            let file = format!("{stem}-{}-{kind}.svg", s.sweep);
+            if series.iter().any(|s| !s.2.is_empty()) {
+                lines(&out.join(&file), &title, x, y, &series)?;
+                made.push((title, file));
+            }
+            anyhow::Ok(())
+        };
+        let cores: Vec<(f64, f64)> = s.timeline.iter().map(|(t, _, c)| (*t, *c)).collect();
+        let viewers: Vec<(f64, f64)> = s.timeline.iter().map(|(t, v, _)| (*t, *v / 1000.0)).collect();
+        let title = format!("{}: {} viewers arriving in {:.0} s", s.sweep, s.viewers, s.ramp_secs);
+        let series = vec![
+            ("server cores".to_string(), RGBColor(214, 39, 40), cores),
+            ("viewers on (thousands)".to_string(), RGBColor(31, 119, 180), viewers),
+        ];
+        plot("timeline", title, "seconds since the first viewer", "cores / thousands of viewers", series)?;
+        let cdf = |d: &Dist| d.cdf.iter().map(|(ms, q)| (*ms, q * 100.0)).collect::<Vec<_>>();
+        let mut series = vec![
+            ("confab: part or playlist served".to_string(), RGBColor(44, 160, 44), cdf(&s.served)),
+            ("confab: blocking reload (with the wait)".to_string(), RGBColor(148, 103, 189), cdf(&s.blocked)),
+        ];
+        if let Some(n) = &s.nginx {
+            series.push(("nginx: served".to_string(), RGBColor(127, 127, 127), cdf(&n.served)));
+        }
+        plot("latency", format!("{}: time to serve, every viewer on", s.sweep), "ms", "% of requests", series)?;
+    }
     Ok(made)
 }

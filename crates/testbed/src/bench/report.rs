@@ -177,6 +177,8 @@ Errors: {errors:?}"
     }
 }
 
+pub use super::report_spike::spike_line;
+
 pub fn live_line(l: &LiveStep) -> String {
     format!(
         "live {} {}: renditions {:?}, playable after {:.2} s, part latency p50 {} / p95 {} ms ({}), server {:.2} cores",
@@ -409,6 +411,9 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
             "| server CPU (ingest, ladder, packaging) avg / peak | **{:.2} / {:.2} cores** |\n",
             l.server.cpu_cores_avg, l.server.cpu_cores_peak
         );
+    }
+    for s in &r.spike {
+        super::report_spike::section(&mut md, s);
     }
     if !r.criterion.is_empty() {
         let _ = writeln!(

@@ -238,6 +238,60 @@ pub struct LiveStep {
     pub server: ProcFigures,
 }
 
+/// One viewer-spike step: confab serving LL-HLS to a crowd, and nginx serving the same stream's
+/// recording to the same crowd.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SpikeStep {
+    pub sweep: String,
+    pub source: String,
+    pub rendition: String,
+    pub viewers: usize,
+    pub ramp_secs: f64,
+    /// Viewers that got their first part, and how fast they got in during the ramp.
+    pub admitted: u64,
+    pub admitted_per_sec: f64,
+    /// Start → first part.
+    pub join: Dist,
+    /// Over the hold window (every viewer on):
+    pub window_secs: f64,
+    pub requests_per_sec: f64,
+    pub mbit_per_sec: f64,
+    /// Requests answered at once (playlists without a wait, parts, init).
+    pub served: Dist,
+    /// Blocking reloads, request to answer (the wait for the next part included).
+    pub blocked: Dist,
+    pub errors: u64,
+    pub stalled_viewers: u64,
+    pub stalls: u64,
+    /// The server with the stream on and nobody watching (ingest, ladder, packaging) …
+    pub idle_server: ProcFigures,
+    /// … and with every viewer on.
+    pub server: ProcFigures,
+    pub client: ProcFigures,
+    /// Requests per second per core the viewers added (over the idle server).
+    pub requests_per_core: f64,
+    /// Seconds since the ramp started, viewers on, server cores, over the whole step.
+    pub timeline: Vec<(f64, f64, f64)>,
+    pub chat_messages: u64,
+    pub chat_deliveries: u64,
+    pub chat_delivery: Dist,
+    pub nginx: Option<NginxRun>,
+}
+
+/// The same viewers polling nginx serving the recorded stream.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NginxRun {
+    pub window_secs: f64,
+    pub requests_per_sec: f64,
+    pub mbit_per_sec: f64,
+    pub served: Dist,
+    pub errors: u64,
+    pub server: ProcFigures,
+    pub requests_per_core: f64,
+    /// confab's requests per core over nginx's.
+    pub ratio: f64,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
@@ -249,6 +303,7 @@ pub struct RunReport {
     pub chat: Vec<ChatStep>,
     pub writes: Vec<WritesStep>,
     pub live: Vec<LiveStep>,
+    pub spike: Vec<SpikeStep>,
     pub criterion: Vec<Criterion>,
     /// Failed sanity checks (empty: all passed).
     pub sanity_failures: Vec<String>,

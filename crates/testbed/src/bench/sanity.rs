@@ -65,6 +65,24 @@ pub fn check(r: &RunReport) -> Vec<String> {
             bad.push(format!("live {}: {} parts watched, renditions {:?}", l.sweep, l.parts, l.renditions));
         }
     }
+    for s in &r.spike {
+        let ok = s.admitted as usize == s.viewers && s.errors == 0 && s.requests_per_sec > 0.0 && s.served.count > 0;
+        // Stalls are the benchmark's finding, not a sanity matter: a debug build on a busy CI box has some.
+        if !ok {
+            bad.push(format!(
+                "spike {}: {} of {} admitted, {} errors, {:.0} req/s, {} stalled",
+                s.sweep, s.admitted, s.viewers, s.errors, s.requests_per_sec, s.stalled_viewers
+            ));
+        }
+        if s.chat_messages > 0 && s.chat_deliveries == 0 {
+            bad.push(format!("spike {}: {} chat messages, none delivered", s.sweep, s.chat_messages));
+        }
+        if let Some(n) = &s.nginx
+            && (n.requests_per_sec <= 0.0 || n.errors > 0)
+        {
+            bad.push(format!("spike {}: nginx {:.0} req/s, {} errors", s.sweep, n.requests_per_sec, n.errors));
+        }
+    }
     for w in &r.writes {
         if w.acked == 0 || w.failed > 0 {
             bad.push(format!(

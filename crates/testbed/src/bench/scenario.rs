@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 use signaling::protocol::RoomMode;
 
@@ -32,6 +32,9 @@ pub struct Scenario {
     /// Live streaming: ingest, transcode, LL-HLS (`live_run`).
     #[serde(default)]
     pub live: Vec<LiveSweep>,
+    /// A live stream's viewer spike, against nginx serving the same stream (`spike_run`).
+    #[serde(default)]
+    pub spike: Vec<SpikeSweep>,
     /// Checks the smoke run makes: non-zero figures, loss under 1%. On by default.
     #[serde(default = "yes")]
     pub sanity: bool,
@@ -159,6 +162,37 @@ pub struct LiveSweep {
     pub duration_secs: f64,
 }
 
+/// A viewer spike: `viewers` light LL-HLS players arrive over `ramp_secs` and follow `rendition`
+/// for `hold_secs` more, `chatters` of them posting to the stream's chat; then the same viewers
+/// poll nginx serving the recorded stream as static files, the baseline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpikeSweep {
+    pub name: String,
+    pub viewers: usize,
+    pub ramp_secs: f64,
+    pub hold_secs: f64,
+    /// The variant the viewers follow (its name in the URL: `source`, `360p`, …).
+    pub rendition: String,
+    /// The published source: ffmpeg's test picture and tone over RTMP.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Accounts on the gateway that post one message each `chat_every_secs` to the stream's
+    /// channel; delivery is timed on every one of their connections.
+    #[serde(default)]
+    pub chatters: usize,
+    #[serde(default = "chat_every")]
+    pub chat_every_secs: f64,
+    /// Run the nginx baseline (Debian's nginx) after confab's.
+    #[serde(default = "yes")]
+    pub nginx: bool,
+}
+
+fn chat_every() -> f64 {
+    5.0
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ingest {
@@ -239,8 +273,10 @@ impl Scenario {
     fn validate(&self) -> Result<()> {
         let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         ensure!(name_ok(&self.name), "name must be non-empty [A-Za-z0-9_-]: it names the report files");
-        if self.media.is_empty() && self.chat.is_empty() && self.writes.is_empty() && self.live.is_empty() {
-            bail!("nothing to run: no [[media]], [[chat]], [[writes]] or [[live]]");
+        let steps = self.media.len() + self.chat.len() + self.writes.len() + self.live.len() + self.spike.len();
+        ensure!(steps > 0, "nothing to run: no [[media]], [[chat]], [[writes]], [[live]] or [[spike]]");
+        for s in &self.spike {
+            ensure!(s.viewers >= 1 && s.ramp_secs > 0.0 && s.hold_secs > 0.0, "{}: viewers, ramp, hold", s.name);
         }
         if let Some(c) = &self.cpus {
             ensure!(!c.server.is_empty() && !c.clients.is_empty(), "cpus: server and clients each need a core");

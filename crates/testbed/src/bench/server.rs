@@ -51,6 +51,19 @@ impl Target {
         }
     }
 
+    /// A server for one step with `extra` variables on top of the scenario's (a given server is
+    /// as it is).
+    pub fn start_with_env(&self, extra: &[(&str, String)]) -> Result<Server> {
+        match self {
+            Target::Spawn { confab, database, settings, cpus } => {
+                let mut settings = settings.clone();
+                settings.env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+                spawn(confab, &format!("sqlite:{}", database.display()), &settings, cpus.as_deref())
+            }
+            Target::Url { .. } => self.start(),
+        }
+    }
+
     /// A server for one step on the database at `url` (a given server keeps its own).
     pub fn start_with_database(&self, url: &str) -> Result<Server> {
         match self {
