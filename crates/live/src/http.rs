@@ -228,7 +228,7 @@ async fn media_playlist(stream: &Stream, r: &Rendition, q: Reload, headers: &Hea
     let mut cache = SHORT;
     if let Some(msn) = q.msn {
         cache = BLOCKED;
-        let ready = wait(stream, r, |r| r.packager().playlist().readiness(msn, q.part)).await;
+        let ready = wait(r, |r| r.packager().playlist().readiness(msn, q.part)).await;
         if ready == Readiness::TooFar {
             return error(StatusCode::BAD_REQUEST, TOO_FAR, "_HLS_msn is more than two segments ahead");
         }
@@ -242,7 +242,7 @@ async fn media_playlist(stream: &Stream, r: &Rendition, q: Reload, headers: &Hea
 }
 
 async fn part_file(stream: &Stream, r: &Rendition, msn: u64, i: usize, headers: &HeaderMap) -> Response {
-    let ready = wait(stream, r, |r| r.packager().playlist().readiness(msn, Some(i))).await;
+    let ready = wait(r, |r| r.packager().playlist().readiness(msn, Some(i))).await;
     match (ready, r.packager().part(msn, i)) {
         (_, Some(b)) => {
             answer_tagged(b, format!("\"{}-{}-p{msn}.{i}\"", stream.session, r.name), MEDIA, FOREVER, headers)
@@ -253,8 +253,8 @@ async fn part_file(stream: &Stream, r: &Rendition, msn: u64, i: usize, headers: 
 }
 
 /// Waits (bounded) until `check` is not `Wait`.
-async fn wait(stream: &Stream, r: &Rendition, check: impl Fn(&Rendition) -> Readiness) -> Readiness {
-    let mut changes = stream.changes();
+async fn wait(r: &Rendition, check: impl Fn(&Rendition) -> Readiness) -> Readiness {
+    let mut changes = r.changes();
     let deadline = tokio::time::Instant::now() + max_wait(r);
     loop {
         let ready = check(r);

@@ -40,6 +40,9 @@ pub struct Rendition {
     /// Its media playlist as last rendered, per (delta update, URI suffix): answered to every
     /// request until the next part is cut.
     rendered: Mutex<Vec<Rendered>>,
+    /// Counts its parts cut (and its end): requests blocked on it wait for this to move (only
+    /// this rendition's, so a crowd on one rendition is not woken by another's parts).
+    parts: watch::Sender<u64>,
 }
 
 struct Rendered {
@@ -56,6 +59,11 @@ const RENDERED: usize = 4;
 impl Rendition {
     pub fn packager(&self) -> MutexGuard<'_, Packager> {
         self.pkg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receiver that sees every part cut from now on.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.parts.subscribe()
     }
 
     /// The media playlist (`skip`: a delta update) with `suffix` on its URIs, rendered only when
@@ -93,8 +101,6 @@ pub struct Stream {
     pub session: u64,
     /// `source` (the publisher's own H.264) first, then the ladder's as they start.
     renditions: Mutex<Vec<Arc<Rendition>>>,
-    /// Counts parts cut (and the end): request handlers wait for it to move.
-    parts: watch::Sender<u64>,
     /// The audio config, for renditions added after it came.
     audio_config: Mutex<Option<Audio>>,
     /// When the source's first part was cut.
@@ -117,7 +123,12 @@ impl Stream {
         if let Some(config) = self.audio_config.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             let _ = pkg.audio(0, config);
         }
-        let r = Rendition { name: name.to_string(), pkg: Mutex::new(pkg), rendered: Mutex::default() };
+        let r = Rendition {
+            name: name.to_string(),
+            pkg: Mutex::new(pkg),
+            rendered: Mutex::default(),
+            parts: watch::Sender::new(0),
+        };
         self.renditions.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::new(r));
     }
 
@@ -130,10 +141,6 @@ impl Stream {
             || self.renditions().iter().all(|r| r.packager().playlist().parts_cut() > 0)
     }
 
-    /// A receiver that sees every part cut from now on.
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.parts.subscribe()
-    }
 }
 
 /// Who may fetch a stream's LL-HLS: the binary checks a watch token (`?a=`) or the stream's being
@@ -206,7 +213,6 @@ impl Streams {
             cfg: self.cfg,
             session: (now.as_millis() as u64).max(previous + 1),
             renditions: Mutex::default(),
-            parts: watch::Sender::new(0),
             audio_config: Mutex::default(),
             first_part: Mutex::default(),
         };
@@ -256,7 +262,7 @@ impl Streams {
     /// Runs `f` on one rendition's packager (`None`: each); wakes waiters when parts were cut.
     fn with(&self, id: &str, rendition: Option<&str>, mut f: impl FnMut(&mut Packager)) -> bool {
         let Some(stream) = self.get(id) else { return false };
-        let (mut moved, mut first) = (false, false);
+        let mut first = false;
         for r in stream.renditions().iter().filter(|r| rendition.is_none_or(|n| n == r.name)) {
             let mut p = r.packager();
             let before = p.playlist().parts_cut() + u64::from(p.playlist().is_ended());
@@ -273,14 +279,13 @@ impl Streams {
                     rec.record(Record::Segment { stream, rendition, msn, duration, data });
                 }
             }
-            moved |= after != before;
+            if after != before {
+                r.parts.send_modify(|n| *n += 1);
+            }
             first |= r.name == crate::http::SOURCE && before == 0 && after > 0;
         }
         if first {
             *stream.first_part.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        }
-        if moved {
-            stream.parts.send_modify(|n| *n += 1);
         }
         first
     }

@@ -104,7 +104,7 @@ struct Viewer {
 
 impl Viewer {
     /// GET `url` (optionally a byte range); the body, timed into `served` unless `blocking`.
-    async fn get(&mut self, url: &str, blocking: bool, range: Option<u64>) -> Option<String> {
+    async fn get(&mut self, url: &str, blocking: bool, range: Option<u64>) -> Option<bytes::Bytes> {
         let t0 = Instant::now();
         let mut req = self.http.get(url);
         if let Some(n) = range {
@@ -128,6 +128,12 @@ impl Viewer {
         } else {
             self.stats.served.record(took)
         }
+        Some(body)
+    }
+
+    /// A playlist: [`Viewer::get`] as text (media is only counted, never converted).
+    async fn text(&mut self, url: &str, blocking: bool) -> Option<String> {
+        let body = self.get(url, blocking, None).await?;
         Some(String::from_utf8_lossy(&body).into_owned())
     }
 }
@@ -152,13 +158,13 @@ pub async fn watch(
 }
 
 async fn blocking(v: &mut Viewer, master_url: &str, rendition: &str, until: Instant, start: Instant) {
-    let Some(master) = v.get(master_url, false, None).await else { return };
+    let Some(master) = v.text(master_url, false).await else { return };
     let variants: Vec<&str> = master.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
     let Some(variant) = variants.iter().find(|u| u.contains(&format!("{rendition}/"))).or(variants.first()) else {
         return;
     };
     let media = resolve(master_url, variant);
-    let Some(text) = v.get(&media, false, None).await else { return };
+    let Some(text) = v.text(&media, false).await else { return };
     let p = parse(&text);
     if let Some(map) = &p.map {
         v.get(&resolve(&media, map), false, None).await;
@@ -181,7 +187,7 @@ async fn blocking(v: &mut Viewer, master_url: &str, rendition: &str, until: Inst
     let sep = if media.contains('?') { '&' } else { '?' };
     while Instant::now() < until {
         let Some((msn, i)) = hint.as_deref().and_then(part_of) else { break };
-        let Some(text) = v.get(&format!("{media}{sep}_HLS_msn={msn}&_HLS_part={i}"), true, None).await else {
+        let Some(text) = v.text(&format!("{media}{sep}_HLS_msn={msn}&_HLS_part={i}"), true).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
@@ -217,7 +223,7 @@ async fn polling(v: &mut Viewer, master_url: &str, part: Duration, part_bytes: u
     let mut tick = tokio::time::interval(part);
     while Instant::now() < until {
         tick.tick().await;
-        let Some(text) = v.get(master_url, false, None).await else { continue };
+        let Some(text) = v.text(master_url, false).await else { continue };
         let newest = text.lines().rev().find(|l| l.ends_with(".m4s"));
         if let Some(seg) = newest
             && v.get(&resolve(master_url, seg), false, Some(part_bytes)).await.is_some()
