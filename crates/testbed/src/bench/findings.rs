@@ -284,6 +284,13 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
             measured: format!("part latency p50 {} ms + the player's ~1 s hold-back", fmt(l.part_latency.p50_ms)),
             met: l.part_latency.p50_ms.map(|p| p + hold_back_ms < 2500.0),
         });
+        if let Some(w) = &l.whep_latency {
+            targets.push(Target {
+                target: "live: glass-to-glass p50 < 500 ms over WHEP on loopback",
+                measured: format!("frame captured → received p50 {} ms (+ the browser's decode)", fmt(w.p50_ms)),
+                met: w.p50_ms.map(|p| p < 500.0),
+            });
+        }
     }
     for store in ["sqlite", "postgres"] {
         let best =

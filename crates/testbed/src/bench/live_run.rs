@@ -24,7 +24,7 @@ use super::scenario::{Ingest, LiveSweep};
 use super::server::Target;
 use crate::hist::Histogram;
 use crate::video_send::CameraOptions;
-use crate::whip::WhipPublisher;
+use crate::whip::{WhepViewer, WhipPublisher};
 
 fn ffmpeg(url: &str, s: &LiveSweep) -> Result<Child> {
     let size = format!("testsrc2=size={}x{}:rate={}", s.width, s.height, s.fps);
@@ -199,6 +199,14 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
     let watched = renditions.iter().find(|r| *r != "source").or(renditions.first()).cloned().context("no rendition")?;
     let media = format!("{}/live/{channel}/{watched}", server.base);
 
+    // Over WHIP, a WHEP viewer watches too: the publisher's frames with their capture time.
+    let whep = match sweep.protocol {
+        Ingest::Whip => match WhepViewer::watch(&server.base, &channel, Some(&a)).await? {
+            Ok(v) => Some(v),
+            Err(r) => bail!("WHEP refused: {} {}", r.status, r.body),
+        },
+        Ingest::Rtmp => None,
+    };
     pb.set_message(format!("live {}: watching {watched}", sweep.name));
     let (mut latency, mut parts) = (Histogram::default(), 0u64);
     let playlist = http.get(format!("{media}/index.m3u8?a={a}")).send().await?.text().await?;
@@ -226,6 +234,15 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
         next = hint(&text).filter(|h| *h > (msn, i)).unwrap_or((msn, i + 1));
     }
     let window_end = Instant::now();
+    let whep_latency = match whep {
+        Some(v) => {
+            let mut all = Histogram::default();
+            v.video.track_stats().iter().for_each(|t| all.merge(&t.latency));
+            let _ = v.stop().await;
+            Some(Dist::from(&all))
+        }
+        None => None,
+    };
     publisher.finish().await;
     let server_cpu = figures(&sampler.as_ref().map(|s| s.window(window_start, window_end)).unwrap_or_default());
     Ok(LiveStep {
@@ -243,6 +260,7 @@ pub async fn run_step(target: &Target, sweep: &LiveSweep, pb: &ProgressBar) -> R
         all_renditions_secs: ladder_ready.map_or(0.0, |d| d.as_secs_f64()),
         parts,
         part_latency: Dist::from(&latency),
+        whep_latency,
         server: server_cpu,
     })
 }

@@ -406,6 +406,16 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
             fmt(l.part_latency.p95_ms),
             fmt(l.part_latency.max_ms)
         );
+        if let Some(w) = &l.whep_latency {
+            let _ = writeln!(
+                md,
+                "| WHEP viewer: frame captured → received p50 / p95 / max ({} frames) | **{} / {} / {} ms** |",
+                w.count,
+                fmt(w.p50_ms),
+                fmt(w.p95_ms),
+                fmt(w.max_ms)
+            );
+        }
         let _ = writeln!(
             md,
             "| server CPU (ingest, ladder, packaging) avg / peak | **{:.2} / {:.2} cores** |\n",

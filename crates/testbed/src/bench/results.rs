@@ -235,6 +235,9 @@ pub struct LiveStep {
     pub parts: u64,
     /// A part's first frame captured → the part fetched.
     pub part_latency: Dist,
+    /// WHIP only: a WHEP viewer's frames, captured → received (the publisher's capture time,
+    /// carried through the engine untouched).
+    pub whep_latency: Option<Dist>,
     pub server: ProcFigures,
 }
 
