@@ -124,7 +124,7 @@ pub(super) async fn serve(mut ws: Ws, hb: Duration, shard: usize, rec: Arc<Recor
                     let sent = v["d"]["content"].as_str().and_then(|c| c.strip_prefix("bench ")).and_then(|n| n.parse::<u128>().ok());
                     if let Some(sent) = sent {
                         let lat = Duration::from_nanos(unix_nanos().saturating_sub(sent).min(u64::MAX as u128) as u64);
-                        rec.delivery[shard].lock().unwrap_or_else(|e| e.into_inner()).record(lat);
+                        rec.delivery[shard % SHARDS].lock().unwrap_or_else(|e| e.into_inner()).record(lat);
                         rec.deliveries.fetch_add(1, Ordering::Relaxed);
                     }
                 }
