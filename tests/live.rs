@@ -389,6 +389,17 @@ async fn viewers_are_counted_and_a_public_stream_is_open_to_all() {
     let stale = http.post(format!("{base}/live/{channel}/viewers/{two}")).send().await.unwrap();
     assert_eq!(stale.status(), 404, "a viewer that left must join again");
 
+    // Reporting the stream itself: to the owner's queue, dismissable, with nothing to delete.
+    let (st, report) =
+        post(&base, &tokens[1], &format!("/api/channels/{channel}/stream/reports"), json!({"reason": "spam"})).await;
+    assert_eq!(st, 201, "{report}");
+    assert_eq!((report["subject"].as_str(), report["message_content"].as_str()), (Some("stream"), Some("Launch day")));
+    let queue = get(&base, &tokens[0], &format!("/api/guilds/{guild_id}/reports")).await;
+    assert!(queue.as_array().unwrap().iter().any(|r| r["id"] == report["id"] && r["subject"] == "stream"), "{queue}");
+    let resolve = format!("/api/reports/{}/resolve", report["id"].as_str().unwrap());
+    assert_eq!(post(&base, &tokens[0], &resolve, json!({"action": "delete"})).await.0, 400);
+    assert_eq!(post(&base, &tokens[0], &resolve, json!({"action": "dismiss"})).await.0, 200);
+
     // Public: anyone reads the state and the playlists, without a token.
     assert_eq!(patch(&base, &tokens[0], &path, json!({"public": true})).await.0, 200);
     let anon = until(&base, None, &channel, "public", |v| v["public"] == true).await;

@@ -4,6 +4,7 @@
 // (hidden until asked, copy, rotate) and "Go live from the browser" (WHIP, golive.js).
 
 import { get, patch, post } from './api.js';
+import { ask } from './dialog.js';
 import { $, h, toast } from './dom.js';
 import { goLive } from './golive.js';
 import { LivePlayer, WhepPlayer } from './player.js';
@@ -55,7 +56,8 @@ function render(id) {
       h('span', { id: 'live-viewers', class: 'muted', 'aria-live': 'polite' }),
       h('label', { class: 'quality' }, 'Quality ', quality),
       h('label', { title: 'WebRTC: under a second behind, for streams published from a browser or OBS by WHIP' },
-        h('input', { type: 'checkbox', id: 'live-lowlatency', onchange: switchMode }), ' Low latency')),
+        h('input', { type: 'checkbox', id: 'live-lowlatency', onchange: switchMode }), ' Low latency'),
+      owner ? null : h('button', { type: 'button', id: 'live-report', class: 'small', onclick: () => reportStream(id) }, 'Report stream')),
     owner ? ownerPanel(id) : null);
 }
 
@@ -91,6 +93,15 @@ function ownerPanel(id) {
       h('button', { type: 'button', id: 'live-screen', onclick: () => publish(id, key, true) }, 'Share screen'),
       h('button', { type: 'button', id: 'live-stop', onclick: stopPublishing }, 'Stop')),
     status);
+}
+
+async function reportStream(id) {
+  const reason = await ask({ title: 'Report stream', label: 'Why report this stream?', ok: 'Report', max: 500 });
+  if (!reason) return;
+  try {
+    await post(`/channels/${id}/stream/reports`, { reason });
+    toast('Reported to the server owner');
+  } catch (e) { toast(e.message); }
 }
 
 async function publish(id, keyInput, screen) {

@@ -687,6 +687,7 @@ async fn reports(store: Store) {
     let ch = &chans[0];
     let m = post(&store, &ids, ch, &bob, "rude", &[]).await;
     let report = |guild: &Guild, ch: &Channel, reporter: &User, reason: &str, at: i64| Report {
+        subject: chat::store::ReportSubject::Message,
         id: ids.next(),
         guild_id: guild.id,
         channel_id: ch.id,

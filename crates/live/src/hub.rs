@@ -140,7 +140,6 @@ impl Stream {
         now.saturating_duration_since(first) >= LADDER_GRACE
             || self.renditions().iter().all(|r| r.packager().playlist().parts_cut() > 0)
     }
-
 }
 
 /// Who may fetch a stream's LL-HLS: the binary checks a watch token (`?a=`) or the stream's being

@@ -32,6 +32,7 @@ mod reports_list;
 mod reports_resolve;
 mod stream_get;
 mod stream_key_rotate;
+mod stream_report;
 mod stream_update;
 mod typing;
 mod users_me;
@@ -76,6 +77,7 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/channels/{channel_id}/voice", post(voice_join::handler))
         .route("/api/channels/{channel_id}/stream-key", post(stream_key_rotate::handler))
         .route("/api/channels/{channel_id}/stream", get(stream_get::handler).patch(stream_update::handler))
+        .route("/api/channels/{channel_id}/stream/reports", post(stream_report::handler))
         .route("/api/guilds/{guild_id}/voice-states", get(voice_states_list::handler))
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, "method not allowed on this route")

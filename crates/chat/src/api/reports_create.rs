@@ -8,7 +8,7 @@ use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::id::{Id, now_ms};
-use crate::store::{Report, ReportStatus};
+use crate::store::{Report, ReportStatus, ReportSubject};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -31,6 +31,7 @@ pub async fn handler(
         app.store.guilds.guild(ch.guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
     let report = Report {
         id: app.ids.next(),
+        subject: ReportSubject::Message,
         guild_id: ch.guild_id,
         channel_id: channel,
         message_id: message,

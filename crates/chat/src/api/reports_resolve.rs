@@ -1,5 +1,6 @@
 //! `POST /api/reports/{report_id}/resolve` `{action: "delete"|"dismiss"}` → the resolved report
-//! (guild owner only). `delete` removes the reported message.
+//! (guild owner only). `delete` removes the reported message (a stream report can only be
+//! dismissed).
 
 use super::access::owned_guild;
 use super::error::{ApiError, ApiResult, code};
@@ -38,6 +39,11 @@ pub async fn handler(
         Action::Delete => ReportStatus::Deleted,
         Action::Dismiss => ReportStatus::Dismissed,
     };
+    if status == ReportStatus::Deleted && r.subject == crate::store::ReportSubject::Stream {
+        return Err(ApiError::invalid(
+            "a stream report has no message to delete: dismiss it (rotate the key to stop the stream)",
+        ));
+    }
     if !app.store.reports.resolve_report(report, status, caller.user, now_ms()).await? {
         return Err(ApiError::new(StatusCode::CONFLICT, code::INVALID_FORM_BODY, "report already resolved"));
     }

@@ -193,10 +193,32 @@ impl ReportStatus {
     }
 }
 
-/// A member's report of a message. The message is copied so moderators see it even once deleted.
+/// What a report is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportSubject {
+    #[default]
+    Message,
+    /// A live channel's stream: `message_id` is 0, `message_author` the streamer (the guild's
+    /// owner), `message_content` the stream's title.
+    Stream,
+}
+
+impl ReportSubject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportSubject::Message => "message",
+            ReportSubject::Stream => "stream",
+        }
+    }
+}
+
+/// A member's report of a message (or of a stream). The message is copied so moderators see it
+/// even once deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub id: Id,
+    pub subject: ReportSubject,
     pub guild_id: Id,
     pub channel_id: Id,
     pub message_id: Id,

@@ -30,6 +30,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (3, "slow_mode", include_str!("../../../migrations/sqlite/0003_slow_mode.sql"), false),
     (4, "live", include_str!("../../../migrations/sqlite/0004_live.sql"), true),
     (5, "stream_settings", include_str!("../../../migrations/sqlite/0005_stream_settings.sql"), false),
+    (6, "report_subject", include_str!("../../../migrations/sqlite/0006_report_subject.sql"), false),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql"), false),
@@ -37,6 +38,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     (3, "slow_mode", include_str!("../../../migrations/postgres/0003_slow_mode.sql"), false),
     (4, "live", include_str!("../../../migrations/postgres/0004_live.sql"), false),
     (5, "stream_settings", include_str!("../../../migrations/postgres/0005_stream_settings.sql"), false),
+    (6, "report_subject", include_str!("../../../migrations/postgres/0006_report_subject.sql"), false),
 ];
 
 pub struct SqlStore {

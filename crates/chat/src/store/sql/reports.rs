@@ -1,6 +1,6 @@
 use super::{SqlStore, id, opt_id};
 use crate::id::Id;
-use crate::store::{Report, ReportStatus, ReportStore, Result, StoreError};
+use crate::store::{Report, ReportStatus, ReportStore, ReportSubject, Result, StoreError};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 macro_rules! select {
     ($rest:literal) => {
         concat!(
-            "SELECT id, guild_id, channel_id, message_id, message_author, message_content, reporter_id, \
+            "SELECT id, subject, guild_id, channel_id, message_id, message_author, message_content, reporter_id, \
              reason, status, created_at, resolved_by, resolved_at FROM reports ",
             $rest
         )
@@ -17,8 +17,10 @@ macro_rules! select {
 
 fn report(row: &AnyRow) -> Result<Report> {
     let status: String = row.try_get("status")?;
+    let subject: String = row.try_get("subject")?;
     Ok(Report {
         id: id(row, "id")?,
+        subject: if subject == "stream" { ReportSubject::Stream } else { ReportSubject::Message },
         guild_id: id(row, "guild_id")?,
         channel_id: id(row, "channel_id")?,
         message_id: id(row, "message_id")?,
@@ -39,8 +41,8 @@ impl ReportStore for SqlStore {
         let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO reports (id, guild_id, channel_id, message_id, message_author, message_content, \
-             reporter_id, reason, status, created_at, resolved_by, resolved_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             reporter_id, reason, status, created_at, resolved_by, resolved_at, subject) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(r.id.0)
         .bind(r.guild_id.0)
@@ -54,6 +56,7 @@ impl ReportStore for SqlStore {
         .bind(r.created_at)
         .bind(r.resolved_by.map(|i| i.0))
         .bind(r.resolved_at)
+        .bind(r.subject.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
