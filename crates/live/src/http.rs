@@ -15,7 +15,6 @@
 
 use crate::hub::{Rendition, Stream, Streams};
 use crate::playlist::{Readiness, master};
-use crate::viewers::HEARTBEAT;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -33,18 +32,17 @@ const UNKNOWN_ROUTE: u32 = 10404;
 const INVALID: u32 = 50035;
 const TOO_FAR: u32 = 40000;
 const MISSING_ACCESS: u32 = 50001;
-const UNAVAILABLE: u32 = 50503;
 
 pub fn router(streams: Arc<Streams>) -> Router {
     Router::new()
         .route("/live/{stream}/index.m3u8", get(master_playlist))
         .route("/live/{stream}/{rendition}/{file}", get(rendition_file))
-        .route("/live/{stream}/viewers", post(viewer_join))
-        .route("/live/{stream}/viewers/{id}", post(viewer_beat).delete(viewer_leave))
+        .route("/live/{stream}/viewers", post(crate::http_viewers::join))
+        .route("/live/{stream}/viewers/{id}", post(crate::http_viewers::beat).delete(crate::http_viewers::leave))
         .with_state(streams)
 }
 
-fn error(status: StatusCode, code: u32, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, code: u32, message: &str) -> Response {
     let body = serde_json::json!({ "code": code, "message": message }).to_string();
     let mut r = (status, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -52,7 +50,7 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
     r
 }
 
-fn not_found(what: &str) -> Response {
+pub(crate) fn not_found(what: &str) -> Response {
     error(StatusCode::NOT_FOUND, UNKNOWN_ROUTE, &format!("no such {what}"))
 }
 
@@ -93,10 +91,10 @@ const FOREVER: &str = "public, max-age=31536000, immutable";
 /// The watch token, `?a=`.
 #[derive(Debug, Default, Deserialize)]
 pub struct Token {
-    a: Option<String>,
+    pub(crate) a: Option<String>,
 }
 
-fn forbidden() -> Response {
+pub(crate) fn forbidden() -> Response {
     error(StatusCode::FORBIDDEN, MISSING_ACCESS, "this stream is for members: ask the API for a watch token (?a=)")
 }
 
@@ -267,50 +265,6 @@ async fn wait(r: &Rendition, check: impl Fn(&Rendition) -> Readiness) -> Readine
             Ok(Ok(())) => {}
         }
     }
-}
-
-/// `POST /live/{stream}/viewers` → 201 `{viewer, heartbeat_secs}`: a player starts watching.
-async fn viewer_join(State(streams): State<Arc<Streams>>, Path(id): Path<String>, Query(t): Query<Token>) -> Response {
-    if !streams.allows(&id, t.a.as_deref()) {
-        return forbidden();
-    }
-    if streams.get(&id).is_none() {
-        return not_found("stream");
-    }
-    let viewer: u64 = rand::random();
-    if !streams.viewers().join(&id, viewer, std::time::Instant::now()) {
-        return error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, "too many viewers");
-    }
-    let body = serde_json::json!({ "viewer": format!("{viewer:016x}"), "heartbeat_secs": HEARTBEAT.as_secs() });
-    let mut r = (StatusCode::CREATED, body.to_string()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    r
-}
-
-/// `POST /live/{stream}/viewers/{id}`: still watching (204); 404 once expired (join again).
-async fn viewer_beat(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
-    let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
-    if !streams.viewers().beat(&id, v, std::time::Instant::now()) {
-        return not_found("viewer");
-    }
-    no_content()
-}
-
-/// `DELETE /live/{stream}/viewers/{id}`: stopped watching.
-async fn viewer_leave(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
-    let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
-    if !streams.viewers().leave(&id, v) {
-        return not_found("viewer");
-    }
-    no_content()
-}
-
-fn no_content() -> Response {
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    r
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@
 //! - [`playlist`] (sans-IO): LL-HLS media playlists as parts and segments are cut, blocking
 //!   reloads (`_HLS_msn`/`_HLS_part`), delta updates (`_HLS_skip`), the master playlist.
 //! - [`record`]: `record_dir`: closed segments written to disk with a growing playlist.
-//! - [`viewers`] (sans-IO): players counted once each by heartbeat, decaying when they stop.
+//! - [`viewers`] (sans-IO): players counted once each by heartbeat, decaying when they stop;
+//!   `http_viewers`: its three endpoints.
 //! - [`hub`]: the streams being served (a packager each) and the wake-ups of blocked requests.
 //! - [`http`]: LL-HLS over HTTP from memory: master and media playlists (blocking reload, delta
 //!   updates), init segment, segments and parts, with CDN-minded caching, ETags and CORS.
@@ -29,6 +30,7 @@ pub mod codec;
 pub mod flv;
 pub mod fmp4;
 pub mod http;
+mod http_viewers;
 pub mod hub;
 pub mod package;
 pub mod playlist;
