@@ -511,6 +511,10 @@ async fn success_responses_match_their_schemas() {
     let stage = id(&w.ok(&alice, "post", "/api/guilds/{guild_id}/channels", &[&guild], stage).await);
     w.ok(&alice, "post", "/api/channels/{channel_id}/stream-key", &[&stage], None).await;
     w.ok(&alice, "get", "/api/channels/{channel_id}/stream", &[&stage], None).await;
+    let settings = Some(json!({"title": "Launch", "public": true}));
+    w.ok(&alice, "patch", "/api/channels/{channel_id}/stream", &[&stage], settings).await;
+    let reason = Some(json!({"reason": "spam"}));
+    w.ok(&bob, "post", "/api/channels/{channel_id}/stream/reports", &[&stage], reason).await;
     w.ok(&alice, "post", "/api/guilds/{guild_id}/invites", &[&guild], Some(json!({}))).await;
     let invite = w
         .ok(
