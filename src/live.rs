@@ -38,7 +38,7 @@ impl StreamKeys for ChatKeys {
 
 /// LL-HLS is for the channel's members (holding a watch token from `GET /api/channels/{id}/stream`)
 /// and, when its owner made it public, for anyone.
-struct ChatAccess(App);
+pub struct ChatAccess(pub App);
 
 impl live::hub::Access for ChatAccess {
     fn allows(&self, stream: &str, token: Option<&str>) -> bool {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, guild};
+use common::{Server, guild, live_channel, live_server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
@@ -257,10 +257,7 @@ async fn a_1080p_publish_gets_the_default_ladder_keyed_together() {
     let running = confab::server::Running::start(&cfg).await.unwrap();
     let base = format!("http://{}", running.http);
     let (tokens, _, _, guild_id) = guild(&base, 1).await;
-    let (_, ch) =
-        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
-            .await;
-    let channel = ch["id"].as_str().unwrap().to_string();
+    let channel = live_channel(&base, &tokens[0], &guild_id, "stage").await;
     let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
     let published = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
@@ -339,22 +336,12 @@ async fn until(base: &str, token: Option<&str>, channel: &str, what: &str, f: im
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_are_counted_and_a_public_stream_is_open_to_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = confab::config::Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite:{}", dir.path().join("l.db").display()),
-        ..Default::default()
-    };
-    cfg.media.bind = "127.0.0.1:0".into();
-    cfg.live.rtmp_bind = "127.0.0.1:0".into();
-    cfg.live.renditions = Vec::new();
-    let running = confab::server::Running::start(&cfg).await.unwrap();
-    let base = format!("http://{}", running.http);
+    let (running, base, _dir) = live_server(|live| {
+        live.renditions = Vec::new();
+    })
+    .await;
     let (tokens, _, _, guild_id) = guild(&base, 2).await;
-    let (_, ch) =
-        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
-            .await;
-    let channel = ch["id"].as_str().unwrap().to_string();
+    let channel = live_channel(&base, &tokens[0], &guild_id, "stage").await;
     let path = format!("/api/channels/{channel}/stream");
     // Settings: the owner's; a title of at most 140 characters.
     assert_eq!(patch(&base, &tokens[1], &path, json!({"public": true})).await.0, 403);

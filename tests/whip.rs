@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::guild;
+use common::{guild, live_channel, live_server};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -73,27 +73,13 @@ fn camera() -> CameraOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whip_in_ll_hls_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = confab::config::Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite:{}", dir.path().join("w.db").display()),
-        ..Default::default()
-    };
-    cfg.media.bind = "127.0.0.1:0".into();
-    cfg.live.rtmp_bind = "127.0.0.1:0".into();
-    cfg.live.x264_preset = "ultrafast".into();
-    cfg.live.renditions = vec![confab::config::RenditionConfig { name: "180p".into(), height: 180, bitrate_kbps: 300 }];
-    let running = confab::server::Running::start(&cfg).await.unwrap();
-    let base = format!("http://{}", running.http);
+    let (running, base, _dir) = live_server(|live| {
+        live.renditions = vec![confab::config::RenditionConfig { name: "180p".into(), height: 180, bitrate_kbps: 300 }];
+    })
+    .await;
     let (tokens, _, _, guild_id) = guild(&base, 1).await;
-    let (_, ch) =
-        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
-            .await;
-    let channel = ch["id"].as_str().unwrap().to_string();
-    let (_, other) =
-        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "two", "kind": "live"}))
-            .await;
-    let other = other["id"].as_str().unwrap().to_string();
+    let channel = live_channel(&base, &tokens[0], &guild_id, "stage").await;
+    let other = live_channel(&base, &tokens[0], &guild_id, "two").await;
     let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
     let rtmp_url = key["rtmp_url"].as_str().unwrap().to_string();
     let key = key["stream_key"].as_str().unwrap().to_string();
@@ -191,25 +177,15 @@ async fn whip_in_ll_hls_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_over_the_bitrate_limit_is_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = confab::config::Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite:{}", dir.path().join("w.db").display()),
-        ..Default::default()
-    };
-    cfg.media.bind = "127.0.0.1:0".into();
-    cfg.live.rtmp_bind = String::new();
-    cfg.live.renditions = Vec::new();
-    cfg.live.x264_preset = "ultrafast".into();
-    // The camera sends ~500 kbit/s of noise; the limit is a fifth of that.
-    cfg.live.max_ingest_kbps = 100;
-    let running = confab::server::Running::start(&cfg).await.unwrap();
-    let base = format!("http://{}", running.http);
+    let (running, base, _dir) = live_server(|live| {
+        live.rtmp_bind = String::new();
+        live.renditions = Vec::new();
+        // The camera sends ~500 kbit/s of noise; the limit is a fifth of that.
+        live.max_ingest_kbps = 100;
+    })
+    .await;
     let (tokens, _, _, guild_id) = guild(&base, 1).await;
-    let (_, ch) =
-        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
-            .await;
-    let channel = ch["id"].as_str().unwrap().to_string();
+    let channel = live_channel(&base, &tokens[0], &guild_id, "stage").await;
     let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
     let key = key["stream_key"].as_str().unwrap().to_string();
     let publisher = WhipPublisher::publish(&base, &channel, &key, camera(), Some(440.0)).await.unwrap();
@@ -222,23 +198,12 @@ async fn a_publisher_over_the_bitrate_limit_is_cut() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whep_viewers_get_the_publishers_own_frames() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = confab::config::Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite:{}", dir.path().join("w.db").display()),
-        ..Default::default()
-    };
-    cfg.media.bind = "127.0.0.1:0".into();
-    cfg.live.rtmp_bind = "127.0.0.1:0".into();
-    cfg.live.renditions = Vec::new();
-    cfg.live.x264_preset = "ultrafast".into();
-    let running = confab::server::Running::start(&cfg).await.unwrap();
-    let base = format!("http://{}", running.http);
+    let (running, base, _dir) = live_server(|live| {
+        live.renditions = Vec::new();
+    })
+    .await;
     let (tokens, _, _, guild_id) = guild(&base, 1).await;
-    let (_, ch) =
-        post(&base, &tokens[0], &format!("/api/guilds/{guild_id}/channels"), json!({"name": "stage", "kind": "live"}))
-            .await;
-    let channel = ch["id"].as_str().unwrap().to_string();
+    let channel = live_channel(&base, &tokens[0], &guild_id, "stage").await;
     let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
     let key = key["stream_key"].as_str().unwrap().to_string();
     let a = stream_state(&base, &tokens[0], &channel).await["watch_token"].as_str().unwrap().to_string();

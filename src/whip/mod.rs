@@ -20,11 +20,12 @@ mod media;
 mod publish;
 mod whep;
 
-use crate::live::{ChatKeys, Live};
+use crate::live::{ChatAccess, ChatKeys, Live};
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{delete, post};
+use chat::api::error::{ApiError, code};
 use chat::app::App;
 use live::{IngestEvent, Publishers};
 use sfu::Sfu;
@@ -53,6 +54,8 @@ struct Inner {
     app: App,
     sfu: Sfu,
     keys: ChatKeys,
+    /// Who may watch (WHEP): the stream's watch token, or a public stream.
+    access: ChatAccess,
     publishers: Arc<Publishers>,
     events: mpsc::Sender<IngestEvent>,
     /// By session id.
@@ -69,6 +72,7 @@ impl Whip {
             app: app.clone(),
             sfu: sfu.clone(),
             keys: ChatKeys(app.clone()),
+            access: ChatAccess(app.clone()),
             publishers: live.publishers.clone(),
             events: live.events.clone(),
             sessions: Mutex::default(),
@@ -90,6 +94,24 @@ pub fn router(whip: Whip) -> Router {
         .route("/whep/{channel}", post(whep::play).options(end::preflight))
         .route("/whep/{channel}/{session}", delete(whep::stop).patch(end::patch).options(end::preflight))
         .with_state(whip)
+}
+
+/// An offer is a few KiB; anything near this is not one.
+const MAX_OFFER: usize = 64 * 1024;
+
+/// The SDP offer of a WHIP or WHEP POST: `application/sdp` (else 415), at most [`MAX_OFFER`]
+/// (else 413), UTF-8 (else 400).
+fn sdp_offer<'a>(headers: &axum::http::HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiError> {
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !kind.split(';').next().is_some_and(|k| k.trim().eq_ignore_ascii_case("application/sdp")) {
+        let message = "the body must be an SDP offer (Content-Type: application/sdp)";
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::UNSUPPORTED_MEDIA_TYPE, message));
+    }
+    if body.len() > MAX_OFFER {
+        let message = format!("an offer is at most {MAX_OFFER} bytes");
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, message));
+    }
+    std::str::from_utf8(body).map_err(|_| ApiError::invalid("the offer is not UTF-8"))
 }
 
 /// CORS on every WHIP answer: publishers may run on other origins.

@@ -3,7 +3,7 @@
 //! `application/sdp` (415) or not an offer this server can take (400), a stream already
 //! publishing (409), too many streams or a full engine (503).
 
-use super::{PEER_BIT, Session, Whip, cors, media};
+use super::{PEER_BIT, Session, Whip, cors, media, sdp_offer};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,9 +13,6 @@ use chat::listener::PeerAddr;
 use live::{EndReason, IngestEvent, StreamKeys};
 use sfu::SfuError;
 use tokio_util::sync::CancellationToken;
-
-/// An offer is a few KiB; anything near this is not one.
-const MAX_OFFER: usize = 64 * 1024;
 
 pub(super) async fn publish(
     State(whip): State<Whip>,
@@ -44,16 +41,7 @@ async fn accept(
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| unauthorized("send the stream key as `Authorization: Bearer <key>`"))?;
-    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !kind.split(';').next().is_some_and(|k| k.trim().eq_ignore_ascii_case("application/sdp")) {
-        let message = "the body must be an SDP offer (Content-Type: application/sdp)";
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::UNSUPPORTED_MEDIA_TYPE, message));
-    }
-    if body.len() > MAX_OFFER {
-        let message = format!("an offer is at most {MAX_OFFER} bytes");
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, message));
-    }
-    let offer = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the offer is not UTF-8"))?;
+    let offer = sdp_offer(headers, &body)?;
     let i = &whip.inner;
     // The key names its channel; a valid key of another channel is as wrong as none.
     if i.keys.authorize(key).await.as_deref() != Some(channel) {

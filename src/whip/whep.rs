@@ -5,18 +5,17 @@
 //! segmenting, so the delay is the network's. Streams published over RTMP play over LL-HLS only
 //! (409 here).
 
-use super::{PEER_BIT, Whip, cors};
+use super::{PEER_BIT, Whip, cors, sdp_offer};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chat::api::error::{ApiError, code};
-use chat::id::{Id, now_ms};
+use live::hub::Access;
 use sfu::{IngestMedia, SfuError};
 
 /// WHEP viewers' peer ids: the top two bits set (publishers have the top one only).
 const VIEWER_BIT: u64 = 1 << 62;
-const MAX_OFFER: usize = 64 * 1024;
 
 pub(super) async fn play(
     State(whip): State<Whip>,
@@ -31,29 +30,18 @@ pub(super) async fn play(
 }
 
 async fn accept(whip: &Whip, channel: &str, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let id = channel.parse::<i64>().map(Id).map_err(|_| ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"))?;
+    channel.parse::<i64>().map_err(|_| ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"))?;
     let i = &whip.inner;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let allowed =
-        i.app.stream_states.is_public(id) || token.is_some_and(|t| i.app.watch_tokens.verify(id, t, now_ms()));
-    if !allowed {
+    if !i.access.allows(channel, token) {
         let message = "send the stream's watch token as `Authorization: Bearer <token>`";
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, message));
     }
-    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !kind.split(';').next().is_some_and(|k| k.trim().eq_ignore_ascii_case("application/sdp")) {
-        let message = "the body must be an SDP offer (Content-Type: application/sdp)";
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::UNSUPPORTED_MEDIA_TYPE, message));
-    }
-    if body.len() > MAX_OFFER {
-        let message = format!("an offer is at most {MAX_OFFER} bytes");
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, message));
-    }
-    let offer = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the offer is not UTF-8"))?;
+    let offer = sdp_offer(headers, &body)?;
     let source = whip.sessions().values().find(|s| s.stream == channel).map(|s| s.peer);
     let Some(source) = source else {
         let message = "this stream is not published over WebRTC now: watch it over LL-HLS";

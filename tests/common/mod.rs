@@ -119,3 +119,36 @@ pub async fn stats(base: &str) -> Value {
     let req = reqwest::Client::new().get(format!("{base}/voice/stats")).bearer_auth(STATS_TOKEN);
     req.send().await.unwrap().json().await.unwrap()
 }
+
+/// An in-process server on free ports over a throwaway SQLite store, with RTMP on a free port and
+/// x264's fastest preset, then `tweak`ed. Keep the directory as long as the server.
+pub async fn live_server(
+    tweak: impl FnOnce(&mut confab::config::LiveConfig),
+) -> (confab::server::Running, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = confab::config::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite:{}", dir.path().join("live.db").display()),
+        ..Default::default()
+    };
+    cfg.media.bind = "127.0.0.1:0".into();
+    cfg.live.rtmp_bind = "127.0.0.1:0".into();
+    cfg.live.x264_preset = "ultrafast".into();
+    tweak(&mut cfg.live);
+    let running = confab::server::Running::start(&cfg).await.unwrap();
+    let base = format!("http://{}", running.http);
+    (running, base, dir)
+}
+
+/// A live channel `name` of `guild`, made by its owner (`token`): its id.
+pub async fn live_channel(base: &str, token: &str, guild: &str, name: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/guilds/{guild}/channels"))
+        .bearer_auth(token)
+        .json(&json!({"name": name, "kind": "live"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+}

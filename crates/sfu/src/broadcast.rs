@@ -45,10 +45,13 @@ impl Engine {
 
     /// One frame of ingest peer `src`, written to each of its connected viewers.
     pub(crate) fn broadcast(&mut self, src: PeerId, d: MediaData, _now: Instant) {
-        let Some(viewers) = self.watchers.get(&src) else { return };
-        let viewers = viewers.clone();
+        // Taken out for the loop and put back (no copy per frame): nothing here changes viewers.
+        let viewers = match self.watchers.get_mut(&src) {
+            Some(v) if !v.is_empty() => std::mem::take(v),
+            _ => return,
+        };
         let video = self.peers.get(&src).is_some_and(|p| p.camera == Some(d.mid));
-        for v in viewers {
+        for &v in &viewers {
             let Some(l) = self.peers.get_mut(&v).filter(|l| l.connected) else { continue };
             let mid = if video { l.video_slots.first() } else { l.slots.first() };
             let Some(&mid) = mid else { continue };
@@ -68,6 +71,9 @@ impl Engine {
                 }
             }
             self.mark_dirty(v);
+        }
+        if let Some(slot) = self.watchers.get_mut(&src) {
+            *slot = viewers;
         }
     }
 

@@ -5,16 +5,15 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use str0m::Candidate;
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaData, MediaKind, Mid};
-use str0m::rtp::Extension;
-use str0m::{Candidate, IceCreds, Rtc};
 
-use crate::offer::{Prepared, offer_mids};
+use crate::offer::{Prepared, base_config, offer_mids};
 use crate::sdp_text::{complete_candidates, has_codec};
 use crate::{GoneReason, PeerId, RoomId, SfuError};
 
@@ -94,23 +93,8 @@ fn prepare_inner(
     if offer_sdp.lines().any(|l| l.trim().starts_with("m=audio ")) && !has_codec(offer_sdp, "audio ", "opus/48000") {
         return Err(SfuError::NoOpus);
     }
-    let mut creds = IceCreds::new();
-    // Unique by construction (hex has no 'z'), as for room peers.
-    creds.ufrag = format!("{peer:x}z{}", creds.ufrag);
-    let ufrag = creds.ufrag.clone();
-    let mut rtc = Rtc::builder()
-        .set_crypto_provider(crypto.clone())
-        .set_ice_lite(true)
-        .set_local_ice_credentials(creds)
-        .set_dtls_cert(cert.clone())
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_vp8(true)
-        .enable_h264(true)
-        // Carried from the publisher to WHEP viewers, who can then tell glass-to-glass latency.
-        .set_extension(7, Extension::AbsoluteCaptureTime)
-        .set_stats_interval(Some(Duration::from_secs(1)))
-        .build(Instant::now());
+    let (config, ufrag) = base_config(peer, crypto, cert);
+    let mut rtc = config.enable_h264(true).build(Instant::now());
     rtc.add_local_candidate(candidate.clone());
     let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
     let (mut audio, mut video) = (None, None);

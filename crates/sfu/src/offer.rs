@@ -8,7 +8,7 @@ use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::rtp::Extension;
-use str0m::{Candidate, IceCreds, Rtc};
+use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 
 use crate::sdp_text::{complete_candidates, has_codec, mic_has_opus};
 use crate::{MediaMode, PeerId, SfuError};
@@ -60,26 +60,13 @@ fn prepare_inner(
     if offer_sdp.lines().any(|l| l.trim().starts_with("m=video ")) && !has_codec(offer_sdp, "video ", "vp8/90000") {
         return Err(SfuError::NoVp8);
     }
-    let mut creds = IceCreds::new();
-    // Unique by construction (hex has no 'z'), so two peers can never share a demux key.
-    creds.ufrag = format!("{peer:x}z{}", creds.ufrag);
-    let ufrag = creds.ufrag.clone();
-    let mut rtc = Rtc::builder()
-        .set_crypto_provider(crypto.clone())
-        .set_ice_lite(true)
-        .set_local_ice_credentials(creds)
-        .set_dtls_cert(cert.clone())
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_vp8(true)
-        // Forwarded untouched, so receivers can measure end-to-end latency from the capture time.
-        .set_extension(7, Extension::AbsoluteCaptureTime)
+    let (config, ufrag) = base_config(peer, crypto, cert);
+    let mut rtc = config
         // Audio is never held back behind a gap: Opus is not retransmitted, so str0m's default
         // window (15 packets) stalled a voice 300 ms at every uplink loss. Forwarded, a packet
         // goes out at once and a late one is dropped (1); mixed, the mixer's own jitter buffer
         // reorders, so late ones are handed over too (0).
         .set_reordering_size_audio(if mode.mixes_audio() { 0 } else { 1 })
-        .set_stats_interval(Some(Duration::from_secs(1)))
         .set_rtcp_report_interval_audio(Duration::from_secs(1))
         .build(Instant::now());
     rtc.add_local_candidate(candidate.clone());
@@ -107,6 +94,28 @@ fn prepare_inner(
     let mic = mic.ok_or(SfuError::NoSendAudio)?;
     let answer = complete_candidates(&answer.to_sdp_string());
     Ok(Prepared { rtc, ufrag, mic, slots, camera, video_slots, answer })
+}
+
+/// What every peer's `Rtc` shares (room peers, WHIP publishers, WHEP viewers): ICE-lite with our
+/// one candidate's credentials, the shared DTLS certificate, Opus and VP8, the capture-time
+/// extension, stats every second; and its ufrag, the demux key.
+pub(crate) fn base_config(peer: PeerId, crypto: &Arc<CryptoProvider>, cert: &DtlsCert) -> (RtcConfig, String) {
+    let mut creds = IceCreds::new();
+    // Unique by construction (hex has no 'z'), so two peers can never share a demux key.
+    creds.ufrag = format!("{peer:x}z{}", creds.ufrag);
+    let ufrag = creds.ufrag.clone();
+    let config = Rtc::builder()
+        .set_crypto_provider(crypto.clone())
+        .set_ice_lite(true)
+        .set_local_ice_credentials(creds)
+        .set_dtls_cert(cert.clone())
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        // Forwarded untouched, so receivers can measure end-to-end latency from the capture time.
+        .set_extension(7, Extension::AbsoluteCaptureTime)
+        .set_stats_interval(Some(Duration::from_secs(1)));
+    (config, ufrag)
 }
 
 /// The `a=mid` of each m-line, in order.

@@ -44,7 +44,12 @@ pub async fn handler(
         resolved_by: None,
         resolved_at: None,
     };
+    file(&app, report, guild.owner_id).await
+}
+
+/// Stores a new report and tells the guild's owner (REPORT_CREATE): 201 with it.
+pub(super) async fn file(app: &App, report: Report, owner: Id) -> ApiResult<(StatusCode, axum::Json<Report>)> {
     app.store.reports.create_report(&report).await?;
-    app.publish(Topic::User(guild.owner_id), "REPORT_CREATE", &report);
+    app.publish(Topic::User(owner), "REPORT_CREATE", &report);
     Ok((StatusCode::CREATED, axum::Json(report)))
 }

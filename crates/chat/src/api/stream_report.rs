@@ -7,7 +7,6 @@ use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json, Path};
 use super::validate;
 use crate::app::App;
-use crate::gateway::hub::Topic;
 use crate::id::{Id, now_ms};
 use crate::store::{ChannelKind, Report, ReportStatus, ReportSubject};
 use axum::extract::State;
@@ -52,7 +51,5 @@ pub async fn handler(
         resolved_by: None,
         resolved_at: None,
     };
-    app.store.reports.create_report(&report).await?;
-    app.publish(Topic::User(guild.owner_id), "REPORT_CREATE", &report);
-    Ok((StatusCode::CREATED, axum::Json(report)))
+    super::reports_create::file(&app, report, guild.owner_id).await
 }
