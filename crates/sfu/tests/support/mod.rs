@@ -2,7 +2,7 @@
 //!
 //! Each client is a non-lite `Rtc` offering one sendonly mic and K recvonly slots; it sends a fake
 //! Opus frame every 20 ms whose payload starts with its id, so receivers can tell who they got.
-//! With video, it also offers a camera (a fake VP8 frame every 50 ms: a real frame header, then
+//! With video, it also offers a camera (a fake VP8 frame every 100 ms: a real frame header, then
 //! its id) and V recvonly video slots, and answers keyframe requests with a keyframe.
 
 #![allow(dead_code)] // shared by several test binaries, each using a part
@@ -195,7 +195,7 @@ async fn drive(
     // Each client's timeline starts elsewhere, as real ones do (random initial RTP timestamp).
     let mut frame: u64 = 0;
     let base = id * 10_000_000;
-    // Video: a frame every 50 ms, a keyframe first and whenever one is asked for.
+    // Video: a frame every 100 ms (every fifth audio tick), a keyframe first and whenever one is asked for.
     let mut send_key = true;
     let mut drop_rtp = 0;
     loop {
