@@ -36,7 +36,8 @@
 //! - [`ladder`]: live streaming's transcode ladder: one H.264 input decoded once, scaled and
 //!   re-encoded with x264 per rendition, keyframes aligned across renditions; its input H.264
 //!   (RTMP, WHIP) or VP8 (WHIP).
-//! - [`aac`]: Opus to AAC for live streams published over WebRTC (WHIP).
+//! - [`aac`]: Opus to AAC for live streams published over WebRTC (WHIP); [`opus`]: the reverse,
+//!   AAC to Opus, for WebRTC viewers (WHEP) of streams published over RTMP.
 //! - [`layout`] (sans-IO): the grid.
 //! - [`mixminus`] (sans-IO): audio mix-minus for all-MCU rooms (Opus decode, mix, each listener
 //!   re-encoded without its own voice; silent listeners share one stream).
@@ -53,6 +54,7 @@ mod keyframe;
 pub mod ladder;
 pub mod layout;
 pub mod mixminus;
+pub mod opus;
 mod pipeline;
 pub mod placeholder;
 mod room;
