@@ -210,7 +210,13 @@ fn branch(
     let out = make("capsfilter", &format!("out{i}"))?;
     out.set_property(
         "caps",
-        gst::Caps::builder("video/x-h264").field("stream-format", "avc").field("alignment", "au").build(),
+        // Main profile: what browsers offer for WebRTC (High is not in Chromium's list), so the
+        // top rendition can go to WHEP viewers as it is; all HLS players take it.
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .field("profile", "main")
+            .build(),
     );
     let appsink = gst_app::AppSink::builder().name(format!("sink{i}")).sync(false).build();
     let mut sent_config = false;
