@@ -1,7 +1,8 @@
 //! WHEP viewers of an ingest peer: receive-only peers in no room that are written the ingest's
 //! frames as they arrive, untouched (its codec, its RTP time, its capture time), so a browser
 //! watches a WHIP publisher with no transcode and no packaging delay. A viewer that connects or
-//! asks for a keyframe gets one asked of the publisher (rate-limited, as in rooms).
+//! asks for a keyframe gets one asked of the publisher (rate-limited, as in rooms). Viewers of a
+//! feed (`feed`: a source that is not a peer) are added the same way.
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use crate::peer::Peer;
 use crate::{PeerId, SfuError};
 
 impl Engine {
-    /// Adds `id`, watching the ingest peer `source`.
+    /// Adds `id`, watching the ingest peer or feed `source`.
     pub(crate) fn add_viewer(
         &mut self,
         id: PeerId,
@@ -21,8 +22,12 @@ impl Engine {
         sink: crate::IngestSink,
         now: Instant,
     ) -> Result<(), SfuError> {
-        if !self.peers.get(&source).is_some_and(|s| s.ingest.is_some() && s.source.is_none()) {
+        let feed = self.feeds.contains_key(&source);
+        if !feed && !self.peers.get(&source).is_some_and(|s| s.ingest.is_some() && s.source.is_none()) {
             return Err(SfuError::NoSource);
+        }
+        if feed && !p.video_slots.first().is_some_and(|v| crate::feed::takes_h264(&p.rtc, *v)) {
+            return Err(SfuError::NoH264);
         }
         if self.peers.contains_key(&id) {
             return Err(SfuError::DuplicatePeer);

@@ -71,6 +71,9 @@ pub(crate) enum Cmd {
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
     Keyframe(PeerId),
+    AddFeed(PeerId),
+    Feed(PeerId, crate::FeedMedia),
+    RemoveFeed(PeerId),
     Remove(PeerId),
     Mute(PeerId, bool),
     Camera(PeerId, bool),
@@ -124,6 +127,8 @@ pub(crate) struct Engine {
     pub rooms: FxHashMap<RoomId, RoomState>,
     /// Ingest peer → its WHEP viewers.
     pub watchers: FxHashMap<PeerId, Vec<PeerId>>,
+    /// Sources that are not peers (`feed`), by id.
+    pub feeds: FxHashMap<PeerId, crate::feed::Feed>,
     pub timers: Timers,
     pub events: UnboundedSender<SfuEvent>,
     pub pending: Pending,
@@ -178,6 +183,7 @@ impl Engine {
             peers: FxHashMap::default(),
             rooms: FxHashMap::default(),
             watchers: FxHashMap::default(),
+            feeds: FxHashMap::default(),
             timers: Timers::new(),
             events,
             pending: Pending::default(),
@@ -285,6 +291,9 @@ impl Engine {
                 let _ = reply.send(self.add_viewer(peer, source, *prepared, sink, now));
             }
             Cmd::Keyframe(peer) => self.ask_keyframe(peer, now),
+            Cmd::AddFeed(id) => self.add_feed(id),
+            Cmd::Feed(id, m) => self.feed(id, m, now),
+            Cmd::RemoveFeed(id) => self.remove_feed(id),
             Cmd::Remove(peer) => self.remove(peer, None, now),
             Cmd::Mute(peer, muted) => {
                 let Some(room) = self.peers.get(&peer).map(|p| p.room) else { return };

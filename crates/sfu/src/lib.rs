@@ -19,7 +19,8 @@
 //!   SDP as text (the microphone's codecs; candidates in every m-section of the answer).
 //! - [`ingest`]: publishers in no room (WHIP): their offer checked and answered like `offer`'s,
 //!   their depacketised frames handed to an [`IngestSink`] instead of a room; `broadcast`: their
-//!   WHEP viewers, written each frame untouched.
+//!   WHEP viewers, written each frame untouched; `feed`: sources that are not peers (a transcoded
+//!   RTMP stream) whose frames the caller pushes ([`Sfu::feed`]) to WHEP viewers.
 //! - `engine`: the task — socket reads, commands, the per-peer timer heap; the peers a datagram
 //!   was forwarded to are drained and their copies sent (`udp`: one `sendmmsg`) before the next
 //!   datagram is read (every few under a deep backlog).
@@ -57,6 +58,7 @@
 mod broadcast;
 mod demux;
 mod engine;
+mod feed;
 mod forward;
 #[doc(hidden)]
 pub mod harness;
@@ -83,6 +85,7 @@ use str0m::config::{CryptoProvider, DtlsCert};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+pub use feed::FeedMedia;
 pub use ingest::{IngestCodec, IngestMedia, IngestSink};
 pub use mixer::{AudioMixer, Mixed, Mixers, VideoMixer, VideoOut, VideoSink};
 pub use speaker::SpeakerConfig;
@@ -236,8 +239,10 @@ pub enum SfuError {
     NoVp8,
     #[error("the offer has no video m-line for this stream")]
     NoVideo,
-    #[error("no such live source (the stream is not published over WebRTC now)")]
+    #[error("no such live source (the stream is not published now)")]
     NoSource,
+    #[error("the offer's video m-line has no H.264 (packetization-mode 1), which this stream is sent in")]
+    NoH264,
     #[error("this server cannot mix audio (no MCU)")]
     NoMixer,
     #[error("peer already added")]
@@ -360,7 +365,7 @@ impl Sfu {
         Ok(answer)
     }
 
-    /// Adds a WHEP viewer of ingest peer `source`: written its frames as they arrive. `sink` hears
+    /// Adds a WHEP viewer of ingest peer (or feed) `source`: written its frames as they arrive. `sink` hears
     /// `Connected` and `Gone` (the viewer's, or its source's end).
     pub async fn add_viewer(
         &self,
@@ -377,6 +382,22 @@ impl Sfu {
         i.cmds.send(add).map_err(|_| SfuError::EngineGone)?;
         rx.await.map_err(|_| SfuError::EngineGone)??;
         Ok(answer)
+    }
+
+    /// Registers a feed: a live source that is not a peer, whose frames are pushed with
+    /// [`Sfu::feed`] and written to its viewers ([`Sfu::add_viewer`] with `source: id`).
+    pub fn add_feed(&self, id: PeerId) {
+        let _ = self.inner.cmds.send(Cmd::AddFeed(id));
+    }
+
+    /// One frame of feed `id` (dropped if it is not registered). Cheap: a channel send.
+    pub fn feed(&self, id: PeerId, media: FeedMedia) {
+        let _ = self.inner.cmds.send(Cmd::Feed(id, media));
+    }
+
+    /// Ends feed `id`; its viewers are closed (their sinks hear `Gone`).
+    pub fn remove_feed(&self, id: PeerId) {
+        let _ = self.inner.cmds.send(Cmd::RemoveFeed(id));
     }
 
     /// Asks the peer's camera (an ingest's video) for a keyframe (a PLI, rate-limited).

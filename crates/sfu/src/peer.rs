@@ -30,7 +30,8 @@ pub(crate) struct Peer {
     pub last_pli: Option<Instant>,
     /// A keyframe was asked for inside the rate limit: asked when it ends (housekeeping).
     pub pli_deferred: bool,
-    /// A composite keyframe went out to this peer: it can follow the deltas.
+    /// A keyframe of the composite (or of the feed it watches) went out to this peer: it can
+    /// follow the deltas.
     pub composite_keyed: bool,
     /// Written to since the engine last flushed: to be drained then.
     pub dirty: bool,
