@@ -4,7 +4,8 @@
 //! confab packages it, and the ladder the binary runs (in `mcu`), as low-latency HLS.
 //!
 //! Module map:
-//! - [`codec`] (sans-IO): picture size and codec strings from H.264's SPS, AAC's config.
+//! - [`codec`] (sans-IO): picture size and codec strings from H.264's SPS, AAC's config;
+//!   [`annexb`]: H.264 frames from AVCC to Annex B (for WebRTC viewers).
 //! - [`flv`] (sans-IO): what RTMP audio and video messages carry, as FLV tag bodies: H.264
 //!   sequence headers and frames, AAC configs and frames; other codecs named for the error.
 //! - [`session`] (sans-IO): one RTMP publisher connection: handshake, chunk stream and publish
@@ -26,6 +27,7 @@
 //!
 //! No GStreamer here: decoding and the ladder belong to a media crate that alone links it.
 
+pub mod annexb;
 pub mod codec;
 pub mod flv;
 pub mod fmp4;
