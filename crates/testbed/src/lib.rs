@@ -13,7 +13,8 @@
 //! - [`opus_io`]: Opus encode/decode at the testbed's settings; bounded PCM history.
 //! - [`picture`]: I420 pictures, BT.601 colour conversion, mean colour of a block.
 //! - [`vp8`]: VP8 encoder and decoder over libvpx.
-//! - [`vp8_rtp`]: sans-IO VP8 receive: frame assembly from RTP, keyframe-request decisions.
+//! - [`vp8_rtp`]: sans-IO VP8 receive: frame assembly from RTP, keyframe-request decisions;
+//!   [`h264_rtp`]: H.264 reassembled into Annex B access units (WHEP viewers of RTMP streams).
 //! - [`peer`]: webrtc-rs set-up (Opus, VP8, audio-level extension, loopback UDP) and offer/answer.
 //! - [`feedback`]: the interceptor that lets PLI/FIR through to the camera.
 //! - [`audio_send`]: the 20 ms audio send loop (live Opus, or pre-encoded loops for load).
@@ -34,6 +35,7 @@ pub mod capture_time;
 pub mod events;
 pub mod feedback;
 pub mod grant;
+pub mod h264_rtp;
 pub mod hist;
 pub mod hls_viewer;
 pub mod media;

@@ -34,6 +34,8 @@ pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 const OPUS_PT: u8 = 111;
 /// The payload type we offer for VP8 (what browsers and str0m's defaults use).
 const VP8_PT: u8 = 96;
+/// The payload type WHEP viewers offer for H.264 (packetization mode 1, as browsers offer it).
+pub const H264_PT: u8 = 102;
 /// Remote tracks not yet picked up by the receive side; more than any room has slots.
 const TRACK_QUEUE: usize = 256;
 /// Host candidates on loopback gather in milliseconds; this only bounds a broken stack.
@@ -46,6 +48,17 @@ fn opus_codec() -> RTCRtpCodec {
         channels: 2,
         sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
         rtcp_feedback: vec![],
+    }
+}
+
+fn h264_codec() -> RTCRtpCodec {
+    let fb = |typ: &str, parameter: &str| RTCPFeedback { typ: typ.to_owned(), parameter: parameter.to_owned() };
+    RTCRtpCodec {
+        mime_type: "video/H264".to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f".to_owned(),
+        rtcp_feedback: vec![fb("nack", ""), fb("nack", "pli")],
     }
 }
 
@@ -146,6 +159,15 @@ impl Peer {
     /// webrtc-rs' 200 ms (whose first check waits a whole interval), as browsers' ~50 ms pacing
     /// does; the attempts per candidate grow to keep ~2 s before giving up.
     pub async fn build_with(ice_lite: bool, check_interval: Option<Duration>) -> Result<Peer> {
+        Self::build_full(ice_lite, check_interval, false).await
+    }
+
+    /// A viewer that also takes H.264 (a live stream transcoded from RTMP is sent in it).
+    pub async fn new_with_h264() -> Result<Peer> {
+        Self::build_full(false, None, true).await
+    }
+
+    async fn build_full(ice_lite: bool, check_interval: Option<Duration>, h264: bool) -> Result<Peer> {
         let mut media = MediaEngine::default();
         media.register_codec(
             RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: OPUS_PT },
@@ -155,6 +177,12 @@ impl Peer {
             RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: VP8_PT },
             RtpCodecKind::Video,
         )?;
+        if h264 {
+            media.register_codec(
+                RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PT },
+                RtpCodecKind::Video,
+            )?;
+        }
         // Without this the extension is neither offered nor written: SampleWriter skips it silently.
         media.register_header_extension(
             RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.to_owned() },

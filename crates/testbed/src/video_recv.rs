@@ -20,6 +20,8 @@ use crate::vp8_rtp::VideoReceiver;
 
 /// Decode instants kept for the frame rate; more than any test camera produces in a second.
 const MAX_FPS_SAMPLES: usize = 240;
+/// H.264 received is kept (for ffmpeg to read) up to this much.
+const MAX_H264_KEPT: usize = 64 << 20;
 /// VP8's RTP clock.
 const VIDEO_CLOCK: u32 = 90_000;
 
@@ -79,6 +81,8 @@ pub struct VideoListener {
     options: ReceiveOptions,
     /// When a watched colour became the one shown (any track).
     pub detections: SwitchLog,
+    /// H.264 received (not decoded here), Annex B, whole access units from a keyframe on.
+    h264: Mutex<Vec<u8>>,
 }
 
 impl Default for VideoListener {
@@ -89,13 +93,19 @@ impl Default for VideoListener {
 
 impl VideoListener {
     pub fn new(feedback_ssrc: u32, options: ReceiveOptions) -> Self {
-        Self { tracks: Mutex::new(Vec::new()), feedback_ssrc, options, detections: SwitchLog::default() }
+        let (tracks, detections, h264) = (Mutex::default(), SwitchLog::default(), Mutex::default());
+        Self { tracks, feedback_ssrc, options, detections, h264 }
     }
 
     /// Starts a measurement window: forgets latency samples and pattern detections so far.
     pub fn reset_window(&self) {
         self.lock().iter_mut().for_each(|t| t.rtp.latency.clear());
         self.detections.clear();
+    }
+
+    /// The H.264 received so far (Annex B, from a keyframe on), e.g. for `ffprobe`.
+    pub fn h264_stream(&self) -> Vec<u8> {
+        self.h264.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<VideoTrack>> {
@@ -178,6 +188,7 @@ pub(crate) async fn read_video_track(
         Ok(r) => r,
         Err(e) => return tracing::warn!("video track not decoded: {e:#}"),
     };
+    let mut h264 = crate::h264_rtp::H264Assembler::default();
     while let Some(event) = track.poll().await {
         let packet = match event {
             TrackRemoteEvent::OnRtpPacket(packet) => packet,
@@ -188,6 +199,23 @@ pub(crate) async fn read_video_track(
         let h = &packet.header;
         let capture = capture_id.and_then(|id| h.get_extension(id));
         let (seq, ts, len) = (h.sequence_number, h.timestamp, packet.payload.len());
+        if h.payload_type == crate::peer::H264_PT {
+            let au = h264.push(seq, h.marker, &packet.payload);
+            let mut tracks = listener.lock();
+            let Some(t) = tracks.get_mut(index) else { return };
+            t.rtp.on_packet(now, wall, seq, ts, h.marker, len, capture.as_deref());
+            if let Some(au) = au {
+                let s = &mut t.stats;
+                (s.frames, s.keyframes) = (s.frames + 1, s.keyframes + u64::from(au.keyframe));
+                s.first_frame_at.get_or_insert(now);
+                s.last_frame_at = Some(now);
+                let mut stream = listener.h264.lock().unwrap_or_else(|e| e.into_inner());
+                if stream.len() + au.data.len() <= MAX_H264_KEPT {
+                    stream.extend_from_slice(&au.data);
+                }
+            }
+            continue;
+        }
         if !listener.options.decode {
             let mut tracks = listener.lock();
             let Some(t) = tracks.get_mut(index) else { return };

@@ -111,7 +111,9 @@ impl WhepViewer {
     /// Posts a receive-only offer to `{base}/whep/{channel}` with the watch `token` (none for a
     /// public stream); the HTTP status and body when refused.
     pub async fn watch(base: &str, channel: &str, token: Option<&str>) -> Result<Result<WhepViewer, Reply>> {
-        let peer = Peer::new().await?;
+        // VP8 and H.264, as browsers offer: a WHIP source is forwarded in its own codec, a stream
+        // published over RTMP in H.264.
+        let peer = Peer::new_with_h264().await?;
         peer.add_recv_slots(1).await?;
         peer.add_video_recv_slots(1).await?;
         let offer = peer.create_offer().await?;
