@@ -50,7 +50,8 @@ impl Running {
                 .context("the live transcode ladder cannot run")?;
         }
         if cfg.live.whip {
-            mcu::check_elements(mcu::aac::AAC_ELEMENTS.iter().copied()).context("WHIP ingest cannot run")?;
+            let elements = mcu::aac::AAC_ELEMENTS.iter().chain(mcu::opus::OPUS_ELEMENTS);
+            mcu::check_elements(elements.copied()).context("WHIP and WHEP cannot run")?;
         }
         let mixers = Arc::new(McuMixers::new(compositor));
         let store = open_store(cfg).await?;
@@ -65,7 +66,7 @@ impl Running {
         let udp = sfu.local_addr();
         tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
         let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
-        let live = crate::live::start(&cfg.live, &app).await?;
+        let live = crate::live::start(&cfg.live, &app, cfg.live.whip.then_some(&sfu)).await?;
         let mut router = chat::server::router(&app)
             .merge(signaling::router(&voice))
             .merge(live::http::router(live.streams.clone()))

@@ -244,3 +244,86 @@ async fn whep_viewers_get_the_publishers_own_frames() {
     assert_eq!(viewer.stop().await.unwrap(), 404, "the session is gone");
     running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whep_viewers_of_an_rtmp_stream_get_its_top_rendition_and_opus() {
+    let (running, base, dir) = live_server(|live| {
+        live.renditions = vec![
+            confab::config::RenditionConfig { name: "180p".into(), height: 180, bitrate_kbps: 300 },
+            confab::config::RenditionConfig { name: "120p".into(), height: 120, bitrate_kbps: 150 },
+        ];
+    })
+    .await;
+    let (tokens, _, _, guild_id) = guild(&base, 1).await;
+    let channel = live_channel(&base, &tokens[0], &guild_id, "stage").await;
+    let (_, key) = post(&base, &tokens[0], &format!("/api/channels/{channel}/stream-key"), json!({})).await;
+    let key = key["stream_key"].as_str().unwrap().to_string();
+    let a = stream_state(&base, &tokens[0], &channel).await["watch_token"].as_str().unwrap().to_string();
+    // x264's defaults, B-frames included (as OBS sends): WebRTC gets the ladder's output instead.
+    let url = format!("rtmp://{}/live/{key}", running.rtmp.unwrap());
+    let mut rtmp = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440"])
+        .args(["-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "60"])
+        .args(["-c:a", "aac", "-f", "flv", &url])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    wait_state(&base, &tokens[0], &channel, "live").await;
+
+    // A viewer that only takes VP8 cannot watch H.264.
+    let vp8_only = testbed::peer::Peer::new().await.unwrap();
+    vp8_only.add_recv_slots(1).await.unwrap();
+    vp8_only.add_video_recv_slots(1).await.unwrap();
+    let offer = vp8_only.create_offer().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/whep/{channel}"))
+        .bearer_auth(&a)
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("H.264"), "{body}");
+
+    let viewer = match WhepViewer::watch(&base, &channel, Some(&a)).await.unwrap() {
+        Ok(v) => v,
+        Err(r) => panic!("WHEP refused: {} {}", r.status, r.body),
+    };
+    let deadline = Instant::now() + T;
+    loop {
+        let v = viewer.video.track_stats();
+        let frames = v.iter().map(|t| t.frames).sum::<u64>();
+        if frames >= 90 && !viewer.audio.heard_within(&[440.0], Duration::from_secs(1)).is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "H.264 frames and the tone: {v:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What arrived is the 180p rendition, whole: ffmpeg decodes every frame of it.
+    let h264 = dir.path().join("whep.h264");
+    std::fs::write(&h264, viewer.video.h264_stream()).unwrap();
+    let path = h264.to_str().unwrap();
+    let size = ffprobe(&["-select_streams", "v", "-show_entries", "stream=width,height"], path);
+    let profile = ffprobe(&["-select_streams", "v", "-show_entries", "stream=profile"], path);
+    assert_eq!(size.trim(), "240,180", "the top rendition");
+    let decoded = Command::new("ffmpeg").args(["-v", "error", "-i", path, "-f", "null", "-"]).output().unwrap();
+    assert!(decoded.status.success() && decoded.stderr.is_empty(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let frames = ffprobe(&["-count_frames", "-select_streams", "v", "-show_entries", "stream=nb_read_frames"], path);
+    assert!(frames.trim().parse::<u64>().unwrap() >= 90, "{frames}");
+    println!("whep of rtmp: {} frames of {} ({}) decoded by ffmpeg", frames.trim(), size.trim(), profile.trim());
+
+    // The stream ends: so does its viewer's session, and WHEP refuses again.
+    let _ = rtmp.kill();
+    let _ = rtmp.wait();
+    let deadline = Instant::now() + T;
+    while format!("{:?}", viewer.peer.connection_state()) == "Connected" {
+        assert!(Instant::now() < deadline, "the server closed the viewer with its stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = WhepViewer::watch(&base, &channel, Some(&a)).await.unwrap().err().expect("refused");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    running.stop().await.unwrap();
+}

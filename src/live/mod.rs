@@ -2,7 +2,9 @@
 //! against the chat store, and a pump that turns what publishers send into LL-HLS (`live::hub`):
 //! the source's own H.264 as the `source` rendition, and the transcoded ladder (`mcu::ladder`,
 //! GStreamer) for the configured renditions smaller than the source; and stream states for the
-//! chat plane (STREAM_UPDATE).
+//! chat plane (STREAM_UPDATE). `feed`: WHEP for streams published over RTMP.
+
+mod feed;
 
 use crate::config::LiveConfig;
 use anyhow::{Context, Result};
@@ -21,6 +23,9 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+use feed::Feed;
+pub use feed::Feeds;
 
 /// Stream keys are checked against their stored hashes; a stream is named by its channel's id.
 pub struct ChatKeys(pub App);
@@ -55,11 +60,13 @@ pub struct Live {
     pub streams: Arc<Streams>,
     pub publishers: Arc<Publishers>,
     pub events: mpsc::Sender<IngestEvent>,
+    /// WHEP feeds of RTMP streams (when `sfu` was given to [`start`]).
+    pub feeds: Option<Arc<Feeds>>,
 }
 
 /// Binds RTMP (unless turned off) and starts the ingest and its pump; both end with the chat
-/// plane's shutdown.
-pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
+/// plane's shutdown. With `sfu`, streams published over RTMP can be watched over WHEP too.
+pub async fn start(cfg: &LiveConfig, app: &App, sfu: Option<&sfu::Sfu>) -> Result<Live> {
     let hls = HlsConfig { segment_secs: cfg.segment_secs, part_secs: cfg.part_secs, window: cfg.window_segments };
     let mut streams = Streams::new(hls).with_access(Arc::new(ChatAccess(app.clone())));
     if !cfg.record_dir.is_empty() {
@@ -68,8 +75,9 @@ pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
     let streams = Arc::new(streams);
     let publishers = Arc::new(Publishers::new(cfg.max_streams));
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(pump(app.clone(), streams.clone(), cfg.clone(), rx));
-    let live = Live { rtmp: None, streams, publishers, events: tx };
+    let feeds = sfu.map(|s| Arc::new(Feeds::new(s.clone())));
+    tokio::spawn(pump(app.clone(), streams.clone(), cfg.clone(), feeds.clone(), rx));
+    let live = Live { rtmp: None, streams, publishers, events: tx, feeds };
     if cfg.rtmp_bind.is_empty() {
         return Ok(live);
     }
@@ -91,8 +99,17 @@ pub async fn start(cfg: &LiveConfig, app: &App) -> Result<Live> {
 }
 
 /// Frames into the packagers and the ladders; the stream's life into the chat plane.
-async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc::Receiver<IngestEvent>) {
+async fn pump(
+    app: App,
+    streams: Arc<Streams>,
+    cfg: LiveConfig,
+    feeds: Option<Arc<Feeds>>,
+    mut events: mpsc::Receiver<IngestEvent>,
+) {
     let mut ladders: HashMap<String, Ladder> = HashMap::new();
+    // WHEP feeds of RTMP streams, and each stream's AAC config (it may come before the video's).
+    let mut whep: HashMap<String, Feed> = HashMap::new();
+    let mut aac_configs: HashMap<String, Bytes> = HashMap::new();
     // Streams reported live (once their source rendition has a part), and their viewer counts.
     let mut playable: HashMap<String, u64> = HashMap::new();
     let mut tick = tokio::time::interval(VIEWER_REPORT);
@@ -116,8 +133,16 @@ async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc
             IngestEvent::Video { stream, ts_ms, video } => {
                 match &video {
                     Video::AvcConfig(record) if !ladders.contains_key(&stream) => {
-                        if let Some(ladder) = start_ladder(&cfg, &streams, &stream, Source::Rtmp(record.clone())) {
+                        let mut feed = feeds.as_ref().map(|f| Feed::start(f, &stream));
+                        let tap = feed.as_ref().map(|f| Box::new(f.video_sink()) as Tap);
+                        if let Some(ladder) = start_ladder(&cfg, &streams, &stream, Source::Rtmp(record.clone()), tap) {
                             ladders.insert(stream.clone(), ladder);
+                            if let Some(mut feed) = feed.take() {
+                                if let Some(asc) = aac_configs.get(&stream) {
+                                    feed.audio(0, &live::flv::Audio::AacConfig(asc.clone()));
+                                }
+                                whep.insert(stream.clone(), feed);
+                            }
                         }
                     }
                     Video::AvcFrame { keyframe, composition_ms, data } => {
@@ -134,7 +159,7 @@ async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc
             IngestEvent::Frame { stream, ts_ms, codec, keyframe, data } => {
                 if !ladders.contains_key(&stream)
                     && keyframe
-                    && let Some(ladder) = start_ladder(&cfg, &streams, &stream, Source::WebRtc(codec, &data))
+                    && let Some(ladder) = start_ladder(&cfg, &streams, &stream, Source::WebRtc(codec, &data), None)
                 {
                     ladders.insert(stream.clone(), ladder);
                 }
@@ -144,10 +169,18 @@ async fn pump(app: App, streams: Arc<Streams>, cfg: LiveConfig, mut events: mpsc
                 stream
             }
             IngestEvent::Audio { stream, ts_ms, audio } => {
+                if let live::flv::Audio::AacConfig(asc) = &audio {
+                    aac_configs.insert(stream.clone(), asc.clone());
+                }
+                if let Some(feed) = whep.get_mut(&stream) {
+                    feed.audio(ts_ms, &audio);
+                }
                 streams.audio(&stream, ts_ms, audio);
                 stream
             }
             IngestEvent::Ended { stream, .. } => {
+                whep.remove(&stream);
+                aac_configs.remove(&stream);
                 // The ladder's last frames are flushed (a bounded wait) before the playlists end.
                 if let Some(ladder) = ladders.remove(&stream) {
                     let _ = tokio::task::spawn_blocking(move || ladder.finish()).await;
@@ -191,9 +224,18 @@ enum Source<'a> {
     WebRtc(FrameCodec, &'a [u8]),
 }
 
+/// Where else a ladder's output goes (a WHEP feed).
+type Tap = Box<dyn Fn(&LadderOutput) + Send + Sync>;
+
 /// A ladder for the configured renditions smaller than the source (none: no ladder), whose
-/// output feeds the stream's renditions.
-fn start_ladder(cfg: &LiveConfig, streams: &Arc<Streams>, stream: &str, from: Source<'_>) -> Option<Ladder> {
+/// output feeds the stream's renditions, and `tap`.
+fn start_ladder(
+    cfg: &LiveConfig,
+    streams: &Arc<Streams>,
+    stream: &str,
+    from: Source<'_>,
+    tap: Option<Tap>,
+) -> Option<Ladder> {
     let (width, height, input) = match from {
         Source::Rtmp(record) => {
             let info = live::codec::avc(&record).ok()?;
@@ -238,21 +280,31 @@ fn start_ladder(cfg: &LiveConfig, streams: &Arc<Streams>, stream: &str, from: So
         preset: cfg.x264_preset.clone(),
     };
     let (streams, id) = (streams.clone(), stream.to_string());
-    let sink = move |out: LadderOutput| match out {
-        LadderOutput::Config { rendition, record } => {
-            streams.video(&id, &names[rendition], 0, Video::AvcConfig(record));
+    let sink = move |out: LadderOutput| {
+        if let Some(tap) = &tap {
+            tap(&out);
         }
-        LadderOutput::Frame { rendition, pts_ms, dts_ms, keyframe, data } => {
-            let composition_ms = i32::try_from(pts_ms.saturating_sub(dts_ms)).unwrap_or(0);
-            let ts = u32::try_from(dts_ms).unwrap_or(u32::MAX);
-            streams.video(&id, &names[rendition], ts, Video::AvcFrame { keyframe, composition_ms, data });
-        }
+        package(&streams, &id, &names, out)
     };
     match Ladder::start(&input, &ladder_cfg, sink) {
         Ok(l) => Some(l),
         Err(e) => {
             tracing::warn!(stream, error = %e, "the transcode ladder did not start; serving the source only");
             None
+        }
+    }
+}
+
+/// One output of a ladder into the stream's renditions.
+fn package(streams: &Streams, id: &str, names: &[String], out: LadderOutput) {
+    match out {
+        LadderOutput::Config { rendition, record } => {
+            streams.video(id, &names[rendition], 0, Video::AvcConfig(record));
+        }
+        LadderOutput::Frame { rendition, pts_ms, dts_ms, keyframe, data } => {
+            let composition_ms = i32::try_from(pts_ms.saturating_sub(dts_ms)).unwrap_or(0);
+            let ts = u32::try_from(dts_ms).unwrap_or(u32::MAX);
+            streams.video(id, &names[rendition], ts, Video::AvcFrame { keyframe, composition_ms, data });
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - `OPTIONS` answers CORS preflights, so a page on another origin can publish.
 //!
 //! WHEP (`POST /whep/{channel_id}`, `whep`) plays a WHIP publisher's own frames back to viewers
-//! through the same engine, sub-second.
+//! through the same engine, sub-second; a stream published over RTMP, its ladder's top rendition
+//! and its audio in Opus (`crate::live` feeds).
 //!
 //! Modules: `publish` (the POST), `end` (DELETE, PATCH), `media` (a session's task: timestamps,
 //! the keyframe gate, the AAC transcoder, the bitrate limit), `whep` (viewers).
@@ -64,6 +65,8 @@ struct Inner {
     viewers: Arc<Mutex<HashMap<String, (String, sfu::PeerId)>>>,
     /// A publisher over this (kbit/s) is cut; 0: no limit.
     max_kbps: u32,
+    /// What WHEP viewers of streams published over RTMP watch.
+    feeds: Option<Arc<crate::live::Feeds>>,
 }
 
 impl Whip {
@@ -78,6 +81,7 @@ impl Whip {
             sessions: Mutex::default(),
             viewers: Arc::default(),
             max_kbps,
+            feeds: live.feeds.clone(),
         };
         Whip { inner: Arc::new(inner) }
     }

@@ -2,8 +2,10 @@
 //! and the watch token as bearer (none needed for a public stream): `201 Created`, the answer and
 //! `Location: /whep/{channel_id}/{session}`; `DELETE` there ends it. The viewer is written the
 //! WHIP publisher's own frames by the media engine (`sfu::broadcast`): no transcode, no
-//! segmenting, so the delay is the network's. Streams published over RTMP play over LL-HLS only
-//! (409 here).
+//! segmenting, so the delay is the network's. A stream published over RTMP is watched through its
+//! feed (`crate::live::feed`): the ladder's top rendition in H.264 (the offer must take it, else
+//! 400) and its audio in Opus; 409 while it has none (no ladder: a source no larger than every
+//! rendition).
 
 use super::{PEER_BIT, Whip, cors, sdp_offer};
 use axum::body::Bytes;
@@ -43,8 +45,10 @@ async fn accept(whip: &Whip, channel: &str, headers: &HeaderMap, body: Bytes) ->
     }
     let offer = sdp_offer(headers, &body)?;
     let source = whip.sessions().values().find(|s| s.stream == channel).map(|s| s.peer);
+    let source = source.or_else(|| i.feeds.as_ref().and_then(|f| f.source(channel)));
     let Some(source) = source else {
-        let message = "this stream is not published over WebRTC now: watch it over LL-HLS";
+        let message =
+            "this stream cannot be watched over WebRTC now (not live, or not transcoded): watch it over LL-HLS";
         return Err(ApiError::new(StatusCode::CONFLICT, code::BAD_REQUEST, message));
     };
     let peer = PEER_BIT | VIEWER_BIT | i.publishers.next_id();
