@@ -1,8 +1,8 @@
 // Live streaming in real browsers: the owner makes a live channel and its key; ffmpeg publishes
 // over RTMP; a member (in the client, beside the chat) and a visitor without an account (the public
 // watch page) play it with hls.js: time advances, frames decode, the tone is heard, the quality
-// menu switches rendition, the viewer count reads 2 then 1, and the end is shown without error
-// loops. Then the owner goes live from the browser (WHIP, fake camera) and the member watches,
+// menu switches rendition, "Low latency" plays the stream over WebRTC (WHEP: the ladder's top
+// rendition and Opus), the viewer count reads 2 then 1, and the end is shown without error loops. Then the owner goes live from the browser (WHIP, fake camera) and the member watches,
 // over HLS and then with "Low latency" over WebRTC (WHEP).
 
 import assert from 'node:assert/strict';
@@ -125,6 +125,20 @@ test('ffmpeg publishes; a member and a visitor watch with hls.js', async () => {
   assert.deepEqual(options, ['Auto', '480p', '360p']);
   await bob.selectOption('#live-quality', { label: '360p' });
   await eventually('the 360p rendition plays', async () => (await playback(bob)).height === 360);
+
+  // Low latency over WebRTC (WHEP): the ladder's top rendition (360p) in H.264 and the audio in Opus.
+  await bob.check('#live-lowlatency');
+  await eventually('bob plays the RTMP stream over WHEP', async () => bob.evaluate(async () => {
+    const v = document.getElementById('live-video');
+    const pc = window.confab.player?.pc;
+    if (!pc || !v.srcObject || v.currentTime < 1 || v.getVideoPlaybackQuality().totalVideoFrames < 20) return false;
+    const stats = [...(await pc.getStats()).values()].filter((s) => s.type === 'inbound-rtp');
+    const video = stats.find((s) => s.kind === 'video');
+    const audio = stats.find((s) => s.kind === 'audio');
+    return v.videoHeight === 360 && video?.framesDecoded > 20 && audio?.totalAudioEnergy > 0;
+  }), 30000);
+  await bob.uncheck('#live-lowlatency');
+  await plays(bob, 'bob back on HLS');
 
   // The chat beside the player.
   await bob.fill('#composer-input', 'what a stream');

@@ -91,7 +91,7 @@ export class LivePlayer extends EventTarget {
 
   finish(kind, message) {
     if (this.stopped) return;
-    this.stop();
+    this.stop(kind === 'ended');
     this.dispatchEvent(new CustomEvent(kind, { detail: message }));
   }
 
@@ -191,14 +191,15 @@ export class WhepPlayer extends EventTarget {
 
   finish(kind, message) {
     if (this.stopped) return;
-    this.stop();
+    this.stop(kind === 'ended');
     this.dispatchEvent(new CustomEvent(kind, { detail: message }));
   }
 
-  stop() {
+  /** `gone`: the stream ended, and the server with it ended this session: no DELETE. */
+  stop(gone = false) {
     this.stopped = true;
     this.counted?.stop();
-    if (this.location) fetch(this.location, { method: 'DELETE', keepalive: true }).catch(() => {});
+    if (this.location && !gone) fetch(this.location, { method: 'DELETE', keepalive: true }).catch(() => {});
     this.pc?.close();
     this.video.srcObject = null;
   }

@@ -168,7 +168,7 @@ async function update(s) {
     startPlayer();
   }
   if (phase !== 'live' && view.player) {
-    view.player.stop();
+    view.player.stop(true);
     view.player = null;
   }
 }
@@ -194,7 +194,7 @@ function startPlayer() {
     if (view?.player !== player) return;
     view.player = null;
     if (low) {
-      // WebRTC playback is for WHIP-published streams: back to HLS, saying why.
+      // No WebRTC playback (e.g. a stream too small to be transcoded): back to HLS, saying why.
       toast(`Low latency unavailable: ${e.detail}`);
       $('live-lowlatency').checked = false;
       return startPlayer();
