@@ -1,5 +1,5 @@
 //! A light LL-HLS viewer for load: what a real player fetches, without decoding. One task per
-//! viewer over a shared HTTP client: the master playlist, the chosen variant, its init segment
+//! viewer on its own keep-alive HTTP/1.1 connection ([`crate::http1`]): the master playlist, the chosen variant, its init segment
 //! and the last parts (the player's hold-back), then, part after part, a blocking playlist reload
 //! for the part its preload hint names and the part itself. A simulated play-out buffer tells
 //! stalls: a part that arrives after the buffer ran dry.
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::hist::Histogram;
+use crate::http1::{Conn, split_url};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Follow {
@@ -63,10 +64,10 @@ fn part_of(uri: &str) -> Option<(u64, u64)> {
     Some((m.parse().ok()?, i.parse().ok()?))
 }
 
-/// `uri` relative to `base` (a playlist's URL).
+/// `uri` relative to `base` (a playlist's path).
 fn resolve(base: &str, uri: &str) -> String {
     if uri.starts_with("http") {
-        return uri.to_string();
+        return split_url(uri).map(|(_, _, path)| path).unwrap_or_default();
     }
     let dir = base.split('?').next().unwrap_or(base);
     format!("{}/{uri}", &dir[..dir.rfind('/').unwrap_or(dir.len())])
@@ -97,25 +98,17 @@ fn parse(playlist: &str) -> Parsed {
 }
 
 struct Viewer {
-    http: reqwest::Client,
+    conn: Conn,
     stats: ViewerStats,
     totals: Arc<Totals>,
 }
 
 impl Viewer {
-    /// GET `url` (optionally a byte range); the body, timed into `served` unless `blocking`.
-    async fn get(&mut self, url: &str, blocking: bool, range: Option<u64>) -> Option<bytes::Bytes> {
+    /// GET `path` (optionally a byte range); the body, timed into `served` unless `blocking`.
+    async fn get(&mut self, path: &str, blocking: bool, range: Option<u64>) -> Option<bytes::Bytes> {
         let t0 = Instant::now();
-        let mut req = self.http.get(url);
-        if let Some(n) = range {
-            req = req.header("range", format!("bytes=0-{}", n.saturating_sub(1)));
-        }
         self.stats.requests += 1;
-        let body = match req.send().await {
-            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
-            _ => None,
-        };
-        let Some(body) = body else {
+        let Ok(body) = self.conn.get(path, range).await else {
             self.stats.errors += 1;
             return None;
         };
@@ -141,18 +134,20 @@ impl Viewer {
 /// Follows `master_url`'s variant whose URI contains `rendition` (else the first) until `until`.
 /// Successful requests and their bytes also go to `totals`.
 pub async fn watch(
-    http: reqwest::Client,
     master_url: String,
     rendition: String,
     follow: Follow,
     until: Instant,
     totals: Arc<Totals>,
 ) -> ViewerStats {
-    let mut v = Viewer { http, stats: ViewerStats::default(), totals };
+    let Ok((addr, host, master)) = split_url(&master_url) else {
+        return ViewerStats { errors: 1, ..Default::default() };
+    };
+    let mut v = Viewer { conn: Conn::new(addr, host), stats: ViewerStats::default(), totals };
     let start = Instant::now();
     match follow {
-        Follow::Blocking => blocking(&mut v, &master_url, &rendition, until, start).await,
-        Follow::Polling { part, part_bytes } => polling(&mut v, &master_url, part, part_bytes, until, start).await,
+        Follow::Blocking => blocking(&mut v, &master, &rendition, until, start).await,
+        Follow::Polling { part, part_bytes } => polling(&mut v, &master, part, part_bytes, until, start).await,
     }
     v.stats
 }
@@ -185,9 +180,11 @@ async fn blocking(v: &mut Viewer, master_url: &str, rendition: &str, until: Inst
     let mut playing = Instant::now();
     let mut hint = p.hint;
     let sep = if media.contains('?') { '&' } else { '?' };
+    // Blocking reloads ask for delta updates (`_HLS_skip=YES`), as hls.js does when the playlist
+    // allows them (CAN-SKIP-UNTIL): only the newest segments' parts are needed.
     while Instant::now() < until {
         let Some((msn, i)) = hint.as_deref().and_then(part_of) else { break };
-        let Some(text) = v.text(&format!("{media}{sep}_HLS_msn={msn}&_HLS_part={i}"), true).await else {
+        let Some(text) = v.text(&format!("{media}{sep}_HLS_msn={msn}&_HLS_part={i}&_HLS_skip=YES"), true).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
@@ -249,10 +246,8 @@ mod tests {
         assert_eq!(p.parts.len(), 2);
         assert!((p.parts[1].1 - 0.3).abs() < 1e-9);
         assert_eq!(p.hint.as_deref().and_then(part_of), Some((4, 2)));
-        assert_eq!(
-            resolve("http://h/live/1/360p/index.m3u8?a=1", "part4.2.m4s?a=1"),
-            "http://h/live/1/360p/part4.2.m4s?a=1"
-        );
+        assert_eq!(resolve("/live/1/360p/index.m3u8?a=1", "part4.2.m4s?a=1"), "/live/1/360p/part4.2.m4s?a=1");
+        assert_eq!(resolve("/live/1/index.m3u8", "http://127.0.0.1:1/x/y.m3u8"), "/x/y.m3u8");
         assert_eq!(part_of("seg3.m4s"), None);
     }
 }

@@ -26,6 +26,8 @@
 //! - [`grant`]: `POST /api/channels/{id}/voice`, the voice token and gateway URL.
 //! - [`socket`]: the voice gateway WebSocket task (hello, heartbeats, frames in and out).
 //! - [`voice`]: [`VoiceClient`], the join flow tying them together; [`voice_video`] its video.
+//! - [`hls_viewer`]: the light LL-HLS player for viewer spikes, each on one keep-alive HTTP/1.1
+//!   connection ([`http1`]).
 //! - [`bench`]: `confab-testbed bench`: load scenarios, measurements, reports and plots.
 
 pub mod audio_send;
@@ -38,6 +40,7 @@ pub mod grant;
 pub mod h264_rtp;
 pub mod hist;
 pub mod hls_viewer;
+pub mod http1;
 pub mod media;
 pub mod opus_io;
 pub mod pattern;

@@ -61,11 +61,6 @@ struct Crowd {
 
 /// `n` viewers over `ramp`, all following until `ramp + hold`; `sampler`'s process is measured.
 async fn crowd(sweep: &SpikeSweep, url: &str, mode: Follow, sampler: &Sampler, pb: &ProgressBar, what: &str) -> Crowd {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .pool_max_idle_per_host(usize::MAX)
-        .build()
-        .unwrap_or_default();
     let me = Sampler::start(std::process::id());
     let totals = Arc::new(Totals::default());
     let start = Instant::now();
@@ -74,12 +69,11 @@ async fn crowd(sweep: &SpikeSweep, url: &str, mode: Follow, sampler: &Sampler, p
     let n = sweep.viewers.max(1);
     let tasks: Vec<_> = (0..n)
         .map(|k| {
-            let (http, url, rendition, totals) =
-                (http.clone(), url.to_string(), sweep.rendition.clone(), totals.clone());
+            let (url, rendition, totals) = (url.to_string(), sweep.rendition.clone(), totals.clone());
             let at = start + ramp.mul_f64(k as f64 / n as f64);
             tokio::spawn(async move {
                 tokio::time::sleep_until(at.into()).await;
-                (at, follow(http, url, rendition, mode, until, totals).await)
+                (at, follow(url, rendition, mode, until, totals).await)
             })
         })
         .collect();

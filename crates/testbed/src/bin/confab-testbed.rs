@@ -20,6 +20,10 @@ use std::time::Duration;
 use testbed::bench::{BenchArgs, run};
 use testbed::{CameraOptions, VoiceClient, VoiceOptions};
 
+/// Thousands of synthetic viewers allocate per request: glibc's malloc cost more than the work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "confab-testbed", version, about = "Synthetic confab voice participants")]
 struct Cli {
