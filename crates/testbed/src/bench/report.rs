@@ -478,6 +478,13 @@ const METHOD: &str = "
   A part's latency is its arrival minus the capture time of its first frame (publisher start +
   the frame's RTMP timestamp, which confab keeps as media time); a player holds back three parts
   (~1 s) more. Server CPU is sampled while it transcodes the whole ladder.
+- Viewer spikes: the source is encoded ahead and published with `-c copy` (`-re`), so the
+  publisher costs the shared box next to nothing; each light viewer holds one keep-alive HTTP/1.1
+  connection, fetches the master and variant playlists, the init segment and the last three
+  parts (its hold-back, ~1 s of play-out buffer), then per part a blocking reload asking for a
+  delta update and the part; a stall is a part arriving after its buffer ran dry (the player then
+  rebuffers its hold-back). nginx's crowd polls the recording's playlist and fetches a part-sized
+  range of the newest segment per part interval.
 - Durable writes: each poster is its own user of one guild and posts to its text channel again
   as soon as the last post was answered; confab answers 201 only after the message is committed
   (SQLite `synchronous = FULL`; Postgres as configured: fsync on for these figures), so 201s per

@@ -1,4 +1,5 @@
-//! One viewer-spike step. ffmpeg publishes over RTMP to a fresh server recording the stream
+//! One viewer-spike step. ffmpeg publishes over RTMP (a source encoded ahead, sent with `-c copy`,
+//! so the publisher costs the shared box next to nothing) to a fresh server recording the stream
 //! (`record_dir`); with the stream on and nobody watching, the server's CPU is the ingest and
 //! ladder's. Then `viewers` light LL-HLS players ([`hls_viewer`](crate::hls_viewer)) arrive over
 //! `ramp_secs` and follow one rendition for `hold_secs` more, while `chatters` post to the
@@ -34,13 +35,32 @@ use crate::hls_viewer::{Follow, Totals, ViewerStats, watch as follow};
 const PART: Duration = Duration::from_millis(333);
 const PARTS_PER_SEGMENT: u64 = 6;
 
-fn ffmpeg(url: &str, s: &SpikeSweep, secs: f64) -> Result<Child> {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi"])
+/// The source, encoded ahead (x264 ultrafast, AAC) into `dir`: publishing it costs ffmpeg next to
+/// nothing while the crowd runs, as a publisher on its own machine would.
+async fn encode_ahead(dir: &Path, s: &SpikeSweep, secs: f64) -> Result<PathBuf> {
+    let out = dir.join("source.flv");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
         .args(["-i", &format!("testsrc2=size={}x{}:rate={}", s.width, s.height, s.fps)])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &format!("{secs:.0}")])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", &(s.fps * 2).to_string()])
-        .args(["-c:a", "aac", "-f", "flv", url])
+        .args(["-c:a", "aac", "-f", "flv"])
+        .arg(&out)
+        .stdin(Stdio::null());
+    let status =
+        tokio::task::spawn_blocking(move || cmd.status()).await?.context("running ffmpeg (apt-get install ffmpeg)")?;
+    if !status.success() {
+        bail!("ffmpeg could not encode the source: {status}");
+    }
+    Ok(out)
+}
+
+/// Publishes `source` at its own pace (`-re`), untouched (`-c copy`).
+fn ffmpeg(url: &str, source: &Path) -> Result<Child> {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(source)
+        .args(["-c", "copy", "-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -128,7 +148,8 @@ async fn step(target: &Target, sweep: &SpikeSweep, pb: &ProgressBar, dir: &Path)
     let key = api.post(&format!("/api/channels/{channel}/stream-key"), Some(&owner.token), json!({})).await?;
     let rtmp = key["rtmp_url"].as_str().context("the server takes no RTMP")?.to_string();
     let stream_secs = (sweep.ramp_secs + sweep.hold_secs) * if sweep.nginx { 2.0 } else { 1.0 } + 20.0;
-    let mut publisher = ffmpeg(&rtmp, sweep, stream_secs)?;
+    let source = encode_ahead(dir, sweep, stream_secs).await?;
+    let mut publisher = ffmpeg(&rtmp, &source)?;
     let state = api.get(&format!("/api/channels/{channel}/stream"), Some(&owner.token)).await?;
     let token = state["watch_token"].as_str().context("no watch token")?.to_string();
     let master = format!("{}/live/{channel}/index.m3u8?a={token}", server.base);
