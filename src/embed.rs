@@ -86,7 +86,7 @@ impl Embedder {
         let position = self.app.store.channels.channels(home.guild).await?.len() as i64;
         let channel = Channel {
             id: self.app.ids.next(),
-            guild_id: home.guild,
+            guild_id: Some(home.guild),
             name: name.to_string(),
             kind: ChannelKind::Voice,
             position,
@@ -170,7 +170,7 @@ impl Embedder {
         let home = self.home().await?;
         let not_found = || EmbedError::NotFound(format!("no room {room}"));
         let channel = self.app.store.channels.channel(room).await?.ok_or_else(not_found)?;
-        if channel.guild_id != home.guild || channel.kind != ChannelKind::Voice {
+        if channel.guild_id != Some(home.guild) || channel.kind != ChannelKind::Voice {
             return Err(not_found());
         }
         if self.voice.is_room_closed(room) {

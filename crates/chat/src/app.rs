@@ -162,7 +162,8 @@ impl App {
             return Ok(s);
         }
         let settings = self.store.stream_keys.stream_settings(ch.id).await?;
-        let mut state = crate::streams::StreamState::idle(ch.guild_id, ch.id);
+        let guild = ch.guild_id.ok_or(crate::store::StoreError::NotFound("guild"))?;
+        let mut state = crate::streams::StreamState::idle(guild, ch.id);
         (state.title, state.public) = (settings.title, settings.public);
         self.stream_states.set(&state);
         Ok(state)
@@ -206,6 +207,25 @@ impl App {
 
     pub fn publish(&self, topic: Topic, name: &'static str, data: &impl serde::Serialize) {
         self.broker.publish(topic, Event::new(name, data));
+    }
+
+    /// Publishes an event of `channel`: to its guild, or to every recipient of a DM.
+    pub async fn publish_in(
+        &self,
+        channel: &crate::store::Channel,
+        name: &'static str,
+        data: &impl serde::Serialize,
+    ) -> crate::store::Result<()> {
+        match channel.guild_id {
+            Some(guild) => self.publish(Topic::Guild(guild), name, data),
+            None => {
+                let ev = Event::new(name, data);
+                for user in self.store.dms.recipients(channel.id).await? {
+                    self.broker.publish(Topic::User(user.id), ev.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Tells the user's guilds about their status, at the next flush (within [`PRESENCE_FLUSH`]),

@@ -546,6 +546,13 @@ async fn success_responses_match_their_schemas() {
     w.ok(&alice, "post", "/api/reports/{report_id}/resolve", &[&report], Some(json!({"action": "dismiss"}))).await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/reports", &[&guild], None).await;
     w.ok(&bob, "delete", "/api/channels/{channel_id}/messages/{message_id}", &[&text, &m], None).await;
+    let dm = Some(json!({ "recipients": [bob.id] }));
+    w.ok(&alice, "post", "/api/users/@me/channels", &[], dm).await;
+    w.ok(&bob, "post", "/api/users/@me/channels", &[], Some(json!({ "recipients": [alice.id] }))).await;
+    w.ok(&alice, "get", "/api/users/@me/channels", &[], None).await;
+    w.ok(&alice, "put", "/api/users/@me/blocks/{user_id}", &[&bob.id], None).await;
+    w.ok(&alice, "get", "/api/users/@me/blocks", &[], None).await;
+    w.ok(&alice, "delete", "/api/users/@me/blocks/{user_id}", &[&bob.id], None).await;
     w.ok(&alice2, "post", "/api/auth/logout", &[], None).await;
     let change = Some(json!({"password": "password-bob", "new_password": "a-new-password"}));
     w.ok(&bob, "post", "/api/auth/password", &[], change).await;

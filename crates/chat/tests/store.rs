@@ -44,7 +44,7 @@ fn channel(ids: &IdGen, guild: Id, name: &str, kind: ChannelKind, position: i64)
     let voice_mode = (kind == ChannelKind::Voice).then_some(VoiceMode::Hybrid);
     Channel {
         id: ids.next(),
-        guild_id: guild,
+        guild_id: Some(guild),
         name: name.to_string(),
         kind,
         position,
@@ -522,7 +522,7 @@ async fn group_commit(store: Store) {
     assert_eq!(store.messages.message(first.id).await.unwrap().unwrap().content, "first", "not overwritten");
     let page = store.messages.history(ch.id, Page::Latest { limit: 100 }).await.unwrap();
     assert_eq!(page.len(), 100);
-    let bob_reads = store.read_states.read_states(bob.id, chans[0].guild_id).await.unwrap();
+    let bob_reads = store.read_states.read_states(bob.id, chans[0].guild_id.unwrap()).await.unwrap();
     assert_eq!(bob_reads[0].mention_count, 20);
 }
 

@@ -33,6 +33,9 @@ pub async fn handler(
     owned_guild(&app, guild, caller.user).await?;
     let name = validate::text("name", &body.name, 100)?;
     let voice_mode = match (body.kind, body.voice_mode) {
+        (ChannelKind::Dm, _) => {
+            return Err(ApiError::invalid("a guild has no DM channels: open one with POST /api/users/@me/channels"));
+        }
         (ChannelKind::Voice, mode) => Some(mode.unwrap_or_default()),
         (ChannelKind::Text | ChannelKind::Live, None) => None,
         (ChannelKind::Text | ChannelKind::Live, Some(_)) => {
@@ -45,14 +48,14 @@ pub async fn handler(
             validate::slow_mode(secs)?;
             secs
         }
-        (ChannelKind::Voice, Some(_)) => {
+        (ChannelKind::Voice | ChannelKind::Dm, Some(_)) => {
             return Err(ApiError::invalid("slow_mode_secs applies to text and live channels only"));
         }
     };
     let position = app.store.channels.channels(guild).await?.iter().map(|c| c.position + 1).max().unwrap_or(0);
     let channel = Channel {
         id: app.ids.next(),
-        guild_id: guild,
+        guild_id: Some(guild),
         name: name.into(),
         kind: body.kind,
         position,

@@ -2,7 +2,7 @@
 //! only). `voice_mode` applies to voice channels, from the next room started; `slow_mode_secs`
 //! (0–21600, 0 off) to text channels. CHANNEL_UPDATE goes to the guild.
 
-use super::access::{member_channel, owned_guild};
+use super::access::{guild_channel, owned_guild};
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json, Path};
 use super::validate;
@@ -26,8 +26,8 @@ pub async fn handler(
     Path(channel): Path<Id>,
     Json(body): Json<Body>,
 ) -> ApiResult<axum::Json<Channel>> {
-    let mut ch = member_channel(&app, channel, caller.user).await?;
-    owned_guild(&app, ch.guild_id, caller.user).await?;
+    let (mut ch, guild) = guild_channel(&app, channel, caller.user).await?;
+    owned_guild(&app, guild, caller.user).await?;
     if body.voice_mode.is_none() && body.slow_mode_secs.is_none() {
         return Err(ApiError::invalid("nothing to change: give voice_mode or slow_mode_secs"));
     }
@@ -51,6 +51,6 @@ pub async fn handler(
         ch.slow_mode_secs = secs;
     }
     app.caches.forget_channel(ch.id);
-    app.publish(Topic::Guild(ch.guild_id), "CHANNEL_UPDATE", &ch);
+    app.publish(Topic::Guild(guild), "CHANNEL_UPDATE", &ch);
     Ok(axum::Json(ch))
 }

@@ -30,7 +30,7 @@ pub async fn handler(
     let guild = Guild { id: app.ids.next(), name: name.to_string(), owner_id: caller.user, created_at: now };
     let channel = |name: &str, kind, position| Channel {
         id: app.ids.next(),
-        guild_id: guild.id,
+        guild_id: Some(guild.id),
         name: name.into(),
         kind,
         position,

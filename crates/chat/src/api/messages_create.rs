@@ -1,6 +1,7 @@
 //! `POST /api/channels/{channel_id}/messages` `{content}` → 201 message, sent only after the
-//! message is committed; then MESSAGE_CREATE goes to the guild. Mentions (`<@id>`) of members are
-//! recorded for notifications. Each user posts at most `message_burst_per_user` at once, then
+//! message is committed; then MESSAGE_CREATE goes to the guild (or the DM's recipients). Mentions
+//! (`<@id>`) of members (recipients) are recorded for notifications. In a 1:1 DM where either side
+//! blocked the other, 403. Each user posts at most `message_burst_per_user` at once, then
 //! one per `message_refill_ms_per_user`; a channel's slow mode spaces one member's messages by
 //! `slow_mode_secs` (the owner is exempt). Both answer 429 with `retry_after`.
 
@@ -9,7 +10,6 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Json, Path};
 use super::validate;
 use crate::app::App;
-use crate::gateway::hub::Topic;
 use crate::id::Id;
 use crate::store::{Channel, Message};
 use axum::extract::State;
@@ -35,18 +35,33 @@ pub async fn handler(
         return Err(ApiError::invalid("messages can only be sent to text and live channels"));
     }
     let content = validate::text("content", &body.content, validate::MAX_MESSAGE_CHARS)?;
+    if ch.guild_id.is_none() {
+        check_not_blocked(&app, &ch, caller.user).await?;
+    }
     check_pace(&app, &ch, caller.user).await?;
     let message = Message {
         id: app.ids.next(),
         channel_id: channel,
         author_id: caller.user,
-        mentions: member_mentions(&app, ch.guild_id, &content).await?,
+        mentions: member_mentions(&app, &ch, &content).await?,
         content: content.into_owned(),
         edited_at: None,
     };
     app.store.messages.create_message(&message).await?;
-    app.publish(Topic::Guild(ch.guild_id), "MESSAGE_CREATE", &with_guild(&message, ch.guild_id));
+    app.publish_in(&ch, "MESSAGE_CREATE", &with_guild(&message, ch.guild_id)).await?;
     Ok((StatusCode::CREATED, axum::Json(message)))
+}
+
+/// A 1:1 DM carries no message between two people when either blocked the other.
+async fn check_not_blocked(app: &App, ch: &Channel, user: Id) -> ApiResult<()> {
+    let people = app.store.dms.recipients(ch.id).await?;
+    if let [a, b] = &people[..] {
+        let other = if a.id == user { b.id } else { a.id };
+        if app.store.blocks.either_blocked(user, other).await? {
+            return Err(ApiError::forbidden("you cannot send messages to this user"));
+        }
+    }
+    Ok(())
 }
 
 /// The per-user post limit, then the channel's slow mode.
@@ -57,7 +72,10 @@ async fn check_pace(app: &App, ch: &Channel, user: Id) -> ApiResult<()> {
     if ch.slow_mode_secs <= 0 {
         return Ok(());
     }
-    let owner = app.store.guilds.guild(ch.guild_id).await?.is_some_and(|g| g.owner_id == user);
+    let owner = match ch.guild_id {
+        Some(guild) => app.store.guilds.guild(guild).await?.is_some_and(|g| g.owner_id == user),
+        None => false,
+    };
     if owner {
         return Ok(());
     }
@@ -69,20 +87,32 @@ async fn check_pace(app: &App, ch: &Channel, user: Id) -> ApiResult<()> {
     })
 }
 
-/// The `<@id>` mentions in `content` that name members of the guild.
-pub async fn member_mentions(app: &App, guild: Id, content: &str) -> ApiResult<Vec<Id>> {
+/// The `<@id>` mentions in `content` that name members of the channel's guild (recipients of a DM).
+pub async fn member_mentions(app: &App, ch: &Channel, content: &str) -> ApiResult<Vec<Id>> {
+    let mentioned = validate::mentions(content);
     let mut out = Vec::new();
-    for user in validate::mentions(content) {
-        if app.is_member(guild, user).await? {
-            out.push(user);
+    match ch.guild_id {
+        Some(guild) => {
+            for user in mentioned {
+                if app.is_member(guild, user).await? {
+                    out.push(user);
+                }
+            }
         }
+        None if !mentioned.is_empty() => {
+            let people = app.store.dms.recipients(ch.id).await?;
+            out.extend(mentioned.into_iter().filter(|u| people.iter().any(|p| p.id == *u)));
+        }
+        None => {}
     }
     Ok(out)
 }
 
-/// A message as dispatched: with its guild id, as Discord does.
-pub fn with_guild(m: &Message, guild: Id) -> serde_json::Value {
+/// A message as dispatched: with its guild id, as Discord does (none in a DM).
+pub fn with_guild(m: &Message, guild: Option<Id>) -> serde_json::Value {
     let mut v = json!(m);
-    v["guild_id"] = json!(guild);
+    if let Some(guild) = guild {
+        v["guild_id"] = json!(guild);
+    }
     v
 }

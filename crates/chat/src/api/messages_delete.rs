@@ -1,12 +1,12 @@
 //! `DELETE /api/channels/{channel_id}/messages/{message_id}` → 204 (author only); MESSAGE_DELETE to
-//! the guild. Owners remove others' messages through the report queue.
+//! the guild (a DM's recipients). Owners remove others' messages through the report queue.
 
 use super::access::member_message;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Path};
 use crate::app::App;
-use crate::gateway::hub::Topic;
 use crate::id::Id;
+use crate::store::Channel;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
@@ -20,18 +20,18 @@ pub async fn handler(
     if m.author_id != caller.user {
         return Err(ApiError::forbidden("only the author may delete a message"));
     }
-    delete_and_announce(&app, ch.guild_id, channel, message).await?;
+    delete_and_announce(&app, &ch, message).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn delete_and_announce(app: &App, guild: Id, channel: Id, message: Id) -> ApiResult<bool> {
+pub async fn delete_and_announce(app: &App, ch: &Channel, message: Id) -> ApiResult<bool> {
     let deleted = app.store.messages.delete_message(message).await?;
     if deleted {
-        app.publish(
-            Topic::Guild(guild),
-            "MESSAGE_DELETE",
-            &json!({ "id": message, "channel_id": channel, "guild_id": guild }),
-        );
+        let mut d = json!({ "id": message, "channel_id": ch.id });
+        if let Some(guild) = ch.guild_id {
+            d["guild_id"] = json!(guild);
+        }
+        app.publish_in(ch, "MESSAGE_DELETE", &d).await?;
     }
     Ok(deleted)
 }

@@ -7,7 +7,6 @@ use super::extract::{Caller, Json, Path};
 use super::messages_create::{member_mentions, with_guild};
 use super::validate;
 use crate::app::App;
-use crate::gateway::hub::Topic;
 use crate::id::{Id, now_ms};
 use crate::store::Message;
 use axum::extract::State;
@@ -30,12 +29,12 @@ pub async fn handler(
         return Err(ApiError::forbidden("only the author may edit a message"));
     }
     let content = validate::text("content", &body.content, validate::MAX_MESSAGE_CHARS)?;
-    m.mentions = member_mentions(&app, ch.guild_id, &content).await?;
+    m.mentions = member_mentions(&app, &ch, &content).await?;
     m.content = content.into_owned();
     m.edited_at = Some(now_ms());
     if !app.store.messages.edit_message(&m).await? {
         return Err(ApiError::not_found(code::UNKNOWN_MESSAGE, "message"));
     }
-    app.publish(Topic::Guild(ch.guild_id), "MESSAGE_UPDATE", &with_guild(&m, ch.guild_id));
+    app.publish_in(&ch, "MESSAGE_UPDATE", &with_guild(&m, ch.guild_id)).await?;
     Ok(axum::Json(m))
 }

@@ -10,9 +10,12 @@ mod auth_login;
 mod auth_logout;
 mod auth_password;
 mod auth_signup;
+mod blocks;
 mod channels_create;
 mod channels_list;
 mod channels_update;
+mod dms_list;
+mod dms_open;
 mod guilds_create;
 mod guilds_get;
 mod guilds_list;
@@ -43,7 +46,7 @@ use crate::app::App;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use error::{ApiError, code};
 
 /// Every `/api` route.
@@ -56,6 +59,9 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/auth/logout", post(auth_logout::handler))
         .route("/api/auth/password", post(auth_password::handler))
         .route("/api/users/@me", get(users_me::handler))
+        .route("/api/users/@me/channels", get(dms_list::handler).post(dms_open::handler))
+        .route("/api/users/@me/blocks", get(blocks::list))
+        .route("/api/users/@me/blocks/{user_id}", put(blocks::put).delete(blocks::delete))
         .route("/api/guilds", post(guilds_create::handler).get(guilds_list::handler))
         .route("/api/guilds/{guild_id}", get(guilds_get::handler))
         .route("/api/guilds/{guild_id}/channels", get(channels_list::handler).post(channels_create::handler))

@@ -27,12 +27,16 @@ pub async fn handler(
 ) -> ApiResult<(StatusCode, axum::Json<Report>)> {
     let (ch, m) = member_message(&app, channel, message, caller.user).await?;
     let reason = validate::text("reason", &body.reason, 500)?;
+    // Reports go to a guild's moderators; a DM has none (block the user instead).
+    let guild_id = ch.guild_id.ok_or_else(|| {
+        ApiError::invalid("messages in direct messages cannot be reported to a guild: block the user instead")
+    })?;
     let guild =
-        app.store.guilds.guild(ch.guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
+        app.store.guilds.guild(guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
     let report = Report {
         id: app.ids.next(),
         subject: ReportSubject::Message,
-        guild_id: ch.guild_id,
+        guild_id,
         channel_id: channel,
         message_id: message,
         message_author: m.author_id,

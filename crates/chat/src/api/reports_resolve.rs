@@ -47,8 +47,10 @@ pub async fn handler(
     if !app.store.reports.resolve_report(report, status, caller.user, now_ms()).await? {
         return Err(ApiError::new(StatusCode::CONFLICT, code::INVALID_FORM_BODY, "report already resolved"));
     }
-    if status == ReportStatus::Deleted {
-        delete_and_announce(&app, r.guild_id, r.channel_id, r.message_id).await?;
+    if status == ReportStatus::Deleted
+        && let Some(ch) = app.channel(r.channel_id).await?
+    {
+        delete_and_announce(&app, &ch, r.message_id).await?;
     }
     Ok(axum::Json(app.store.reports.report(report).await?.ok_or_else(unknown)?))
 }

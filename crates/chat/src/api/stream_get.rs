@@ -33,7 +33,10 @@ pub async fn handler(
         None => None,
     };
     let member = match &caller {
-        Some(c) => app.is_member(ch.guild_id, c.user).await?,
+        Some(c) => match ch.guild_id {
+            Some(guild) => app.is_member(guild, c.user).await?,
+            None => false,
+        },
         None => false,
     };
     let state = if ch.kind == ChannelKind::Live { Some(app.stream_state(&ch).await?) } else { None };

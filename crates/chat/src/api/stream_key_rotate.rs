@@ -3,7 +3,7 @@
 //! key stops working (a publisher already live goes on until it stops). `rtmp_url` is where OBS or
 //! ffmpeg publishes (`null` when this server takes no RTMP).
 
-use super::access::{member_channel, owned_guild};
+use super::access::{guild_channel, owned_guild};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Path};
 use crate::app::App;
@@ -14,8 +14,8 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path<Id>) -> ApiResult<axum::Json<Value>> {
-    let ch = member_channel(&app, channel, caller.user).await?;
-    owned_guild(&app, ch.guild_id, caller.user).await?;
+    let (ch, guild) = guild_channel(&app, channel, caller.user).await?;
+    owned_guild(&app, guild, caller.user).await?;
     if ch.kind != ChannelKind::Live {
         return Err(ApiError::invalid("stream keys belong to live channels"));
     }

@@ -26,20 +26,21 @@ pub async fn handler(
     Json(body): Json<Body>,
 ) -> ApiResult<(StatusCode, axum::Json<Report>)> {
     let ch = app.channel(channel).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"))?;
-    if ch.kind != ChannelKind::Live {
-        return Err(ApiError::invalid("not a live channel"));
-    }
+    let guild_id = match (ch.kind, ch.guild_id) {
+        (ChannelKind::Live, Some(guild)) => guild,
+        _ => return Err(ApiError::invalid("not a live channel")),
+    };
     let state = app.stream_state(&ch).await?;
-    if !state.public && !app.is_member(ch.guild_id, caller.user).await? {
+    if !state.public && !app.is_member(guild_id, caller.user).await? {
         return Err(ApiError::not_member());
     }
     let reason = validate::text("reason", &body.reason, 500)?;
     let guild =
-        app.store.guilds.guild(ch.guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
+        app.store.guilds.guild(guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
     let report = Report {
         id: app.ids.next(),
         subject: ReportSubject::Stream,
-        guild_id: ch.guild_id,
+        guild_id,
         channel_id: channel,
         message_id: Id(0),
         message_author: guild.owner_id,

@@ -2,7 +2,7 @@
 //! the watch page's title (up to 140 characters, empty clears it), and whether anyone may watch,
 //! signed in or not. STREAM_UPDATE tells the guild.
 
-use super::access::{member_channel, owned_guild};
+use super::access::{guild_channel, owned_guild};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Json, Path};
 use super::validate;
@@ -26,8 +26,8 @@ pub async fn handler(
     Path(channel): Path<Id>,
     Json(body): Json<Body>,
 ) -> ApiResult<axum::Json<StreamState>> {
-    let ch = member_channel(&app, channel, caller.user).await?;
-    owned_guild(&app, ch.guild_id, caller.user).await?;
+    let (ch, guild) = guild_channel(&app, channel, caller.user).await?;
+    owned_guild(&app, guild, caller.user).await?;
     if ch.kind != ChannelKind::Live {
         return Err(ApiError::invalid("not a live channel"));
     }

@@ -2,7 +2,7 @@
 //! member asks to join a voice channel; the voice gateway at `endpoint` accepts the token. The
 //! token names the login that asked for it, so the voice session ends when that login does.
 
-use super::access::member_channel;
+use super::access::guild_channel;
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Path};
 use crate::app::App;
@@ -13,12 +13,12 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path<Id>) -> ApiResult<axum::Json<Value>> {
-    let ch = member_channel(&app, channel, caller.user).await?;
+    let (ch, guild_id) = guild_channel(&app, channel, caller.user).await?;
     if ch.kind != ChannelKind::Voice {
         return Err(ApiError::invalid("not a voice channel"));
     }
     let guild =
-        app.store.guilds.guild(ch.guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
+        app.store.guilds.guild(guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
     let user =
         app.store.users.user(caller.user).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_USER, "user"))?;
     let expires_at = now_ms() + (app.cfg.voice_token_ttl_secs as i64).saturating_mul(1000);

@@ -76,6 +76,8 @@ pub trait MemberStore: Send + Sync {
     /// At most `limit` members with a user id above `after`, by user id: a page of a large guild.
     async fn members_page(&self, guild: Id, after: Option<Id>, limit: u32) -> Result<Vec<Member>>;
     async fn member_count(&self, guild: Id) -> Result<u64>;
+    /// Whether `a` and `b` are members of some guild together (who may open a DM with whom).
+    async fn share_a_guild(&self, a: Id, b: Id) -> Result<bool>;
     /// Redeems an invite: adds `user` to its guild and counts the use, atomically. `NotFound("invite")`
     /// when unknown, expired or used up. Returns the guild and whether the user is newly a member.
     async fn join_by_invite(&self, code: &str, user: Id, now_ms: i64) -> Result<(Guild, bool)>;
@@ -90,6 +92,30 @@ pub trait ChannelStore: Send + Sync {
     async fn set_voice_mode(&self, channel: Id, mode: VoiceMode) -> Result<bool>;
     /// Sets a text channel's slow mode (seconds); `false` when no such text channel exists.
     async fn set_slow_mode(&self, channel: Id, secs: i64) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait DmStore: Send + Sync {
+    /// The 1:1 DM of `a` and `b`: the existing one, else `channel` created for them. `true` when new.
+    async fn open_dm(&self, channel: &Channel, a: Id, b: Id) -> Result<(Channel, bool)>;
+    /// Creates `channel` as a group DM of `recipients`.
+    async fn create_group_dm(&self, channel: &Channel, recipients: &[Id]) -> Result<()>;
+    /// Who is in a DM (empty when it is not one).
+    async fn recipients(&self, channel: Id) -> Result<Vec<User>>;
+    /// `user`'s DMs with their read state (as seen by `user`), latest activity first.
+    async fn dms_of(&self, user: Id) -> Result<Vec<Dm>>;
+}
+
+#[async_trait]
+pub trait BlockStore: Send + Sync {
+    /// `user` blocks `blocked`; `false` when already blocked.
+    async fn block(&self, user: Id, blocked: Id, now_ms: i64) -> Result<bool>;
+    /// `false` when it was not blocked.
+    async fn unblock(&self, user: Id, blocked: Id) -> Result<bool>;
+    /// The users `user` blocked.
+    async fn blocked_by(&self, user: Id) -> Result<Vec<User>>;
+    /// Whether either of `a` and `b` blocked the other.
+    async fn either_blocked(&self, a: Id, b: Id) -> Result<bool>;
 }
 
 #[async_trait]
@@ -140,6 +166,8 @@ pub struct Store {
     pub guilds: Arc<dyn GuildStore>,
     pub members: Arc<dyn MemberStore>,
     pub channels: Arc<dyn ChannelStore>,
+    pub dms: Arc<dyn DmStore>,
+    pub blocks: Arc<dyn BlockStore>,
     pub stream_keys: Arc<dyn StreamKeyStore>,
     pub messages: Arc<dyn MessageStore>,
     pub read_states: Arc<dyn ReadStateStore>,
@@ -163,6 +191,8 @@ impl Store {
             guilds: sql.clone(),
             members: sql.clone(),
             channels: sql.clone(),
+            dms: sql.clone(),
+            blocks: sql.clone(),
             stream_keys: sql.clone(),
             messages: sql.clone(),
             read_states: sql.clone(),

@@ -53,6 +53,8 @@ pub enum ChannelKind {
     Voice,
     /// A live stream ("Live Now") and its chat.
     Live,
+    /// A direct message channel: no guild, 2 to 10 recipients.
+    Dm,
 }
 
 impl ChannelKind {
@@ -61,6 +63,7 @@ impl ChannelKind {
             ChannelKind::Text => "text",
             ChannelKind::Voice => "voice",
             ChannelKind::Live => "live",
+            ChannelKind::Dm => "dm",
         }
     }
 
@@ -69,13 +72,14 @@ impl ChannelKind {
             "text" => Some(ChannelKind::Text),
             "voice" => Some(ChannelKind::Voice),
             "live" => Some(ChannelKind::Live),
+            "dm" => Some(ChannelKind::Dm),
             _ => None,
         }
     }
 
-    /// Text channels and a live stream's chat hold messages.
+    /// Text channels, a live stream's chat and DMs hold messages.
     pub fn has_messages(self) -> bool {
-        matches!(self, ChannelKind::Text | ChannelKind::Live)
+        matches!(self, ChannelKind::Text | ChannelKind::Live | ChannelKind::Dm)
     }
 }
 
@@ -114,7 +118,8 @@ impl VoiceMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Channel {
     pub id: Id,
-    pub guild_id: Id,
+    /// `None` for a DM.
+    pub guild_id: Option<Id>,
     pub name: String,
     pub kind: ChannelKind,
     pub position: i64,
@@ -238,4 +243,16 @@ pub struct StreamSettings {
     /// Anyone may watch, signed in or not (chat still needs an account).
     pub public: bool,
     pub title: String,
+}
+
+/// A DM channel as its recipients see it: who is in it, and what they have not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dm {
+    #[serde(flatten)]
+    pub channel: Channel,
+    /// Everyone in it, the caller included.
+    pub recipients: Vec<User>,
+    pub last_message_id: Option<Id>,
+    pub unread_count: i64,
+    pub mention_count: i64,
 }

@@ -21,7 +21,7 @@ pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(c.id.0)
-    .bind(c.guild_id.0)
+    .bind(c.guild_id.map(|g| g.0))
     .bind(&c.name)
     .bind(c.kind.as_str())
     .bind(c.position)
@@ -30,17 +30,17 @@ pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
     .bind(c.slow_mode_secs)
 }
 
-fn channel(row: &AnyRow) -> Result<Channel> {
+pub(super) fn channel(row: &AnyRow) -> Result<Channel> {
     let kind: String = row.try_get("kind")?;
     let kind = ChannelKind::parse(&kind).ok_or(StoreError::NotFound("channel kind"))?;
     let mode: String = row.try_get("voice_mode")?;
     let voice_mode = match kind {
         ChannelKind::Voice => Some(VoiceMode::parse(&mode).ok_or(StoreError::NotFound("voice mode"))?),
-        ChannelKind::Text | ChannelKind::Live => None,
+        ChannelKind::Text | ChannelKind::Live | ChannelKind::Dm => None,
     };
     Ok(Channel {
         id: id(row, "id")?,
-        guild_id: id(row, "guild_id")?,
+        guild_id: row.try_get::<Option<i64>, _>("guild_id")?.map(Id),
         name: row.try_get("name")?,
         kind,
         position: row.try_get("position")?,

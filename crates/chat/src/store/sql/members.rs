@@ -16,6 +16,18 @@ fn member(r: &AnyRow) -> Result<Member> {
 
 #[async_trait]
 impl MemberStore for SqlStore {
+    async fn share_a_guild(&self, a: Id, b: Id) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM members x JOIN members y ON y.guild_id = x.guild_id \
+             WHERE x.user_id = $1 AND y.user_id = $2 LIMIT 1",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     async fn is_member(&self, guild: Id, user: Id) -> Result<bool> {
         let row = sqlx::query("SELECT 1 AS one FROM members WHERE guild_id = $1 AND user_id = $2")
             .bind(guild.0)

@@ -1,6 +1,8 @@
 //! The SQL store: every aggregate trait over one sqlx `Any` pool (SQLite or Postgres).
 
+mod blocks;
 mod channels;
+mod dms;
 mod group_commit;
 mod guilds;
 mod members;
@@ -31,6 +33,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (4, "live", include_str!("../../../migrations/sqlite/0004_live.sql"), true),
     (5, "stream_settings", include_str!("../../../migrations/sqlite/0005_stream_settings.sql"), false),
     (6, "report_subject", include_str!("../../../migrations/sqlite/0006_report_subject.sql"), false),
+    (7, "dms", include_str!("../../../migrations/sqlite/0007_dms.sql"), true),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql"), false),
@@ -39,6 +42,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     (4, "live", include_str!("../../../migrations/postgres/0004_live.sql"), false),
     (5, "stream_settings", include_str!("../../../migrations/postgres/0005_stream_settings.sql"), false),
     (6, "report_subject", include_str!("../../../migrations/postgres/0006_report_subject.sql"), false),
+    (7, "dms", include_str!("../../../migrations/postgres/0007_dms.sql"), false),
 ];
 
 pub struct SqlStore {

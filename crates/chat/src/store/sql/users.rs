@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-fn user(row: &AnyRow) -> Result<User> {
+pub(super) fn user(row: &AnyRow) -> Result<User> {
     Ok(User { id: id(row, "id")?, username: row.try_get("username")?, created_at: row.try_get("created_at")? })
 }
 
