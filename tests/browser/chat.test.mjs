@@ -202,3 +202,36 @@ test('slow mode: the owner sets it, a member is told when they may send again', 
   await bob.waitForSelector('#toast:has-text("slow mode")');
   assert.equal(await bob.locator('#messages .msg:has-text("too soon")').count(), 0);
 });
+
+test('direct messages: opened from the member list, unread on the rail, live both ways; a block stops them', async () => {
+  await alice.click('#members button[aria-label="Message bob"]');
+  await alice.waitForSelector('#channel-title:text("@ bob")');
+  await alice.fill('#composer-input', 'psst, a secret');
+  await alice.keyboard.press('Enter');
+  await alice.waitForSelector('#messages .msg:has-text("psst, a secret")');
+  // Bob, reading a guild channel, sees it counted on the rail's DM button, then opens it.
+  await bob.waitForSelector('#dm-home[aria-label="Direct messages, 1 unread"]');
+  await bob.click('#dm-home');
+  // The newest DM opens (on the phone the list is in the drawer).
+  await bob.waitForSelector('#channel-list button.channel[aria-current="true"]:has(.name:text-is("alice"))', { state: 'attached' });
+  await bob.waitForSelector('#messages .msg:has-text("psst, a secret")');
+  await bob.waitForSelector('#dm-home[aria-label="Direct messages"]', { state: 'attached' });
+  await bob.fill('#composer-input', 'got it');
+  await bob.keyboard.press('Enter');
+  await alice.waitForSelector('#messages .msg:has-text("got it")');
+  assert.equal(await alice.locator('#messages .msg:has-text("got it") button:text("Report")').count(), 0, 'no guild to report to');
+  await screenshot(bob, 'dm');
+  await screenshot(alice, 'dm-laptop');
+  // Bob blocks alice (the people panel is a drawer on the phone): her next message is refused,
+  // saying why; unblocked, it goes through.
+  await bob.click('#toggle-members');
+  await bob.click('#dm-block:text("Block alice")');
+  await bob.waitForSelector('#dm-block:text("Unblock alice")');
+  await alice.fill('#composer-input', 'hello?');
+  await alice.keyboard.press('Enter');
+  await alice.waitForSelector('#toast:has-text("cannot send messages to this user")');
+  await bob.click('#dm-block:text("Unblock alice")');
+  await bob.waitForSelector('#dm-block:text("Block alice")');
+  await alice.keyboard.press('Enter');
+  await bob.waitForSelector('#messages .msg:has-text("hello?")');
+});

@@ -3,12 +3,12 @@
 
 import { ApiError, get, getToken, post, setToken } from './api.js';
 import { showAuth } from './auth.js';
-import { $, toast } from './dom.js';
+import { $, idCmp, toast } from './dom.js';
 import { Gateway } from './gateway.js';
 import { initMembers } from './members.js';
 import { composerHint, flushAck, initMessages, openChannel } from './messages.js';
 import { initSidebar } from './sidebar.js';
-import { apply, channel, emit, guild, state } from './state.js';
+import { DMS, addDms, apply, channel, emit, guild, state } from './state.js';
 import { initVoiceView, showDock, showVoice, voiceSession } from './voice_view.js';
 import { hideWatch, initWatch, showWatch } from './watch.js';
 
@@ -16,6 +16,11 @@ let gateway = null;
 const remember = () => localStorage.setItem('confab.last', JSON.stringify({ g: state.guildId, c: state.channelId }));
 
 function selectGuild(id, full) {
+  if (id === DMS) {
+    state.guildId = DMS;
+    const c = state.dms.get(state.channelId) ?? [...state.dms.values()].sort((a, b) => idCmp(b.last_message_id ?? b.id, a.last_message_id ?? a.id))[0];
+    return selectChannel(c?.id ?? null);
+  }
   // The HTTP answer may beat GUILD_CREATE on the gateway: take it now, members come with it below.
   if (full && !state.guilds.has(id)) apply('GUILD_CREATE', full);
   state.guildId = id;
@@ -49,7 +54,8 @@ function selectChannel(id) {
   const c = channel(id);
   $('empty').hidden = !!c;
   const live = c?.kind === 'live';
-  $('chat').hidden = c?.kind !== 'text' && !live;
+  const text = c?.kind === 'text' || c?.kind === 'dm';
+  $('chat').hidden = !text && !live;
   $('voice').hidden = c?.kind !== 'voice';
   $('watch').hidden = !live;
   $('main').classList.toggle('live', live);
@@ -60,7 +66,7 @@ function selectChannel(id) {
   emit('select');
   closeDrawer();
   showDock(); // a call goes on above any text channel
-  if (c?.kind === 'text' || live) openChannel();
+  if (text || live) openChannel();
   if (live) showWatch();
   if (c?.kind === 'voice') showVoice();
 }
@@ -68,7 +74,8 @@ function selectChannel(id) {
 /** Any channel, in whichever guild it is (the dock opens the call's channel from anywhere). */
 function showChannel(id) {
   const c = channel(id);
-  if (!c || c.guild_id === state.guildId) return selectChannel(id);
+  if (c?.kind === 'dm') state.guildId = DMS;
+  if (!c || c.kind === 'dm' || c.guild_id === state.guildId) return selectChannel(id);
   state.channelId = id;
   selectGuild(c.guild_id);
 }
@@ -78,12 +85,33 @@ function closeDrawer() {
   $('toggle-sidebar').setAttribute('aria-expanded', 'false');
 }
 
+/** A DM with `userId` (found, or opened on the server), shown. */
+async function messageUser(userId) {
+  try {
+    const d = await post('/users/@me/channels', { recipients: [userId] });
+    addDms([d]);
+    showChannel(d.id);
+  } catch (e) { toast(e.message); }
+}
+
+/** The DM list and blocks, after READY (a resumed session keeps them current by events). */
+async function loadDms() {
+  try {
+    const [list, blocked] = await Promise.all([get('/users/@me/channels'), get('/users/@me/blocks')]);
+    state.blocked = new Set(blocked.map((u) => u.id));
+    addDms(list);
+    if (state.guildId === DMS && !channel(state.channelId)) selectGuild(DMS);
+  } catch (e) { toast(e.message); }
+}
+
 function dispatch({ t, d }) {
   apply(t, d);
   if (t === 'READY') {
+    loadDms();
     const last = JSON.parse(localStorage.getItem('confab.last') ?? '{}');
-    if (!state.guilds.has(state.guildId)) state.guildId = state.guilds.has(last.g) ? last.g : state.guilds.keys().next().value ?? null;
-    if (!channel(state.channelId) && guild()?.channels.some((c) => c.id === last.c)) state.channelId = last.c;
+    if (last.g === DMS) state.guildId = DMS;
+    if (state.guildId !== DMS && !state.guilds.has(state.guildId)) state.guildId = state.guilds.has(last.g) ? last.g : state.guilds.keys().next().value ?? null;
+    if (!channel(state.channelId) && (guild()?.channels.some((c) => c.id === last.c) || state.guildId === DMS)) state.channelId = last.c;
     selectGuild(state.guildId);
   }
   if (t === 'GUILD_CREATE') {
@@ -122,7 +150,7 @@ async function logout(tell = true) {
 async function boot() {
   initSidebar({ selectGuild, selectChannel });
   initMessages();
-  initMembers();
+  initMembers({ messageUser });
   initVoiceView({ showChannel });
   initWatch();
   $('logout').onclick = () => logout();

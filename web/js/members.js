@@ -1,12 +1,18 @@
-// The member list of the current guild, grouped by presence.
+// The member list of the current guild, grouped by presence, each other member with a button to
+// message them; in a DM, the people in it (and, in a 1:1 DM, Block / Unblock).
 
-import { $, avatar, h, icon } from './dom.js';
-import { guild, on, state } from './state.js';
+import { del, put } from './api.js';
+import { $, avatar, h, icon, toast } from './dom.js';
+import { DMS, channel, emit, guild, on, state } from './state.js';
+
+let nav;
 
 const LABEL = { online: 'Online', idle: 'Idle', dnd: 'Do not disturb', offline: 'Offline' };
 
-export function initMembers() {
-  for (const t of ['guilds', 'members', 'select']) on(t, render);
+/** `actions`: {messageUser(userId)}. */
+export function initMembers(actions) {
+  nav = actions;
+  for (const t of ['guilds', 'members', 'select', 'dms', 'blocks']) on(t, render);
   // On a narrow screen the list is a drawer over the conversation (and the call dock): it starts
   // folded there, and folds again whenever the window narrows. Wide, the user's choice holds.
   const narrow = matchMedia('(max-width: 1000px)');
@@ -25,7 +31,43 @@ function show(shown) {
   $('toggle-members').setAttribute('aria-expanded', String(shown));
 }
 
+function messageButton(userId, name) {
+  if (userId === state.me.id) return null;
+  return h('button', {
+    class: 'icon small message-user', title: `Message ${name}`, 'aria-label': `Message ${name}`,
+    onclick: () => nav.messageUser(userId),
+  }, icon('chat', 14));
+}
+
+function renderDm(d) {
+  const people = [...d.recipients].sort((a, b) => a.username.localeCompare(b.username));
+  const other = d.recipients.length === 2 ? d.recipients.find((u) => u.id !== state.me.id) : null;
+  const blocked = other && state.blocked?.has(other.id);
+  $('members').replaceChildren(h('h3', {}, `In this conversation — ${people.length}`),
+    h('ul', { 'aria-label': 'In this conversation' }, people.map((u) => h('li', { class: 'member', 'data-user': u.id },
+      avatar(u.id, u.username), h('span', {}, u.username, u.id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null))),
+    ),
+    other ? h('button', { class: 'small', id: 'dm-block', onclick: () => toggleBlock(other, blocked) },
+      blocked ? `Unblock ${other.username}` : `Block ${other.username}`) : null);
+}
+
+async function toggleBlock(user, blocked) {
+  try {
+    if (blocked) await del(`/users/@me/blocks/${user.id}`);
+    else await put(`/users/@me/blocks/${user.id}`);
+    state.blocked ??= new Set();
+    if (blocked) state.blocked.delete(user.id);
+    else state.blocked.add(user.id);
+    toast(blocked ? `${user.username} is unblocked` : `${user.username} is blocked: neither of you can message the other`);
+    emit('blocks');
+  } catch (e) { toast(e.message); }
+}
+
 function render() {
+  if (state.guildId === DMS) {
+    const d = channel();
+    return d?.kind === 'dm' ? renderDm(d) : $('members').replaceChildren();
+  }
   const g = guild();
   if (!g) return $('members').replaceChildren();
   const all = [...g.members.values()].sort((a, b) => a.username.localeCompare(b.username));
@@ -38,7 +80,7 @@ function render() {
     }, avatar(m.user_id, m.username, m.status), h('span', {}, m.username,
       m.user_id === g.guild.owner_id ? h('span', { title: 'Server owner', class: 'owner' }, icon('crown', 14), h('span', { class: 'visually-hidden' }, ' (owner)')) : null,
       m.user_id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null),
-    h('span', { class: 'visually-hidden' }, `, ${LABEL[m.status]}`)))),
+    h('span', { class: 'visually-hidden' }, `, ${LABEL[m.status]}`), messageButton(m.user_id, m.username)))),
   ] : [];
   $('members').replaceChildren(...group('Online', online), ...group('Offline', offline));
 }

@@ -4,7 +4,7 @@
 import { del, get, patch, post } from './api.js';
 import { $, h, idCmp, idTime, toast } from './dom.js';
 import { ask, confirm } from './dialog.js';
-import { channel, emit, guild, markRead, on, state, username } from './state.js';
+import { channel, dmTitle, emit, guild, markRead, on, readsOf, state, username } from './state.js';
 
 const PAGE = 50;
 let unreadAfter = null; // the divider goes before the first message newer than this id
@@ -55,9 +55,10 @@ const scrollToBottom = () => { const el = $('history'); el.scrollTop = el.scroll
 export async function openChannel() {
   const id = state.channelId;
   const c = channel(id);
-  $('channel-title').textContent = `# ${c.name}`;
+  $('channel-title').textContent = c.kind === 'dm' ? `@ ${dmTitle(c)}` : `# ${c.name}`;
   composerHint(c);
-  unreadAfter = guild(c.guild_id)?.reads.get(id)?.unread_count > 0 ? guild(c.guild_id).reads.get(id).last_read_id : null;
+  const read = readsOf(c)?.get(id);
+  unreadAfter = read?.unread_count > 0 ? read.last_read_id : null;
   let h = history(id);
   if (!h?.loaded) {
     $('messages').replaceChildren(); // no stale channel shown while loading
@@ -172,7 +173,7 @@ export function flushAck() {
   pendingAck = null;
   const last = id && history(id)?.list.at(-1);
   if (!last) return;
-  const r = guild(channel(id)?.guild_id)?.reads.get(id);
+  const r = readsOf(channel(id))?.get(id);
   if (r && r.unread_count === 0 && idCmp(r.last_read_id, last.id) >= 0) return;
   markRead(id, last.id);
   post(`/channels/${id}/messages/${last.id}/ack`).catch(() => {});
@@ -203,12 +204,14 @@ function item(m, continues = null) {
     h('div', { class: 'actions', role: 'group', 'aria-label': 'Message actions' },
       mine ? h('button', { class: 'small', onclick: () => startEdit(m) }, 'Edit') : null,
       mine ? h('button', { class: 'small', onclick: () => remove(m) }, 'Delete') : null,
-      mine ? null : h('button', { class: 'small', onclick: () => report(m) }, 'Report')));
+      mine || channel()?.kind === 'dm' ? null : h('button', { class: 'small', onclick: () => report(m) }, 'Report')));
 }
 
 /** `@name` of a guild member becomes `<@id>`, the form the server records as a mention. */
 function withMentions(text) {
-  const byName = new Map([...(guild()?.members.values() ?? [])].map((m) => [m.username.toLowerCase(), m.user_id]));
+  const c = channel();
+  const people = c?.kind === 'dm' ? c.recipients.map((u) => ({ username: u.username, user_id: u.id })) : [...(guild()?.members.values() ?? [])];
+  const byName = new Map(people.map((m) => [m.username.toLowerCase(), m.user_id]));
   return text.replace(/(^|\s)@([A-Za-z0-9_.-]{2,32})/g, (all, pre, name) => {
     const id = byName.get(name.toLowerCase());
     return id ? `${pre}<@${id}>` : all;
@@ -220,7 +223,8 @@ export function composerHint(c = channel(state.channelId)) {
   if (!c) return;
   const wait = Math.ceil((slowUntil.get(c.id) ?? 0) - Date.now() / 1000);
   const slow = c.slow_mode_secs > 0 ? ` (slow mode: one message every ${c.slow_mode_secs} s)` : '';
-  $('composer-input').placeholder = wait > 0 ? `Slow mode: you can send again in ${wait} s` : `Message #${c.name}${slow}`;
+  const where = c.kind === 'dm' ? `@${dmTitle(c)}` : `#${c.name}`;
+  $('composer-input').placeholder = wait > 0 ? `Slow mode: you can send again in ${wait} s` : `Message ${where}${slow}`;
   if (wait > 0) setTimeout(() => composerHint(channel(state.channelId)), 1000);
 }
 

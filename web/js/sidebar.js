@@ -1,16 +1,18 @@
-// The server rail and the channel list: guilds (create, join by code, invite), text channels with
-// unread and mention badges, voice channels with who is in them.
+// The server rail and the channel list: direct messages (the rail's first button: the DM list with
+// unread badges), guilds (create, join by code, invite), text channels with unread and mention
+// badges, voice channels with who is in them.
 
 import { post } from './api.js';
-import { $, avatar, h, icon, initials, toast } from './dom.js';
+import { $, avatar, h, icon, idCmp, initials, toast } from './dom.js';
 import { ask, newChannel, show } from './dialog.js';
-import { apply, guild, on, state, username } from './state.js';
+import { DMS, apply, dmTitle, guild, on, state, username } from './state.js';
 
 let nav;
 
 /** `actions`: {selectGuild(id), selectChannel(id)}. */
 export function initSidebar(actions) {
   nav = actions;
+  $('dm-home').onclick = () => nav.selectGuild(DMS);
   $('guild-create').onclick = async () => {
     const name = await ask({ title: 'Create a server', label: 'Server name', ok: 'Create' });
     if (!name) return;
@@ -33,7 +35,7 @@ export function initSidebar(actions) {
       await show({ title: 'Invite people', text: 'Share this code; it joins with “Join a server”.', code: inv.code });
     } catch (e) { toast(e.message); }
   };
-  for (const t of ['guilds', 'channels', 'voice-states', 'unread', 'select', 'stream']) on(t, renderAll);
+  for (const t of ['guilds', 'channels', 'voice-states', 'unread', 'select', 'stream', 'dms']) on(t, renderAll);
 }
 
 function renderAll() {
@@ -42,6 +44,10 @@ function renderAll() {
 }
 
 function renderGuilds() {
+  const dmUnread = [...state.dmReads.values()].reduce((n, r) => n + (r.unread_count || 0), 0);
+  $('dm-home').replaceChildren(icon('chat', 22), dmUnread ? h('span', { class: 'badge dot' }, String(dmUnread)) : '');
+  $('dm-home').setAttribute('aria-label', `Direct messages${dmUnread ? `, ${dmUnread} unread` : ''}`);
+  $('dm-home').setAttribute('aria-current', state.guildId === DMS ? 'true' : 'false');
   $('guild-list').replaceChildren(...[...state.guilds.values()].map(({ guild: g, reads }) => {
     const unread = [...reads.values()].some((r) => r.unread_count > 0);
     const mentions = [...reads.values()].reduce((n, r) => n + (r.mention_count || 0), 0);
@@ -54,6 +60,7 @@ function renderGuilds() {
 }
 
 function renderChannels() {
+  if (state.guildId === DMS) return renderDms();
   const g = guild();
   $('guild-name').textContent = g?.guild.name ?? 'No server';
   $('invite-create').hidden = !g;
@@ -72,6 +79,26 @@ function renderChannels() {
   };
   $('channel-list').replaceChildren(...section('text', 'Text channels'), ...section('live', 'Live channels'),
     ...section('voice', 'Voice channels'));
+}
+
+function renderDms() {
+  $('guild-name').textContent = 'Direct messages';
+  $('invite-create').hidden = true;
+  const items = [...state.dms.values()]
+    .sort((a, b) => idCmp(b.last_message_id ?? b.id, a.last_message_id ?? a.id))
+    .map((d) => {
+      const r = state.dmReads.get(d.id);
+      const unread = r?.unread_count > 0 && d.id !== state.channelId ? r.unread_count : 0;
+      const title = dmTitle(d);
+      return h('li', {}, h('button', {
+        class: `channel${unread ? ' unread' : ''}`, 'data-channel': d.id, 'aria-label': `${title}${unread ? `, ${unread} unread` : ''}`,
+        'aria-current': d.id === state.channelId ? 'true' : null, onclick: () => nav.selectChannel(d.id),
+      }, h('span', { 'aria-hidden': 'true', class: 'hash' }, '@'), h('span', { class: 'name' }, title),
+      unread ? h('span', { class: 'badge' }, String(unread)) : null));
+    });
+  $('channel-list').replaceChildren(h('h3', {}, 'Direct messages'),
+    items.length ? h('ul', { 'aria-label': 'Direct messages' }, items)
+      : h('p', { class: 'muted hint' }, 'Message someone from a server’s member list.'));
 }
 
 function channelButton(g, c) {

@@ -1,6 +1,6 @@
 // The client's model of the world, fed by READY and the gateway's dispatches. Views subscribe to
 // named changes ('guilds', 'channels', 'members', 'messages', 'typing', 'voice-states', 'unread',
-// 'stream')
+// 'stream', 'dms')
 // and redraw what they own.
 
 import { idCmp } from './dom.js';
@@ -18,7 +18,14 @@ export const state = {
   typing: new Map(),
   /** live channel id → its last STREAM_UPDATE */
   streams: new Map(),
+  /** DM channel id → the DM (channel fields, recipients, last_message_id) */
+  dms: new Map(),
+  /** DM channel id → its read state, as guilds keep theirs */
+  dmReads: new Map(),
 };
+
+/** The pseudo guild id of the direct messages view (a real guild id is all digits). */
+export const DMS = '@me';
 
 const listeners = new Map();
 export function on(topic, fn) {
@@ -31,14 +38,39 @@ export function emit(topic, detail) {
 
 export const guild = (id = state.guildId) => state.guilds.get(id);
 export const channel = (id = state.channelId) => {
+  if (state.dms.has(id)) return state.dms.get(id);
   for (const g of state.guilds.values()) {
     const c = g.channels.find((c) => c.id === id);
     if (c) return c;
   }
   return null;
 };
-export const username = (userId, guildId = state.guildId) =>
-  state.guilds.get(guildId)?.members.get(userId)?.username ?? (userId === state.me?.id ? state.me.username : 'unknown');
+/** The read states a channel's belong with: its guild's, or the DMs'. */
+export const readsOf = (c) => (c && !c.guild_id ? state.dmReads : guild(c?.guild_id)?.reads);
+export const username = (userId, guildId = state.guildId) => {
+  const known = state.guilds.get(guildId)?.members.get(userId)?.username ?? (userId === state.me?.id ? state.me.username : null);
+  if (known) return known;
+  for (const d of state.dms.values()) {
+    const u = d.recipients.find((r) => r.id === userId);
+    if (u) return u.username;
+  }
+  for (const g of state.guilds.values()) {
+    const m = g.members.get(userId);
+    if (m) return m.username;
+  }
+  return 'unknown';
+};
+/** A DM's title: its name, else the other people in it. */
+export const dmTitle = (d) => d.name || d.recipients.filter((u) => u.id !== state.me?.id).map((u) => u.username).join(', ') || 'Just you';
+
+/** Adds (or refreshes) DMs from the server, with their read states. */
+export function addDms(list) {
+  for (const d of list) {
+    state.dms.set(d.id, d);
+    state.dmReads.set(d.id, { channel_id: d.id, last_read_id: state.dmReads.get(d.id)?.last_read_id ?? '0', unread_count: d.unread_count ?? 0, mention_count: d.mention_count ?? 0 });
+  }
+  emit('dms');
+}
 
 function addGuild({ guild, channels, members = [], read_states = [], voice_states = [], large = false }) {
   const old = state.guilds.get(guild.id);
@@ -96,6 +128,10 @@ export function apply(t, d) {
     }
     case 'CHANNEL_CREATE':
     case 'CHANNEL_UPDATE': {
+      if (d.kind === 'dm') {
+        addDms([d]);
+        break;
+      }
       const g = guild(d.guild_id);
       if (!g) break;
       g.channels = [...g.channels.filter((c) => c.id !== d.id), d].sort((a, b) => a.position - b.position);
@@ -146,12 +182,17 @@ function messageCreated(m) {
   }
   state.typing.get(m.channel_id)?.delete(m.author_id);
   emit('typing', m.channel_id);
+  const dm = state.dms.get(m.channel_id);
+  if (dm) {
+    dm.last_message_id = m.id;
+    emit('dms');
+  }
   if (m.author_id !== state.me.id) {
-    const r = guild(m.guild_id)?.reads.get(m.channel_id) ??
-      { channel_id: m.channel_id, last_read_id: '0', unread_count: 0, mention_count: 0 };
+    const reads = m.guild_id ? guild(m.guild_id)?.reads : state.dmReads;
+    const r = reads?.get(m.channel_id) ?? { channel_id: m.channel_id, last_read_id: '0', unread_count: 0, mention_count: 0 };
     r.unread_count++;
     if (m.mentions.includes(state.me.id)) r.mention_count++;
-    guild(m.guild_id)?.reads.set(m.channel_id, r);
+    reads?.set(m.channel_id, r);
     emit('unread', m.channel_id);
   }
   emit('messages', { channelId: m.channel_id, created: m.id });
@@ -159,11 +200,11 @@ function messageCreated(m) {
 
 /** Marks a channel read up to `messageId` locally (the caller acks it on the server). */
 export function markRead(channelId, messageId) {
-  const g = guild(channel(channelId)?.guild_id);
-  if (!g) return;
-  const r = g.reads.get(channelId) ?? { channel_id: channelId, last_read_id: '0' };
+  const reads = readsOf(channel(channelId));
+  if (!reads) return;
+  const r = reads.get(channelId) ?? { channel_id: channelId, last_read_id: '0' };
   if (idCmp(messageId, r.last_read_id) < 0) return;
   Object.assign(r, { last_read_id: messageId, unread_count: 0, mention_count: 0 });
-  g.reads.set(channelId, r);
+  reads.set(channelId, r);
   emit('unread', channelId);
 }
