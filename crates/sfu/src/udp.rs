@@ -300,14 +300,21 @@ mod tests {
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut buf = [0u8; 64];
         assert_eq!(try_recv(&socket, &mut buf).err().map(|e| e.kind()), Some(std::io::ErrorKind::WouldBlock));
-        let sent = Instant::now();
+        let (sent, wall_sent) = (Instant::now(), SystemTime::now());
         sender.send_to(b"hello", socket.local_addr().unwrap()).unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
         socket.readable().await.unwrap();
-        let read = Instant::now();
+        let (read, wall_read) = (Instant::now(), SystemTime::now());
         let rx = try_recv(&socket, &mut buf).unwrap();
         assert_eq!((&buf[..rx.len], rx.from), (&b"hello"[..], sender.local_addr().unwrap()));
-        if cfg!(target_os = "linux") {
+        // The kernel stamps with the wall clock: if it was stepped meanwhile (a VM's time sync does
+        // that; CI once saw it), the stamp cannot be placed to the millisecond, and that is all.
+        let wall = wall_read.duration_since(wall_sent).unwrap_or_default();
+        let stepped = wall.abs_diff(read - sent) > Duration::from_millis(5);
+        if stepped {
+            eprintln!("wall clock stepped by ~{:?} during the test: timing not checked", wall.abs_diff(read - sent));
+        }
+        if cfg!(target_os = "linux") && !stepped {
             // Stamped by the kernel on arrival, not when read 60 ms later.
             assert!(rx.arrived >= sent - Duration::from_millis(5), "{:?}", rx.arrived - sent);
             assert!(rx.arrived + Duration::from_millis(50) <= read, "{:?}", read - rx.arrived);
