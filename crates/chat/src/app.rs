@@ -266,7 +266,8 @@ impl App {
                 _ = self.shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            for gone in self.hub.expire(Instant::now()) {
+            self.hub.expire(Instant::now());
+            for gone in self.hub.take_offline() {
                 self.publish_presence(gone.user, Status::Offline, &gone.guilds);
             }
             self.passwords.trim(Instant::now());

@@ -87,7 +87,19 @@ pub struct Hub {
     /// Sessions in the order they lost their socket, so expiry never scans live ones.
     detached: Mutex<VecDeque<(Instant, Arc<Cell>)>>,
     topics: RwLock<HashMap<Topic, Vec<Arc<Cell>>>>,
-    presence: Mutex<HashMap<Id, (u32, Status)>>,
+    presence: Mutex<HashMap<Id, Presence>>,
+    /// Users whose last socket went since the last [`Hub::take_offline`]: offline at once, even
+    /// while their sessions wait (resumable) for a new socket.
+    went_offline: Mutex<Vec<WentOffline>>,
+}
+
+/// A user's sessions: alive (attached or resumable), attached to a socket, and chosen status.
+/// Online while any is attached.
+#[derive(Debug)]
+struct Presence {
+    sessions: u32,
+    attached: u32,
+    status: Status,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -102,6 +114,7 @@ impl Hub {
             detached: Mutex::default(),
             topics: RwLock::default(),
             presence: Mutex::default(),
+            went_offline: Mutex::default(),
         }
     }
 
@@ -110,9 +123,28 @@ impl Hub {
         let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
         for cell in topics.get(&topic).into_iter().flatten() {
             if push(&mut lock(&cell.state), ev, now) {
-                lock(&self.detached).push_back((now, cell.clone()));
+                self.cut_off(cell, now);
             }
         }
+    }
+
+    /// A session lost its socket (closed, or cut for falling behind): its resume window starts,
+    /// and its user is offline if that was their last socket.
+    fn cut_off(&self, cell: &Arc<Cell>, now: Instant) {
+        lock(&self.detached).push_back((now, cell.clone()));
+        let mut p = lock(&self.presence);
+        let Some(e) = p.get_mut(&cell.user) else { return };
+        e.attached = e.attached.saturating_sub(1);
+        if e.attached == 0 {
+            drop(p);
+            let guilds = guilds_of(&lock(&cell.state).topics);
+            lock(&self.went_offline).push(WentOffline { user: cell.user, guilds });
+        }
+    }
+
+    /// Users who went offline since the last call (their last socket went), to tell their guilds.
+    pub fn take_offline(&self) -> Vec<WentOffline> {
+        std::mem::take(&mut *lock(&self.went_offline))
     }
 
     /// Starts session `id`: READY is its first dispatch, then it joins `topics`. Returns whether the
@@ -143,13 +175,15 @@ impl Hub {
             self.subscribe(&cell, t);
         }
         let mut p = lock(&self.presence);
-        let e = p.entry(user).or_insert((0, Status::Online));
-        e.0 += 1;
-        e.0 == 1
+        let e = p.entry(user).or_insert(Presence { sessions: 0, attached: 0, status: Status::Online });
+        e.sessions += 1;
+        e.attached += 1;
+        e.attached == 1
     }
 
     /// Reattaches a session to a new socket, authenticated by `login` from now on. Returns the
-    /// missed dispatches followed by `resumed`.
+    /// missed dispatches followed by `resumed`, and whether the user came back online (their
+    /// status, to tell their guilds).
     #[allow(clippy::too_many_arguments)]
     pub fn resume(
         &self,
@@ -159,7 +193,7 @@ impl Hub {
         seq: u64,
         link: Link,
         resumed: &Arc<Event>,
-    ) -> Result<Vec<Delivery>, ResumeError> {
+    ) -> Result<(Vec<Delivery>, Option<Status>), ResumeError> {
         let cell = lock(&self.sessions).get(session_id).cloned().ok_or(ResumeError::Invalid)?;
         if cell.user != user {
             return Err(ResumeError::Invalid);
@@ -167,12 +201,22 @@ impl Hub {
         let mut st = lock(&cell.state);
         let mut out = st.session.replay_after(seq).map_err(|_| ResumeError::Invalid)?;
         out.push((st.session.push(resumed.clone()), resumed.clone()));
-        if let Some(old) = st.link.replace(link) {
-            old.cut(CloseCode::SessionReplaced);
-        }
+        let was_attached = match st.link.replace(link) {
+            Some(old) => {
+                old.cut(CloseCode::SessionReplaced);
+                true
+            }
+            None => false,
+        };
         st.detached_at = None;
         st.login = login.to_string();
-        Ok(out)
+        drop(st);
+        let mut back = None;
+        if !was_attached && let Some(e) = lock(&self.presence).get_mut(&user) {
+            e.attached += 1;
+            back = (e.attached == 1).then_some(e.status);
+        }
+        Ok((out, back))
     }
 
     /// The socket `conn` of this session is gone; the resume window starts.
@@ -185,12 +229,13 @@ impl Hub {
             st.link = None;
             st.detached_at = Some(now);
             drop(st);
-            lock(&self.detached).push_back((now, cell));
+            self.cut_off(&cell, now);
         }
     }
 
-    /// Ends sessions detached for longer than the resume window.
-    pub fn expire(&self, now: Instant) -> Vec<WentOffline> {
+    /// Ends sessions detached for longer than the resume window (their users went offline when
+    /// their sockets did: see [`Hub::take_offline`]).
+    pub fn expire(&self, now: Instant) {
         let due: Vec<(Instant, Arc<Cell>)> = {
             let mut q = lock(&self.detached);
             let n = q.iter().take_while(|(t, _)| now.saturating_duration_since(*t) >= self.cfg.resume_window).count();
@@ -204,7 +249,9 @@ impl Hub {
                 .filter_map(|(_, c)| sessions.remove(&c.id))
                 .collect()
         };
-        expired.into_iter().filter_map(|cell| self.end(&cell)).collect()
+        for cell in expired {
+            self.end(&cell, false);
+        }
     }
 
     /// Ends every session identified with `login` (its token was revoked or expired): their sockets
@@ -219,16 +266,20 @@ impl Hub {
         revoked
             .into_iter()
             .filter_map(|cell| {
-                if let Some(link) = lock(&cell.state).link.take() {
+                let link = lock(&cell.state).link.take();
+                let attached = link.is_some();
+                if let Some(link) = link {
                     link.cut(CloseCode::AuthenticationFailed);
                 }
-                self.end(&cell)
+                self.end(&cell, attached)
             })
             .collect()
     }
 
-    /// Unsubscribes a session already removed from `sessions` and counts it out of presence.
-    fn end(&self, cell: &Arc<Cell>) -> Option<WentOffline> {
+    /// Unsubscribes a session already removed from `sessions` and counts it out of presence;
+    /// `attached`: it still had a socket (which the caller cut). The user, if that made them
+    /// offline.
+    fn end(&self, cell: &Arc<Cell>, attached: bool) -> Option<WentOffline> {
         let topics: Vec<Topic> = lock(&cell.state).topics.drain().collect();
         {
             let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
@@ -243,13 +294,15 @@ impl Hub {
         }
         let mut p = lock(&self.presence);
         let e = p.get_mut(&cell.user)?;
-        e.0 -= 1;
-        if e.0 > 0 {
-            return None;
+        e.sessions = e.sessions.saturating_sub(1);
+        let offline = attached && {
+            e.attached = e.attached.saturating_sub(1);
+            e.attached == 0
+        };
+        if e.sessions == 0 {
+            p.remove(&cell.user);
         }
-        p.remove(&cell.user);
-        let guilds = topics.iter().filter_map(|t| if let Topic::Guild(g) = t { Some(*g) } else { None }).collect();
-        Some(WentOffline { user: cell.user, guilds })
+        offline.then(|| WentOffline { user: cell.user, guilds: guilds_of(&topics.into_iter().collect()) })
     }
 
     /// Subscribes every session of `user` to `topic` (e.g. after joining a guild), with `first` (if
@@ -257,6 +310,7 @@ impl Hub {
     /// before it.
     pub fn join_topic(&self, user: Id, topic: Topic, first: Option<&Arc<Event>>, now: Instant) {
         let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().filter(|c| c.user == user).cloned().collect();
+        let mut cut = Vec::new();
         let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
         for c in cells {
             let mut st = lock(&c.state);
@@ -265,9 +319,13 @@ impl Hub {
                 if let Some(first) = first
                     && push(&mut st, first, now)
                 {
-                    lock(&self.detached).push_back((now, c.clone()));
+                    cut.push(c.clone());
                 }
             }
+        }
+        drop(map);
+        for c in cut {
+            self.cut_off(&c, now);
         }
     }
 
@@ -278,7 +336,7 @@ impl Hub {
             return false;
         };
         if push(&mut lock(&cell.state), ev, now) {
-            lock(&self.detached).push_back((now, cell));
+            self.cut_off(&cell, now);
         }
         true
     }
@@ -305,23 +363,31 @@ impl Hub {
     pub fn set_status(&self, user: Id, status: Status) -> bool {
         let mut p = lock(&self.presence);
         match p.get_mut(&user) {
-            Some(e) if e.1 != status => {
-                e.1 = status;
+            Some(e) if e.status != status => {
+                e.status = status;
                 true
             }
             _ => false,
         }
     }
 
-    /// A user's status: offline unless some session of theirs is alive.
+    /// A user's status: offline unless some session of theirs has a socket.
     pub fn status(&self, user: Id) -> Status {
-        lock(&self.presence).get(&user).map_or(Status::Offline, |e| e.1)
+        lock(&self.presence).get(&user).filter(|e| e.attached > 0).map_or(Status::Offline, |e| e.status)
     }
 
     /// Sessions alive (attached or within the resume window).
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
     }
+}
+
+/// The guilds among a session's topics.
+fn guilds_of(topics: &HashSet<Topic>) -> Vec<Id> {
+    let mut guilds: Vec<Id> =
+        topics.iter().filter_map(|t| if let Topic::Guild(g) = t { Some(*g) } else { None }).collect();
+    guilds.sort();
+    guilds
 }
 
 /// Numbers and queues `ev` for one session; `true` if that cut the session off its socket.
@@ -382,10 +448,13 @@ mod tests {
             "other user"
         );
         let (l2, _rx2, _) = link(2, 16);
-        let replay: Vec<(u64, &str)> =
-            h.resume(sid, Id(7), "login", 3, l2, &ev("RESUMED")).unwrap().iter().map(|(s, e)| (*s, e.name)).collect();
+        let (replay, back) = h.resume(sid, Id(7), "login", 3, l2, &ev("RESUMED")).unwrap();
+        let replay: Vec<(u64, &str)> = replay.iter().map(|(s, e)| (*s, e.name)).collect();
         assert_eq!(replay, vec![(4, "C"), (5, "D"), (6, "RESUMED")]);
-        assert!(h.expire(t0 + Duration::from_secs(60)).is_empty(), "attached sessions never expire");
+        assert_eq!(back, Some(Status::Online), "offline while detached, online again");
+        assert_eq!(h.take_offline(), vec![WentOffline { user: Id(7), guilds: vec![Id(1)] }]);
+        h.expire(t0 + Duration::from_secs(60));
+        assert_eq!(h.session_count(), 1, "attached sessions never expire");
     }
 
     #[test]
@@ -399,10 +468,13 @@ mod tests {
             h.deliver(Topic::Guild(Id(1)), &ev("X"), t0);
         }
         assert_eq!(kick.load(Ordering::Relaxed), CloseCode::SlowConsumer.code());
-        assert!(h.expire(t0 + Duration::from_secs(9)).is_empty());
-        let gone = h.expire(t0 + Duration::from_secs(10));
-        assert_eq!(gone, vec![WentOffline { user: Id(7), guilds: vec![Id(1)] }]);
+        // Offline at once, resumable for the window.
+        assert_eq!(h.take_offline(), vec![WentOffline { user: Id(7), guilds: vec![Id(1)] }]);
         assert_eq!(h.status(Id(7)), Status::Offline);
+        h.expire(t0 + Duration::from_secs(9));
+        assert_eq!(h.session_count(), 1);
+        h.expire(t0 + Duration::from_secs(10));
+        assert!(h.take_offline().is_empty(), "told once");
         assert_eq!(h.session_count(), 0);
         let (l2, _rx2, _) = link(2, 16);
         assert!(h.resume(sid, Id(7), "login", 1, l2, &ev("RESUMED")).is_err());
@@ -417,8 +489,8 @@ mod tests {
         h.detach("s", 1, t0);
         let (l2, mut rx2, _) = link(2, 16);
         h.resume("s", Id(7), "login", 1, l2, &ev("RESUMED")).unwrap();
-        assert!(h.expire(t0 + Duration::from_secs(60)).is_empty(), "the queued detach is stale");
-        assert_eq!(h.session_count(), 1);
+        h.expire(t0 + Duration::from_secs(60));
+        assert_eq!(h.session_count(), 1, "the queued detach is stale");
 
         h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("GUILD_CREATE")), t0);
         h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("AGAIN")), t0);
@@ -448,9 +520,18 @@ mod tests {
         assert!(h.set_status(Id(7), Status::Idle));
         assert!(!h.set_status(Id(7), Status::Idle));
         h.detach("a", 1, t0);
-        assert!(h.expire(t0 + Duration::from_secs(11)).is_empty(), "one session left");
+        assert!(h.take_offline().is_empty(), "one socket left");
+        assert_eq!(h.status(Id(7)), Status::Idle);
         h.detach("b", 2, t0);
-        assert_eq!(h.expire(t0 + Duration::from_secs(11)).len(), 1);
+        assert_eq!(h.take_offline().len(), 1, "the last socket gone: offline at once");
+        assert_eq!(h.status(Id(7)), Status::Offline);
+        // Back within the window: the chosen status again.
+        let (l3, _r3, _) = link(3, 4);
+        assert_eq!(h.resume("b", Id(7), "l2", 1, l3, &ev("RESUMED")).unwrap().1, Some(Status::Idle));
+        assert_eq!(h.status(Id(7)), Status::Idle);
+        h.expire(t0 + Duration::from_secs(11));
+        assert_eq!(h.session_count(), 1, "the detached one expired");
+        assert!(h.take_offline().is_empty());
     }
 
     #[test]

@@ -186,9 +186,18 @@ impl Driver {
         let link = self.link();
         let resumed = Event::new("RESUMED", &json!({ "session_id": session_id }));
         match app.hub.resume(session_id, user, &caller.token_hash, seq, link, &resumed) {
-            Ok(replay) => {
+            Ok((replay, back)) => {
                 self.session = Some((session_id.to_string(), user));
                 self.conn.identified();
+                if let Some(status) = back {
+                    // Back from offline (its socket had gone): tell the guilds again.
+                    match app.store.guilds.guilds_of(user).await {
+                        Ok(guilds) => {
+                            app.publish_presence(user, status, &guilds.iter().map(|g| g.id).collect::<Vec<_>>())
+                        }
+                        Err(e) => tracing::warn!(error = %e, "presence update: guild lookup failed"),
+                    }
+                }
                 for (s, ev) in replay {
                     ws.send(Message::Text(ev.frame(s).into())).await.map_err(|_| CloseCode::GoingAway)?;
                 }
