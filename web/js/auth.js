@@ -16,6 +16,26 @@ export function showAuth(onAuthed) {
     error.textContent = '';
   };
   $('auth-switch').onclick = () => { signup = !signup; render(); };
+  // Too many attempts: the wait the server asks for, counted down, the button off until then.
+  let waiting = null;
+  const wait = (secs) => {
+    clearInterval(waiting);
+    let left = secs;
+    const tick = () => {
+      if (left <= 0) {
+        clearInterval(waiting);
+        waiting = null;
+        error.textContent = '';
+        $('auth-submit').disabled = false;
+        return;
+      }
+      error.textContent = `Too many attempts. Try again in ${left} s.`;
+      left--;
+    };
+    $('auth-submit').disabled = true;
+    tick();
+    waiting = setInterval(tick, 1000);
+  };
   form.onsubmit = async (e) => {
     e.preventDefault();
     const username = $('auth-username').value.trim();
@@ -36,9 +56,10 @@ export function showAuth(onAuthed) {
       $('auth').hidden = true;
       onAuthed(s.user);
     } catch (err) {
+      if (err.retryAfter) return wait(Math.ceil(err.retryAfter));
       error.textContent = err.message;
     } finally {
-      $('auth-submit').disabled = false;
+      if (!waiting) $('auth-submit').disabled = false;
     }
   };
   render();

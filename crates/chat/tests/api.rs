@@ -174,6 +174,11 @@ fn assert_rate_limited(got: &(StatusCode, HeaderMap, Value), max_secs: u64) {
     let after = headers.get(RETRY_AFTER).expect("Retry-After header").to_str().unwrap();
     let secs: u64 = after.parse().unwrap_or_else(|_| panic!("Retry-After in seconds: {after}"));
     assert!((1..=max_secs).contains(&secs), "Retry-After {secs}");
+    // The body says how long too, in words and as `retry_after`.
+    let retry = body["retry_after"].as_f64().expect("retry_after");
+    assert!(retry > 0.0 && retry <= secs as f64, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("try again in {secs} s")), "{message}");
 }
 
 async fn login(c: &Client, name: &str, password: &str) -> (StatusCode, HeaderMap, Value) {

@@ -75,10 +75,13 @@ impl ApiError {
         self
     }
 
+    /// 429 saying how long to wait (also as `retry_after` and `Retry-After`).
     pub fn rate_limited(retry_after: Duration) -> ApiError {
+        let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let message = format!("too many attempts: try again in {secs} s");
         ApiError {
             retry_after: Some(retry_after),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, "too many attempts, slow down")
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, message)
         }
     }
 }
