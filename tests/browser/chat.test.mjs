@@ -102,6 +102,8 @@ test('edit and delete own messages, report another', async () => {
   await alice.click('#dialog button.danger');
   await bob.waitForSelector('#messages .msg:has-text("a message to delete")', { state: 'detached' });
   await alice.waitForSelector('#messages .msg:has-text("a message to delete")', { state: 'detached' });
+  // On the phone a message's actions show once it is tapped.
+  await bob.click('#messages .msg:has-text("edited") .content');
   await bob.locator('#messages .msg:has-text("edited")').getByRole('button', { name: 'Report' }).click();
   await bob.fill('#dialog-input', 'testing the report queue');
   await bob.keyboard.press('Enter');
@@ -234,4 +236,34 @@ test('direct messages: opened from the member list, unread on the rail, live bot
   await bob.waitForSelector('#dm-block:text("Block alice")');
   await alice.keyboard.press('Enter');
   await bob.waitForSelector('#messages .msg:has-text("hello?")');
+  await bob.click('#toggle-members'); // the drawer folds again
+});
+
+test('keyboard only: arrows reach a message, Tab its actions, Escape back to the composer', async () => {
+  await alice.focus('#composer-input');
+  await alice.keyboard.press('Shift+Tab');
+  assert.equal(await alice.evaluate(() => document.activeElement.id), 'history');
+  await alice.keyboard.press('ArrowUp');
+  const focused = () => alice.evaluate(() => ({ id: document.activeElement.id, text: document.activeElement.textContent }));
+  assert.match((await focused()).id, /^m-\d+$/, 'the newest message');
+  assert.match((await focused()).text, /hello\?/);
+  await alice.keyboard.press('ArrowUp');
+  assert.match((await focused()).text, /got it/);
+  await alice.keyboard.press('ArrowDown');
+  await alice.keyboard.press('Tab');
+  assert.equal((await focused()).text, 'Edit', 'its actions are reachable');
+  await alice.keyboard.press('Tab');
+  assert.equal((await focused()).text, 'Delete');
+  await alice.keyboard.press('Shift+Tab');
+  await alice.keyboard.press('Enter');
+  await alice.waitForSelector('#messages textarea');
+  await alice.keyboard.press('Escape');
+  assert.equal((await focused()).id, 'composer-input');
+  // On the phone, no button row under every message; a tap shows one message's actions.
+  const rows = await bob.$$eval('#messages .msg .actions', (as) => as.filter((a) => getComputedStyle(a).display !== 'none').length);
+  assert.equal(rows, 0);
+  await bob.click('#messages .msg:has-text("got it") .content');
+  await bob.waitForSelector('#messages .msg:has-text("got it") .actions button:text("Edit")', { state: 'visible' });
+  const shown = await bob.$$eval('#messages .msg .actions', (as) => as.filter((a) => getComputedStyle(a).display !== 'none').length);
+  assert.equal(shown, 1, 'only the tapped message');
 });

@@ -69,6 +69,17 @@ function selectChannel(id) {
   if (text || live) openChannel();
   if (live) showWatch();
   if (c?.kind === 'voice') showVoice();
+  focusView(c);
+}
+
+/** After a choice in the rail or channel list (or with focus nowhere, as after signing in), focus
+ *  moves to what was opened: the composer (the history on a phone, so no keyboard pops up), or
+ *  Join voice. Focus elsewhere (a dialog, the composer) stays put. */
+function focusView(c) {
+  const at = document.activeElement;
+  if (!c || !(at === document.body || at?.closest('#guilds, #sidebar, #auth'))) return;
+  if (c.kind === 'voice') return ($('voice-join') ?? $('voice-mute'))?.focus();
+  (matchMedia('(max-width: 700px)').matches ? $('history') : $('composer-input')).focus();
 }
 
 /** Any channel, in whichever guild it is (the dock opens the call's channel from anywhere). */

@@ -33,6 +33,7 @@ export function initMessages() {
     }
   });
   $('load-older').onclick = loadOlder;
+  $('history').addEventListener('keydown', moveBetweenMessages);
   $('history').addEventListener('scroll', () => {
     stuck = atBottom();
     if ($('history').scrollTop < 150) loadOlder();
@@ -196,7 +197,9 @@ function item(m, continues = null) {
   const t = idTime(m.id);
   const name = username(m.author_id);
   const mentioned = m.mentions?.includes(state.me.id);
-  return h('li', { id: `m-${m.id}`, class: `msg${mentioned ? ' mention' : ''}${continues ? ' grouped' : ''}`, 'data-author': name },
+  // Focusable (not a tab stop): arrow keys move between messages, and a focused message shows
+  // its actions, which Tab then reaches; a tap on a phone focuses it too.
+  return h('li', { id: `m-${m.id}`, class: `msg${mentioned ? ' mention' : ''}${continues ? ' grouped' : ''}`, 'data-author': name, tabindex: '-1' },
     h('header', { class: continues ? 'visually-hidden' : null }, h('span', { class: 'author' }, name),
       h('time', { datetime: t.toISOString(), title: t.toLocaleString() },
         t.toDateString() === new Date().toDateString() ? t.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : t.toLocaleString())),
@@ -205,6 +208,22 @@ function item(m, continues = null) {
       mine ? h('button', { class: 'small', onclick: () => startEdit(m) }, 'Edit') : null,
       mine ? h('button', { class: 'small', onclick: () => remove(m) }, 'Delete') : null,
       mine || channel()?.kind === 'dm' ? null : h('button', { class: 'small', onclick: () => report(m) }, 'Report')));
+}
+
+/** Up/Down (and Home/End) move focus between messages; Escape goes back to the composer. */
+function moveBetweenMessages(e) {
+  const all = [...$('messages').querySelectorAll('.msg')];
+  if (!all.length || e.target.closest('textarea, input')) return;
+  const at = all.indexOf(e.target.closest('.msg'));
+  const to = { ArrowUp: at < 0 ? all.length - 1 : at - 1, ArrowDown: at < 0 ? -1 : at + 1, Home: 0, End: all.length - 1 }[e.key];
+  if (e.key === 'Escape') {
+    e.preventDefault();
+    return $('composer-input').focus();
+  }
+  if (to === undefined || !all[to]) return;
+  e.preventDefault();
+  all[to].focus();
+  all[to].scrollIntoView({ block: 'nearest' });
 }
 
 /** `@name` of a guild member becomes `<@id>`, the form the server records as a mention. */

@@ -76,7 +76,10 @@ async function join(c) {
       if (focused) $('composer-input').focus(); // left from the dock: back to the conversation
     }
   });
+  // The Join button is replaced by the call's controls: focus goes to Mute, not to the page.
+  const hadFocus = document.activeElement === document.body || $('voice').contains(document.activeElement);
   showVoice();
+  if (hadFocus) ui.mute.focus();
   try {
     await s.join();
   } catch (e) {
