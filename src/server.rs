@@ -37,6 +37,21 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
     Store::open(&cfg.database_url).await.with_context(|| format!("opening store {}", redact(&cfg.database_url)))
 }
 
+/// The chat plane's settings; attachments left at their default directory go beside a SQLite
+/// database (`data/attachments` for the default one), so one directory holds all of a server.
+fn chat_config(cfg: &Config) -> chat::config::ChatConfig {
+    let mut chat = cfg.chat.clone();
+    let default = chat::config::ChatConfig::default().attachments_dir;
+    if chat.attachments_dir == default
+        && let Some(db) = cfg.database_url.strip_prefix("sqlite:")
+        && let Some(dir) = std::path::Path::new(db.trim_start_matches("//").split('?').next().unwrap_or(db)).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        chat.attachments_dir = dir.join("attachments").display().to_string();
+    }
+    chat
+}
+
 impl Running {
     /// Opens the store, binds both ports and starts serving in the background.
     pub async fn start(cfg: &Config) -> Result<Running> {
@@ -59,7 +74,7 @@ impl Running {
             tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
         let http = listener.local_addr()?;
         tracing::info!(store = store.backend(), database = %redact(&cfg.database_url), "store ready");
-        let app = App::new(store, cfg.chat.clone());
+        let app = App::new(store, chat_config(cfg));
         let (sfu, events) = Sfu::start(sfu_config(&cfg.media)?, Some(mixers.clone() as Arc<dyn sfu::Mixers>))
             .await
             .with_context(|| format!("binding media UDP {}", cfg.media.bind))?;

@@ -42,6 +42,9 @@ pub struct Inner {
     pub next_conn: AtomicU64,
     pub voice_tokens: VoiceTokens,
     pub watch_tokens: crate::auth::WatchTokens,
+    /// Attachment bytes (see [`crate::blobs`]), and the uploads allowed in at once.
+    pub blobs: Arc<dyn crate::blobs::BlobStore>,
+    pub uploads: Arc<Semaphore>,
     pub voice_states: VoiceStates,
     pub stream_states: crate::streams::StreamStates,
     /// Where publishers push RTMP (`rtmp://host:port/live`), once the live engine listens.
@@ -97,6 +100,8 @@ impl App {
             )),
             passwords: Passwords::new(cfg.password_hash_concurrency, Duration::from_millis(cfg.password_queue_ms)),
             gateway_slots: Arc::new(Semaphore::new(cfg.max_gateway_connections)),
+            blobs: Arc::new(crate::blobs::FsBlobStore::new(&cfg.attachments_dir)),
+            uploads: Arc::new(Semaphore::new(cfg.max_concurrent_uploads.max(1))),
             hub,
             broker,
             cfg,
@@ -113,6 +118,19 @@ impl App {
             logins: Mutex::default(),
             revocations: broadcast::Sender::new(REVOCATION_BACKLOG),
         }))
+    }
+
+    /// Sets the signed URLs of a message's attachments (a day's validity, the same all hour).
+    pub fn sign_attachments(&self, m: &mut crate::store::Message) {
+        let now = crate::id::now_ms();
+        for a in &mut m.attachments {
+            let scope = format!("attachment:{}:{}", m.channel_id.0, a.id.0);
+            let sig = self.watch_tokens.mint_scoped(&scope, 24, now);
+            let base = format!("/api/attachments/{}/{}", m.channel_id, a.id);
+            let name = crate::api::validate::url_component(&a.filename);
+            a.url = format!("{base}/{name}?s={sig}");
+            a.thumbnail_url = a.thumbnail.then(|| format!("{}&size=thumb", a.url));
+        }
     }
 
     fn login_watch(&self) -> std::sync::MutexGuard<'_, LoginWatch> {

@@ -17,7 +17,7 @@ pub struct ChatConfig {
     /// Largest gateway frame, bytes.
     pub max_frame_bytes: usize,
     pub heartbeat_interval_ms: u64,
-    /// How long a dropped gateway session stays resumable (and its user present).
+    /// How long a dropped gateway session stays resumable (its user shows offline meanwhile).
     pub resume_window_secs: u64,
     /// Dispatches kept per session for RESUME.
     pub replay_buffer: usize,
@@ -47,6 +47,12 @@ pub struct ChatConfig {
     pub voice_token_secret: Option<String>,
     /// Lifetime of a voice token, seconds; RESUME on the voice gateway needs it still valid.
     pub voice_token_ttl_secs: u64,
+    /// Where attachments are stored (the file system blob store); created when missing.
+    pub attachments_dir: String,
+    /// Largest attachment, bytes (each of up to 10 per message).
+    pub max_attachment_bytes: u64,
+    /// Uploads received at once; more wait (each streams to disk, so memory stays small).
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for ChatConfig {
@@ -73,6 +79,9 @@ impl Default for ChatConfig {
             password_queue_ms: 5000,
             voice_token_secret: None,
             voice_token_ttl_secs: 3600,
+            attachments_dir: "data/attachments".into(),
+            max_attachment_bytes: 25 * 1024 * 1024,
+            max_concurrent_uploads: 16,
         }
     }
 }

@@ -32,6 +32,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod cache;
 pub mod config;
 pub mod gateway;

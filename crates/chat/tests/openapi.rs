@@ -535,6 +535,25 @@ async fn success_responses_match_their_schemas() {
     w.ok(&alice, "get", "/api/channels/{channel_id}/messages", &[&text], None).await;
     let edit = Some(json!({"content": "edited"}));
     w.ok(&bob, "patch", "/api/channels/{channel_id}/messages/{message_id}", &[&text, &m], edit).await;
+    // A file (multipart, which the walk's JSON sender cannot send), fetched by its signed link.
+    let form = "--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\n\r\nhello\r\n--b--\r\n";
+    let sent: Value = bob
+        .http
+        .post(format!("{}/api/channels/{text}/messages", bob.base))
+        .bearer_auth(bob.token.as_deref().expect("token"))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(form)
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("message");
+    let file = &sent["attachments"][0];
+    let (file_id, link) = (id(file), file["url"].as_str().expect("url"));
+    let name = link.rsplit('/').next().expect("name and signature");
+    w.ok(&anon, "get", "/api/attachments/{channel_id}/{attachment_id}/{filename}", &[&text, &file_id, name], None)
+        .await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/read-states", &[&guild], None).await;
     w.ok(&alice, "post", "/api/channels/{channel_id}/messages/{message_id}/ack", &[&text, &m], None).await;
     w.ok(&alice, "post", "/api/channels/{channel_id}/typing", &[&text], None).await;

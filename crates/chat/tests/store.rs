@@ -89,6 +89,7 @@ async fn post(store: &Store, ids: &IdGen, ch: &Channel, author: &User, content: 
         content: content.to_string(),
         mentions: mentions.iter().map(|u| u.id).collect(),
         edited_at: None,
+        attachments: Vec::new(),
     };
     store.messages.create_message(&m).await.unwrap();
     m
@@ -456,6 +457,7 @@ async fn messages(store: Store) {
         content: "hi <@carol> — ünïcödé ✓".into(),
         mentions: vec![carol.id],
         edited_at: Some(T0 + 5),
+        attachments: Vec::new(),
         ..m.clone()
     };
     assert!(store.messages.edit_message(&edited).await.unwrap());
@@ -502,6 +504,7 @@ async fn group_commit(store: Store) {
             content: format!("m{i}"),
             mentions: if i % 10 == 0 { vec![bob.id] } else { vec![] },
             edited_at: None,
+            attachments: Vec::new(),
         })
         .collect();
     batch.insert(100, Message { content: "duplicate".into(), ..first.clone() });

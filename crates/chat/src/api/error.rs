@@ -14,6 +14,7 @@ pub mod code {
     pub const UNKNOWN_MESSAGE: u32 = 10008;
     pub const UNKNOWN_USER: u32 = 10013;
     pub const UNKNOWN_REPORT: u32 = 10020;
+    pub const UNKNOWN_ATTACHMENT: u32 = 10021;
     pub const UNKNOWN_ROUTE: u32 = 10404;
     /// A request hyper could not parse (request line, a header such as `Content-Length: abc`).
     pub const BAD_REQUEST: u32 = 40000;

@@ -1,5 +1,6 @@
-//! `POST /api/channels/{channel_id}/messages` `{content}` → 201 message, sent only after the
-//! message is committed; then MESSAGE_CREATE goes to the guild (or the DM's recipients). Mentions
+//! `POST /api/channels/{channel_id}/messages` `{content}` (JSON), or `multipart/form-data` with
+//! `content` and up to 10 `files` (see `upload`) → 201 message, sent only after the message (and
+//! its files) are committed; then MESSAGE_CREATE goes to the guild (or the DM's recipients). Mentions
 //! (`<@id>`) of members (recipients) are recorded for notifications. In a 1:1 DM where either side
 //! blocked the other, 403. Each user posts at most `message_burst_per_user` at once, then
 //! one per `message_refill_ms_per_user`; a channel's slow mode spaces one member's messages by
@@ -7,47 +8,70 @@
 
 use super::access::member_channel;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, Json, Path};
-use super::validate;
+use super::extract::{Caller, Path};
+use super::{upload, validate};
 use crate::app::App;
 use crate::id::Id;
 use crate::store::{Channel, Message};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Body {
-    pub content: String,
-}
 
 pub async fn handler(
     State(app): State<App>,
     caller: Caller,
     Path(channel): Path<Id>,
-    Json(body): Json<Body>,
+    req: Request,
 ) -> ApiResult<(StatusCode, axum::Json<Message>)> {
+    // A JSON body is read (and refused if bad) first, as every route's; files only once the
+    // caller may post here, so nobody else can make the server store them.
+    let (json, files) =
+        if upload::is_multipart(&req) { (None, Some(req)) } else { (Some(upload::json(&app, req).await?), None) };
     let ch = member_channel(&app, channel, caller.user).await?;
     if !ch.kind.has_messages() {
-        return Err(ApiError::invalid("messages can only be sent to text and live channels"));
+        return Err(ApiError::invalid("messages can only be sent to text and live channels and DMs"));
     }
-    let content = validate::text("content", &body.content, validate::MAX_MESSAGE_CHARS)?;
-    if ch.guild_id.is_none() {
-        check_not_blocked(&app, &ch, caller.user).await?;
+    let (content, uploads) = match (json, files) {
+        (Some(content), _) => (content, Vec::new()),
+        (None, Some(req)) => upload::multipart(&app, req).await?,
+        (None, None) => (String::new(), Vec::new()),
+    };
+    let checked = async {
+        let content = if uploads.is_empty() || !content.trim().is_empty() {
+            validate::text("content", &content, validate::MAX_MESSAGE_CHARS)?.into_owned()
+        } else {
+            String::new() // files alone
+        };
+        if ch.guild_id.is_none() {
+            check_not_blocked(&app, &ch, caller.user).await?;
+        }
+        check_pace(&app, &ch, caller.user).await?;
+        Ok::<_, ApiError>(content)
     }
-    check_pace(&app, &ch, caller.user).await?;
-    let message = Message {
+    .await;
+    let content = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            upload::drop_uploads(uploads).await;
+            return Err(e);
+        }
+    };
+    let attachments = upload::store(&app, channel, uploads).await?;
+    let mut message = Message {
         id: app.ids.next(),
         channel_id: channel,
         author_id: caller.user,
         mentions: member_mentions(&app, &ch, &content).await?,
-        content: content.into_owned(),
+        content,
         edited_at: None,
+        attachments,
     };
-    app.store.messages.create_message(&message).await?;
+    if let Err(e) = app.store.messages.create_message(&message).await {
+        upload::discard(&app, channel, &message.attachments).await;
+        return Err(e.into());
+    }
+    app.sign_attachments(&mut message);
     app.publish_in(&ch, "MESSAGE_CREATE", &with_guild(&message, ch.guild_id)).await?;
     Ok((StatusCode::CREATED, axum::Json(message)))
 }

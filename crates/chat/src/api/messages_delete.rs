@@ -24,9 +24,12 @@ pub async fn handler(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Deletes a message (its attachments' rows with it, then their files) and tells the channel.
 pub async fn delete_and_announce(app: &App, ch: &Channel, message: Id) -> ApiResult<bool> {
+    let files = app.store.messages.message(message).await?.map(|m| m.attachments).unwrap_or_default();
     let deleted = app.store.messages.delete_message(message).await?;
     if deleted {
+        super::upload::discard(app, ch.id, &files).await;
         let mut d = json!({ "id": message, "channel_id": ch.id });
         if let Some(guild) = ch.guild_id {
             d["guild_id"] = json!(guild);

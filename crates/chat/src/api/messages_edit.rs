@@ -35,6 +35,7 @@ pub async fn handler(
     if !app.store.messages.edit_message(&m).await? {
         return Err(ApiError::not_found(code::UNKNOWN_MESSAGE, "message"));
     }
+    app.sign_attachments(&mut m);
     app.publish_in(&ch, "MESSAGE_UPDATE", &with_guild(&m, ch.guild_id)).await?;
     Ok(axum::Json(m))
 }

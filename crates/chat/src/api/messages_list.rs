@@ -36,5 +36,7 @@ pub async fn handler(
         (None, Some(id)) => Page::After { id, limit },
         (Some(_), Some(_)) => return Err(ApiError::invalid("use before or after, not both")),
     };
-    Ok(Json(app.store.messages.history(channel, page).await?))
+    let mut page = app.store.messages.history(channel, page).await?;
+    page.iter_mut().for_each(|m| app.sign_attachments(m));
+    Ok(Json(page))
 }

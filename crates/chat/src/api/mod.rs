@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod validate;
 
+mod attachments_get;
 mod auth_login;
 mod auth_logout;
 mod auth_password;
@@ -38,6 +39,7 @@ mod stream_key_rotate;
 mod stream_report;
 mod stream_update;
 mod typing;
+mod upload;
 mod users_me;
 mod voice_join;
 mod voice_states_list;
@@ -51,6 +53,10 @@ use error::{ApiError, code};
 
 /// Every `/api` route.
 pub fn router(app: &App) -> Router<App> {
+    // A message with its files: ten of the largest, and room for the form around them.
+    let upload_limit = usize::try_from(app.cfg.max_attachment_bytes.saturating_mul(upload::MAX_FILES as u64))
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
     Router::new()
         .route("/api/health", get(health::handler))
         .route("/api/openapi.json", get(openapi::handler))
@@ -71,7 +77,11 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/guilds/{guild_id}/reports", get(reports_list::handler))
         .route("/api/invites/{code}", post(invites_join::handler))
         .route("/api/channels/{channel_id}", patch(channels_update::handler))
-        .route("/api/channels/{channel_id}/messages", get(messages_list::handler).post(messages_create::handler))
+        .route(
+            "/api/channels/{channel_id}/messages",
+            get(messages_list::handler).post(messages_create::handler).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/attachments/{channel_id}/{attachment_id}/{filename}", get(attachments_get::handler))
         .route(
             "/api/channels/{channel_id}/messages/{message_id}",
             patch(messages_edit::handler).delete(messages_delete::handler),

@@ -69,8 +69,43 @@ pub fn mentions(content: &str) -> Vec<Id> {
     out
 }
 
+/// `s` percent-encoded for one URL path segment (a file name in a link).
+pub fn url_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A client's file name made safe to store and show: the last path component, no control
+/// characters, at most 255 bytes, never empty.
+pub fn file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    let mut clean = clean.trim().trim_start_matches('.').to_string();
+    while clean.len() > 255 {
+        clean.pop();
+    }
+    if clean.is_empty() { "file".into() } else { clean }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn file_names_are_their_last_component_and_links_are_encoded() {
+        assert_eq!(super::file_name("../../etc/passwd"), "passwd");
+        assert_eq!(super::file_name("C:\\Users\\me\\cat.png"), "cat.png");
+        assert_eq!(super::file_name(".hidden\u{7}"), "hidden");
+        assert_eq!(super::file_name(""), "file");
+        assert_eq!(super::file_name(&"é".repeat(200)).len(), 254);
+        assert_eq!(super::url_component("a b/ü.png"), "a%20b%2F%C3%BC.png");
+    }
+
     use super::*;
 
     #[test]

@@ -1,6 +1,8 @@
 //! Watch tokens: the right to fetch one live channel's LL-HLS, handed to members (and to anyone
 //! when the stream is public) with the playlist URL, and carried in every URL of it (`?a=`).
 //! Format: `{expires, unix s}.{base64url(HMAC-SHA256(secret, "watch:{channel}:{expires}")[..16])}`.
+//! The same signer makes attachment URLs (`attachment:{channel}:{id}`, a day), for `<img>` tags
+//! that cannot send a bearer token.
 //! Tokens are issued per hour (valid two to three hours), so every viewer of a stream in the same
 //! hour gets the same URLs, which a CDN can cache once; the HLS server checks them without a
 //! database round trip.
@@ -28,29 +30,36 @@ impl WatchTokens {
         WatchTokens { key: secret.to_vec() }
     }
 
-    fn mac(&self, channel: Id, expires: i64) -> Hmac<Sha256> {
+    fn mac(&self, scope: &str, expires: i64) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-        // The "watch:" prefix keeps these apart from voice tokens, signed with the same secret.
-        mac.update(format!("watch:{}:{expires}", channel.0).as_bytes());
+        // The scope's prefix ("watch:", "attachment:") keeps these apart from each other and from
+        // voice tokens, signed with the same secret.
+        mac.update(format!("{scope}:{expires}").as_bytes());
         mac
     }
 
-    fn sig(&self, channel: Id, expires: i64) -> String {
-        URL_SAFE_NO_PAD.encode(&self.mac(channel, expires).finalize().into_bytes()[..16])
+    /// A token for `scope`, the same for the whole hour, valid `hours` to `hours + 1` hours.
+    pub fn mint_scoped(&self, scope: &str, hours: i64, now_ms: i64) -> String {
+        let expires = (now_ms / 1000 / HOUR + hours) * HOUR;
+        let sig = URL_SAFE_NO_PAD.encode(&self.mac(scope, expires).finalize().into_bytes()[..16]);
+        format!("{expires}.{sig}")
     }
 
-    pub fn mint(&self, channel: Id, now_ms: i64) -> String {
-        let expires = (now_ms / 1000 / HOUR + 3) * HOUR;
-        format!("{expires}.{}", self.sig(channel, expires))
-    }
-
-    pub fn verify(&self, channel: Id, token: &str, now_ms: i64) -> bool {
+    pub fn verify_scoped(&self, scope: &str, token: &str, now_ms: i64) -> bool {
         let Some((expires, sig)) = token.split_once('.') else { return false };
         let Ok(expires) = expires.parse::<i64>() else { return false };
         let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else { return false };
         // Constant time, on the 16 bytes kept.
-        expires > now_ms / 1000 && sig.len() == 16 && self.mac(channel, expires).verify_truncated_left(&sig).is_ok()
+        expires > now_ms / 1000 && sig.len() == 16 && self.mac(scope, expires).verify_truncated_left(&sig).is_ok()
+    }
+
+    pub fn mint(&self, channel: Id, now_ms: i64) -> String {
+        self.mint_scoped(&format!("watch:{}", channel.0), 3, now_ms)
+    }
+
+    pub fn verify(&self, channel: Id, token: &str, now_ms: i64) -> bool {
+        self.verify_scoped(&format!("watch:{}", channel.0), token, now_ms)
     }
 }
 

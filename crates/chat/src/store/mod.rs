@@ -138,6 +138,8 @@ pub trait MessageStore: Send + Sync {
     async fn edit_message(&self, message: &Message) -> Result<bool>;
     async fn delete_message(&self, id: Id) -> Result<bool>;
     async fn history(&self, channel: Id, page: Page) -> Result<Vec<Message>>;
+    /// An attachment and the channel it was sent in.
+    async fn attachment(&self, id: Id) -> Result<Option<(Id, Attachment)>>;
 }
 
 #[async_trait]

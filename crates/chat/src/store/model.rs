@@ -140,6 +140,34 @@ pub struct Message {
     /// Users mentioned with `<@id>`, recorded for notifications.
     pub mentions: Vec<Id>,
     pub edited_at: Option<i64>,
+    /// Files sent with it (at most 10).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file sent with a message. Its bytes are in the blob store ([`Attachment::key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    pub id: Id,
+    pub filename: String,
+    /// What it is served as: an image type browsers show inline, else `application/octet-stream`.
+    pub content_type: String,
+    pub size: i64,
+    /// Images: their size in pixels.
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    /// Where to fetch it, and its preview (images): signed, expiring URLs, set when served.
+    pub url: String,
+    pub thumbnail_url: Option<String>,
+    /// A preview is stored (`<key>.thumb`).
+    #[serde(skip)]
+    pub thumbnail: bool,
+}
+
+impl Attachment {
+    /// Its blob's key, under its channel.
+    pub fn key(&self, channel: Id) -> String {
+        format!("{channel}/{}", self.id)
+    }
 }
 
 impl Message {

@@ -32,8 +32,13 @@ impl TestServer {
     }
 
     /// `None` when the backend is unavailable (Postgres without a server).
-    pub async fn with_config(backend: Backend, cfg: ChatConfig) -> Option<TestServer> {
+    pub async fn with_config(backend: Backend, mut cfg: ChatConfig) -> Option<TestServer> {
         let db = TestDb::new(backend).await?;
+        if cfg.attachments_dir == ChatConfig::default().attachments_dir {
+            // In the system's temp dir, never in the source tree.
+            let dir = std::env::temp_dir().join(format!("confab-test-attachments-{}", chat::auth::new_token()));
+            cfg.attachments_dir = dir.display().to_string();
+        }
         let store = db.open().await;
         let app = App::new(store, cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -85,6 +85,9 @@ async fn insert_batch(pool: &AnyPool, messages: &[&Message]) -> Result<()> {
     for m in messages.iter().filter(|m| !m.mentions.is_empty()) {
         super::messages::insert_mentions(&mut tx, m).await?;
     }
+    for m in messages.iter().filter(|m| !m.attachments.is_empty()) {
+        super::messages::insert_attachments(&mut tx, m).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

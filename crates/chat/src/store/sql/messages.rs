@@ -1,10 +1,11 @@
 use super::{SqlStore, id};
 use crate::id::Id;
-use crate::store::{Message, MessageStore, Page, Result};
+use crate::store::{Attachment, Message, MessageStore, Page, Result};
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 macro_rules! select {
     ($rest:literal) => {
@@ -21,7 +22,67 @@ fn message(row: &AnyRow) -> Result<Message> {
         content: row.try_get("content")?,
         mentions: mentions.split_whitespace().filter_map(|s| s.parse().ok()).collect(),
         edited_at: row.try_get("edited_at")?,
+        attachments: Vec::new(),
     })
+}
+
+fn attachment(row: &AnyRow) -> Result<Attachment> {
+    Ok(Attachment {
+        id: id(row, "id")?,
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        size: row.try_get("size")?,
+        width: row.try_get("width")?,
+        height: row.try_get("height")?,
+        url: String::new(),
+        thumbnail_url: None,
+        thumbnail: row.try_get::<i64, _>("thumbnail")? != 0,
+    })
+}
+
+pub(super) async fn insert_attachments(conn: &mut AnyConnection, m: &Message) -> Result<()> {
+    for a in &m.attachments {
+        sqlx::query(
+            "INSERT INTO attachments (id, message_id, channel_id, filename, content_type, size, width, height, thumbnail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(a.id.0)
+        .bind(m.id.0)
+        .bind(m.channel_id.0)
+        .bind(&a.filename)
+        .bind(&a.content_type)
+        .bind(a.size)
+        .bind(a.width)
+        .bind(a.height)
+        .bind(i64::from(a.thumbnail))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Fills in the attachments of `messages` (all of one channel), with one query.
+async fn with_attachments(pool: &sqlx::AnyPool, channel: Id, mut messages: Vec<Message>) -> Result<Vec<Message>> {
+    let (Some(lo), Some(hi)) = (messages.iter().map(|m| m.id).min(), messages.iter().map(|m| m.id).max()) else {
+        return Ok(messages);
+    };
+    let rows = sqlx::query(
+        "SELECT id, message_id, filename, content_type, size, width, height, thumbnail FROM attachments \
+         WHERE channel_id = $1 AND message_id >= $2 AND message_id <= $3 ORDER BY id",
+    )
+    .bind(channel.0)
+    .bind(lo.0)
+    .bind(hi.0)
+    .fetch_all(pool)
+    .await?;
+    let mut by_message: HashMap<Id, Vec<Attachment>> = HashMap::new();
+    for r in &rows {
+        by_message.entry(id(r, "message_id")?).or_default().push(attachment(r)?);
+    }
+    for m in &mut messages {
+        m.attachments = by_message.remove(&m.id).unwrap_or_default();
+    }
+    Ok(messages)
 }
 
 pub(super) fn mention_ids(m: &Message) -> String {
@@ -58,6 +119,7 @@ pub(super) async fn insert_one(pool: &sqlx::AnyPool, m: &Message) -> Result<()> 
     .execute(&mut *tx)
     .await?;
     insert_mentions(&mut tx, m).await?;
+    insert_attachments(&mut tx, m).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -69,12 +131,17 @@ impl MessageStore for SqlStore {
     }
 
     async fn message(&self, mid: Id) -> Result<Option<Message>> {
-        sqlx::query(select!("WHERE id = $1"))
+        let Some(m) = sqlx::query(select!("WHERE id = $1"))
             .bind(mid.0)
             .fetch_optional(&self.pool)
             .await?
             .map(|r| message(&r))
-            .transpose()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let channel = m.channel_id;
+        Ok(with_attachments(&self.pool, channel, vec![m]).await?.pop())
     }
 
     async fn edit_message(&self, m: &Message) -> Result<bool> {
@@ -102,6 +169,16 @@ impl MessageStore for SqlStore {
         // Mentions go with it (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM messages WHERE id = $1").bind(mid.0).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn attachment(&self, aid: Id) -> Result<Option<(Id, Attachment)>> {
+        let row = sqlx::query(
+            "SELECT id, channel_id, filename, content_type, size, width, height, thumbnail FROM attachments WHERE id = $1",
+        )
+        .bind(aid.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((id(&r, "channel_id")?, attachment(&r)?))).transpose()
     }
 
     async fn history(&self, channel: Id, page: Page) -> Result<Vec<Message>> {
@@ -132,6 +209,7 @@ impl MessageStore for SqlStore {
                 rows
             }
         };
-        rows.iter().map(message).collect()
+        let messages = rows.iter().map(message).collect::<Result<Vec<_>>>()?;
+        with_attachments(&self.pool, channel, messages).await
     }
 }

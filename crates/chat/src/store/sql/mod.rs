@@ -34,6 +34,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (5, "stream_settings", include_str!("../../../migrations/sqlite/0005_stream_settings.sql"), false),
     (6, "report_subject", include_str!("../../../migrations/sqlite/0006_report_subject.sql"), false),
     (7, "dms", include_str!("../../../migrations/sqlite/0007_dms.sql"), true),
+    (8, "attachments", include_str!("../../../migrations/sqlite/0008_attachments.sql"), false),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql"), false),
@@ -43,6 +44,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     (5, "stream_settings", include_str!("../../../migrations/postgres/0005_stream_settings.sql"), false),
     (6, "report_subject", include_str!("../../../migrations/postgres/0006_report_subject.sql"), false),
     (7, "dms", include_str!("../../../migrations/postgres/0007_dms.sql"), false),
+    (8, "attachments", include_str!("../../../migrations/postgres/0008_attachments.sql"), false),
 ];
 
 pub struct SqlStore {
