@@ -242,6 +242,8 @@ test('direct messages: opened from the member list, unread on the rail, live bot
 test('keyboard only: arrows reach a message, Tab its actions, Escape back to the composer', async () => {
   await alice.focus('#composer-input');
   await alice.keyboard.press('Shift+Tab');
+  assert.equal(await alice.evaluate(() => document.activeElement.id), 'composer-attach');
+  await alice.keyboard.press('Shift+Tab');
   assert.equal(await alice.evaluate(() => document.activeElement.id), 'history');
   await alice.keyboard.press('ArrowUp');
   const focused = () => alice.evaluate(() => ({ id: document.activeElement.id, text: document.activeElement.textContent }));
@@ -266,4 +268,32 @@ test('keyboard only: arrows reach a message, Tab its actions, Escape back to the
   await bob.waitForSelector('#messages .msg:has-text("got it") .actions button:text("Edit")', { state: 'visible' });
   const shown = await bob.$$eval('#messages .msg .actions', (as) => as.filter((a) => getComputedStyle(a).display !== 'none').length);
   assert.equal(shown, 1, 'only the tapped message');
+});
+
+test('an image and markdown: the other side sees the preview, bold, code and a safe link', async () => {
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAACgAAAAeCAYAAABe3VzdAAAAPUlEQVR4nO3OIQEAIBAAMeJ8/xS0ggjIQ0zMb+2Z87NVBwQF64CgYB0QFKwDgoJ1QFCwDggK1gFBwTrwcgGpucxY/mlkMQAAAABJRU5ErkJggg==', 'base64');
+  await alice.setInputFiles('#composer-files', { name: 'red.png', mimeType: 'image/png', buffer: png });
+  await alice.waitForSelector('#composer-chosen li:has-text("red.png")');
+  await alice.fill('#composer-input', 'a **red** square, `40x30`, see https://example.com/x and javascript:alert(1)');
+  await alice.keyboard.press('Enter');
+  const msg = bob.locator('#messages .msg:has-text("a red square")');
+  await msg.waitFor();
+  const seen = await msg.evaluate(async (li) => {
+    const img = li.querySelector('.attachment.image img');
+    if (img && !img.complete) await new Promise((r) => { img.onload = img.onerror = r; });
+    const a = li.querySelector('.content a');
+    return {
+      img: img && { w: img.naturalWidth, h: img.naturalHeight, alt: img.alt },
+      strong: li.querySelector('.content strong')?.textContent,
+      code: li.querySelector('.content code')?.textContent,
+      links: [...li.querySelectorAll('.content a')].map((l) => l.href),
+      rel: a?.rel,
+    };
+  });
+  assert.deepEqual(seen.img, { w: 40, h: 30, alt: 'red.png' }, 'the preview loaded');
+  assert.equal(seen.strong, 'red');
+  assert.equal(seen.code, '40x30');
+  assert.deepEqual(seen.links, ['https://example.com/x'], 'javascript: is not a link');
+  assert.match(seen.rel, /noopener/);
+  await screenshot(alice, 'attachment');
 });

@@ -43,3 +43,17 @@ export const post = (path, body = {}) => api('POST', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);
 export const put = (path) => api('PUT', path);
+
+/** A multipart POST (files); the browser sets its Content-Type with the boundary. */
+export async function upload(path, form) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  let res;
+  try {
+    res = await fetch(`/api${path}`, { method: 'POST', headers, body: form });
+  } catch {
+    throw new ApiError(0, -1, 'The server cannot be reached. Check your connection.');
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, data?.code ?? -1, data?.message ?? `HTTP ${res.status}`, data?.retry_after ?? null);
+  return data;
+}

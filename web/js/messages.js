@@ -1,9 +1,11 @@
 // A text channel: history with scroll-back paging, the unread divider, mention highlight, send,
 // edit and delete own messages, report others', and who is typing.
 
-import { del, get, patch, post } from './api.js';
+import { del, get, patch, post, upload } from './api.js';
+import { attachmentsView, initAttachments, restoreFiles, takeFiles } from './attachments.js';
 import { $, h, idCmp, idTime, toast } from './dom.js';
 import { ask, confirm } from './dialog.js';
+import { render } from './markdown.js';
 import { channel, dmTitle, emit, guild, markRead, on, readsOf, state, username } from './state.js';
 
 const PAGE = 50;
@@ -14,6 +16,7 @@ let pendingAck = null;
 let stuck = true; // the reader was at the newest message when the history last scrolled
 
 export function initMessages() {
+  initAttachments();
   $('composer').onsubmit = (e) => { e.preventDefault(); send(); };
   const input = $('composer-input');
   input.addEventListener('keydown', (e) => {
@@ -180,16 +183,9 @@ export function flushAck() {
   post(`/channels/${id}/messages/${last.id}/ack`).catch(() => {});
 }
 
-/** Message text with `<@id>` mentions shown as @name. Built from text nodes: never HTML. */
+/** Message text with its markdown, and `<@id>` mentions shown as @name. Never HTML. */
 function content(text) {
-  const parts = [];
-  let at = 0;
-  for (const m of text.matchAll(/<@(\d+)>/g)) {
-    parts.push(text.slice(at, m.index), h('span', { class: 'at' }, `@${username(m[1])}`));
-    at = m.index + m[0].length;
-  }
-  parts.push(text.slice(at));
-  return parts;
+  return render(text, (id) => h('span', { class: 'at' }, `@${username(id)}`));
 }
 
 function item(m, continues = null) {
@@ -204,6 +200,7 @@ function item(m, continues = null) {
       h('time', { datetime: t.toISOString(), title: t.toLocaleString() },
         t.toDateString() === new Date().toDateString() ? t.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : t.toLocaleString())),
     h('div', { class: 'content' }, content(m.content), m.edited_at ? h('span', { class: 'edited' }, ' (edited)') : null),
+    attachmentsView(m.attachments),
     h('div', { class: 'actions', role: 'group', 'aria-label': 'Message actions' },
       mine ? h('button', { class: 'small', onclick: () => startEdit(m) }, 'Edit') : null,
       mine ? h('button', { class: 'small', onclick: () => remove(m) }, 'Delete') : null,
@@ -253,13 +250,22 @@ const slowUntil = new Map();
 async function send() {
   const input = $('composer-input');
   const text = input.value.trim();
-  if (!text) return;
+  const files = takeFiles();
+  if (!text && !files.length) return;
   input.value = '';
   input.style.height = 'auto';
   lastTyping = 0;
   const channelId = state.channelId;
   try {
-    const m = await post(`/channels/${channelId}/messages`, { content: withMentions(text) });
+    let m;
+    if (files.length) {
+      const form = new FormData();
+      form.append('content', withMentions(text));
+      for (const f of files) form.append('files', f, f.name);
+      m = await upload(`/channels/${channelId}/messages`, form);
+    } else {
+      m = await post(`/channels/${channelId}/messages`, { content: withMentions(text) });
+    }
     // The gateway brings it too; the answer shows it even while the gateway reconnects.
     const h = history(channelId);
     if (h?.loaded && !h.list.some((x) => x.id === m.id)) {
@@ -269,6 +275,7 @@ async function send() {
     }
   } catch (e) {
     input.value = text;
+    restoreFiles(files);
     if (e.status === 429 && e.retryAfter) {
       slowUntil.set(channelId, Date.now() / 1000 + e.retryAfter);
       composerHint();
