@@ -43,6 +43,7 @@ static ASSETS: &[Asset] = assets! {
     "/js/messages.js" => "js/messages.js", JS;
     "/js/markdown.js" => "js/markdown.js", JS;
     "/js/attachments.js" => "js/attachments.js", JS;
+    "/js/notify.js" => "js/notify.js", JS;
     "/js/members.js" => "js/members.js", JS;
     "/js/voice.js" => "js/voice.js", JS;
     "/js/voice_view.js" => "js/voice_view.js", JS;

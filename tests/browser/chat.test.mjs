@@ -297,3 +297,33 @@ test('an image and markdown: the other side sees the preview, bold, code and a s
   assert.match(seen.rel, /noopener/);
   await screenshot(alice, 'attachment');
 });
+
+test('notifications: a DM out of view notifies and counts in the title; a muted channel stays quiet', async () => {
+  // Notifications are recorded rather than shown (headless Chromium shows none).
+  await bob.evaluate(() => {
+    window.notes = [];
+    window.Notification = class {
+      static permission = 'granted';
+      static requestPermission() { return Promise.resolve('granted'); }
+      constructor(title, options) { window.notes.push({ title, body: options.body }); }
+      close() {}
+    };
+  });
+  await bob.click('#guild-list button');
+  await bob.waitForSelector('#channel-title:has-text("general")');
+  await alice.fill('#composer-input', 'ping for bob');
+  await alice.keyboard.press('Enter');
+  await eventually('bob is notified', async () => (await bob.evaluate(() => window.notes.length)) === 1);
+  assert.deepEqual(await bob.evaluate(() => window.notes[0]), { title: 'alice', body: 'ping for bob' });
+  assert.equal(await bob.title(), '(1) confab');
+  // Bob mutes the DM: the next message counts, but neither notifies nor chimes.
+  await bob.click('#dm-home');
+  await bob.waitForSelector('#messages .msg:has-text("ping for bob")');
+  await bob.click('#channel-mute[aria-label="Mute this channel"]');
+  await bob.click('#guild-list button');
+  await bob.waitForSelector('#channel-title:has-text("general")');
+  await alice.fill('#composer-input', 'are you there?');
+  await alice.keyboard.press('Enter');
+  await bob.waitForSelector('#dm-home[aria-label="Direct messages, 1 unread"]');
+  assert.equal(await bob.evaluate(() => window.notes.length), 1, 'muted: no notification');
+});

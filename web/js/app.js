@@ -6,6 +6,7 @@ import { showAuth } from './auth.js';
 import { $, idCmp, toast } from './dom.js';
 import { Gateway } from './gateway.js';
 import { initMembers } from './members.js';
+import { initNotify, onMessage } from './notify.js';
 import { composerHint, flushAck, initMessages, openChannel } from './messages.js';
 import { initSidebar } from './sidebar.js';
 import { DMS, addDms, apply, channel, emit, guild, state } from './state.js';
@@ -117,6 +118,7 @@ async function loadDms() {
 
 function dispatch({ t, d }) {
   apply(t, d);
+  if (t === 'MESSAGE_CREATE') onMessage(d);
   if (t === 'READY') {
     loadDms();
     const last = JSON.parse(localStorage.getItem('confab.last') ?? '{}');
@@ -164,6 +166,7 @@ async function boot() {
   initMembers({ messageUser });
   initVoiceView({ showChannel });
   initWatch();
+  initNotify(showChannel);
   $('logout').onclick = () => logout();
   $('toggle-sidebar').onclick = () => {
     const open = $('app').classList.toggle('show-sidebar');
