@@ -554,6 +554,11 @@ async fn success_responses_match_their_schemas() {
     let name = link.rsplit('/').next().expect("name and signature");
     w.ok(&anon, "get", "/api/attachments/{channel_id}/{attachment_id}/{filename}", &[&text, &file_id, name], None)
         .await;
+    let reaction = "/api/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me";
+    w.ok(&alice, "put", reaction, &[&text, &m, "%F0%9F%91%8D"], None).await;
+    w.ok(&alice, "delete", reaction, &[&text, &m, "%F0%9F%91%8D"], None).await;
+    let reply = Some(json!({ "content": "a reply", "reply_to": m }));
+    w.ok(&alice, "post", "/api/channels/{channel_id}/messages", &[&text], reply).await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/read-states", &[&guild], None).await;
     w.ok(&alice, "post", "/api/channels/{channel_id}/messages/{message_id}/ack", &[&text, &m], None).await;
     w.ok(&alice, "post", "/api/channels/{channel_id}/typing", &[&text], None).await;

@@ -90,6 +90,8 @@ async fn post(store: &Store, ids: &IdGen, ch: &Channel, author: &User, content: 
         mentions: mentions.iter().map(|u| u.id).collect(),
         edited_at: None,
         attachments: Vec::new(),
+        reply_to: None,
+        reactions: Vec::new(),
     };
     store.messages.create_message(&m).await.unwrap();
     m
@@ -458,6 +460,8 @@ async fn messages(store: Store) {
         mentions: vec![carol.id],
         edited_at: Some(T0 + 5),
         attachments: Vec::new(),
+        reply_to: None,
+        reactions: Vec::new(),
         ..m.clone()
     };
     assert!(store.messages.edit_message(&edited).await.unwrap());
@@ -505,6 +509,8 @@ async fn group_commit(store: Store) {
             mentions: if i % 10 == 0 { vec![bob.id] } else { vec![] },
             edited_at: None,
             attachments: Vec::new(),
+            reply_to: None,
+            reactions: Vec::new(),
         })
         .collect();
     batch.insert(100, Message { content: "duplicate".into(), ..first.clone() });

@@ -7,7 +7,7 @@
 //! `slow_mode_secs` (the owner is exempt). Both answer 429 with `retry_after`.
 
 use super::access::member_channel;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Path};
 use super::{upload, validate};
 use crate::app::App;
@@ -32,25 +32,34 @@ pub async fn handler(
     if !ch.kind.has_messages() {
         return Err(ApiError::invalid("messages can only be sent to text and live channels and DMs"));
     }
-    let (content, uploads) = match (json, files) {
-        (Some(content), _) => (content, Vec::new()),
+    let (draft, uploads) = match (json, files) {
+        (Some(draft), _) => (draft, Vec::new()),
         (None, Some(req)) => upload::multipart(&app, req).await?,
-        (None, None) => (String::new(), Vec::new()),
+        (None, None) => (upload::Draft::default(), Vec::new()),
     };
     let checked = async {
-        let content = if uploads.is_empty() || !content.trim().is_empty() {
-            validate::text("content", &content, validate::MAX_MESSAGE_CHARS)?.into_owned()
+        let content = if uploads.is_empty() || !draft.content.trim().is_empty() {
+            validate::text("content", &draft.content, validate::MAX_MESSAGE_CHARS)?.into_owned()
         } else {
             String::new() // files alone
         };
+        // A reply answers a message of this channel; its author is mentioned unless told not to.
+        let mut extra_mention = None;
+        if let Some(to) = draft.reply_to {
+            let answered = app.store.messages.message(to).await?.filter(|m| m.channel_id == channel);
+            let answered = answered.ok_or_else(|| ApiError::not_found(code::UNKNOWN_MESSAGE, "message replied to"))?;
+            if draft.mention_reply != Some(false) && answered.author_id != caller.user {
+                extra_mention = Some(answered.author_id);
+            }
+        }
         if ch.guild_id.is_none() {
             check_not_blocked(&app, &ch, caller.user).await?;
         }
         check_pace(&app, &ch, caller.user).await?;
-        Ok::<_, ApiError>(content)
+        Ok::<_, ApiError>((content, extra_mention))
     }
     .await;
-    let content = match checked {
+    let (content, extra_mention) = match checked {
         Ok(c) => c,
         Err(e) => {
             upload::drop_uploads(uploads).await;
@@ -58,14 +67,20 @@ pub async fn handler(
         }
     };
     let attachments = upload::store(&app, channel, uploads).await?;
+    let mut mentions = member_mentions(&app, &ch, &content).await?;
+    if let Some(author) = extra_mention.filter(|a| !mentions.contains(a)) {
+        mentions.push(author);
+    }
     let mut message = Message {
         id: app.ids.next(),
         channel_id: channel,
         author_id: caller.user,
-        mentions: member_mentions(&app, &ch, &content).await?,
+        mentions,
         content,
         edited_at: None,
         attachments,
+        reply_to: draft.reply_to,
+        reactions: Vec::new(),
     };
     if let Err(e) = app.store.messages.create_message(&message).await {
         upload::discard(&app, channel, &message.attachments).await;

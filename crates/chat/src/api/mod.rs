@@ -30,6 +30,7 @@ mod messages_delete;
 mod messages_edit;
 mod messages_list;
 mod openapi;
+mod reactions;
 mod read_states_list;
 mod reports_create;
 mod reports_list;
@@ -87,6 +88,10 @@ pub fn router(app: &App) -> Router<App> {
             patch(messages_edit::handler).delete(messages_delete::handler),
         )
         .route("/api/channels/{channel_id}/messages/{message_id}/ack", post(messages_ack::handler))
+        .route(
+            "/api/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+            put(reactions::put).delete(reactions::delete),
+        )
         .route("/api/channels/{channel_id}/messages/{message_id}/reports", post(reports_create::handler))
         .route("/api/channels/{channel_id}/typing", post(typing::handler))
         .route("/api/reports/{report_id}/resolve", post(reports_resolve::handler))

@@ -41,32 +41,56 @@ pub fn is_multipart(req: &Request) -> bool {
         .is_some_and(|k| k.starts_with("multipart/form-data"))
 }
 
-/// A JSON body's content. It keeps the small body limit even on the messages route, whose own
-/// limit is for files.
-pub async fn json(app: &App, req: Request) -> ApiResult<String> {
+/// What a message request says besides its files.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Draft {
+    #[serde(default)]
+    pub content: String,
+    /// The message answered (in the same channel).
+    #[serde(default)]
+    pub reply_to: Option<Id>,
+    /// Whether the answered message's author is mentioned (default: yes, as Discord).
+    #[serde(default)]
+    pub mention_reply: Option<bool>,
+}
+
+/// A JSON body. It keeps the small body limit even on the messages route, whose own limit is
+/// for files.
+pub async fn json(app: &App, req: Request) -> ApiResult<Draft> {
     let limit = app.cfg.max_body_bytes.max(validate::MIN_BODY_BYTES);
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large("request body too large"))?;
     let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-    let super::extract::Json(b) = super::extract::Json::<Json>::from_request(req, app).await?;
-    Ok(b.content)
+    let super::extract::Json(draft) = super::extract::Json::<Draft>::from_request(req, app).await?;
+    Ok(draft)
 }
 
 /// The content and files of a multipart message request.
-pub async fn multipart(app: &App, req: Request) -> ApiResult<(String, Vec<Upload>)> {
+pub async fn multipart(app: &App, req: Request) -> ApiResult<(Draft, Vec<Upload>)> {
     let busy = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, "shutting down");
     let _slot = app.uploads.acquire().await.map_err(|_| busy())?;
     let mut form = Multipart::from_request(req, app).await.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let (mut content, mut uploads) = (String::new(), Vec::new());
+    let (mut draft, mut uploads) = (Draft::default(), Vec::new());
     let result = async {
         while let Some(field) = form.next_field().await.map_err(multipart_error)? {
             match field.name() {
-                Some("content") => content = read_text(field, app.cfg.max_body_bytes).await?,
+                Some("content") => draft.content = read_text(field, app.cfg.max_body_bytes).await?,
+                Some("reply_to") => {
+                    let id = read_text(field, 64).await?;
+                    draft.reply_to = Some(id.trim().parse().map_err(|_| ApiError::invalid("reply_to: a message id"))?);
+                }
+                Some("mention_reply") => {
+                    draft.mention_reply = Some(read_text(field, 8).await?.trim() != "false");
+                }
                 Some("files") if uploads.len() >= MAX_FILES => {
                     return Err(ApiError::invalid(format!("at most {MAX_FILES} files per message")));
                 }
                 Some("files") => uploads.push(receive(app, field).await?),
-                other => return Err(ApiError::invalid(format!("unknown form field {other:?}: use content and files"))),
+                other => {
+                    let message = format!("unknown form field {other:?}: use content, files, reply_to, mention_reply");
+                    return Err(ApiError::invalid(message));
+                }
             }
         }
         Ok(())
@@ -76,13 +100,7 @@ pub async fn multipart(app: &App, req: Request) -> ApiResult<(String, Vec<Upload
         discard_uploads(&uploads).await;
         return Err(e);
     }
-    Ok((content, uploads))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Json {
-    content: String,
+    Ok((draft, uploads))
 }
 
 fn too_large(message: &str) -> ApiError {

@@ -94,8 +94,40 @@ pub fn file_name(name: &str) -> String {
     if clean.is_empty() { "file".into() } else { clean }
 }
 
+/// A reaction: one Unicode emoji (with its modifiers, joiners and variation selectors), at most
+/// 32 bytes; no text, no custom emoji.
+pub fn emoji(s: &str) -> ApiResult<&str> {
+    let bad = || ApiError::invalid("emoji: one Unicode emoji");
+    if s.is_empty() || s.len() > 32 {
+        return Err(bad());
+    }
+    let pictographic = |c: char| {
+        matches!(u32::from(c), 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2190..=0x21FF | 0x2300..=0x23FF
+            | 0x2B00..=0x2BFF | 0x3030 | 0x303D | 0x3297 | 0x3299 | 0xA9 | 0xAE | 0x2122 | 0x203C | 0x2049)
+    };
+    // Joiners, variation selectors, keycaps and tags, and the keycap bases.
+    let glue = |c: char| {
+        matches!(u32::from(c), 0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F) || "#*0123456789".contains(c)
+    };
+    let keycap = s.contains('\u{20E3}');
+    if !(keycap || s.chars().any(pictographic)) || !s.chars().all(|c| pictographic(c) || glue(c)) {
+        return Err(bad());
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reactions_are_one_unicode_emoji() {
+        for ok in ["👍", "❤️", "👍🏽", "👨‍👩‍👧", "🇫🇷", "1️⃣", "🎉"] {
+            assert!(super::emoji(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "👍 ", ":smile:", "<script>", "12", &"👍".repeat(9)] {
+            assert!(super::emoji(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn file_names_are_their_last_component_and_links_are_encoded() {
         assert_eq!(super::file_name("../../etc/passwd"), "passwd");

@@ -140,6 +140,10 @@ pub trait MessageStore: Send + Sync {
     async fn history(&self, channel: Id, page: Page) -> Result<Vec<Message>>;
     /// An attachment and the channel it was sent in.
     async fn attachment(&self, id: Id) -> Result<Option<(Id, Attachment)>>;
+    /// `user` reacts to `message` (of `channel`) with `emoji`; `false` when they already had.
+    async fn add_reaction(&self, channel: Id, message: Id, user: Id, emoji: &str, now_ms: i64) -> Result<bool>;
+    /// `false` when there was no such reaction.
+    async fn remove_reaction(&self, message: Id, user: Id, emoji: &str) -> Result<bool>;
 }
 
 #[async_trait]

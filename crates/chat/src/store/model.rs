@@ -142,6 +142,19 @@ pub struct Message {
     pub edited_at: Option<i64>,
     /// Files sent with it (at most 10).
     pub attachments: Vec<Attachment>,
+    /// The message it answers (in the same channel).
+    pub reply_to: Option<Id>,
+    /// Reactions, by emoji in the order first used.
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Who reacted, in order (the first 100).
+    pub users: Vec<Id>,
 }
 
 /// A file sent with a message. Its bytes are in the blob store ([`Attachment::key`]).

@@ -64,12 +64,14 @@ async fn run(pool: AnyPool, gate: Option<Arc<Mutex<()>>>, mut rx: mpsc::Receiver
 
 async fn insert_batch(pool: &AnyPool, messages: &[&Message]) -> Result<()> {
     let mut tx = pool.begin().await?;
-    let mut sql =
-        String::from("INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at) VALUES ");
+    let mut sql = String::from(
+        "INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at, reply_to) VALUES ",
+    );
     for i in 0..messages.len() {
-        let b = i * 6;
+        let b = i * 7;
         let sep = if i == 0 { "" } else { ", " };
-        sql.push_str(&format!("{sep}(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
+        let (p1, p2, p3, p4, p5, p6, p7) = (b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
+        sql.push_str(&format!("{sep}(${p1}, ${p2}, ${p3}, ${p4}, ${p5}, ${p6}, ${p7})"));
     }
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for m in messages {
@@ -79,7 +81,8 @@ async fn insert_batch(pool: &AnyPool, messages: &[&Message]) -> Result<()> {
             .bind(m.author_id.0)
             .bind(&m.content)
             .bind(mention_ids(m))
-            .bind(m.edited_at);
+            .bind(m.edited_at)
+            .bind(m.reply_to.map(|r| r.0));
     }
     q.execute(&mut *tx).await?;
     for m in messages.iter().filter(|m| !m.mentions.is_empty()) {

@@ -1,6 +1,6 @@
 use super::{SqlStore, id};
 use crate::id::Id;
-use crate::store::{Attachment, Message, MessageStore, Page, Result};
+use crate::store::{Attachment, Message, MessageStore, Page, Reaction, Result};
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 use sqlx::Row;
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 macro_rules! select {
     ($rest:literal) => {
-        concat!("SELECT id, channel_id, author_id, content, mention_ids, edited_at FROM messages ", $rest)
+        concat!("SELECT id, channel_id, author_id, content, mention_ids, edited_at, reply_to FROM messages ", $rest)
     };
 }
 
@@ -23,6 +23,8 @@ fn message(row: &AnyRow) -> Result<Message> {
         mentions: mentions.split_whitespace().filter_map(|s| s.parse().ok()).collect(),
         edited_at: row.try_get("edited_at")?,
         attachments: Vec::new(),
+        reply_to: super::opt_id(row, "reply_to")?,
+        reactions: Vec::new(),
     })
 }
 
@@ -61,8 +63,47 @@ pub(super) async fn insert_attachments(conn: &mut AnyConnection, m: &Message) ->
     Ok(())
 }
 
-/// Fills in the attachments of `messages` (all of one channel), with one query.
-async fn with_attachments(pool: &sqlx::AnyPool, channel: Id, mut messages: Vec<Message>) -> Result<Vec<Message>> {
+/// Reactions shown per emoji: who, the first this many.
+const REACTION_USERS: usize = 100;
+
+/// Fills in the attachments and reactions of `messages` (all of one channel), a query each.
+async fn with_attachments(pool: &sqlx::AnyPool, channel: Id, messages: Vec<Message>) -> Result<Vec<Message>> {
+    let mut messages = with_files(pool, channel, messages).await?;
+    let (Some(lo), Some(hi)) = (messages.iter().map(|m| m.id).min(), messages.iter().map(|m| m.id).max()) else {
+        return Ok(messages);
+    };
+    let rows = sqlx::query(
+        "SELECT message_id, emoji, user_id FROM reactions \
+         WHERE channel_id = $1 AND message_id >= $2 AND message_id <= $3 ORDER BY created_at, user_id",
+    )
+    .bind(channel.0)
+    .bind(lo.0)
+    .bind(hi.0)
+    .fetch_all(pool)
+    .await?;
+    let mut by_message: HashMap<Id, Vec<Reaction>> = HashMap::new();
+    for r in &rows {
+        let (emoji, user): (String, Id) = (r.try_get("emoji")?, id(r, "user_id")?);
+        let list = by_message.entry(id(r, "message_id")?).or_default();
+        let i = match list.iter().position(|x| x.emoji == emoji) {
+            Some(i) => i,
+            None => {
+                list.push(Reaction { emoji, count: 0, users: Vec::new() });
+                list.len() - 1
+            }
+        };
+        list[i].count += 1;
+        if list[i].users.len() < REACTION_USERS {
+            list[i].users.push(user);
+        }
+    }
+    for m in &mut messages {
+        m.reactions = by_message.remove(&m.id).unwrap_or_default();
+    }
+    Ok(messages)
+}
+
+async fn with_files(pool: &sqlx::AnyPool, channel: Id, mut messages: Vec<Message>) -> Result<Vec<Message>> {
     let (Some(lo), Some(hi)) = (messages.iter().map(|m| m.id).min(), messages.iter().map(|m| m.id).max()) else {
         return Ok(messages);
     };
@@ -107,8 +148,8 @@ pub(super) async fn insert_mentions(conn: &mut AnyConnection, m: &Message) -> Re
 pub(super) async fn insert_one(pool: &sqlx::AnyPool, m: &Message) -> Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at, reply_to) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(m.id.0)
     .bind(m.channel_id.0)
@@ -116,6 +157,7 @@ pub(super) async fn insert_one(pool: &sqlx::AnyPool, m: &Message) -> Result<()> 
     .bind(&m.content)
     .bind(mention_ids(m))
     .bind(m.edited_at)
+    .bind(m.reply_to.map(|r| r.0))
     .execute(&mut *tx)
     .await?;
     insert_mentions(&mut tx, m).await?;
@@ -179,6 +221,33 @@ impl MessageStore for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| Ok((id(&r, "channel_id")?, attachment(&r)?))).transpose()
+    }
+
+    async fn add_reaction(&self, channel: Id, message: Id, user: Id, emoji: &str, now_ms: i64) -> Result<bool> {
+        let _writer = self.writer().await;
+        let r = sqlx::query(
+            "INSERT INTO reactions (message_id, emoji, user_id, channel_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (message_id, emoji, user_id) DO NOTHING",
+        )
+        .bind(message.0)
+        .bind(emoji)
+        .bind(user.0)
+        .bind(channel.0)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn remove_reaction(&self, message: Id, user: Id, emoji: &str) -> Result<bool> {
+        let _writer = self.writer().await;
+        let r = sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3")
+            .bind(message.0)
+            .bind(emoji)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn history(&self, channel: Id, page: Page) -> Result<Vec<Message>> {
