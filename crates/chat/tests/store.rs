@@ -803,13 +803,42 @@ async fn the_live_migration_keeps_data(backend: Backend) {
         return;
     };
     let ids = IdGen::new(1);
-    let old = Store::from_sql(std::sync::Arc::new(chat::store::sql::SqlStore::open_until(&db.url, 3).await.unwrap()));
+    let old_sql = std::sync::Arc::new(chat::store::sql::SqlStore::open_until(&db.url, 3).await.unwrap());
+    let old = Store::from_sql(old_sql.clone());
     let alice = new_user(&old, &ids, "alice").await;
     let bob = new_user(&old, &ids, "bob").await;
     let (g, chans) =
         new_guild(&old, &ids, &alice, "g", &[("general", ChannelKind::Text), ("talk", ChannelKind::Voice)]).await;
-    let m = post(&old, &ids, &chans[0], &alice, "before the migration <@bob>", &[&bob]).await;
+    // Written as version 3 wrote messages (today's store writes columns that came later).
+    let m = Message {
+        id: ids.next(),
+        channel_id: chans[0].id,
+        author_id: alice.id,
+        content: "before the migration <@bob>".into(),
+        mentions: vec![bob.id],
+        edited_at: None,
+        attachments: Vec::new(),
+        reply_to: None,
+        reactions: Vec::new(),
+    };
+    sqlx::query("INSERT INTO messages (id, channel_id, author_id, content, mention_ids, edited_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+        .bind(m.id.0)
+        .bind(m.channel_id.0)
+        .bind(m.author_id.0)
+        .bind(&m.content)
+        .bind(bob.id.to_string())
+        .execute(old_sql.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO mentions (message_id, user_id, channel_id) VALUES ($1, $2, $3)")
+        .bind(m.id.0)
+        .bind(bob.id.0)
+        .bind(m.channel_id.0)
+        .execute(old_sql.pool())
+        .await
+        .unwrap();
     drop(old);
+    drop(old_sql);
 
     let store = db.open().await;
     assert_eq!(store.channels.channels(g.id).await.unwrap(), chans);

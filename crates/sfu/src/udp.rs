@@ -313,7 +313,8 @@ mod tests {
             let rx = try_recv(&socket, &mut buf).unwrap();
             assert_eq!((&buf[..rx.len], rx.from), (&b"hello"[..], sender.local_addr().unwrap()));
             // Stamped on arrival, not when read 60 ms later (5 ms of slack for a stepped clock).
-            let on_arrival = rx.arrived + Duration::from_millis(50) <= read && rx.arrived + Duration::from_millis(5) >= sent;
+            let on_arrival =
+                rx.arrived + Duration::from_millis(50) <= read && rx.arrived + Duration::from_millis(5) >= sent;
             if on_arrival || !cfg!(target_os = "linux") {
                 tries.clear();
                 break;
