@@ -44,6 +44,7 @@ static ASSETS: &[Asset] = assets! {
     "/js/markdown.js" => "js/markdown.js", JS;
     "/js/attachments.js" => "js/attachments.js", JS;
     "/js/notify.js" => "js/notify.js", JS;
+    "/js/reactions.js" => "js/reactions.js", JS;
     "/js/members.js" => "js/members.js", JS;
     "/js/voice.js" => "js/voice.js", JS;
     "/js/voice_view.js" => "js/voice_view.js", JS;

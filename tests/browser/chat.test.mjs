@@ -252,10 +252,12 @@ test('keyboard only: arrows reach a message, Tab its actions, Escape back to the
   await alice.keyboard.press('ArrowUp');
   assert.match((await focused()).text, /got it/);
   await alice.keyboard.press('ArrowDown');
-  await alice.keyboard.press('Tab');
-  assert.equal((await focused()).text, 'Edit', 'its actions are reachable');
-  await alice.keyboard.press('Tab');
-  assert.equal((await focused()).text, 'Delete');
+  const actions = [];
+  for (let i = 0; i < 4; i++) {
+    await alice.keyboard.press('Tab');
+    actions.push((await focused()).text);
+  }
+  assert.deepEqual(actions, ['Reply', 'React', 'Edit', 'Delete'], 'its actions are reachable');
   await alice.keyboard.press('Shift+Tab');
   await alice.keyboard.press('Enter');
   await alice.waitForSelector('#messages textarea');
@@ -326,4 +328,28 @@ test('notifications: a DM out of view notifies and counts in the title; a muted 
   await alice.keyboard.press('Enter');
   await bob.waitForSelector('#dm-home[aria-label="Direct messages, 1 unread"]');
   assert.equal(await bob.evaluate(() => window.notes.length), 1, 'muted: no notification');
+});
+
+test('a reply and a reaction, seen live by the other side', async () => {
+  // Bob (on the phone, in the DM) answers alice's last message and reacts to it.
+  await bob.click('#dm-home');
+  const target = bob.locator('#messages .msg:has(.content:text-is("are you there?"))');
+  await target.locator('.content').click();
+  await target.getByRole('button', { name: 'Reply' }).click();
+  await bob.waitForSelector('#composer-reply:has-text("Replying to alice")');
+  await bob.fill('#composer-input', 'yes, here');
+  await bob.keyboard.press('Enter');
+  const reply = alice.locator('#messages .msg:has-text("yes, here")');
+  await reply.locator('.reply-ref:has-text("alice: are you there?")').waitFor();
+  assert.equal(await reply.evaluate((li) => li.classList.contains('mention')), true, 'the answered author is mentioned');
+  await target.locator('.content').click();
+  await target.getByRole('button', { name: 'React' }).click();
+  await bob.click('.picker button[aria-label="React with 🎉"]');
+  const chip = alice.locator('#messages .msg:has(.content:text-is("are you there?")) .reaction');
+  await chip.waitFor();
+  assert.equal(await chip.textContent(), '🎉 1');
+  // Alice adds hers by clicking the chip: two, pressed for her; bob sees it live.
+  await chip.click();
+  await alice.waitForSelector('#messages .msg:has(.content:text-is("are you there?")) .reaction[aria-pressed="true"]:text("🎉 2")');
+  await bob.waitForSelector('#messages .msg:has(.content:text-is("are you there?")) .reaction:text("🎉 2")');
 });

@@ -6,6 +6,7 @@ import { attachmentsView, initAttachments, restoreFiles, takeFiles } from './att
 import { $, h, idCmp, idTime, toast } from './dom.js';
 import { ask, confirm } from './dialog.js';
 import { render } from './markdown.js';
+import { reactButton, reactionsView } from './reactions.js';
 import { channel, dmTitle, emit, guild, markRead, on, readsOf, state, username } from './state.js';
 
 const PAGE = 50;
@@ -199,12 +200,44 @@ function item(m, continues = null) {
     h('header', { class: continues ? 'visually-hidden' : null }, h('span', { class: 'author' }, name),
       h('time', { datetime: t.toISOString(), title: t.toLocaleString() },
         t.toDateString() === new Date().toDateString() ? t.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : t.toLocaleString())),
+    m.reply_to ? replyLine(m) : null,
     h('div', { class: 'content' }, content(m.content), m.edited_at ? h('span', { class: 'edited' }, ' (edited)') : null),
     attachmentsView(m.attachments),
+    reactionsView(m),
     h('div', { class: 'actions', role: 'group', 'aria-label': 'Message actions' },
+      h('button', { class: 'small', onclick: () => startReply(m) }, 'Reply'),
+      reactButton(m),
       mine ? h('button', { class: 'small', onclick: () => startEdit(m) }, 'Edit') : null,
       mine ? h('button', { class: 'small', onclick: () => remove(m) }, 'Delete') : null,
       mine || channel()?.kind === 'dm' ? null : h('button', { class: 'small', onclick: () => report(m) }, 'Report')));
+}
+
+/** The message being answered by the next one sent. */
+let replyTo = null;
+
+function startReply(m) {
+  replyTo = m;
+  const bar = $('composer-reply');
+  bar.hidden = false;
+  bar.replaceChildren(`Replying to ${username(m.author_id)}`, h('button', {
+    type: 'button', class: 'icon small', 'aria-label': 'Cancel the reply', onclick: () => cancelReply(),
+  }, '×'));
+  $('composer-input').focus();
+}
+
+function cancelReply() {
+  replyTo = null;
+  $('composer-reply').hidden = true;
+}
+
+/** "↪ name: the start of what they said", jumping to it when it is loaded. */
+function replyLine(m) {
+  const to = history(m.channel_id)?.list.find((x) => x.id === m.reply_to);
+  const text = to ? `${username(to.author_id)}: ${to.content.slice(0, 80) || 'a file'}` : 'a message';
+  return h('button', {
+    type: 'button', class: 'reply-ref', 'aria-label': `In reply to ${text}`,
+    onclick: () => { const el = document.getElementById(`m-${m.reply_to}`); el?.scrollIntoView({ block: 'center' }); el?.focus(); },
+  }, `↪ ${text}`);
 }
 
 /** Up/Down (and Home/End) move focus between messages; Escape goes back to the composer. */
@@ -252,6 +285,8 @@ async function send() {
   const text = input.value.trim();
   const files = takeFiles();
   if (!text && !files.length) return;
+  const reply = replyTo;
+  cancelReply();
   input.value = '';
   input.style.height = 'auto';
   lastTyping = 0;
@@ -261,10 +296,11 @@ async function send() {
     if (files.length) {
       const form = new FormData();
       form.append('content', withMentions(text));
+      if (reply) form.append('reply_to', reply.id);
       for (const f of files) form.append('files', f, f.name);
       m = await upload(`/channels/${channelId}/messages`, form);
     } else {
-      m = await post(`/channels/${channelId}/messages`, { content: withMentions(text) });
+      m = await post(`/channels/${channelId}/messages`, { content: withMentions(text), ...(reply ? { reply_to: reply.id } : {}) });
     }
     // The gateway brings it too; the answer shows it even while the gateway reconnects.
     const h = history(channelId);
@@ -276,6 +312,7 @@ async function send() {
   } catch (e) {
     input.value = text;
     restoreFiles(files);
+    if (reply) startReply(reply);
     if (e.status === 429 && e.retryAfter) {
       slowUntil.set(channelId, Date.now() / 1000 + e.retryAfter);
       composerHint();

@@ -4,6 +4,7 @@
 // and redraw what they own.
 
 import { idCmp } from './dom.js';
+import { applyReaction } from './reactions.js';
 
 export const state = {
   me: null,
@@ -163,6 +164,14 @@ export function apply(t, d) {
       const h = state.messages.get(d.channel_id);
       if (h) h.list = h.list.filter((m) => m.id !== d.id);
       emit('messages', { channelId: d.channel_id, deleted: d.id });
+      break;
+    }
+    case 'MESSAGE_REACTION_ADD':
+    case 'MESSAGE_REACTION_REMOVE': {
+      const m = state.messages.get(d.channel_id)?.list.find((m) => m.id === d.message_id);
+      if (!m) break;
+      applyReaction(m, d, t === 'MESSAGE_REACTION_ADD');
+      emit('messages', { channelId: d.channel_id, updated: d.message_id });
       break;
     }
     case 'TYPING_START':
