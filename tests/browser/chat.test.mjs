@@ -353,3 +353,15 @@ test('a reply and a reaction, seen live by the other side', async () => {
   await alice.waitForSelector('#messages .msg:has(.content:text-is("are you there?")) .reaction[aria-pressed="true"]:text("🎉 2")');
   await bob.waitForSelector('#messages .msg:has(.content:text-is("are you there?")) .reaction:text("🎉 2")');
 });
+
+test('leaving a server: gone from the rail, out of the member list, back in the DMs', async () => {
+  await bob.click('#guild-list button');
+  await bob.click('#toggle-sidebar');
+  await bob.click('#guild-leave');
+  await bob.click('#dialog button.danger');
+  await bob.waitForSelector('#guild-list button', { state: 'detached' });
+  await bob.waitForSelector('#guild-name:text("Direct messages")', { state: 'attached' });
+  await alice.click('#guild-list button');
+  await alice.waitForSelector(`#members [data-user="${await bob.evaluate(() => window.confab.state.me.id)}"]`, { state: 'detached' });
+  assert.equal(await alice.isVisible('#guild-leave'), false, 'the owner has no Leave');
+});

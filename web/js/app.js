@@ -127,6 +127,7 @@ function dispatch({ t, d }) {
     if (!channel(state.channelId) && (guild()?.channels.some((c) => c.id === last.c) || state.guildId === DMS)) state.channelId = last.c;
     selectGuild(state.guildId);
   }
+  if (t === 'GUILD_DELETE' && state.guildId === d.id) selectGuild(state.guilds.keys().next().value ?? DMS);
   if (t === 'GUILD_CREATE') {
     if (!guild(d.guild.id)?.members.size) loadGuildExtras(d.guild.id);
     if (!state.guildId) selectGuild(d.guild.id);

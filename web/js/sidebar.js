@@ -2,9 +2,9 @@
 // unread badges), guilds (create, join by code, invite), text channels with unread and mention
 // badges, voice channels with who is in them.
 
-import { post } from './api.js';
+import { del, post } from './api.js';
 import { $, avatar, h, icon, idCmp, initials, toast } from './dom.js';
-import { ask, newChannel, show } from './dialog.js';
+import { ask, confirm, newChannel, show } from './dialog.js';
 import { DMS, apply, dmTitle, guild, on, state, username } from './state.js';
 
 let nav;
@@ -27,6 +27,15 @@ export function initSidebar(actions) {
     try {
       const g = await post(`/invites/${encodeURIComponent(code)}`);
       nav.selectGuild(g.guild.id, g);
+    } catch (e) { toast(e.message); }
+  };
+  $('guild-leave').onclick = async () => {
+    const g = guild();
+    if (!g || !await confirm({ title: `Leave ${g.guild.name}?`, text: 'You can come back with an invite.', ok: 'Leave' })) return;
+    try {
+      await del(`/users/@me/guilds/${g.guild.id}`);
+      apply('GUILD_DELETE', { id: g.guild.id }); // the gateway says so too
+      nav.selectGuild(state.guilds.keys().next().value ?? DMS);
     } catch (e) { toast(e.message); }
   };
   $('invite-create').onclick = async () => {
@@ -64,6 +73,7 @@ function renderChannels() {
   const g = guild();
   $('guild-name').textContent = g?.guild.name ?? 'No server';
   $('invite-create').hidden = !g;
+  $('guild-leave').hidden = !g || g.guild.owner_id === state.me.id;
   if (!g) return $('channel-list').replaceChildren();
   const owner = g.guild.owner_id === state.me.id;
   const section = (kind, title) => {
@@ -84,6 +94,7 @@ function renderChannels() {
 function renderDms() {
   $('guild-name').textContent = 'Direct messages';
   $('invite-create').hidden = true;
+  $('guild-leave').hidden = true;
   const items = [...state.dms.values()]
     .sort((a, b) => idCmp(b.last_message_id ?? b.id, a.last_message_id ?? a.id))
     .map((d) => {

@@ -102,6 +102,14 @@ export function apply(t, d) {
       addGuild(d);
       emit('guilds');
       break;
+    case 'GUILD_DELETE':
+      state.guilds.delete(d.id);
+      emit('guilds');
+      break;
+    case 'GUILD_MEMBER_REMOVE':
+      guild(d.guild_id)?.members.delete(d.user_id);
+      emit('members', d.guild_id);
+      break;
     case 'GUILD_MEMBER_ADD':
       guild(d.guild_id)?.members.set(d.user_id, { user_id: d.user_id, username: d.username, status: d.status, joined_at: Date.now() });
       emit('members', d.guild_id);

@@ -578,6 +578,7 @@ async fn success_responses_match_their_schemas() {
     w.ok(&alice, "get", "/api/users/@me/blocks", &[], None).await;
     w.ok(&alice, "delete", "/api/users/@me/blocks/{user_id}", &[&bob.id], None).await;
     w.ok(&alice2, "post", "/api/auth/logout", &[], None).await;
+    w.ok(&bob, "delete", "/api/users/@me/guilds/{guild_id}", &[&guild], None).await;
     let change = Some(json!({"password": "password-bob", "new_password": "a-new-password"}));
     w.ok(&bob, "post", "/api/auth/password", &[], change).await;
 

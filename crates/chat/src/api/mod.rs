@@ -19,6 +19,7 @@ mod dms_list;
 mod dms_open;
 mod guilds_create;
 mod guilds_get;
+mod guilds_leave;
 mod guilds_list;
 mod health;
 mod invites_create;
@@ -49,7 +50,7 @@ use crate::app::App;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use error::{ApiError, code};
 
 /// Every `/api` route.
@@ -68,6 +69,7 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/users/@me", get(users_me::handler))
         .route("/api/users/@me/channels", get(dms_list::handler).post(dms_open::handler))
         .route("/api/users/@me/blocks", get(blocks::list))
+        .route("/api/users/@me/guilds/{guild_id}", delete(guilds_leave::handler))
         .route("/api/users/@me/blocks/{user_id}", put(blocks::put).delete(blocks::delete))
         .route("/api/guilds", post(guilds_create::handler).get(guilds_list::handler))
         .route("/api/guilds/{guild_id}", get(guilds_get::handler))

@@ -329,6 +329,22 @@ impl Hub {
         }
     }
 
+    /// Unsubscribes every session of `user` from `topic` (e.g. after leaving a guild).
+    pub fn leave_topic(&self, user: Id, topic: Topic) {
+        let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().filter(|c| c.user == user).cloned().collect();
+        let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        for c in cells {
+            if lock(&c.state).topics.remove(&topic)
+                && let Some(v) = map.get_mut(&topic)
+            {
+                v.retain(|x| !Arc::ptr_eq(x, &c));
+                if v.is_empty() {
+                    map.remove(&topic);
+                }
+            }
+        }
+    }
+
     /// Numbers `ev` for one session (of `user`) and queues it to its socket; `false` when there is
     /// no such session.
     pub fn deliver_to(&self, session_id: &str, user: Id, ev: &Arc<Event>, now: Instant) -> bool {

@@ -76,6 +76,8 @@ pub trait MemberStore: Send + Sync {
     /// At most `limit` members with a user id above `after`, by user id: a page of a large guild.
     async fn members_page(&self, guild: Id, after: Option<Id>, limit: u32) -> Result<Vec<Member>>;
     async fn member_count(&self, guild: Id) -> Result<u64>;
+    /// Takes `user` out of `guild`; `false` when they were not in it.
+    async fn remove_member(&self, guild: Id, user: Id) -> Result<bool>;
     /// Whether `a` and `b` are members of some guild together (who may open a DM with whom).
     async fn share_a_guild(&self, a: Id, b: Id) -> Result<bool>;
     /// Redeems an invite: adds `user` to its guild and counts the use, atomically. `NotFound("invite")`

@@ -16,6 +16,16 @@ fn member(r: &AnyRow) -> Result<Member> {
 
 #[async_trait]
 impl MemberStore for SqlStore {
+    async fn remove_member(&self, guild: Id, user: Id) -> Result<bool> {
+        let _writer = self.writer().await;
+        let r = sqlx::query("DELETE FROM members WHERE guild_id = $1 AND user_id = $2")
+            .bind(guild.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn share_a_guild(&self, a: Id, b: Id) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 AS one FROM members x JOIN members y ON y.guild_id = x.guild_id \
