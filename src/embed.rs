@@ -93,6 +93,7 @@ impl Embedder {
             created_at: now_ms(),
             voice_mode: Some(mode),
             slow_mode_secs: 0,
+            topic: String::new(),
         };
         self.app.store.channels.create_channel(&channel).await?;
         Ok(channel.id)

@@ -365,3 +365,14 @@ test('leaving a server: gone from the rail, out of the member list, back in the 
   await alice.waitForSelector(`#members [data-user="${await bob.evaluate(() => window.confab.state.me.id)}"]`, { state: 'detached' });
   assert.equal(await alice.isVisible('#guild-leave'), false, 'the owner has no Leave');
 });
+
+test('the owner renames a channel and sets its topic from the header', async () => {
+  await alice.click('#channel-edit');
+  await alice.fill('#dialog-input', 'lounge');
+  await alice.keyboard.press('Enter');
+  await alice.fill('#dialog-input', 'where we hang out');
+  await alice.keyboard.press('Enter');
+  await alice.waitForSelector('#channel-topic:text("where we hang out")');
+  await alice.waitForSelector('#channel-list button.channel:has(.name:text-is("lounge"))');
+  await alice.waitForSelector('#channel-title:text("# lounge")');
+});

@@ -62,7 +62,7 @@ function selectChannel(id) {
   $('main').classList.toggle('live', live);
   if (!live) hideWatch();
   if (!c) $('channel-title').textContent = 'Welcome';
-  $('channel-topic').textContent = c ? guild(c.guild_id)?.guild.name ?? '' : '';
+  $('channel-topic').textContent = c ? c.topic || (guild(c.guild_id)?.guild.name ?? '') : '';
   remember();
   emit('select');
   closeDrawer();
@@ -133,7 +133,11 @@ function dispatch({ t, d }) {
     if (!state.guildId) selectGuild(d.guild.id);
   }
   if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && d.kind === 'voice' && !voiceSession()) showVoice();
-  if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && (d.kind === 'text' || d.kind === 'live')) composerHint();
+  if (t === 'CHANNEL_UPDATE' && d.id === state.channelId && (d.kind === 'text' || d.kind === 'live')) {
+    composerHint();
+    $('channel-title').textContent = `# ${d.name}`;
+    $('channel-topic').textContent = d.topic || (guild(d.guild_id)?.guild.name ?? '');
+  }
 }
 
 function start(user) {

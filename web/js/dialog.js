@@ -22,15 +22,15 @@ function buttons(done, ok, danger) {
     h('button', { type: 'submit', class: danger ? 'danger' : 'primary' }, ok));
 }
 
-/** A one-field form: resolves to the trimmed text (non-empty), or null. */
-export function ask({ title, label, value = '', ok = 'OK', max = 100, extra }) {
+/** A one-field form: resolves to the trimmed text (non-empty unless `optional`), or null. */
+export function ask({ title, label, value = '', ok = 'OK', max = 100, extra, optional = false }) {
   return open((done) => {
-    const input = h('input', { id: 'dialog-input', value, maxlength: max, required: true, autofocus: true, autocomplete: 'off' });
+    const input = h('input', { id: 'dialog-input', value, maxlength: max, required: !optional, autofocus: true, autocomplete: 'off' });
     const form = h('form', {
       onsubmit: (e) => {
         e.preventDefault();
         const v = input.value.trim();
-        if (v) done(extra ? { value: v, ...extra.read() } : v);
+        if (v || optional) done(extra ? { value: v, ...extra.read() } : v);
       },
     }, h('h2', {}, title), h('label', { for: 'dialog-input' }, label), input, extra?.node, buttons(done, ok));
     return form;

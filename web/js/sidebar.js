@@ -2,10 +2,10 @@
 // unread badges), guilds (create, join by code, invite), text channels with unread and mention
 // badges, voice channels with who is in them.
 
-import { del, post } from './api.js';
+import { del, patch, post } from './api.js';
 import { $, avatar, h, icon, idCmp, initials, toast } from './dom.js';
 import { ask, confirm, newChannel, show } from './dialog.js';
-import { DMS, apply, dmTitle, guild, on, state, username } from './state.js';
+import { DMS, apply, channel, dmTitle, guild, on, state, username } from './state.js';
 
 let nav;
 
@@ -27,6 +27,17 @@ export function initSidebar(actions) {
     try {
       const g = await post(`/invites/${encodeURIComponent(code)}`);
       nav.selectGuild(g.guild.id, g);
+    } catch (e) { toast(e.message); }
+  };
+  $('channel-edit').onclick = async () => {
+    const c = channel();
+    if (!c) return;
+    const name = await ask({ title: 'Edit channel', label: 'Name', value: c.name, ok: 'Next' });
+    if (name === null) return;
+    const topic = await ask({ title: 'Edit channel', label: 'Topic (empty: none)', value: c.topic ?? '', max: 1024, optional: true, ok: 'Save' });
+    if (topic === null) return;
+    try {
+      apply('CHANNEL_UPDATE', await patch(`/channels/${c.id}`, { name, topic }));
     } catch (e) { toast(e.message); }
   };
   $('guild-leave').onclick = async () => {
@@ -74,6 +85,7 @@ function renderChannels() {
   $('guild-name').textContent = g?.guild.name ?? 'No server';
   $('invite-create').hidden = !g;
   $('guild-leave').hidden = !g || g.guild.owner_id === state.me.id;
+  $('channel-edit').hidden = !g || g.guild.owner_id !== state.me.id || !channel()?.guild_id;
   if (!g) return $('channel-list').replaceChildren();
   const owner = g.guild.owner_id === state.me.id;
   const section = (kind, title) => {
@@ -95,6 +107,7 @@ function renderDms() {
   $('guild-name').textContent = 'Direct messages';
   $('invite-create').hidden = true;
   $('guild-leave').hidden = true;
+  $('channel-edit').hidden = true;
   const items = [...state.dms.values()]
     .sort((a, b) => idCmp(b.last_message_id ?? b.id, a.last_message_id ?? a.id))
     .map((d) => {

@@ -505,6 +505,8 @@ async fn success_responses_match_their_schemas() {
     w.ok(&alice, "get", "/api/guilds/{guild_id}/channels", &[&guild], None).await;
     let voice = id(&full["channels"][1]);
     w.ok(&alice, "patch", "/api/channels/{channel_id}", &[&voice], Some(json!({"voice_mode": "sfu"}))).await;
+    let renamed = Some(json!({"name": "lounge", "topic": "say hi"}));
+    w.ok(&alice, "patch", "/api/channels/{channel_id}", &[&text], renamed).await;
     w.ok(&alice, "post", "/api/channels/{channel_id}/voice", &[&voice], None).await;
     w.ok(&alice, "get", "/api/guilds/{guild_id}/voice-states", &[&guild], None).await;
     let stage = Some(json!({"name": "stage", "kind": "live"}));

@@ -51,6 +51,7 @@ fn channel(ids: &IdGen, guild: Id, name: &str, kind: ChannelKind, position: i64)
         created_at: T0,
         voice_mode,
         slow_mode_secs: 0,
+        topic: String::new(),
     }
 }
 
@@ -807,9 +808,46 @@ async fn the_live_migration_keeps_data(backend: Backend) {
     let old = Store::from_sql(old_sql.clone());
     let alice = new_user(&old, &ids, "alice").await;
     let bob = new_user(&old, &ids, "bob").await;
-    let (g, chans) =
-        new_guild(&old, &ids, &alice, "g", &[("general", ChannelKind::Text), ("talk", ChannelKind::Voice)]).await;
-    // Written as version 3 wrote messages (today's store writes columns that came later).
+    // Written as version 3 wrote guilds, channels and messages (today's store writes columns that
+    // came later).
+    let g = Guild { id: ids.next(), name: "g".into(), owner_id: alice.id, created_at: T0 };
+    let chans: Vec<Channel> = [("general", ChannelKind::Text), ("talk", ChannelKind::Voice)]
+        .iter()
+        .zip(0..)
+        .map(|(&(n, kind), pos)| channel(&ids, g.id, n, kind, pos))
+        .collect();
+    let pool = old_sql.pool();
+    sqlx::query("INSERT INTO guilds (id, name, owner_id, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(g.id.0)
+        .bind(&g.name)
+        .bind(alice.id.0)
+        .bind(T0)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO members (guild_id, user_id, joined_at) VALUES ($1, $2, $3)")
+        .bind(g.id.0)
+        .bind(alice.id.0)
+        .bind(T0)
+        .execute(pool)
+        .await
+        .unwrap();
+    for c in &chans {
+        sqlx::query(
+            "INSERT INTO channels (id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+        )
+        .bind(c.id.0)
+        .bind(g.id.0)
+        .bind(&c.name)
+        .bind(c.kind.as_str())
+        .bind(c.position)
+        .bind(c.created_at)
+        .bind(c.voice_mode.unwrap_or_default().as_str())
+        .execute(pool)
+        .await
+        .unwrap();
+    }
     let m = Message {
         id: ids.next(),
         channel_id: chans[0].id,

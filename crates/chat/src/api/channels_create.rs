@@ -62,6 +62,7 @@ pub async fn handler(
         created_at: now_ms(),
         voice_mode,
         slow_mode_secs,
+        topic: String::new(),
     };
     app.store.channels.create_channel(&channel).await?;
     app.publish(Topic::Guild(guild), "CHANNEL_CREATE", &channel);

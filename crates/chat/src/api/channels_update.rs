@@ -1,6 +1,7 @@
-//! `PATCH /api/channels/{channel_id}` `{voice_mode?, slow_mode_secs?}` → the channel (guild owner
-//! only). `voice_mode` applies to voice channels, from the next room started; `slow_mode_secs`
-//! (0–21600, 0 off) to text channels. CHANNEL_UPDATE goes to the guild.
+//! `PATCH /api/channels/{channel_id}` `{name?, topic?, voice_mode?, slow_mode_secs?}` → the
+//! channel (guild owner only). `name` 1–100 characters, `topic` up to 1024 (empty: none);
+//! `voice_mode` applies to voice channels, from the next room started; `slow_mode_secs` (0–21600,
+//! 0 off) to text channels. CHANNEL_UPDATE goes to the guild.
 
 use super::access::{guild_channel, owned_guild};
 use super::error::{ApiError, ApiResult, code};
@@ -16,9 +17,14 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
+    pub name: Option<String>,
+    pub topic: Option<String>,
     pub voice_mode: Option<VoiceMode>,
     pub slow_mode_secs: Option<i64>,
 }
+
+/// A topic's length, at most.
+const MAX_TOPIC_CHARS: usize = 1024;
 
 pub async fn handler(
     State(app): State<App>,
@@ -28,8 +34,23 @@ pub async fn handler(
 ) -> ApiResult<axum::Json<Channel>> {
     let (mut ch, guild) = guild_channel(&app, channel, caller.user).await?;
     owned_guild(&app, guild, caller.user).await?;
-    if body.voice_mode.is_none() && body.slow_mode_secs.is_none() {
-        return Err(ApiError::invalid("nothing to change: give voice_mode or slow_mode_secs"));
+    if body.name.is_none() && body.topic.is_none() && body.voice_mode.is_none() && body.slow_mode_secs.is_none() {
+        return Err(ApiError::invalid("nothing to change: give name, topic, voice_mode or slow_mode_secs"));
+    }
+    if body.name.is_some() || body.topic.is_some() {
+        let name = match &body.name {
+            Some(n) => validate::text("name", n, 100)?.into_owned(),
+            None => ch.name.clone(),
+        };
+        let topic = match body.topic.as_deref().map(str::trim) {
+            Some("") => String::new(),
+            Some(t) => validate::text("topic", t, MAX_TOPIC_CHARS)?.into_owned(),
+            None => ch.topic.clone(),
+        };
+        if !app.store.channels.set_name_and_topic(channel, &name, &topic).await? {
+            return Err(ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"));
+        }
+        (ch.name, ch.topic) = (name, topic);
     }
     if let Some(mode) = body.voice_mode {
         if ch.kind != ChannelKind::Voice {

@@ -62,6 +62,7 @@ pub async fn handler(
         created_at: now_ms(),
         voice_mode: None,
         slow_mode_secs: 0,
+        topic: String::new(),
     };
     let (channel, created) = if let [other] = others[..] {
         app.store.dms.open_dm(&channel, caller.user, other).await?

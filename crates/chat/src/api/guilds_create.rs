@@ -37,6 +37,7 @@ pub async fn handler(
         created_at: now,
         voice_mode: (kind == ChannelKind::Voice).then_some(VoiceMode::default()),
         slow_mode_secs: 0,
+        topic: String::new(),
     };
     let channels = vec![channel("general", ChannelKind::Text, 0), channel("General", ChannelKind::Voice, 1)];
     app.store.guilds.create_guild(&guild, &channels).await?;

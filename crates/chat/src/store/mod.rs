@@ -92,6 +92,8 @@ pub trait ChannelStore: Send + Sync {
     async fn channels(&self, guild: Id) -> Result<Vec<Channel>>;
     /// Sets a voice channel's room mode; `false` when no such voice channel exists.
     async fn set_voice_mode(&self, channel: Id, mode: VoiceMode) -> Result<bool>;
+    /// Renames a channel and sets its topic; `false` when no such channel exists.
+    async fn set_name_and_topic(&self, channel: Id, name: &str, topic: &str) -> Result<bool>;
     /// Sets a text channel's slow mode (seconds); `false` when no such text channel exists.
     async fn set_slow_mode(&self, channel: Id, secs: i64) -> Result<bool>;
 }

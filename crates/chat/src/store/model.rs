@@ -129,6 +129,9 @@ pub struct Channel {
     /// Text channels: seconds a member waits between two messages (0: off; the owner is exempt).
     #[serde(default)]
     pub slow_mode_secs: i64,
+    /// Shown under its name (empty: none).
+    #[serde(default)]
+    pub topic: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

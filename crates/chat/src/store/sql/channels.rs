@@ -9,7 +9,7 @@ use sqlx::query::Query;
 macro_rules! select {
     ($rest:literal) => {
         concat!(
-            "SELECT id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs FROM channels ",
+            "SELECT id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs, topic FROM channels ",
             $rest
         )
     };
@@ -17,8 +17,8 @@ macro_rules! select {
 
 pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
     sqlx::query(
-        "INSERT INTO channels (id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO channels (id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs, topic) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(c.id.0)
     .bind(c.guild_id.map(|g| g.0))
@@ -28,6 +28,7 @@ pub(super) fn insert(c: &Channel) -> Query<'_, Any, AnyArguments> {
     .bind(c.created_at)
     .bind(c.voice_mode.unwrap_or_default().as_str())
     .bind(c.slow_mode_secs)
+    .bind(&c.topic)
 }
 
 pub(super) fn channel(row: &AnyRow) -> Result<Channel> {
@@ -47,6 +48,7 @@ pub(super) fn channel(row: &AnyRow) -> Result<Channel> {
         created_at: row.try_get("created_at")?,
         voice_mode,
         slow_mode_secs: row.try_get("slow_mode_secs")?,
+        topic: row.try_get("topic")?,
     })
 }
 
@@ -79,6 +81,17 @@ impl ChannelStore for SqlStore {
         let _writer = self.writer().await;
         let done = sqlx::query("UPDATE channels SET voice_mode = $1 WHERE id = $2 AND kind = 'voice'")
             .bind(mode.as_str())
+            .bind(channel.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_name_and_topic(&self, channel: Id, name: &str, topic: &str) -> Result<bool> {
+        let _writer = self.writer().await;
+        let done = sqlx::query("UPDATE channels SET name = $1, topic = $2 WHERE id = $3")
+            .bind(name)
+            .bind(topic)
             .bind(channel.0)
             .execute(&self.pool)
             .await?;

@@ -10,7 +10,7 @@ fn pair(a: Id, b: Id) -> String {
     format!("{}:{}", a.0.min(b.0), a.0.max(b.0))
 }
 
-const CHANNEL: &str = "SELECT id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs \
+const CHANNEL: &str = "SELECT id, guild_id, name, kind, position, created_at, voice_mode, slow_mode_secs, topic \
                        FROM channels WHERE id = $1";
 
 #[async_trait]
@@ -86,7 +86,7 @@ impl DmStore for SqlStore {
 
     async fn dms_of(&self, user: Id) -> Result<Vec<Dm>> {
         let rows = sqlx::query(
-            "SELECT c.id, c.guild_id, c.name, c.kind, c.position, c.created_at, c.voice_mode, c.slow_mode_secs, \
+            "SELECT c.id, c.guild_id, c.name, c.kind, c.position, c.created_at, c.voice_mode, c.slow_mode_secs, c.topic, \
              (SELECT MAX(m.id) FROM messages m WHERE m.channel_id = c.id) AS last_message_id, \
              (SELECT COUNT(*) FROM messages m WHERE m.channel_id = c.id \
                 AND m.id > COALESCE(r.last_read_id, 0) AND m.author_id <> $1) AS unread_count, \

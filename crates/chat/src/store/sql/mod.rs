@@ -36,6 +36,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (7, "dms", include_str!("../../../migrations/sqlite/0007_dms.sql"), true),
     (8, "attachments", include_str!("../../../migrations/sqlite/0008_attachments.sql"), false),
     (9, "replies_reactions", include_str!("../../../migrations/sqlite/0009_replies_reactions.sql"), false),
+    (10, "channel_topic", include_str!("../../../migrations/sqlite/0010_channel_topic.sql"), false),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql"), false),
@@ -47,6 +48,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     (7, "dms", include_str!("../../../migrations/postgres/0007_dms.sql"), false),
     (8, "attachments", include_str!("../../../migrations/postgres/0008_attachments.sql"), false),
     (9, "replies_reactions", include_str!("../../../migrations/postgres/0009_replies_reactions.sql"), false),
+    (10, "channel_topic", include_str!("../../../migrations/postgres/0010_channel_topic.sql"), false),
 ];
 
 pub struct SqlStore {
