@@ -59,6 +59,20 @@ pub(crate) fn make(factory: &str, name: &str) -> Result<gst::Element, McuError> 
     gst::ElementFactory::make(factory).name(name).build().map_err(|e| McuError::Gst(format!("{factory}: {e}")))
 }
 
+/// A GStreamer failure as an [`McuError`].
+pub(crate) fn gst_err(e: impl std::fmt::Display) -> McuError {
+    McuError::Gst(e.to_string())
+}
+
+/// Ends an appsrc-fed pipeline's input and waits (at most `secs`) for what is queued to flow out.
+pub(crate) fn drain(src: &gstreamer_app::AppSrc, pipeline: &gst::Pipeline, secs: u64) {
+    let _ = src.end_of_stream();
+    if let Some(bus) = gst::prelude::ElementExt::bus(pipeline) {
+        let types = [gst::MessageType::Eos, gst::MessageType::Error];
+        let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(secs), &types);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@
 //! Timestamps go through untouched (buffer PTS/DTS in, the same out).
 
 use crate::McuError;
-use crate::elements::{make, require};
+use crate::elements::{gst_err, make, require};
 use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -156,11 +156,7 @@ impl Ladder {
 
     /// Flushes what is queued through the encoders, then stops (bounded wait).
     pub fn finish(self) {
-        let _ = self.src.end_of_stream();
-        if let Some(bus) = self.pipeline.bus() {
-            let _ = bus
-                .timed_pop_filtered(gst::ClockTime::from_seconds(3), &[gst::MessageType::Eos, gst::MessageType::Error]);
-        }
+        crate::elements::drain(&self.src, &self.pipeline, 3);
     }
 }
 
@@ -168,10 +164,6 @@ impl Drop for Ladder {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-fn gst_err(e: impl std::fmt::Display) -> McuError {
-    McuError::Gst(e.to_string())
 }
 
 /// queue → videoscale → caps → x264enc → caps (avc, au) → appsink, for rendition `i`.

@@ -8,7 +8,7 @@
 //! Timestamps go through: each Opus packet carries the time of the AAC audio it encodes.
 
 use crate::McuError;
-use crate::elements::{make, require};
+use crate::elements::{gst_err, make, require};
 use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -108,11 +108,7 @@ impl AacToOpus {
 
     /// Flushes what is queued, then stops (bounded wait).
     pub fn finish(self) {
-        let _ = self.src.end_of_stream();
-        if let Some(bus) = self.pipeline.bus() {
-            let types = [gst::MessageType::Eos, gst::MessageType::Error];
-            let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(2), &types);
-        }
+        crate::elements::drain(&self.src, &self.pipeline, 2);
     }
 }
 
@@ -120,10 +116,6 @@ impl Drop for AacToOpus {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-fn gst_err(e: impl std::fmt::Display) -> McuError {
-    McuError::Gst(e.to_string())
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use crate::elements::{make, require};
+use crate::elements::{gst_err, make, require};
 use crate::layout::Rect;
 use crate::placeholder::I420;
-use crate::source::{Z_BORDER, gst_err, push_still, raw_caps, still_source};
+use crate::source::{Z_BORDER, push_still, raw_caps, still_source};
 use crate::{CompositorConfig, CompositorEvent, EncodedFrame, McuError, Sink};
 
 pub(crate) struct Parts {

@@ -21,7 +21,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use crate::elements::make;
+use crate::elements::{gst_err, make};
 use crate::keyframe::SourceGate;
 use crate::layout::Rect;
 use crate::placeholder::I420;
@@ -218,10 +218,6 @@ impl Branch {
             let _ = pipeline.remove(&self.bin);
         }
     }
-}
-
-pub(crate) fn gst_err(e: impl std::fmt::Display) -> McuError {
-    McuError::Gst(e.to_string())
 }
 
 /// The source a bus message came from: its bin's `(id, generation)`, parsed from the name.
