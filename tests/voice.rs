@@ -424,3 +424,59 @@ async fn resume_keeps_media_and_chat_sees_voice_states() {
     }
     a.close().await.unwrap();
 }
+
+/// Moderation reaches voice at once: a time-out, a kick and a ban each end the member's voice
+/// session (4014) and void the voice tokens they already hold; deleting the channel ends the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_ends_voice_sessions() {
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&format!("sqlite:{}", dir.path().join("v.db").display()), &[]);
+    let (tokens, ids, voice, guild) = guild(&server.base, 3).await;
+    let http = reqwest::Client::new();
+    let owner = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        http.request(method, format!("{}{path}", server.base)).bearer_auth(&tokens[0]).json(&body).send()
+    };
+    let a = VoiceClient::join(&server.base, &tokens[0], &voice, VoiceOptions::tone(TONES[0])).await.unwrap();
+    let base = server.base.clone();
+    let refused = |token: String| {
+        let base = base.clone();
+        async move {
+            let mut ws = raw::connect(&base).await;
+            raw::send(&mut ws, Message::Text(json!({"op": "identify", "d": {"token": token}}).to_string().into()))
+                .await;
+            raw::next(&mut ws).await.unwrap_err()
+        }
+    };
+
+    // A time-out: out of the call, and the token minted before it is refused.
+    let b = VoiceClient::join(&server.base, &tokens[1], &voice, VoiceOptions::tone(TONES[1])).await.unwrap();
+    let b_token = voice_token(&server.base, &tokens[1], &voice).await;
+    let until = chat::id::now_ms() + 600_000;
+    let member = format!("/api/guilds/{guild}/members/{}", ids[1]);
+    let st = owner(reqwest::Method::PATCH, member.clone(), json!({"timeout_until": until})).await.unwrap().status();
+    assert_eq!(st, 200);
+    assert_eq!(b.wait_closed(T).await.unwrap().code, Some(4014));
+    a.wait_for(|m| matches!(m, ServerMsg::ParticipantLeave { user_id } if *user_id == ids[1]), T).await.unwrap();
+    assert_eq!(refused(b_token.clone()).await, Some(4004));
+    owner(reqwest::Method::PATCH, member.clone(), json!({"timeout_until": null})).await.unwrap();
+
+    // A kick, then (after an invite back) a ban.
+    let b = VoiceClient::join(&server.base, &tokens[1], &voice, VoiceOptions::tone(TONES[1])).await.unwrap();
+    let st = owner(reqwest::Method::DELETE, member.clone(), json!(null)).await.unwrap().status();
+    assert_eq!(st, 204);
+    assert_eq!(b.wait_closed(T).await.unwrap().code, Some(4014));
+    assert_eq!(refused(b_token).await, Some(4004));
+    let c = VoiceClient::join(&server.base, &tokens[2], &voice, VoiceOptions::tone(TONES[1])).await.unwrap();
+    let c_token = voice_token(&server.base, &tokens[2], &voice).await;
+    let ban = format!("/api/guilds/{guild}/bans/{}", ids[2]);
+    assert_eq!(owner(reqwest::Method::PUT, ban, json!({"reason": "x"})).await.unwrap().status(), 204);
+    assert_eq!(c.wait_closed(T).await.unwrap().code, Some(4014));
+    assert_eq!(refused(c_token).await, Some(4004));
+
+    // Deleting the channel ends the call for everyone in it.
+    let st = owner(reqwest::Method::DELETE, format!("/api/channels/{voice}"), json!(null)).await.unwrap().status();
+    assert_eq!(st, 204);
+    assert_eq!(a.wait_closed(T).await.unwrap().code, Some(4014));
+    assert!(stats(&server.base).await["rooms"].as_array().is_none_or(Vec::is_empty));
+}

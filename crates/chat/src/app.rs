@@ -56,6 +56,16 @@ pub struct Inner {
     /// Logins with live connections, their expiries, and recent revocations.
     pub logins: Mutex<LoginWatch>,
     revocations: broadcast::Sender<Revoked>,
+    ejections: broadcast::Sender<Ejection>,
+}
+
+/// Voice participants the chat plane removed (kicked, banned, their channel or guild deleted): the
+/// voice gateway ends their sessions with 4014. `None` fields match everyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ejection {
+    pub guild: Id,
+    pub user: Option<Id>,
+    pub channel: Option<Id>,
 }
 
 /// A login that ended (logout, password change, expiry): every connection identified with it,
@@ -117,6 +127,7 @@ impl App {
             presence: Mutex::default(),
             logins: Mutex::default(),
             revocations: broadcast::Sender::new(REVOCATION_BACKLOG),
+            ejections: broadcast::Sender::new(REVOCATION_BACKLOG),
         }))
     }
 
@@ -196,14 +207,19 @@ impl App {
 
     /// Whether `user` is a member of `guild`, from the cache when it knows.
     pub async fn is_member(&self, guild: Id, user: Id) -> crate::store::Result<bool> {
-        if self.caches.is_member(guild, user) {
-            return Ok(true);
+        Ok(self.access(guild, user).await?.is_some())
+    }
+
+    /// What `user` may do in `guild` (`None`: not a member), from the cache when it knows.
+    pub async fn access(&self, guild: Id, user: Id) -> crate::store::Result<Option<crate::perms::Access>> {
+        if let Some(a) = self.caches.access(guild, user) {
+            return Ok(Some(a));
         }
-        let member = self.store.members.is_member(guild, user).await?;
-        if member {
-            self.caches.put_member(guild, user);
+        let access = self.store.roles.access(guild, user).await?;
+        if let Some(a) = access {
+            self.caches.put_access(guild, user, a);
         }
-        Ok(member)
+        Ok(access)
     }
 
     /// The channel, from the cache when it knows.
@@ -216,6 +232,29 @@ impl App {
             self.caches.put_channel(c);
         }
         Ok(c)
+    }
+
+    /// Voice participants to remove from now on, for the voice gateway.
+    pub fn subscribe_ejections(&self) -> broadcast::Receiver<Ejection> {
+        self.ejections.subscribe()
+    }
+
+    /// Ends voice sessions (see [`Ejection`]).
+    pub fn eject(&self, e: Ejection) {
+        // No subscriber (no voice gateway) is not an error.
+        let _ = self.ejections.send(e);
+    }
+
+    /// After the store took `user` out of `guild` (they left, were kicked or banned): the guild
+    /// hears GUILD_MEMBER_REMOVE, the user's sessions GUILD_DELETE and nothing more of it, and
+    /// their voice sessions there end, all at once.
+    pub fn member_removed(&self, guild: Id, user: Id) {
+        self.caches.forget_member(guild, user);
+        self.hub.leave_topic(user, Topic::Guild(guild));
+        self.hub.leave_topic(user, Topic::Presence(guild));
+        self.publish(Topic::Guild(guild), "GUILD_MEMBER_REMOVE", &json!({ "guild_id": guild, "user_id": user }));
+        self.publish(Topic::User(user), "GUILD_DELETE", &json!({ "id": guild }));
+        self.eject(Ejection { guild, user: Some(user), channel: None });
     }
 
     /// Revoked logins from now on, for the voice gateway.

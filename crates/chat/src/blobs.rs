@@ -23,6 +23,8 @@ pub trait BlobStore: Send + Sync {
     /// The blob and its length; `None` when there is none.
     async fn get(&self, key: &str) -> io::Result<Option<(BlobStream, u64)>>;
     async fn delete(&self, key: &str) -> io::Result<()>;
+    /// Deletes every blob under `prefix/` (a deleted channel's).
+    async fn delete_prefix(&self, prefix: &str) -> io::Result<()>;
     /// A place for an upload in progress, to [`BlobStore::put_file`] once complete.
     fn scratch(&self) -> PathBuf;
 }
@@ -79,6 +81,16 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn delete_prefix(&self, prefix: &str) -> io::Result<()> {
+        if prefix.is_empty() || prefix.contains(['/', '.']) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a prefix is one plain path segment"));
+        }
+        match tokio::fs::remove_dir_all(self.path(prefix)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     fn scratch(&self) -> PathBuf {
         self.root.join("tmp").join(crate::auth::new_token())
     }
@@ -98,7 +110,15 @@ mod tests {
         assert_eq!(len, 5);
         assert_eq!(s.next().await.unwrap().unwrap(), Bytes::from_static(b"hello"));
         store.delete("1/a.bin").await.unwrap();
+        store.put("2/b.bin", b"x").await.unwrap();
+        store.delete_prefix("2").await.unwrap();
+        assert!(store.get("2/b.bin").await.unwrap().is_none(), "a channel's blobs go with it");
+        store.delete_prefix("2").await.unwrap();
         store.delete("1/a.bin").await.unwrap();
+        store.put("2/b.bin", b"x").await.unwrap();
+        store.delete_prefix("2").await.unwrap();
+        assert!(store.get("2/b.bin").await.unwrap().is_none(), "a channel's blobs go with it");
+        store.delete_prefix("2").await.unwrap();
         assert!(store.get("1/a.bin").await.unwrap().is_none());
     }
 }

@@ -2,13 +2,14 @@
 //! what a channel is, and who is a member of which guild. Each post otherwise made three store
 //! round trips before its insert. Entries are dropped where the data changes (logout, password
 //! change and expiry through [`crate::app::App::revoke_login`]; channel updates; a member leaving),
-//! and channel and membership entries live at most [`FRESH`], which bounds what a read racing a
+//! and channel and membership entries (with what the member may do) live at most [`FRESH`], which bounds what a read racing a
 //! change (read before, cached after the invalidation) can leave behind. Logins need no such
 //! bound: a login revoked while it was read is caught by the revocation list.
 //!
 //! One process's view: nodes of a cluster invalidate each other through the broker.
 
 use crate::id::Id;
+use crate::perms::Access;
 use crate::store::Channel;
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -83,8 +84,8 @@ pub struct Caches {
     /// Token hash → (user, expires_at ms).
     logins: Mutex<Bounded<String, (Id, i64)>>,
     channels: Mutex<Bounded<Id, Channel>>,
-    /// (guild, user) pairs known to be members.
-    members: Mutex<Bounded<(Id, Id), ()>>,
+    /// (guild, user) → what that member may do (absent: not known to be a member).
+    members: Mutex<Bounded<(Id, Id), Access>>,
 }
 
 impl Default for Caches {
@@ -123,17 +124,22 @@ impl Caches {
         lock(&self.channels).remove(&id);
     }
 
-    pub fn is_member(&self, guild: Id, user: Id) -> bool {
-        lock(&self.members).get_fresh(&(guild, user), FRESH, Instant::now()).is_some()
+    pub fn access(&self, guild: Id, user: Id) -> Option<Access> {
+        lock(&self.members).get_fresh(&(guild, user), FRESH, Instant::now())
     }
 
-    pub fn put_member(&self, guild: Id, user: Id) {
-        lock(&self.members).insert((guild, user), ());
+    pub fn put_access(&self, guild: Id, user: Id, access: Access) {
+        lock(&self.members).insert((guild, user), access);
     }
 
-    /// Call when `user` leaves (or is removed from) `guild`.
+    /// Call when `user` leaves (or is removed from) `guild`, or their roles or time-out change.
     pub fn forget_member(&self, guild: Id, user: Id) {
         lock(&self.members).remove(&(guild, user));
+    }
+
+    /// Call when what a role grants changes: every member of `guild` is read again.
+    pub fn forget_guild(&self, guild: Id) {
+        lock(&self.members).map.retain(|(g, _), _| *g != guild);
     }
 }
 
@@ -169,9 +175,13 @@ mod tests {
         assert_eq!(c.login("h", 100), None, "expired");
         c.forget_login("h");
         assert_eq!(c.login("h", 0), None);
-        c.put_member(Id(5), Id(1));
-        assert!(c.is_member(Id(5), Id(1)) && !c.is_member(Id(5), Id(2)));
+        let a = Access { owner: false, permissions: crate::perms::Permissions::NONE, rank: 0, timeout_until: None };
+        c.put_access(Id(5), Id(1), a);
+        c.put_access(Id(6), Id(1), a);
+        assert!(c.access(Id(5), Id(1)) == Some(a) && c.access(Id(5), Id(2)).is_none());
         c.forget_member(Id(5), Id(1));
-        assert!(!c.is_member(Id(5), Id(1)));
+        assert!(c.access(Id(5), Id(1)).is_none());
+        c.forget_guild(Id(6));
+        assert!(c.access(Id(6), Id(1)).is_none());
     }
 }

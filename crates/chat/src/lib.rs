@@ -10,6 +10,7 @@
 //! - [`auth`]: argon2id password hashing, opaque session tokens, a sans-IO rate limiter.
 //! - [`cache`]: bounded caches of logins, channels and memberships, invalidated on change.
 //! - [`config`]: tunables and limits.
+//! - [`perms`]: the permission bitfield of roles, and who may act on whom.
 //! - [`app`]: the shared state handed to routes and sockets; publishing; housekeeping.
 //! - [`api`]: the REST routes, one per file, and their `{code, message}` errors.
 //! - [`gateway`]: the WebSocket gateway: sans-IO connection and session machines, the hub that
@@ -38,6 +39,7 @@ pub mod config;
 pub mod gateway;
 pub mod id;
 pub mod listener;
+pub mod perms;
 pub mod server;
 pub mod store;
 pub mod streams;

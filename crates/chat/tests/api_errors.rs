@@ -163,7 +163,7 @@ async fn bad_input_over_http() {
     assert_error(&err(raw(&alice, Method::POST, &msgs, json_ct, under).await), StatusCode::BAD_REQUEST, 50035);
 
     // Unknown routes and wrong methods.
-    for path in ["/api/nope", "/api/guilds/1/bans", "/", "/api", "/api/users/@you"] {
+    for path in ["/api/nope", "/api/guilds/1/emojis", "/", "/api", "/api/users/@you"] {
         assert_error(&alice.get(path).await, StatusCode::NOT_FOUND, 10404);
     }
     assert_error(&anon.post("/api/auth/register", json!({})).await, StatusCode::NOT_FOUND, 10404);
@@ -172,7 +172,7 @@ async fn bad_input_over_http() {
         (Method::GET, "/api/auth/login".to_string()),
         (Method::PUT, "/api/users/@me".to_string()),
         (Method::POST, "/api/health".to_string()),
-        (Method::DELETE, format!("/api/guilds/{g}")),
+        (Method::PUT, format!("/api/guilds/{g}")),
         (Method::PUT, msgs.clone()),
         (Method::GET, format!("/api/channels/{text}/typing")),
     ];

@@ -77,11 +77,11 @@ async fn message_flows(server: TestServer) {
     let bad_edit = alice.call(Method::PATCH, &format!("{msgs}/{m1_id}"), Some(json!({ "content": "  " }))).await;
     assert_error(&bad_edit, StatusCode::BAD_REQUEST, 50035);
 
-    // Others may neither edit nor delete it, owner included (they use the report queue).
+    // Others may neither edit nor delete it; the owner may not edit it either (deleting others'
+    // messages takes MANAGE_MESSAGES, which the owner has: see api_moderation).
     let by_bob = bob.call(Method::PATCH, &format!("{msgs}/{m1_id}"), Some(json!({ "content": "pwned" }))).await;
     assert_error(&by_bob, StatusCode::FORBIDDEN, 50013);
     assert_error(&bob.call(Method::DELETE, &format!("{msgs}/{m1_id}"), None).await, StatusCode::FORBIDDEN, 50013);
-    assert_error(&alice.call(Method::DELETE, &format!("{msgs}/{m2_id}"), None).await, StatusCode::FORBIDDEN, 50013);
     let by_owner = alice.call(Method::PATCH, &format!("{msgs}/{m2_id}"), Some(json!({ "content": "x" }))).await;
     assert_error(&by_owner, StatusCode::FORBIDDEN, 50013);
     let (_, hist) = bob.get(&msgs).await;
@@ -381,7 +381,7 @@ async fn report_queue() {
     assert!(history(&carol, &text, "").await.contains(&spam2.parse().unwrap()));
 
     // Invalid actions are a JSON 4xx with a code, and the report stays open.
-    for bad in [json!("ban"), json!("DELETE"), json!("")] {
+    for bad in [json!("purge"), json!("DELETE"), json!("")] {
         assert_error(&resolve(&alice, &r3_id, bad).await, StatusCode::BAD_REQUEST, 50035);
     }
     // serde_json reports a non-string where an enum is expected as a syntax error, hence 50109.

@@ -6,6 +6,8 @@
 mod common;
 
 use chat::id::{EPOCH_MS, Id, IdGen};
+use chat::perms::Permissions;
+use chat::store::{AuditEntry, Ban, Role};
 use chat::store::{
     Channel, ChannelKind, Guild, Invite, Member, Message, Page, ReadState, Report, ReportStatus, Session, Store,
     StoreError, User, VoiceMode,
@@ -30,6 +32,7 @@ both_backends!(
     read_states,
     reports,
     voice_modes,
+    roles_and_moderation,
 );
 
 // --- fixtures -------------------------------------------------------------------------------------
@@ -204,7 +207,14 @@ async fn guilds(store: Store) {
     // The owner is a member from the start, joined when the guild was created.
     assert_eq!(
         store.members.members(g.id).await.unwrap(),
-        vec![Member { guild_id: g.id, user_id: alice.id, username: "alice".into(), joined_at: g.created_at }]
+        vec![Member {
+            guild_id: g.id,
+            user_id: alice.id,
+            username: "alice".into(),
+            joined_at: g.created_at,
+            roles: vec![],
+            timeout_until: None
+        }]
     );
     assert!(store.members.is_member(g.id, alice.id).await.unwrap());
     assert!(!store.members.is_member(g.id, bob.id).await.unwrap());
@@ -387,8 +397,14 @@ async fn members(store: Store) {
     for (who, at) in [(&bob, T0 + 20), (&cat, T0 + 10), (&amy, T0 + 10)] {
         assert!(store.members.join_by_invite("in", who.id, at).await.unwrap().1);
     }
-    let member =
-        |u: &User, joined_at: i64| Member { guild_id: g.id, user_id: u.id, username: u.username.clone(), joined_at };
+    let member = |u: &User, joined_at: i64| Member {
+        guild_id: g.id,
+        user_id: u.id,
+        username: u.username.clone(),
+        joined_at,
+        roles: vec![],
+        timeout_until: None,
+    };
     // By join time, then (same time) by user id: amy was created before cat.
     assert_eq!(
         store.members.members(g.id).await.unwrap(),
@@ -889,6 +905,12 @@ async fn the_live_migration_keeps_data(backend: Backend) {
     store.stream_keys.set_stream_key(live.id, "hash-2", T0).await.unwrap();
     assert_eq!(store.stream_keys.channel_for_stream_key("hash-1").await.unwrap(), None, "rotated away");
     assert_eq!(store.stream_keys.channel_for_stream_key("hash-2").await.unwrap(), Some(live.id));
+    // Guilds from before roles got their @everyone, with the default permissions.
+    let roles = store.roles.roles(g.id).await.unwrap();
+    assert_eq!((roles.len(), roles[0].id, roles[0].name.as_str()), (1, g.id, "@everyone"));
+    assert_eq!(roles[0].permissions, Permissions::EVERYONE_DEFAULT);
+    let a = store.roles.access(g.id, alice.id).await.unwrap().unwrap();
+    assert!(a.owner && a.timeout_until.is_none());
     // Foreign keys are back on: a message in a channel that does not exist is refused.
     let orphan = Message { id: ids.next(), channel_id: Id(12345), ..m.clone() };
     assert!(store.messages.create_message(&orphan).await.is_err());
@@ -941,4 +963,112 @@ async fn voice_modes(store: Store) {
     assert_eq!(store.channels.channel(voice.id).await.unwrap().unwrap().voice_mode, Some(VoiceMode::Mcu));
     assert!(!store.channels.set_voice_mode(text.id, VoiceMode::Sfu).await.unwrap(), "text channels have no mode");
     assert!(!store.channels.set_voice_mode(Id(424242), VoiceMode::Sfu).await.unwrap());
+}
+
+async fn roles_and_moderation(store: Store) {
+    let ids = IdGen::new(1);
+    let alice = new_user(&store, &ids, "alice").await;
+    let bob = new_user(&store, &ids, "bob").await;
+    let carol = new_user(&store, &ids, "carol").await;
+    let (g, chans) = new_guild(&store, &ids, &alice, "g", &[("general", ChannelKind::Text)]).await;
+    for u in [&bob, &carol] {
+        store.guilds.create_invite(&invite(&format!("c-{}", u.username), &g, None, None)).await.unwrap();
+        store.members.join_by_invite(&format!("c-{}", u.username), u.id, T0).await.unwrap();
+    }
+    // @everyone, then a role for bob: permissions OR together, rank is the highest position.
+    let plain = store.roles.access(g.id, bob.id).await.unwrap().unwrap();
+    assert_eq!((plain.owner, plain.permissions, plain.rank), (false, Permissions::EVERYONE_DEFAULT, 0));
+    let role = |name: &str, p: Permissions, position| Role {
+        id: ids.next(),
+        guild_id: g.id,
+        name: name.into(),
+        permissions: p,
+        position,
+        created_at: T0,
+    };
+    let (kick, ban) = (role("kick", Permissions::KICK_MEMBERS, 1), role("ban", Permissions::BAN_MEMBERS, 3));
+    store.roles.create_role(&kick).await.unwrap();
+    store.roles.create_role(&ban).await.unwrap();
+    assert_eq!(
+        store.roles.roles(g.id).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ban.id, kick.id, g.id]
+    );
+    assert!(store.roles.add_member_role(g.id, bob.id, kick.id).await.unwrap());
+    assert!(!store.roles.add_member_role(g.id, bob.id, kick.id).await.unwrap(), "had it");
+    assert!(store.roles.add_member_role(g.id, bob.id, ban.id).await.unwrap());
+    let b = store.roles.access(g.id, bob.id).await.unwrap().unwrap();
+    assert_eq!(b.permissions, Permissions::EVERYONE_DEFAULT | Permissions::KICK_MEMBERS | Permissions::BAN_MEMBERS);
+    assert_eq!(b.rank, 3);
+    assert_eq!(store.roles.access(g.id, alice.id).await.unwrap().unwrap().rank, i64::MAX);
+    let members = store.members.members(g.id).await.unwrap();
+    assert_eq!(members.iter().find(|m| m.user_id == bob.id).unwrap().roles, vec![ban.id, kick.id]);
+    let stranger = new_user(&store, &ids, "stranger").await;
+    assert_not_found(store.roles.add_member_role(g.id, stranger.id, kick.id).await, "member");
+    assert!(store.roles.access(g.id, stranger.id).await.unwrap().is_none());
+    let renamed = Role { name: "kicker".into(), position: 2, ..kick.clone() };
+    assert!(store.roles.update_role(&renamed).await.unwrap());
+    assert!(!store.roles.delete_role(g.id, g.id).await.unwrap(), "@everyone stays");
+    assert!(store.roles.delete_role(g.id, ban.id).await.unwrap());
+    let b = store.roles.access(g.id, bob.id).await.unwrap().unwrap();
+    assert_eq!((b.rank, b.permissions.contains(Permissions::BAN_MEMBERS)), (2, false), "the role went with it");
+    assert!(store.roles.remove_member_role(g.id, bob.id, kick.id).await.unwrap());
+
+    // Time-outs, bans (which end the membership, and refuse invites), the audit log.
+    assert!(store.moderation.set_timeout(g.id, carol.id, Some(T0 + 60_000)).await.unwrap());
+    assert_eq!(store.roles.access(g.id, carol.id).await.unwrap().unwrap().timeout_until, Some(T0 + 60_000));
+    assert!(store.moderation.set_timeout(g.id, carol.id, None).await.unwrap());
+    assert!(!store.moderation.set_timeout(g.id, stranger.id, None).await.unwrap());
+    let b = Ban {
+        guild_id: g.id,
+        user_id: carol.id,
+        username: "carol".into(),
+        moderator_id: alice.id,
+        reason: "r".into(),
+        created_at: T0,
+    };
+    assert!(store.moderation.ban(&b).await.unwrap(), "was a member");
+    assert!(!store.moderation.ban(&b).await.unwrap(), "banning again only updates");
+    assert!(store.moderation.is_banned(g.id, carol.id).await.unwrap());
+    assert!(!store.members.is_member(g.id, carol.id).await.unwrap());
+    assert_eq!(store.moderation.bans(g.id).await.unwrap(), vec![b.clone()]);
+    assert!(matches!(store.members.join_by_invite("c-carol", carol.id, T0).await, Err(StoreError::Banned)));
+    assert!(store.moderation.unban(g.id, carol.id).await.unwrap());
+    assert!(!store.moderation.unban(g.id, carol.id).await.unwrap());
+    store.members.join_by_invite("c-carol", carol.id, T0).await.unwrap();
+    let entries: Vec<AuditEntry> = (0..3)
+        .map(|i| AuditEntry {
+            id: ids.next(),
+            guild_id: g.id,
+            actor_id: alice.id,
+            action: format!("a{i}"),
+            target_id: (i > 0).then_some(bob.id),
+            reason: String::new(),
+            created_at: T0 + i,
+        })
+        .collect();
+    for e in &entries {
+        store.moderation.log(e).await.unwrap();
+    }
+    let log = store.moderation.audit_log(g.id, None, 2).await.unwrap();
+    assert_eq!(log, vec![entries[2].clone(), entries[1].clone()]);
+    assert_eq!(store.moderation.audit_log(g.id, Some(entries[1].id), 10).await.unwrap(), vec![entries[0].clone()]);
+
+    // Invites listed and revoked; channels and the guild deleted with what is in them.
+    assert_eq!(store.guilds.invites(g.id).await.unwrap().len(), 2);
+    assert_eq!(store.guilds.invite("c-bob").await.unwrap().unwrap().uses, 1);
+    assert!(store.guilds.delete_invite("c-bob").await.unwrap());
+    assert!(store.guilds.invite("c-bob").await.unwrap().is_none());
+    assert!(store.guilds.rename_guild(g.id, "h").await.unwrap());
+    assert_eq!(store.guilds.guild(g.id).await.unwrap().unwrap().name, "h");
+    let m = post(&store, &ids, &chans[0], &bob, "hi", &[]).await;
+    let extra = channel(&ids, g.id, "extra", ChannelKind::Text, 1);
+    store.channels.create_channel(&extra).await.unwrap();
+    assert!(store.channels.delete_channel(extra.id).await.unwrap());
+    assert!(!store.channels.delete_channel(extra.id).await.unwrap());
+    assert!(store.guilds.delete_guild(g.id).await.unwrap());
+    assert!(store.guilds.guild(g.id).await.unwrap().is_none());
+    assert!(store.messages.message(m.id).await.unwrap().is_none(), "its messages went");
+    assert!(store.roles.roles(g.id).await.unwrap().is_empty());
+    assert!(store.guilds.guilds_of(bob.id).await.unwrap().is_empty());
+    assert!(!store.guilds.delete_guild(g.id).await.unwrap());
 }

@@ -245,6 +245,32 @@ impl Rooms {
         out
     }
 
+    /// Ends the sessions the chat plane removed (kicked, banned, channel or guild deleted): 4014.
+    pub fn eject(&mut self, e: &chat::app::Ejection) -> Vec<Out> {
+        let peers: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.guild == e.guild && e.user.is_none_or(|u| u == m.user) && e.channel.is_none_or(|c| c == m.room)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        let mut out = Vec::new();
+        for peer in peers {
+            out.push(Out::Close(peer, close::DISCONNECTED));
+            out.extend(self.leave(peer));
+        }
+        out
+    }
+
+    /// (guild, user) of everyone in a room, for re-checking after missed ejections.
+    pub fn present(&self) -> Vec<(Id, Id)> {
+        let mut all: Vec<(Id, Id)> = self.members.values().map(|m| (m.guild, m.user)).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The logins of everyone in a room, for re-checking after missed revocations.
     pub fn logins(&self) -> Vec<String> {
         let mut all: Vec<String> = self.members.values().filter_map(|m| m.login.clone()).collect();

@@ -112,6 +112,7 @@ impl Voice {
         tokio::spawn(v.clone().pump(events));
         tokio::spawn(v.clone().expire());
         tokio::spawn(v.clone().revocations(v.chat.subscribe_revocations()));
+        tokio::spawn(v.clone().ejections(v.chat.subscribe_ejections()));
         v
     }
 
@@ -222,6 +223,31 @@ impl Voice {
                     let logins = lock(&self.rooms).logins();
                     for login in logins.iter().filter(|l| self.chat.is_revoked(l)) {
                         self.rooms(|rooms| ((), rooms.revoke(login)));
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Ends the voice sessions of members the chat plane removed (see [`chat::app::Ejection`]).
+    async fn ejections(self, mut ejected: broadcast::Receiver<chat::app::Ejection>) {
+        let shutdown = self.chat.shutdown.clone();
+        loop {
+            let e = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                e = ejected.recv() => e,
+            };
+            match e {
+                Ok(e) => self.rooms(|rooms| ((), rooms.eject(&e))),
+                // Missed some: everyone in voice must still be a member of the guild.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let present = lock(&self.rooms).present();
+                    for (guild, user) in present {
+                        if !self.chat.is_member(guild, user).await.unwrap_or(true) {
+                            let e = chat::app::Ejection { guild, user: Some(user), channel: None };
+                            self.rooms(|rooms| ((), rooms.eject(&e)));
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => return,

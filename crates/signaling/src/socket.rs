@@ -141,9 +141,14 @@ impl Driver {
         self.voice.link(peer, Link { conn: self.conn_id, tx });
     }
 
-    /// The grant in `token`, if it verifies and the login it was minted for is still live.
+    /// The grant in `token`, if it verifies, the login it was minted for is still live, and the
+    /// user is still a member of the guild, not timed out (a kick or ban voids earlier tokens).
     async fn grant(&self, token: &str) -> Option<VoiceGrant> {
         let grant = self.voice.chat.voice_tokens.verify(token, now_ms()).ok()?;
+        let access = self.voice.chat.access(grant.guild, grant.user).await.ok()??;
+        if access.timed_out(now_ms()) {
+            return None;
+        }
         if let Some(login) = &grant.login {
             let live = self.voice.chat.store.sessions.session(login, now_ms()).await;
             if !matches!(live, Ok(Some(_))) || self.voice.chat.is_revoked(login) {
@@ -153,12 +158,18 @@ impl Driver {
         Some(grant)
     }
 
-    /// A session joined with a login revoked while it was being set up ends at once.
-    fn recheck(&self, grant: &VoiceGrant) {
+    /// A session joined with a login revoked, or by a member removed, while it was being set up
+    /// ends at once.
+    async fn recheck(&self, grant: &VoiceGrant) {
         if let Some(login) = &grant.login
             && self.voice.chat.is_revoked(login)
         {
             self.voice.rooms(|r| ((), r.revoke(login)));
+        }
+        self.voice.chat.caches.forget_member(grant.guild, grant.user);
+        if matches!(self.voice.chat.access(grant.guild, grant.user).await, Ok(None)) {
+            let e = chat::app::Ejection { guild: grant.guild, user: Some(grant.user), channel: None };
+            self.voice.rooms(|r| ((), r.eject(&e)));
         }
     }
 
@@ -187,7 +198,7 @@ impl Driver {
                 self.peer = Some((peer, grant.room));
                 self.conn.identified();
                 tracing::info!(peer, user = %grant.user, room = %grant.room, "joined voice");
-                self.recheck(&grant);
+                self.recheck(&grant).await;
                 Step::Continue
             }
             Err(JoinError::RoomClosed) => Step::End(Some(close::DISCONNECTED)),
@@ -211,7 +222,7 @@ impl Driver {
             Some(peer) => {
                 self.peer = Some((peer, grant.room));
                 self.conn.identified();
-                self.recheck(&grant);
+                self.recheck(&grant).await;
                 Step::Continue
             }
             None => Step::End(Some(close::SESSION_NO_LONGER_VALID)),

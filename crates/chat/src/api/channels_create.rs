@@ -1,15 +1,16 @@
 //! `POST /api/guilds/{guild_id}/channels` `{name, kind: "text"|"voice"|"live", voice_mode?,
-//! slow_mode_secs?}` → 201 channel (owner only). `voice_mode` (`hybrid` default, `sfu`, `mcu`)
+//! slow_mode_secs?}` → 201 channel (MANAGE_CHANNELS). `voice_mode` (`hybrid` default, `sfu`, `mcu`)
 //! applies to voice channels only, `slow_mode_secs` (0–21600) to channels with messages (text, and
 //! a live stream's chat). A live channel's stream key comes from `POST …/stream-key`.
 
-use super::access::owned_guild;
+use super::access::permitted;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Json, Path};
 use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::id::{Id, now_ms};
+use crate::perms::Permissions;
 use crate::store::{Channel, ChannelKind, VoiceMode};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,7 +31,7 @@ pub async fn handler(
     Path(guild): Path<Id>,
     Json(body): Json<Body>,
 ) -> ApiResult<(StatusCode, axum::Json<Channel>)> {
-    owned_guild(&app, guild, caller.user).await?;
+    permitted(&app, guild, caller.user, Permissions::MANAGE_CHANNELS).await?;
     let name = validate::text("name", &body.name, 100)?;
     let voice_mode = match (body.kind, body.voice_mode) {
         (ChannelKind::Dm, _) => {
@@ -65,6 +66,15 @@ pub async fn handler(
         topic: String::new(),
     };
     app.store.channels.create_channel(&channel).await?;
+    super::audit::record(
+        &app,
+        guild,
+        caller.user,
+        super::audit::action::CHANNEL_CREATE,
+        Some(channel.id),
+        &channel.name,
+    )
+    .await?;
     app.publish(Topic::Guild(guild), "CHANNEL_CREATE", &channel);
     Ok((StatusCode::CREATED, axum::Json(channel)))
 }

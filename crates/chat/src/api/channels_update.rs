@@ -1,15 +1,16 @@
 //! `PATCH /api/channels/{channel_id}` `{name?, topic?, voice_mode?, slow_mode_secs?}` → the
-//! channel (guild owner only). `name` 1–100 characters, `topic` up to 1024 (empty: none);
+//! channel (MANAGE_CHANNELS). `name` 1–100 characters, `topic` up to 1024 (empty: none);
 //! `voice_mode` applies to voice channels, from the next room started; `slow_mode_secs` (0–21600,
 //! 0 off) to text channels. CHANNEL_UPDATE goes to the guild.
 
-use super::access::{guild_channel, owned_guild};
+use super::access::{guild_channel, permitted};
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json, Path};
 use super::validate;
 use crate::app::App;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
+use crate::perms::Permissions;
 use crate::store::{Channel, ChannelKind, VoiceMode};
 use axum::extract::State;
 use serde::Deserialize;
@@ -33,7 +34,7 @@ pub async fn handler(
     Json(body): Json<Body>,
 ) -> ApiResult<axum::Json<Channel>> {
     let (mut ch, guild) = guild_channel(&app, channel, caller.user).await?;
-    owned_guild(&app, guild, caller.user).await?;
+    permitted(&app, guild, caller.user, Permissions::MANAGE_CHANNELS).await?;
     if body.name.is_none() && body.topic.is_none() && body.voice_mode.is_none() && body.slow_mode_secs.is_none() {
         return Err(ApiError::invalid("nothing to change: give name, topic, voice_mode or slow_mode_secs"));
     }
@@ -72,6 +73,7 @@ pub async fn handler(
         ch.slow_mode_secs = secs;
     }
     app.caches.forget_channel(ch.id);
+    super::audit::record(&app, guild, caller.user, super::audit::action::CHANNEL_UPDATE, Some(ch.id), &ch.name).await?;
     app.publish(Topic::Guild(guild), "CHANNEL_UPDATE", &ch);
     Ok(axum::Json(ch))
 }

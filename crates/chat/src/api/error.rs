@@ -11,15 +11,20 @@ pub mod code {
     pub const UNKNOWN_CHANNEL: u32 = 10003;
     pub const UNKNOWN_GUILD: u32 = 10004;
     pub const UNKNOWN_INVITE: u32 = 10006;
+    pub const UNKNOWN_MEMBER: u32 = 10007;
     pub const UNKNOWN_MESSAGE: u32 = 10008;
+    pub const UNKNOWN_ROLE: u32 = 10011;
     pub const UNKNOWN_USER: u32 = 10013;
     pub const UNKNOWN_REPORT: u32 = 10020;
     pub const UNKNOWN_ATTACHMENT: u32 = 10021;
+    pub const UNKNOWN_BAN: u32 = 10026;
     pub const UNKNOWN_ROUTE: u32 = 10404;
     /// A request hyper could not parse (request line, a header such as `Content-Length: abc`).
     pub const BAD_REQUEST: u32 = 40000;
     pub const UNAUTHORIZED: u32 = 40001;
     pub const INVALID_CREDENTIALS: u32 = 40002;
+    /// Joining a guild one is banned from.
+    pub const BANNED: u32 = 40007;
     pub const USERNAME_TAKEN: u32 = 40009;
     pub const PAYLOAD_TOO_LARGE: u32 = 40013;
     pub const URI_TOO_LONG: u32 = 40014;
@@ -96,6 +101,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => {
                 ApiError::new(StatusCode::CONFLICT, code::INVALID_FORM_BODY, format!("{what} already exists"))
             }
+            StoreError::Banned => ApiError::new(StatusCode::FORBIDDEN, code::BANNED, "you are banned from this server"),
+            StoreError::NotFound("member") => ApiError::not_found(code::UNKNOWN_MEMBER, "member"),
             StoreError::NotFound("invite") => {
                 ApiError::not_found(code::UNKNOWN_INVITE, "invite (or expired, or used up)")
             }

@@ -41,7 +41,8 @@ pub async fn handler(
     };
     let channels = vec![channel("general", ChannelKind::Text, 0), channel("General", ChannelKind::Voice, 1)];
     app.store.guilds.create_guild(&guild, &channels).await?;
-    let full = json!({ "guild": guild, "channels": channels });
+    let mut full = json!({ "guild": guild, "channels": channels });
+    super::guilds_get::add_standing(&app, &mut full, guild.id, caller.user).await?;
     let now = Instant::now();
     app.hub.join_topic(caller.user, Topic::Guild(guild.id), Some(&Event::new("GUILD_CREATE", &full)), now);
     app.hub.join_topic(caller.user, Topic::Presence(guild.id), None, now);

@@ -1,16 +1,15 @@
 //! `DELETE /api/users/@me/guilds/{guild_id}` → 204: the caller leaves the guild. The guild hears
-//! GUILD_MEMBER_REMOVE, the caller's sessions get GUILD_DELETE and no more of its events. The
+//! GUILD_MEMBER_REMOVE, the caller's sessions get GUILD_DELETE and no more of its events, and their
+//! voice call there ends. The
 //! owner cannot leave (400): a guild always has one.
 
 use super::access::member_guild;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Path};
 use crate::app::App;
-use crate::gateway::hub::Topic;
 use crate::id::Id;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::json;
 
 pub async fn handler(State(app): State<App>, caller: Caller, Path(guild): Path<Id>) -> ApiResult<StatusCode> {
     let g = member_guild(&app, guild, caller.user).await?;
@@ -18,11 +17,7 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(guild): Path<I
         return Err(ApiError::invalid("the owner cannot leave their server"));
     }
     if app.store.members.remove_member(guild, caller.user).await? {
-        app.caches.forget_member(guild, caller.user);
-        app.hub.leave_topic(caller.user, Topic::Guild(guild));
-        app.hub.leave_topic(caller.user, Topic::Presence(guild));
-        app.publish(Topic::Guild(guild), "GUILD_MEMBER_REMOVE", &json!({ "guild_id": guild, "user_id": caller.user }));
-        app.publish(Topic::User(caller.user), "GUILD_DELETE", &json!({ "id": guild }));
+        app.member_removed(guild, caller.user);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,14 @@
-//! `POST /api/guilds/{guild_id}/invites` `{max_uses?, max_age_secs?}` → 201 invite (any member);
+//! `POST /api/guilds/{guild_id}/invites` `{max_uses?, max_age_secs?}` → 201 invite (CREATE_INVITE, which
+//! `@everyone` has by default);
 //! `{}` makes an invite without limits.
 
-use super::access::member_guild;
+use super::access::permitted;
 use super::error::ApiResult;
 use super::extract::{Caller, Json, Path};
 use crate::app::App;
 use crate::auth::new_token;
 use crate::id::{Id, now_ms};
+use crate::perms::Permissions;
 use crate::store::Invite;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,7 +27,7 @@ pub async fn handler(
     Path(guild): Path<Id>,
     Json(body): Json<Body>,
 ) -> ApiResult<(StatusCode, axum::Json<Invite>)> {
-    member_guild(&app, guild, caller.user).await?;
+    permitted(&app, guild, caller.user, Permissions::CREATE_INVITE).await?;
     let now = now_ms();
     let invite = Invite {
         code: new_token()[..10].to_string(),

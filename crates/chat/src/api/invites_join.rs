@@ -14,7 +14,8 @@ use std::time::Instant;
 pub async fn handler(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<axum::Json<Value>> {
     let (guild, joined) = app.store.members.join_by_invite(&code, caller.user, now_ms()).await?;
     let channels = app.store.channels.channels(guild.id).await?;
-    let full = json!({ "guild": guild, "channels": channels });
+    let mut full = json!({ "guild": guild, "channels": channels });
+    super::guilds_get::add_standing(&app, &mut full, guild.id, caller.user).await?;
     if joined {
         let username = app.store.users.user(caller.user).await?.map(|u| u.username).unwrap_or_default();
         app.publish(

@@ -42,5 +42,24 @@ pub async fn handler(
 }
 
 pub fn member_json(app: &App, m: &crate::store::Member) -> Value {
-    json!({ "user_id": m.user_id, "username": m.username, "joined_at": m.joined_at, "status": app.hub.status(m.user_id) })
+    let timeout = m.timeout_until.filter(|t| *t > crate::id::now_ms());
+    json!({
+        "user_id": m.user_id, "username": m.username, "joined_at": m.joined_at, "status": app.hub.status(m.user_id),
+        "roles": m.roles, "timeout_until": timeout,
+    })
+}
+
+/// One member, as the list shows them (`None`: not a member).
+pub async fn member(app: &App, guild: crate::id::Id, user: crate::id::Id) -> crate::store::Result<Option<Value>> {
+    let page = app.store.members.members_page(guild, Some(crate::id::Id(user.0.saturating_sub(1))), 1).await?;
+    Ok(page.iter().find(|m| m.user_id == user).map(|m| member_json(app, m)))
+}
+
+/// Tells the guild a member's roles or time-out changed (GUILD_MEMBER_UPDATE, the whole member).
+pub async fn announce_update(app: &App, guild: crate::id::Id, user: crate::id::Id) -> crate::store::Result<()> {
+    if let Some(mut m) = member(app, guild, user).await? {
+        m["guild_id"] = json!(guild);
+        app.publish(crate::gateway::hub::Topic::Guild(guild), "GUILD_MEMBER_UPDATE", &m);
+    }
+    Ok(())
 }

@@ -6,12 +6,13 @@
 //! one per `message_refill_ms_per_user`; a channel's slow mode spaces one member's messages by
 //! `slow_mode_secs` (the owner is exempt). Both answer 429 with `retry_after`.
 
-use super::access::member_channel;
+use super::access::postable_channel;
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Path};
 use super::{upload, validate};
 use crate::app::App;
 use crate::id::Id;
+use crate::perms::Permissions;
 use crate::store::{Channel, Message};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -28,7 +29,7 @@ pub async fn handler(
     // caller may post here, so nobody else can make the server store them.
     let (json, files) =
         if upload::is_multipart(&req) { (None, Some(req)) } else { (Some(upload::json(&app, req).await?), None) };
-    let ch = member_channel(&app, channel, caller.user).await?;
+    let ch = postable_channel(&app, channel, caller.user).await?;
     if !ch.kind.has_messages() {
         return Err(ApiError::invalid("messages can only be sent to text and live channels and DMs"));
     }
@@ -111,11 +112,12 @@ async fn check_pace(app: &App, ch: &Channel, user: Id) -> ApiResult<()> {
     if ch.slow_mode_secs <= 0 {
         return Ok(());
     }
-    let owner = match ch.guild_id {
-        Some(guild) => app.store.guilds.guild(guild).await?.is_some_and(|g| g.owner_id == user),
+    // Moderators are not slowed down.
+    let moderator = match ch.guild_id {
+        Some(guild) => app.access(guild, user).await?.is_some_and(|a| a.has(Permissions::MANAGE_MESSAGES)),
         None => false,
     };
-    if owner {
+    if moderator {
         return Ok(());
     }
     let gap = Duration::from_secs(ch.slow_mode_secs as u64);

@@ -1,11 +1,14 @@
-//! `DELETE /api/channels/{channel_id}/messages/{message_id}` → 204 (author only); MESSAGE_DELETE to
-//! the guild (a DM's recipients). Owners remove others' messages through the report queue.
+//! `DELETE /api/channels/{channel_id}/messages/{message_id}` → 204 (the author, or in a
+//! guild MANAGE_MESSAGES: recorded in the audit log); MESSAGE_DELETE to the guild (a DM's
+//! recipients).
 
-use super::access::member_message;
+use super::access::{member_message, permitted};
+use super::audit::{action, record};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Path};
 use crate::app::App;
 use crate::id::Id;
+use crate::perms::Permissions;
 use crate::store::Channel;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,7 +21,15 @@ pub async fn handler(
 ) -> ApiResult<StatusCode> {
     let (ch, m) = member_message(&app, channel, message, caller.user).await?;
     if m.author_id != caller.user {
-        return Err(ApiError::forbidden("only the author may delete a message"));
+        let guild = ch.guild_id.ok_or_else(|| ApiError::forbidden("only the author may delete a message"))?;
+        permitted(&app, guild, caller.user, Permissions::MANAGE_MESSAGES)
+            .await
+            .map_err(|e| e.with_message("only the author, or someone with MANAGE_MESSAGES, may delete a message"))?;
+        delete_and_announce(&app, &ch, message).await?;
+        let what = format!("by {}: {}", m.author_id, m.content.chars().take(200).collect::<String>());
+        return record(&app, guild, caller.user, action::MESSAGE_DELETE, Some(message), &what)
+            .await
+            .map(|()| StatusCode::NO_CONTENT);
     }
     delete_and_announce(&app, &ch, message).await?;
     Ok(StatusCode::NO_CONTENT)

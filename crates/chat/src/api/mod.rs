@@ -2,29 +2,40 @@
 //! status (see [`error::code`]); the OpenAPI description is served at `/api/openapi.json`.
 
 pub mod access;
+pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod validate;
 
 mod attachments_get;
+mod audit_log;
 mod auth_login;
 mod auth_logout;
 mod auth_password;
 mod auth_signup;
+mod bans;
 mod blocks;
 mod channels_create;
+mod channels_delete;
 mod channels_list;
 mod channels_update;
 mod dms_list;
 mod dms_open;
 mod guilds_create;
-mod guilds_get;
+mod guilds_delete;
+pub mod guilds_get;
 mod guilds_leave;
 mod guilds_list;
+mod guilds_update;
 mod health;
 mod invites_create;
+mod invites_delete;
 mod invites_join;
+mod invites_list;
+mod member_roles;
+mod members_kick;
 pub mod members_list;
+mod members_update;
 mod messages_ack;
 mod messages_create;
 mod messages_delete;
@@ -36,6 +47,9 @@ mod read_states_list;
 mod reports_create;
 mod reports_list;
 mod reports_resolve;
+mod roles_create;
+mod roles_list;
+mod roles_update;
 mod stream_get;
 mod stream_key_rotate;
 mod stream_report;
@@ -72,14 +86,27 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/users/@me/guilds/{guild_id}", delete(guilds_leave::handler))
         .route("/api/users/@me/blocks/{user_id}", put(blocks::put).delete(blocks::delete))
         .route("/api/guilds", post(guilds_create::handler).get(guilds_list::handler))
-        .route("/api/guilds/{guild_id}", get(guilds_get::handler))
+        .route(
+            "/api/guilds/{guild_id}",
+            get(guilds_get::handler).patch(guilds_update::handler).delete(guilds_delete::handler),
+        )
         .route("/api/guilds/{guild_id}/channels", get(channels_list::handler).post(channels_create::handler))
         .route("/api/guilds/{guild_id}/members", get(members_list::handler))
-        .route("/api/guilds/{guild_id}/invites", post(invites_create::handler))
+        .route("/api/guilds/{guild_id}/members/{user_id}", patch(members_update::handler).delete(members_kick::handler))
+        .route(
+            "/api/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
+            put(member_roles::put).delete(member_roles::delete),
+        )
+        .route("/api/guilds/{guild_id}/roles", get(roles_list::handler).post(roles_create::handler))
+        .route("/api/guilds/{guild_id}/roles/{role_id}", patch(roles_update::patch).delete(roles_update::delete))
+        .route("/api/guilds/{guild_id}/bans", get(bans::list))
+        .route("/api/guilds/{guild_id}/bans/{user_id}", put(bans::put).delete(bans::delete))
+        .route("/api/guilds/{guild_id}/audit-log", get(audit_log::handler))
+        .route("/api/guilds/{guild_id}/invites", post(invites_create::handler).get(invites_list::handler))
         .route("/api/guilds/{guild_id}/read-states", get(read_states_list::handler))
         .route("/api/guilds/{guild_id}/reports", get(reports_list::handler))
-        .route("/api/invites/{code}", post(invites_join::handler))
-        .route("/api/channels/{channel_id}", patch(channels_update::handler))
+        .route("/api/invites/{code}", post(invites_join::handler).delete(invites_delete::handler))
+        .route("/api/channels/{channel_id}", patch(channels_update::handler).delete(channels_delete::handler))
         .route(
             "/api/channels/{channel_id}/messages",
             get(messages_list::handler).post(messages_create::handler).layer(DefaultBodyLimit::max(upload_limit)),

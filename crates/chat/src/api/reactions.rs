@@ -21,6 +21,9 @@ pub async fn put(
 ) -> ApiResult<StatusCode> {
     let emoji = validate::emoji(&emoji)?;
     let (ch, _) = member_message(&app, channel, message, caller.user).await?;
+    if let Some(guild) = ch.guild_id {
+        super::access::not_timed_out(&app, guild, caller.user).await?;
+    }
     let paced = app.posts.lock().unwrap_or_else(|p| p.into_inner()).check(&caller.user, Instant::now());
     paced.map_err(|wait| ApiError::rate_limited(wait).with_message("you are reacting too fast"))?;
     if app.store.messages.add_reaction(channel, message, caller.user, emoji, now_ms()).await? {

@@ -1,11 +1,12 @@
 //! `GET /api/guilds/{guild_id}/reports?status=open|deleted|dismissed` → the moderation queue,
-//! newest first (owner only).
+//! newest first (MANAGE_MESSAGES).
 
-use super::access::owned_guild;
+use super::access::permitted;
 use super::error::ApiResult;
 use super::extract::{Caller, Path, Query};
 use crate::app::App;
 use crate::id::Id;
+use crate::perms::Permissions;
 use crate::store::{Report, ReportStatus};
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +24,6 @@ pub async fn handler(
     Path(guild): Path<Id>,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Vec<Report>>> {
-    owned_guild(&app, guild, caller.user).await?;
+    permitted(&app, guild, caller.user, Permissions::MANAGE_MESSAGES).await?;
     Ok(Json(app.store.reports.reports(guild, p.status).await?))
 }

@@ -1,13 +1,14 @@
-//! `PATCH /api/channels/{channel_id}/stream` `{title?, public?}` → the stream state (guild owner):
+//! `PATCH /api/channels/{channel_id}/stream` `{title?, public?}` → the stream state (MANAGE_GUILD):
 //! the watch page's title (up to 140 characters, empty clears it), and whether anyone may watch,
 //! signed in or not. STREAM_UPDATE tells the guild.
 
-use super::access::{guild_channel, owned_guild};
+use super::access::{guild_channel, permitted};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Json, Path};
 use super::validate;
 use crate::app::App;
 use crate::id::Id;
+use crate::perms::Permissions;
 use crate::store::{ChannelKind, StreamSettings};
 use crate::streams::StreamState;
 use axum::extract::State;
@@ -27,7 +28,7 @@ pub async fn handler(
     Json(body): Json<Body>,
 ) -> ApiResult<axum::Json<StreamState>> {
     let (ch, guild) = guild_channel(&app, channel, caller.user).await?;
-    owned_guild(&app, guild, caller.user).await?;
+    permitted(&app, guild, caller.user, Permissions::MANAGE_GUILD).await?;
     if ch.kind != ChannelKind::Live {
         return Err(ApiError::invalid("not a live channel"));
     }

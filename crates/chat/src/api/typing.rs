@@ -1,6 +1,6 @@
 //! `POST /api/channels/{channel_id}/typing` → 204; TYPING_START to the guild (a DM's recipients).
 
-use super::access::member_channel;
+use super::access::postable_channel;
 use super::error::ApiResult;
 use super::extract::{Caller, Path};
 use crate::app::App;
@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path<Id>) -> ApiResult<StatusCode> {
-    let ch = member_channel(&app, channel, caller.user).await?;
+    let ch = postable_channel(&app, channel, caller.user).await?;
     let mut d = json!({ "channel_id": channel, "user_id": caller.user, "timestamp": now_ms() });
     if let Some(guild) = ch.guild_id {
         d["guild_id"] = json!(guild);

@@ -19,6 +19,8 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path
     }
     let guild =
         app.store.guilds.guild(guild_id).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_GUILD, "guild"))?;
+    super::access::not_timed_out(&app, guild_id, caller.user).await?;
+    let access = app.access(guild_id, caller.user).await?.ok_or_else(ApiError::not_member)?;
     let user =
         app.store.users.user(caller.user).await?.ok_or_else(|| ApiError::not_found(code::UNKNOWN_USER, "user"))?;
     let expires_at = now_ms() + (app.cfg.voice_token_ttl_secs as i64).saturating_mul(1000);
@@ -27,7 +29,7 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path
         username: user.username,
         guild: guild.id,
         room: ch.id,
-        moderator: guild.owner_id == user.id,
+        moderator: access.has(crate::perms::Permissions::MUTE_MEMBERS),
         mode: ch.voice_mode.unwrap_or_default(),
         expires_at,
         login: Some(caller.token_hash.clone()),

@@ -273,9 +273,11 @@ async fn ready_payload(
         let read_states = app.store.read_states.read_states(user, g.id).await?;
         ids.push((g.id, large));
         let voice_states = app.voice_states.of_guild(g.id);
+        let me = app.access(g.id, user).await?;
         guilds.push(json!({
             "guild": g, "channels": channels, "members": members, "member_count": member_count, "large": large,
-            "read_states": read_states, "voice_states": voice_states,
+            "read_states": read_states, "voice_states": voice_states, "roles": app.store.roles.roles(g.id).await?,
+            "permissions": me.map(|a| a.effective()), "rank": me.map(|a| a.rank.min(crate::perms::MAX_SAFE_RANK)),
         }));
     }
     Ok((json!({ "v": 1, "session_id": session_id, "user": me, "guilds": guilds }), ids))

@@ -31,6 +31,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The user is banned from the guild they tried to join.
+    #[error("banned from this guild")]
+    Banned,
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -67,6 +70,48 @@ pub trait GuildStore: Send + Sync {
     async fn guild(&self, id: Id) -> Result<Option<Guild>>;
     async fn guilds_of(&self, user: Id) -> Result<Vec<Guild>>;
     async fn create_invite(&self, invite: &Invite) -> Result<()>;
+    /// A guild's invites, newest first (expired and used-up ones included: the list shows them).
+    async fn invites(&self, guild: Id) -> Result<Vec<Invite>>;
+    async fn invite(&self, code: &str) -> Result<Option<Invite>>;
+    /// `false` when there was no such invite.
+    async fn delete_invite(&self, code: &str) -> Result<bool>;
+    /// `false` when there is no such guild.
+    async fn rename_guild(&self, guild: Id, name: &str) -> Result<bool>;
+    /// Deletes the guild and everything in it (channels, messages, roles, members); `false` when
+    /// there was none.
+    async fn delete_guild(&self, guild: Id) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// A guild's roles, `@everyone` included, most senior first.
+    async fn roles(&self, guild: Id) -> Result<Vec<Role>>;
+    async fn create_role(&self, role: &Role) -> Result<()>;
+    /// Replaces name, permissions and position; `false` when the role is not the guild's.
+    async fn update_role(&self, role: &Role) -> Result<bool>;
+    /// `false` when the role is not the guild's (or is `@everyone`, which cannot go).
+    async fn delete_role(&self, guild: Id, role: Id) -> Result<bool>;
+    /// Gives a member a role; `NotFound("member")` when they are not one, `false` when they had it.
+    async fn add_member_role(&self, guild: Id, user: Id, role: Id) -> Result<bool>;
+    async fn remove_member_role(&self, guild: Id, user: Id, role: Id) -> Result<bool>;
+    /// What `user` may do in `guild`; `None` when they are not a member.
+    async fn access(&self, guild: Id, user: Id) -> Result<Option<crate::perms::Access>>;
+}
+
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Bans `ban.user_id`: records the ban and ends their membership, atomically. `true` when
+    /// they were a member.
+    async fn ban(&self, ban: &Ban) -> Result<bool>;
+    /// `false` when they were not banned.
+    async fn unban(&self, guild: Id, user: Id) -> Result<bool>;
+    async fn bans(&self, guild: Id) -> Result<Vec<Ban>>;
+    async fn is_banned(&self, guild: Id, user: Id) -> Result<bool>;
+    /// Times a member out until `until` (unix ms; `None` ends it); `false` when not a member.
+    async fn set_timeout(&self, guild: Id, user: Id, until: Option<i64>) -> Result<bool>;
+    async fn log(&self, entry: &AuditEntry) -> Result<()>;
+    /// At most `limit` entries of a guild's audit log older than `before`, newest first.
+    async fn audit_log(&self, guild: Id, before: Option<Id>, limit: u32) -> Result<Vec<AuditEntry>>;
 }
 
 #[async_trait]
@@ -81,7 +126,8 @@ pub trait MemberStore: Send + Sync {
     /// Whether `a` and `b` are members of some guild together (who may open a DM with whom).
     async fn share_a_guild(&self, a: Id, b: Id) -> Result<bool>;
     /// Redeems an invite: adds `user` to its guild and counts the use, atomically. `NotFound("invite")`
-    /// when unknown, expired or used up. Returns the guild and whether the user is newly a member.
+    /// when unknown, expired or used up; `Banned` when `user` is banned from its guild. Returns the
+    /// guild and whether the user is newly a member.
     async fn join_by_invite(&self, code: &str, user: Id, now_ms: i64) -> Result<(Guild, bool)>;
 }
 
@@ -96,6 +142,8 @@ pub trait ChannelStore: Send + Sync {
     async fn set_name_and_topic(&self, channel: Id, name: &str, topic: &str) -> Result<bool>;
     /// Sets a text channel's slow mode (seconds); `false` when no such text channel exists.
     async fn set_slow_mode(&self, channel: Id, secs: i64) -> Result<bool>;
+    /// Deletes a guild channel and its messages; `false` when there was none.
+    async fn delete_channel(&self, channel: Id) -> Result<bool>;
 }
 
 #[async_trait]
@@ -182,6 +230,8 @@ pub struct Store {
     pub messages: Arc<dyn MessageStore>,
     pub read_states: Arc<dyn ReadStateStore>,
     pub reports: Arc<dyn ReportStore>,
+    pub roles: Arc<dyn RoleStore>,
+    pub moderation: Arc<dyn ModerationStore>,
     backend: &'static str,
 }
 
@@ -206,7 +256,9 @@ impl Store {
             stream_keys: sql.clone(),
             messages: sql.clone(),
             read_states: sql.clone(),
-            reports: sql,
+            reports: sql.clone(),
+            roles: sql.clone(),
+            moderation: sql,
         }
     }
 

@@ -33,6 +33,10 @@ pub struct Member {
     pub user_id: Id,
     pub username: String,
     pub joined_at: i64,
+    /// Role ids beyond `@everyone`.
+    pub roles: Vec<Id>,
+    /// Timed out until then (unix ms), if ever; past times mean nothing.
+    pub timeout_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -299,4 +303,37 @@ pub struct Dm {
     pub last_message_id: Option<Id>,
     pub unread_count: i64,
     pub mention_count: i64,
+}
+
+/// A guild role. The guild's `@everyone` role has the guild's id and position 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Role {
+    pub id: Id,
+    pub guild_id: Id,
+    pub name: String,
+    pub permissions: crate::perms::Permissions,
+    pub position: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ban {
+    pub guild_id: Id,
+    pub user_id: Id,
+    pub username: String,
+    pub moderator_id: Id,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+/// One moderation or management action (`action`: e.g. `member_ban`, `channel_delete`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub id: Id,
+    pub guild_id: Id,
+    pub actor_id: Id,
+    pub action: String,
+    pub target_id: Option<Id>,
+    pub reason: String,
+    pub created_at: i64,
 }

@@ -107,4 +107,14 @@ impl ChannelStore for SqlStore {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn delete_channel(&self, channel: Id) -> Result<bool> {
+        let _writer = self.writer().await;
+        // Messages, their mentions, reactions and attachment rows, and read states go with it.
+        let done = sqlx::query("DELETE FROM channels WHERE id = $1 AND guild_id IS NOT NULL")
+            .bind(channel.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

@@ -1,6 +1,18 @@
 use super::{SqlStore, conflict, id};
 use crate::id::Id;
 use crate::store::{Channel, Guild, GuildStore, Invite, Result};
+
+fn invite(r: &AnyRow) -> Result<Invite> {
+    Ok(Invite {
+        code: r.try_get("code")?,
+        guild_id: id(r, "guild_id")?,
+        creator_id: id(r, "creator_id")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        max_uses: r.try_get("max_uses")?,
+        uses: r.try_get("uses")?,
+    })
+}
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -32,6 +44,14 @@ impl GuildStore for SqlStore {
             .bind(g.created_at)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "INSERT INTO roles (id, guild_id, name, permissions, position, created_at) VALUES ($1, $1, '@everyone', $2, 0, $3)",
+        )
+        .bind(g.id.0)
+        .bind(crate::perms::Permissions::EVERYONE_DEFAULT.0 as i64)
+        .bind(g.created_at)
+        .execute(&mut *tx)
+        .await?;
         for c in channels {
             super::channels::insert(c).execute(&mut *tx).await?;
         }
@@ -75,5 +95,50 @@ impl GuildStore for SqlStore {
         .await
         .map_err(conflict("invite"))?;
         Ok(())
+    }
+
+    async fn invites(&self, guild: Id) -> Result<Vec<Invite>> {
+        let rows = sqlx::query(
+            "SELECT code, guild_id, creator_id, created_at, expires_at, max_uses, uses FROM invites \
+             WHERE guild_id = $1 ORDER BY created_at DESC, code",
+        )
+        .bind(guild.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(invite).collect()
+    }
+
+    async fn invite(&self, code: &str) -> Result<Option<Invite>> {
+        sqlx::query(
+            "SELECT code, guild_id, creator_id, created_at, expires_at, max_uses, uses FROM invites WHERE code = $1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| invite(&r))
+        .transpose()
+    }
+
+    async fn delete_invite(&self, code: &str) -> Result<bool> {
+        let _writer = self.writer().await;
+        let r = sqlx::query("DELETE FROM invites WHERE code = $1").bind(code).execute(&self.pool).await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn rename_guild(&self, guild: Id, name: &str) -> Result<bool> {
+        let _writer = self.writer().await;
+        let r = sqlx::query("UPDATE guilds SET name = $2 WHERE id = $1")
+            .bind(guild.0)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_guild(&self, guild: Id) -> Result<bool> {
+        let _writer = self.writer().await;
+        // Channels, messages, members, roles, invites, reports and the log go with it (ON DELETE CASCADE).
+        let r = sqlx::query("DELETE FROM guilds WHERE id = $1").bind(guild.0).execute(&self.pool).await?;
+        Ok(r.rows_affected() > 0)
     }
 }

@@ -11,7 +11,37 @@ fn member(r: &AnyRow) -> Result<Member> {
         user_id: id(r, "user_id")?,
         username: r.try_get("username")?,
         joined_at: r.try_get("joined_at")?,
+        roles: Vec::new(),
+        timeout_until: r.try_get("timeout_until")?,
     })
+}
+
+impl SqlStore {
+    /// Fills in the roles of `members` (of one guild, by user id range: one query per page).
+    async fn with_roles(&self, guild: Id, mut members: Vec<Member>) -> Result<Vec<Member>> {
+        let (Some(lo), Some(hi)) =
+            (members.iter().map(|m| m.user_id.0).min(), members.iter().map(|m| m.user_id.0).max())
+        else {
+            return Ok(members);
+        };
+        let rows = sqlx::query(
+            "SELECT mr.user_id, mr.role_id FROM member_roles mr JOIN roles r ON r.id = mr.role_id \
+             WHERE mr.guild_id = $1 AND mr.user_id BETWEEN $2 AND $3 ORDER BY r.position DESC, r.id",
+        )
+        .bind(guild.0)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_user: std::collections::HashMap<Id, Vec<Id>> = std::collections::HashMap::new();
+        for r in &rows {
+            by_user.entry(id(r, "user_id")?).or_default().push(id(r, "role_id")?);
+        }
+        for m in &mut members {
+            m.roles = by_user.remove(&m.user_id).unwrap_or_default();
+        }
+        Ok(members)
+    }
 }
 
 #[async_trait]
@@ -49,18 +79,19 @@ impl MemberStore for SqlStore {
 
     async fn members(&self, guild: Id) -> Result<Vec<Member>> {
         let rows = sqlx::query(
-            "SELECT m.guild_id, m.user_id, u.username, m.joined_at FROM members m \
+            "SELECT m.guild_id, m.user_id, u.username, m.joined_at, m.timeout_until FROM members m \
              JOIN users u ON u.id = m.user_id WHERE m.guild_id = $1 ORDER BY m.joined_at, m.user_id",
         )
         .bind(guild.0)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(member).collect()
+        let members = rows.iter().map(member).collect::<Result<Vec<_>>>()?;
+        self.with_roles(guild, members).await
     }
 
     async fn members_page(&self, guild: Id, after: Option<Id>, limit: u32) -> Result<Vec<Member>> {
         let rows = sqlx::query(
-            "SELECT m.guild_id, m.user_id, u.username, m.joined_at FROM members m \
+            "SELECT m.guild_id, m.user_id, u.username, m.joined_at, m.timeout_until FROM members m \
              JOIN users u ON u.id = m.user_id WHERE m.guild_id = $1 AND m.user_id > $2 \
              ORDER BY m.user_id LIMIT $3",
         )
@@ -69,7 +100,8 @@ impl MemberStore for SqlStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(member).collect()
+        let members = rows.iter().map(member).collect::<Result<Vec<_>>>()?;
+        self.with_roles(guild, members).await
     }
 
     async fn member_count(&self, guild: Id) -> Result<u64> {
@@ -100,6 +132,14 @@ impl MemberStore for SqlStore {
         .await?
         .ok_or(StoreError::NotFound("invite"))?;
         let guild = super::guilds::guild(&row)?;
+        let banned = sqlx::query("SELECT 1 AS one FROM bans WHERE guild_id = $1 AND user_id = $2")
+            .bind(guild.id.0)
+            .bind(user.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if banned.is_some() {
+            return Err(StoreError::Banned);
+        }
         let added = sqlx::query(
             "INSERT INTO members (guild_id, user_id, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )

@@ -7,8 +7,10 @@ mod group_commit;
 mod guilds;
 mod members;
 mod messages;
+mod moderation;
 mod read_states;
 mod reports;
+mod roles;
 mod sessions;
 mod stream_keys;
 mod users;
@@ -37,6 +39,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (8, "attachments", include_str!("../../../migrations/sqlite/0008_attachments.sql"), false),
     (9, "replies_reactions", include_str!("../../../migrations/sqlite/0009_replies_reactions.sql"), false),
     (10, "channel_topic", include_str!("../../../migrations/sqlite/0010_channel_topic.sql"), false),
+    (11, "roles_moderation", include_str!("../../../migrations/sqlite/0011_roles_moderation.sql"), false),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql"), false),
@@ -49,6 +52,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     (8, "attachments", include_str!("../../../migrations/postgres/0008_attachments.sql"), false),
     (9, "replies_reactions", include_str!("../../../migrations/postgres/0009_replies_reactions.sql"), false),
     (10, "channel_topic", include_str!("../../../migrations/postgres/0010_channel_topic.sql"), false),
+    (11, "roles_moderation", include_str!("../../../migrations/postgres/0011_roles_moderation.sql"), false),
 ];
 
 pub struct SqlStore {
