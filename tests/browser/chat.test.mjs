@@ -376,3 +376,72 @@ test('the owner renames a channel and sets its topic from the header', async () 
   await alice.waitForSelector('#channel-list button.channel:has(.name:text-is("lounge"))');
   await alice.waitForSelector('#channel-title:text("# lounge")');
 });
+
+test('moderation: a role made in settings, an invite with limits, a report resolved by banning its author', async () => {
+  // Slow mode (from its test) off again, for Bob's post below.
+  await alice.evaluate(async (c) => fetch(`/api/channels/${c}`, {
+    method: 'PATCH', headers: { Authorization: `Bearer ${localStorage.getItem('confab.token')}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ slow_mode_secs: 0 }),
+  }), await alice.evaluate(() => window.confab.state.channelId));
+  // Bob comes back with an invite limited to one use, made in Server settings → Invites.
+  await alice.click('#guild-settings');
+  await alice.click('#panel [role=tab]:text("Invites")');
+  await alice.selectOption('#invite-age', '3600');
+  await alice.fill('#invite-uses', '1');
+  await alice.click('#panel button:text("Create invite")');
+  const row = alice.locator('#panel tr[data-code]').first();
+  await row.waitFor();
+  const invite = await row.getAttribute('data-code');
+  assert.match(await row.textContent(), /0 \/ 1/);
+  // A role: created, given Manage messages.
+  await alice.click('#panel [role=tab]:text("Roles")');
+  await alice.click('#role-create');
+  await alice.fill('#dialog-input', 'helpers');
+  await alice.keyboard.press('Enter');
+  await alice.click('#panel .role summary:text("helpers")');
+  await alice.check('#panel .role:has(summary:text("helpers")) input[name=MANAGE_MESSAGES]');
+  await alice.click('#panel .role:has(summary:text("helpers")) button:text("Save")');
+  await alice.waitForSelector('#toast:text("Role saved")');
+  const roles = await apiAs(alice, `/guilds/${await alice.evaluate(() => window.confab.state.guildId)}/roles`);
+  assert.equal(BigInt(roles.find((r) => r.name === 'helpers').permissions), 1n << 13n);
+  await alice.keyboard.press('Escape');
+
+  await bob.click('#guild-join');
+  await bob.fill('#dialog-input', invite);
+  await bob.keyboard.press('Enter');
+  await bob.waitForSelector('#guild-list button');
+  await bob.waitForSelector('#composer-input');
+  await bob.fill('#composer-input', 'cheap watches, click here');
+  await bob.keyboard.press('Enter');
+  await alice.waitForSelector('#messages .msg:has-text("cheap watches")');
+  assert.equal(await bob.isVisible('#guild-settings'), false, 'a plain member has no settings');
+
+  // Alice reports it, then resolves the report from the Reports tab: delete + ban.
+  await alice.locator('#messages .msg:has-text("cheap watches")').hover();
+  await alice.locator('#messages .msg:has-text("cheap watches")').getByRole('button', { name: 'Report' }).click();
+  await alice.fill('#dialog-input', 'spam');
+  await alice.keyboard.press('Enter');
+  await alice.click('#guild-settings');
+  await alice.click('#panel [role=tab]:text("Reports")');
+  const report = alice.locator('#panel .report:has-text("spam")');
+  await report.locator('.context .reported:has-text("cheap watches")').waitFor();
+  await report.locator('button:text("Delete + ban")').click();
+  // Bob's page is thrown out: the server leaves his rail, he is told, the message is gone.
+  await bob.waitForSelector('#guild-list button', { state: 'detached' });
+  await bob.waitForSelector('#toast:text("You are no longer in")');
+  await alice.waitForSelector('#messages .msg:has-text("cheap watches")', { state: 'detached' });
+  await alice.click('#panel [role=tab]:text("Bans")');
+  await alice.waitForSelector('#panel li:has-text("bob")');
+  await alice.click('#panel [role=tab]:text("Audit log")');
+  await alice.waitForSelector('#panel .audit li[data-action="member_ban_add"]:has-text("bob")');
+  await screenshot(alice, 'moderation');
+  await alice.keyboard.press('Escape');
+  // An invite does not bring him back.
+  const code2 = (await alice.evaluate(async (g) => (await (await fetch(`/api/guilds/${g}/invites`, {
+    method: 'POST', headers: { Authorization: `Bearer ${localStorage.getItem('confab.token')}`, 'Content-Type': 'application/json' }, body: '{}',
+  })).json()).code, await alice.evaluate(() => window.confab.state.guildId)));
+  await bob.click('#guild-join');
+  await bob.fill('#dialog-input', code2);
+  await bob.keyboard.press('Enter');
+  await bob.waitForSelector('#toast:text("banned")');
+});

@@ -42,7 +42,7 @@ export const get = (path) => api('GET', path);
 export const post = (path, body = {}) => api('POST', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);
-export const put = (path) => api('PUT', path);
+export const put = (path, body) => api('PUT', path, body);
 
 /** A multipart POST (files); the browser sets its Content-Type with the boundary. */
 export async function upload(path, form) {

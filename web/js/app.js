@@ -9,7 +9,7 @@ import { initMembers } from './members.js';
 import { initNotify, onMessage } from './notify.js';
 import { composerHint, flushAck, initMessages, openChannel } from './messages.js';
 import { initSidebar } from './sidebar.js';
-import { DMS, addDms, apply, channel, emit, guild, state } from './state.js';
+import { DMS, addDms, apply, channel, emit, guild, setStanding, state } from './state.js';
 import { initVoiceView, showDock, showVoice, voiceSession } from './voice_view.js';
 import { hideWatch, initWatch, showWatch } from './watch.js';
 
@@ -116,8 +116,20 @@ async function loadDms() {
   } catch (e) { toast(e.message); }
 }
 
+/** My permissions in a guild changed (a role of mine, or what one grants): ask the server. */
+async function refreshStanding(id) {
+  try {
+    setStanding(id, await get(`/guilds/${id}`));
+  } catch { /* gone: GUILD_DELETE follows */ }
+}
+
 function dispatch({ t, d }) {
+  const leaving = t === 'GUILD_DELETE' ? guild(d.id)?.guild.name : null;
   apply(t, d);
+  if (leaving && !state.leaving?.has(d.id)) toast(`You are no longer in ${leaving}`);
+  if (t === 'GUILD_DELETE') state.leaving.delete(d.id);
+  if (t.startsWith('GUILD_ROLE_') || (t === 'GUILD_MEMBER_UPDATE' && d.user_id === state.me.id)) refreshStanding(d.guild_id);
+  if (t === 'CHANNEL_DELETE' && state.channelId === d.id) selectGuild(d.guild_id);
   if (t === 'MESSAGE_CREATE') onMessage(d);
   if (t === 'READY') {
     loadDms();
@@ -127,7 +139,10 @@ function dispatch({ t, d }) {
     if (!channel(state.channelId) && (guild()?.channels.some((c) => c.id === last.c) || state.guildId === DMS)) state.channelId = last.c;
     selectGuild(state.guildId);
   }
-  if (t === 'GUILD_DELETE' && state.guildId === d.id) selectGuild(state.guilds.keys().next().value ?? DMS);
+  if (t === 'GUILD_DELETE' && state.guildId === d.id) {
+    state.channelId = null;
+    selectGuild(state.guilds.keys().next().value ?? DMS);
+  }
   if (t === 'GUILD_CREATE') {
     if (!guild(d.guild.id)?.members.size) loadGuildExtras(d.guild.id);
     if (!state.guildId) selectGuild(d.guild.id);
@@ -168,7 +183,7 @@ async function logout(tell = true) {
 async function boot() {
   initSidebar({ selectGuild, selectChannel });
   initMessages();
-  initMembers({ messageUser });
+  initMembers({ messageUser, selectGuild, selectChannel });
   initVoiceView({ showChannel });
   initWatch();
   initNotify(showChannel);

@@ -3,7 +3,8 @@
 
 import { del, put } from './api.js';
 import { $, avatar, h, icon, toast } from './dom.js';
-import { DMS, channel, emit, guild, on, state } from './state.js';
+import { openSettings } from './settings.js';
+import { DMS, PERM, can, channel, emit, guild, on, state } from './state.js';
 
 let nav;
 
@@ -37,6 +38,16 @@ function messageButton(userId, name) {
     class: 'icon small message-user', title: `Message ${name}`, 'aria-label': `Message ${name}`,
     onclick: () => nav.messageUser(userId),
   }, icon('chat', 14));
+}
+
+/** For moderators: opens the member in the server settings (roles, time-out, kick, ban). */
+function manageButton(g, m) {
+  if (m.user_id === state.me.id || m.user_id === g.guild.owner_id) return null;
+  if (![PERM.KICK_MEMBERS, PERM.BAN_MEMBERS, PERM.MODERATE_MEMBERS, PERM.MANAGE_ROLES].some((p) => can(p, g))) return null;
+  return h('button', {
+    class: 'icon small manage-user', title: `Manage ${m.username}`, 'aria-label': `Manage ${m.username}`,
+    onclick: () => openSettings(g.guild.id, nav, 'members', m.user_id),
+  }, '⋯');
 }
 
 function renderDm(d) {
@@ -80,7 +91,7 @@ function render() {
     }, avatar(m.user_id, m.username, m.status), h('span', {}, m.username,
       m.user_id === g.guild.owner_id ? h('span', { title: 'Server owner', class: 'owner' }, icon('crown', 14), h('span', { class: 'visually-hidden' }, ' (owner)')) : null,
       m.user_id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null),
-    h('span', { class: 'visually-hidden' }, `, ${LABEL[m.status]}`), messageButton(m.user_id, m.username)))),
+    h('span', { class: 'visually-hidden' }, `, ${LABEL[m.status]}`), messageButton(m.user_id, m.username), manageButton(g, m)))),
   ] : [];
   $('members').replaceChildren(...group('Online', online), ...group('Offline', offline));
 }

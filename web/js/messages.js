@@ -7,7 +7,7 @@ import { $, h, idCmp, idTime, toast } from './dom.js';
 import { ask, confirm } from './dialog.js';
 import { render } from './markdown.js';
 import { reactButton, reactionsView } from './reactions.js';
-import { channel, dmTitle, emit, guild, markRead, on, readsOf, state, username } from './state.js';
+import { PERM, can, channel, dmTitle, emit, guild, markRead, on, readsOf, state, username } from './state.js';
 
 const PAGE = 50;
 let unreadAfter = null; // the divider goes before the first message newer than this id
@@ -189,6 +189,12 @@ function content(text) {
   return render(text, (id) => h('span', { class: 'at' }, `@${username(id)}`));
 }
 
+/** Whether I may delete others' messages where `m` was sent (never in a DM). */
+function moderates(m) {
+  const gid = channel(m.channel_id)?.guild_id;
+  return Boolean(gid) && can(PERM.MANAGE_MESSAGES, guild(gid));
+}
+
 function item(m, continues = null) {
   const mine = m.author_id === state.me.id;
   const t = idTime(m.id);
@@ -208,7 +214,7 @@ function item(m, continues = null) {
       h('button', { class: 'small', onclick: () => startReply(m) }, 'Reply'),
       reactButton(m),
       mine ? h('button', { class: 'small', onclick: () => startEdit(m) }, 'Edit') : null,
-      mine ? h('button', { class: 'small', onclick: () => remove(m) }, 'Delete') : null,
+      mine || moderates(m) ? h('button', { class: 'small', onclick: () => remove(m) }, 'Delete') : null,
       mine || channel()?.kind === 'dm' ? null : h('button', { class: 'small', onclick: () => report(m) }, 'Report')));
 }
 

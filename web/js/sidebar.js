@@ -5,7 +5,12 @@
 import { del, patch, post } from './api.js';
 import { $, avatar, h, icon, idCmp, initials, toast } from './dom.js';
 import { ask, confirm, newChannel, show } from './dialog.js';
-import { DMS, apply, channel, dmTitle, guild, on, state, username } from './state.js';
+import { openSettings } from './settings.js';
+import { DMS, PERM, apply, can, channel, dmTitle, guild, on, state, username } from './state.js';
+
+/** Any of these opens the server settings. */
+const MANAGE = [PERM.MANAGE_GUILD, PERM.MANAGE_ROLES, PERM.MANAGE_CHANNELS, PERM.KICK_MEMBERS, PERM.BAN_MEMBERS,
+  PERM.MODERATE_MEMBERS, PERM.MANAGE_MESSAGES, PERM.VIEW_AUDIT_LOG];
 
 let nav;
 
@@ -40,9 +45,11 @@ export function initSidebar(actions) {
       apply('CHANNEL_UPDATE', await patch(`/channels/${c.id}`, { name, topic }));
     } catch (e) { toast(e.message); }
   };
+  $('guild-settings').onclick = () => openSettings(state.guildId, nav);
   $('guild-leave').onclick = async () => {
     const g = guild();
     if (!g || !await confirm({ title: `Leave ${g.guild.name}?`, text: 'You can come back with an invite.', ok: 'Leave' })) return;
+    state.leaving.add(g.guild.id);
     try {
       await del(`/users/@me/guilds/${g.guild.id}`);
       apply('GUILD_DELETE', { id: g.guild.id }); // the gateway says so too
@@ -51,8 +58,8 @@ export function initSidebar(actions) {
   };
   $('invite-create').onclick = async () => {
     try {
-      const inv = await post(`/guilds/${state.guildId}/invites`, {});
-      await show({ title: 'Invite people', text: 'Share this code; it joins with “Join a server”.', code: inv.code });
+      const inv = await post(`/guilds/${state.guildId}/invites`, { max_age_secs: 604800 });
+      await show({ title: 'Invite people', text: 'Share this code; it joins with “Join a server” and expires in 7 days (other limits: Server settings → Invites).', code: inv.code });
     } catch (e) { toast(e.message); }
   };
   for (const t of ['guilds', 'channels', 'voice-states', 'unread', 'select', 'stream', 'dms']) on(t, renderAll);
@@ -83,11 +90,12 @@ function renderChannels() {
   if (state.guildId === DMS) return renderDms();
   const g = guild();
   $('guild-name').textContent = g?.guild.name ?? 'No server';
-  $('invite-create').hidden = !g;
   $('guild-leave').hidden = !g || g.guild.owner_id === state.me.id;
-  $('channel-edit').hidden = !g || g.guild.owner_id !== state.me.id || !channel()?.guild_id;
+  $('invite-create').hidden = !g || !can(PERM.CREATE_INVITE, g);
+  $('guild-settings').hidden = !g || !MANAGE.some((p) => can(p, g));
+  $('channel-edit').hidden = !g || !can(PERM.MANAGE_CHANNELS, g) || !channel()?.guild_id;
   if (!g) return $('channel-list').replaceChildren();
-  const owner = g.guild.owner_id === state.me.id;
+  const owner = can(PERM.MANAGE_CHANNELS, g);
   const section = (kind, title) => {
     const items = g.channels.filter((c) => c.kind === kind).map((c) => h('li', {}, channelButton(g, c),
       kind === 'voice' ? voiceUsers(g, c) : null));
@@ -107,6 +115,7 @@ function renderDms() {
   $('guild-name').textContent = 'Direct messages';
   $('invite-create').hidden = true;
   $('guild-leave').hidden = true;
+  $('guild-settings').hidden = true;
   $('channel-edit').hidden = true;
   const items = [...state.dms.values()]
     .sort((a, b) => idCmp(b.last_message_id ?? b.id, a.last_message_id ?? a.id))

@@ -11,6 +11,8 @@ export const state = {
   /** guild id → {guild, channels[], members: Map(user → member), reads: Map(channel → read state),
    *  voice: Map(user → voice state)} */
   guilds: new Map(),
+  /** Guilds I am leaving or deleting myself (no "you are no longer in" toast) */
+  leaving: new Set(),
   guildId: null,
   channelId: null,
   /** channel id → {list: messages oldest first, more: older ones exist, loaded} */
@@ -73,10 +75,33 @@ export function addDms(list) {
   emit('dms');
 }
 
-function addGuild({ guild, channels, members = [], read_states = [], voice_states = [], large = false }) {
+/** Permission bits (Discord's values), as the server's `permissions` strings hold them. */
+export const PERM = {
+  CREATE_INVITE: 1n << 0n, KICK_MEMBERS: 1n << 1n, BAN_MEMBERS: 1n << 2n, ADMINISTRATOR: 1n << 3n,
+  MANAGE_CHANNELS: 1n << 4n, MANAGE_GUILD: 1n << 5n, VIEW_AUDIT_LOG: 1n << 7n, MANAGE_MESSAGES: 1n << 13n,
+  MUTE_MEMBERS: 1n << 22n, MANAGE_ROLES: 1n << 28n, MODERATE_MEMBERS: 1n << 40n,
+};
+/** Whether I hold `perm` in guild `g` (default: the current one); the server decides in the end. */
+export function can(perm, g = guild()) {
+  if (!g) return false;
+  const mine = BigInt(g.permissions ?? '0');
+  return g.guild.owner_id === state.me?.id || (mine & PERM.ADMINISTRATOR) !== 0n || (mine & perm) === perm;
+}
+/** Sets my standing in a guild (roles, permissions, rank) from the server. */
+export function setStanding(id, { roles, permissions, rank }) {
+  const g = state.guilds.get(id);
+  if (!g) return;
+  Object.assign(g, { roles: roles ?? g.roles, permissions: permissions ?? g.permissions, rank: rank ?? g.rank });
+  emit('guilds');
+}
+
+function addGuild({ guild, channels, members = [], read_states = [], voice_states = [], large = false, roles = [], permissions = '0', rank = 0 }) {
   const old = state.guilds.get(guild.id);
   state.guilds.set(guild.id, {
     guild,
+    roles,
+    permissions,
+    rank,
     // Large guilds come without their member list: it is asked for (op 8) when the guild is shown.
     large,
     membersRequested: old?.membersRequested ?? false,
@@ -106,6 +131,39 @@ export function apply(t, d) {
       state.guilds.delete(d.id);
       emit('guilds');
       break;
+    case 'GUILD_UPDATE': {
+      const g = guild(d.id);
+      if (g) g.guild = d;
+      emit('guilds');
+      break;
+    }
+    case 'GUILD_MEMBER_UPDATE': {
+      const m = guild(d.guild_id)?.members.get(d.user_id);
+      if (m) Object.assign(m, { roles: d.roles, timeout_until: d.timeout_until });
+      emit('members', d.guild_id);
+      break;
+    }
+    case 'GUILD_ROLE_CREATE':
+    case 'GUILD_ROLE_UPDATE': {
+      const g = guild(d.guild_id);
+      if (g) g.roles = [...g.roles.filter((r) => r.id !== d.id), d].sort((a, b) => b.position - a.position);
+      emit('members', d.guild_id);
+      break;
+    }
+    case 'GUILD_ROLE_DELETE': {
+      const g = guild(d.guild_id);
+      if (g) g.roles = g.roles.filter((r) => r.id !== d.role_id);
+      for (const m of g?.members.values() ?? []) m.roles = m.roles?.filter((r) => r !== d.role_id);
+      emit('members', d.guild_id);
+      break;
+    }
+    case 'CHANNEL_DELETE': {
+      const g = guild(d.guild_id);
+      if (g) g.channels = g.channels.filter((c) => c.id !== d.id);
+      state.messages.delete(d.id);
+      emit('channels', d.guild_id);
+      break;
+    }
     case 'GUILD_MEMBER_REMOVE':
       guild(d.guild_id)?.members.delete(d.user_id);
       emit('members', d.guild_id);
