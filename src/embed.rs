@@ -219,7 +219,7 @@ impl Embedder {
         if let Some((user, _)) = self.app.store.users.credentials(username).await? {
             return Ok(user);
         }
-        let user = User { id: self.app.ids.next(), username: username.to_string(), created_at: now_ms() };
+        let user = User::new(self.app.ids.next(), username.to_string(), now_ms());
         match self.app.store.users.create_user(&user, NO_PASSWORD).await {
             Ok(()) => Ok(user),
             // Created concurrently (another call or process): take theirs.

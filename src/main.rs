@@ -112,7 +112,7 @@ async fn create_user(cfg: &Config, username: String, password: Option<String>) -
     }
     let store = open_store(cfg).await?;
     let hash = chat::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
-    let user = User { id: chat::id::IdGen::new(cfg.chat.node_id).next(), username, created_at: chat::id::now_ms() };
+    let user = User::new(chat::id::IdGen::new(cfg.chat.node_id).next(), username, chat::id::now_ms());
     store.users.create_user(&user, &hash).await?;
     println!("created user {} ({})", user.username, user.id);
     Ok(())

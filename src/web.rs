@@ -47,6 +47,7 @@ static ASSETS: &[Asset] = assets! {
     "/js/reactions.js" => "js/reactions.js", JS;
     "/js/members.js" => "js/members.js", JS;
     "/js/settings.js" => "js/settings.js", JS;
+    "/js/profile.js" => "js/profile.js", JS;
     "/js/moderation.js" => "js/moderation.js", JS;
     "/js/voice.js" => "js/voice.js", JS;
     "/js/voice_view.js" => "js/voice_view.js", JS;

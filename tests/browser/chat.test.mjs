@@ -445,3 +445,27 @@ test('moderation: a role made in settings, an invite with limits, a report resol
   await bob.keyboard.press('Enter');
   await bob.waitForSelector('#toast:text("banned")');
 });
+
+test('my account: a display name and an avatar others see, then log out everywhere', async () => {
+  await alice.click('#user-settings');
+  await alice.fill('#display-name', 'Alice Liddell');
+  await alice.click('#panel button:text("Save")');
+  await alice.waitForSelector('#me-name:text("Alice Liddell")', { state: 'attached' });
+  // A 300×200 PNG drawn in the page; the server makes it a 256 px square.
+  const png = Buffer.from(await alice.evaluate(() => {
+    const c = document.createElement('canvas');
+    Object.assign(c, { width: 300, height: 200 });
+    const g = c.getContext('2d');
+    g.fillStyle = '#e33';
+    g.fillRect(0, 0, 300, 200);
+    return c.toDataURL('image/png').split(',')[1];
+  }), 'base64');
+  await alice.setInputFiles('#avatar-file', { name: 'me.png', mimeType: 'image/png', buffer: png });
+  const img = alice.locator('#members .member:has-text("Alice Liddell") .avatar img');
+  await img.waitFor();
+  assert.equal(await img.evaluate((i) => i.complete && i.naturalWidth), 256);
+  assert.equal((await apiAs(alice, '/users/@me')).display_name, 'Alice Liddell');
+  await alice.click('#logout-all');
+  await alice.click('#dialog button.danger');
+  await alice.waitForSelector('#auth:not([hidden])');
+});

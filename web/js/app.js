@@ -8,8 +8,9 @@ import { Gateway } from './gateway.js';
 import { initMembers } from './members.js';
 import { initNotify, onMessage } from './notify.js';
 import { composerHint, flushAck, initMessages, openChannel } from './messages.js';
+import { openProfile } from './profile.js';
 import { initSidebar } from './sidebar.js';
-import { DMS, addDms, apply, channel, emit, guild, setStanding, state } from './state.js';
+import { DMS, addDms, apply, channel, emit, guild, nameOf, on, setStanding, state } from './state.js';
 import { initVoiceView, showDock, showVoice, voiceSession } from './voice_view.js';
 import { hideWatch, initWatch, showWatch } from './watch.js';
 
@@ -157,7 +158,7 @@ function dispatch({ t, d }) {
 
 function start(user) {
   state.me = user;
-  $('me-name').textContent = user.username;
+  $('me-name').textContent = nameOf(user);
   $('app').hidden = false;
   $('auth').hidden = true;
   gateway = new Gateway(getToken());
@@ -188,6 +189,8 @@ async function boot() {
   initWatch();
   initNotify(showChannel);
   $('logout').onclick = () => logout();
+  $('user-settings').onclick = () => openProfile({ stop: () => { voiceSession()?.leave(); gateway?.stop(); } });
+  on('me', () => { $('me-name').textContent = nameOf(state.me); });
   $('toggle-sidebar').onclick = () => {
     const open = $('app').classList.toggle('show-sidebar');
     $('toggle-sidebar').setAttribute('aria-expanded', String(open));

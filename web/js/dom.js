@@ -53,9 +53,11 @@ export function initials(name) {
   return (name || '?').replace(/[^A-Za-z0-9]/g, '').slice(0, 2).toUpperCase() || '?';
 }
 
-export function avatar(id, name, status) {
+/** A round avatar: the user's image when they set one (`hash`), else their initials. */
+export function avatar(id, name, status, hash) {
   return h('span', { class: 'avatar', style: { background: colour(id) }, 'aria-hidden': 'true' },
-    initials(name), status ? h('span', { class: `dot ${status}` }) : null);
+    hash ? h('img', { src: `/api/avatars/${id}/${hash}.png`, alt: '', loading: 'lazy' }) : initials(name),
+    status ? h('span', { class: `dot ${status}` }) : null);
 }
 
 let toastTimer;

@@ -4,7 +4,7 @@
 import { del, put } from './api.js';
 import { $, avatar, h, icon, toast } from './dom.js';
 import { openSettings } from './settings.js';
-import { DMS, PERM, can, channel, emit, guild, on, state } from './state.js';
+import { DMS, PERM, can, channel, emit, guild, nameOf, on, state } from './state.js';
 
 let nav;
 
@@ -56,7 +56,7 @@ function renderDm(d) {
   const blocked = other && state.blocked?.has(other.id);
   $('members').replaceChildren(h('h3', {}, `In this conversation — ${people.length}`),
     h('ul', { 'aria-label': 'In this conversation' }, people.map((u) => h('li', { class: 'member', 'data-user': u.id },
-      avatar(u.id, u.username), h('span', {}, u.username, u.id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null))),
+      avatar(u.id, nameOf(u), null, u.avatar), h('span', {}, nameOf(u), u.id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null))),
     ),
     other ? h('button', { class: 'small', id: 'dm-block', onclick: () => toggleBlock(other, blocked) },
       blocked ? `Unblock ${other.username}` : `Block ${other.username}`) : null);
@@ -81,14 +81,14 @@ function render() {
   }
   const g = guild();
   if (!g) return $('members').replaceChildren();
-  const all = [...g.members.values()].sort((a, b) => a.username.localeCompare(b.username));
+  const all = [...g.members.values()].sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
   const online = all.filter((m) => m.status !== 'offline');
   const offline = all.filter((m) => m.status === 'offline');
   const group = (title, list) => list.length ? [
     h('h3', {}, `${title} — ${list.length}`),
     h('ul', { 'aria-label': title }, list.map((m) => h('li', {
       class: `member ${m.status}`, 'data-user': m.user_id,
-    }, avatar(m.user_id, m.username, m.status), h('span', {}, m.username,
+    }, avatar(m.user_id, nameOf(m), m.status, m.avatar), h('span', {}, nameOf(m),
       m.user_id === g.guild.owner_id ? h('span', { title: 'Server owner', class: 'owner' }, icon('crown', 14), h('span', { class: 'visually-hidden' }, ' (owner)')) : null,
       m.user_id === state.me.id ? h('span', { class: 'muted' }, ' (you)') : null),
     h('span', { class: 'visually-hidden' }, `, ${LABEL[m.status]}`), messageButton(m.user_id, m.username), manageButton(g, m)))),

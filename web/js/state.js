@@ -50,16 +50,18 @@ export const channel = (id = state.channelId) => {
 };
 /** The read states a channel's belong with: its guild's, or the DMs'. */
 export const readsOf = (c) => (c && !c.guild_id ? state.dmReads : guild(c?.guild_id)?.reads);
+/** What a user is called: their display name, else their username. */
+export const nameOf = (u) => u.display_name || u.username;
 export const username = (userId, guildId = state.guildId) => {
-  const known = state.guilds.get(guildId)?.members.get(userId)?.username ?? (userId === state.me?.id ? state.me.username : null);
-  if (known) return known;
+  const mine = state.guilds.get(guildId)?.members.get(userId) ?? (userId === state.me?.id ? state.me : null);
+  if (mine) return nameOf(mine);
   for (const d of state.dms.values()) {
     const u = d.recipients.find((r) => r.id === userId);
-    if (u) return u.username;
+    if (u) return nameOf(u);
   }
   for (const g of state.guilds.values()) {
     const m = g.members.get(userId);
-    if (m) return m.username;
+    if (m) return nameOf(m);
   }
   return 'unknown';
 };
@@ -131,6 +133,15 @@ export function apply(t, d) {
       state.guilds.delete(d.id);
       emit('guilds');
       break;
+    case 'USER_UPDATE': {
+      const profile = { display_name: d.display_name, avatar: d.avatar };
+      if (d.id === state.me?.id) Object.assign(state.me, profile);
+      for (const g of state.guilds.values()) if (g.members.has(d.id)) Object.assign(g.members.get(d.id), profile);
+      for (const dm of state.dms.values()) for (const u of dm.recipients) if (u.id === d.id) Object.assign(u, profile);
+      emit('members');
+      emit('me');
+      break;
+    }
     case 'GUILD_UPDATE': {
       const g = guild(d.id);
       if (g) g.guild = d;

@@ -607,10 +607,37 @@ async fn success_responses_match_their_schemas() {
     w.ok(&alice, "delete", "/api/channels/{channel_id}", &[&stage], None).await;
     let doomed = id(&w.ok(&alice, "post", "/api/guilds", &[], Some(json!({"name": "Doomed"}))).await["guild"]);
     w.ok(&alice, "delete", "/api/guilds/{guild_id}", &[&doomed], None).await;
+    // User settings: a display name, an avatar (its body is an image, sent by hand), logout-all.
+    w.ok(&alice, "patch", "/api/users/@me", &[], Some(json!({"display_name": "Alice"}))).await;
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::new(4, 4).write_to(&mut png, image::ImageFormat::Png).expect("png");
+    let res = alice
+        .http
+        .put(format!("{}/api/users/@me/avatar", alice.base))
+        .bearer_auth(alice.token.as_deref().expect("token"))
+        .header("content-type", "image/png")
+        .body(png.into_inner())
+        .send()
+        .await
+        .expect("avatar");
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: Value = res.json().await.expect("user");
+    let user_schema = json!({"$ref": "#/components/schemas/User"});
+    assert!(schema_errors(&w.spec, &user_schema, &me, "$").is_empty(), "{me}");
+    w.covered.insert(("/api/users/@me/avatar".into(), "put".into()));
+    let file = format!("{}.png", me["avatar"].as_str().expect("avatar"));
+    let res = anon.http.get(format!("{}/api/avatars/{}/{file}", anon.base, alice.id)).send().await.expect("get");
+    assert_eq!(
+        (res.status(), res.headers()["content-type"].clone()),
+        (StatusCode::OK, "image/png".parse().expect("header"))
+    );
+    w.covered.insert(("/api/avatars/{user_id}/{file}".into(), "get".into()));
+    w.ok(&alice, "delete", "/api/users/@me/avatar", &[], None).await;
     w.ok(&alice2, "post", "/api/auth/logout", &[], None).await;
     w.ok(&bob, "delete", "/api/users/@me/guilds/{guild_id}", &[&guild], None).await;
     let change = Some(json!({"password": "password-bob", "new_password": "a-new-password"}));
     w.ok(&bob, "post", "/api/auth/password", &[], change).await;
+    w.ok(&alice, "post", "/api/auth/logout-all", &[], None).await;
 
     let all: BTreeSet<Route> = operations(&w.spec).into_iter().map(|(p, m, _)| (p, m)).collect();
     let missed: Vec<_> = all.difference(&w.covered).collect();

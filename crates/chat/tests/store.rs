@@ -38,7 +38,7 @@ both_backends!(
 // --- fixtures -------------------------------------------------------------------------------------
 
 async fn new_user(store: &Store, ids: &IdGen, name: &str) -> User {
-    let u = User { id: ids.next(), username: name.to_string(), created_at: T0 };
+    let u = User::new(ids.next(), name.to_string(), T0);
     store.users.create_user(&u, &format!("hash-of-{name}")).await.unwrap();
     u
 }
@@ -135,7 +135,7 @@ async fn users(store: Store) {
     }
 
     for name in ["Alice", "alice", "ALICE"] {
-        let dup = User { id: ids.next(), username: name.to_string(), created_at: T0 };
+        let dup = User::new(ids.next(), name.to_string(), T0);
         match store.users.create_user(&dup, "other-hash").await {
             Err(StoreError::Conflict("username")) => {}
             other => panic!("{name}: expected Conflict(\"username\"), got {other:?}"),
@@ -211,6 +211,8 @@ async fn guilds(store: Store) {
             guild_id: g.id,
             user_id: alice.id,
             username: "alice".into(),
+            display_name: None,
+            avatar: None,
             joined_at: g.created_at,
             roles: vec![],
             timeout_until: None
@@ -401,6 +403,8 @@ async fn members(store: Store) {
         guild_id: g.id,
         user_id: u.id,
         username: u.username.clone(),
+        display_name: None,
+        avatar: None,
         joined_at,
         roles: vec![],
         timeout_until: None,
@@ -794,7 +798,7 @@ async fn reopen_keeps_data(backend: Backend) {
         assert_eq!(store.messages.message(m.id).await.unwrap(), Some(m.clone()));
         // Still writable, and the unique index is still there.
         new_user(&store, &ids, &format!("user{round}")).await;
-        let dup = User { id: ids.next(), username: "ALICE".into(), created_at: T0 };
+        let dup = User::new(ids.next(), "ALICE".into(), T0);
         assert!(matches!(store.users.create_user(&dup, "h").await, Err(StoreError::Conflict("username"))));
     }
     // Two stores on the same database at once.
@@ -911,6 +915,12 @@ async fn the_live_migration_keeps_data(backend: Backend) {
     assert_eq!(roles[0].permissions, Permissions::EVERYONE_DEFAULT);
     let a = store.roles.access(g.id, alice.id).await.unwrap().unwrap();
     assert!(a.owner && a.timeout_until.is_none());
+    // Users from before profiles have none, and can set one.
+    let u = store.users.user(bob.id).await.unwrap().unwrap();
+    assert_eq!((u.display_name, u.avatar), (None, None));
+    assert!(store.users.set_profile(bob.id, Some("Bobby"), Some("00ff00ff00ff00ff")).await.unwrap());
+    let u = store.users.user(bob.id).await.unwrap().unwrap();
+    assert_eq!((u.display_name.as_deref(), u.avatar.as_deref()), (Some("Bobby"), Some("00ff00ff00ff00ff")));
     // Foreign keys are back on: a message in a channel that does not exist is refused.
     let orphan = Message { id: ids.next(), channel_id: Id(12345), ..m.clone() };
     assert!(store.messages.create_message(&orphan).await.is_err());

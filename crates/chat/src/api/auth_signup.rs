@@ -30,7 +30,7 @@ pub async fn handler(
     validate::password(&body.password)?;
     check_limits(&app, peer.ip(), None)?;
     let hash = app.passwords.hash(body.password).await?;
-    let user = User { id: app.ids.next(), username: body.username, created_at: now_ms() };
+    let user = User::new(app.ids.next(), body.username, now_ms());
     app.store.users.create_user(&user, &hash).await?;
     Ok((StatusCode::CREATED, start_session(&app, user).await?))
 }

@@ -44,7 +44,8 @@ pub async fn handler(
 pub fn member_json(app: &App, m: &crate::store::Member) -> Value {
     let timeout = m.timeout_until.filter(|t| *t > crate::id::now_ms());
     json!({
-        "user_id": m.user_id, "username": m.username, "joined_at": m.joined_at, "status": app.hub.status(m.user_id),
+        "user_id": m.user_id, "username": m.username, "display_name": m.display_name, "avatar": m.avatar,
+        "joined_at": m.joined_at, "status": app.hub.status(m.user_id),
         "roles": m.roles, "timeout_until": timeout,
     })
 }

@@ -11,8 +11,11 @@ mod attachments_get;
 mod audit_log;
 mod auth_login;
 mod auth_logout;
+mod auth_logout_all;
 mod auth_password;
 mod auth_signup;
+mod avatar;
+mod avatars_get;
 mod bans;
 mod blocks;
 mod channels_create;
@@ -57,6 +60,7 @@ mod stream_update;
 mod typing;
 mod upload;
 mod users_me;
+mod users_update;
 mod voice_join;
 mod voice_states_list;
 
@@ -79,8 +83,14 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/auth/signup", post(auth_signup::handler))
         .route("/api/auth/login", post(auth_login::handler))
         .route("/api/auth/logout", post(auth_logout::handler))
+        .route("/api/auth/logout-all", post(auth_logout_all::handler))
         .route("/api/auth/password", post(auth_password::handler))
-        .route("/api/users/@me", get(users_me::handler))
+        .route("/api/users/@me", get(users_me::handler).patch(users_update::handler))
+        .route(
+            "/api/users/@me/avatar",
+            put(avatar::put).delete(avatar::delete).layer(DefaultBodyLimit::max(avatar::MAX_AVATAR_BYTES)),
+        )
+        .route("/api/avatars/{user_id}/{file}", get(avatars_get::handler))
         .route("/api/users/@me/channels", get(dms_list::handler).post(dms_open::handler))
         .route("/api/users/@me/blocks", get(blocks::list))
         .route("/api/users/@me/guilds/{guild_id}", delete(guilds_leave::handler))

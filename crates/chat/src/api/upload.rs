@@ -171,28 +171,10 @@ struct ImageInfo {
     height: u32,
 }
 
-/// Whether the file is an image browsers show (by its bytes), its size and a preview. Bounded in
-/// memory (decoder limits), so a decompression bomb is just not an image.
+/// Whether the file is an image browsers show (by its bytes), its size and a preview.
 async fn inspect(path: &std::path::Path) -> (Option<ImageInfo>, Option<Vec<u8>>) {
-    let Ok(_permit) = DECODING.acquire().await else { return (None, None) };
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let Ok(bytes) = std::fs::read(&path) else { return (None, None) };
-        let mime = match image::guess_format(&bytes) {
-            Ok(image::ImageFormat::Png) => "image/png",
-            Ok(image::ImageFormat::Jpeg) => "image/jpeg",
-            Ok(image::ImageFormat::Gif) => "image/gif",
-            Ok(image::ImageFormat::WebP) => "image/webp",
-            _ => return (None, None),
-        };
-        let mut reader = image::ImageReader::new(Cursor::new(&bytes));
-        let mut limits = image::Limits::default();
-        limits.max_alloc = Some(DECODE_ALLOC);
-        limits.max_image_width = Some(16_384);
-        limits.max_image_height = Some(16_384);
-        reader.limits(limits);
-        let Ok(reader) = reader.with_guessed_format() else { return (None, None) };
-        let Ok(img) = reader.decode() else { return (None, None) };
+    let Ok(bytes) = tokio::fs::read(path).await else { return (None, None) };
+    let seen = with_image(bytes, |mime, img| {
         let info = ImageInfo { mime, width: img.width(), height: img.height() };
         // Previews are JPEG; transparency is laid over the chat's background colour.
         let fits = img.width() <= THUMB && img.height() <= THUMB;
@@ -207,8 +189,38 @@ async fn inspect(path: &std::path::Path) -> (Option<ImageInfo>, Option<Vec<u8>>)
         let encoded = flat.write_to(&mut out, image::ImageFormat::Jpeg).ok().map(|_| out.into_inner());
         (Some(info), encoded)
     })
+    .await;
+    seen.unwrap_or((None, None))
+}
+
+/// Decodes `bytes` if they are an image browsers show (PNG, JPEG, GIF, WebP) and hands it, with
+/// its MIME type, to `f`, off the async runtime; `None` when they are not one. Bounded in memory
+/// (decoder limits: a decompression bomb is just not an image) and in concurrency.
+pub(super) async fn with_image<T: Send + 'static>(
+    bytes: Vec<u8>,
+    f: impl FnOnce(&'static str, image::DynamicImage) -> T + Send + 'static,
+) -> Option<T> {
+    let _permit = DECODING.acquire().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let mime = match image::guess_format(&bytes) {
+            Ok(image::ImageFormat::Png) => "image/png",
+            Ok(image::ImageFormat::Jpeg) => "image/jpeg",
+            Ok(image::ImageFormat::Gif) => "image/gif",
+            Ok(image::ImageFormat::WebP) => "image/webp",
+            _ => return None,
+        };
+        let mut reader = image::ImageReader::new(Cursor::new(&bytes));
+        let mut limits = image::Limits::default();
+        limits.max_alloc = Some(DECODE_ALLOC);
+        limits.max_image_width = Some(16_384);
+        limits.max_image_height = Some(16_384);
+        reader.limits(limits);
+        let img = reader.with_guessed_format().ok()?.decode().ok()?;
+        Some(f(mime, img))
+    })
     .await
-    .unwrap_or((None, None))
+    .ok()
+    .flatten()
 }
 
 fn io_error(e: std::io::Error) -> ApiError {

@@ -49,6 +49,8 @@ pub trait UserStore: Send + Sync {
     async fn credentials(&self, username: &str) -> Result<Option<(User, String)>>;
     /// Replaces the password hash; `false` when there is no such user.
     async fn set_password(&self, user: Id, password_hash: &str) -> Result<bool>;
+    /// Sets what others see of `user` (display name, avatar hash); `false` when there is none.
+    async fn set_profile(&self, user: Id, display_name: Option<&str>, avatar: Option<&str>) -> Result<bool>;
 }
 
 #[async_trait]

@@ -8,6 +8,17 @@ pub struct User {
     pub id: Id,
     pub username: String,
     pub created_at: i64,
+    /// Shown instead of the username when set.
+    pub display_name: Option<String>,
+    /// The hash of their avatar image (`/api/avatars/{id}/{hash}.png`), if they set one.
+    pub avatar: Option<String>,
+}
+
+impl User {
+    /// A new account: no display name, no avatar.
+    pub fn new(id: Id, username: String, created_at: i64) -> User {
+        User { id, username, created_at, display_name: None, avatar: None }
+    }
 }
 
 /// A login session; only the SHA-256 of the bearer token is stored.
@@ -32,6 +43,8 @@ pub struct Member {
     pub guild_id: Id,
     pub user_id: Id,
     pub username: String,
+    pub display_name: Option<String>,
+    pub avatar: Option<String>,
     pub joined_at: i64,
     /// Role ids beyond `@everyone`.
     pub roles: Vec<Id>,

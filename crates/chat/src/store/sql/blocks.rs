@@ -31,7 +31,7 @@ impl BlockStore for SqlStore {
 
     async fn blocked_by(&self, user: Id) -> Result<Vec<User>> {
         let rows = sqlx::query(
-            "SELECT u.id, u.username, u.created_at FROM blocks b JOIN users u ON u.id = b.blocked_id \
+            "SELECT u.id, u.username, u.created_at, u.display_name, u.avatar FROM blocks b JOIN users u ON u.id = b.blocked_id \
              WHERE b.user_id = $1 ORDER BY b.created_at",
         )
         .bind(user.0)

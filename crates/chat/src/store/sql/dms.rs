@@ -75,7 +75,7 @@ impl DmStore for SqlStore {
 
     async fn recipients(&self, channel: Id) -> Result<Vec<User>> {
         let rows = sqlx::query(
-            "SELECT u.id, u.username, u.created_at FROM dm_recipients d JOIN users u ON u.id = d.user_id \
+            "SELECT u.id, u.username, u.created_at, u.display_name, u.avatar FROM dm_recipients d JOIN users u ON u.id = d.user_id \
              WHERE d.channel_id = $1 ORDER BY u.id",
         )
         .bind(channel.0)
@@ -101,7 +101,7 @@ impl DmStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         let people = sqlx::query(
-            "SELECT d.channel_id, u.id, u.username, u.created_at FROM dm_recipients d \
+            "SELECT d.channel_id, u.id, u.username, u.created_at, u.display_name, u.avatar FROM dm_recipients d \
              JOIN dm_recipients me ON me.channel_id = d.channel_id AND me.user_id = $1 \
              JOIN users u ON u.id = d.user_id ORDER BY u.id",
         )

@@ -10,6 +10,8 @@ fn member(r: &AnyRow) -> Result<Member> {
         guild_id: id(r, "guild_id")?,
         user_id: id(r, "user_id")?,
         username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        avatar: r.try_get("avatar")?,
         joined_at: r.try_get("joined_at")?,
         roles: Vec::new(),
         timeout_until: r.try_get("timeout_until")?,
@@ -79,7 +81,7 @@ impl MemberStore for SqlStore {
 
     async fn members(&self, guild: Id) -> Result<Vec<Member>> {
         let rows = sqlx::query(
-            "SELECT m.guild_id, m.user_id, u.username, m.joined_at, m.timeout_until FROM members m \
+            "SELECT m.guild_id, m.user_id, u.username, u.display_name, u.avatar, m.joined_at, m.timeout_until FROM members m \
              JOIN users u ON u.id = m.user_id WHERE m.guild_id = $1 ORDER BY m.joined_at, m.user_id",
         )
         .bind(guild.0)
@@ -91,7 +93,7 @@ impl MemberStore for SqlStore {
 
     async fn members_page(&self, guild: Id, after: Option<Id>, limit: u32) -> Result<Vec<Member>> {
         let rows = sqlx::query(
-            "SELECT m.guild_id, m.user_id, u.username, m.joined_at, m.timeout_until FROM members m \
+            "SELECT m.guild_id, m.user_id, u.username, u.display_name, u.avatar, m.joined_at, m.timeout_until FROM members m \
              JOIN users u ON u.id = m.user_id WHERE m.guild_id = $1 AND m.user_id > $2 \
              ORDER BY m.user_id LIMIT $3",
         )

@@ -40,6 +40,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (9, "replies_reactions", include_str!("../../../migrations/sqlite/0009_replies_reactions.sql"), false),
     (10, "channel_topic", include_str!("../../../migrations/sqlite/0010_channel_topic.sql"), false),
     (11, "roles_moderation", include_str!("../../../migrations/sqlite/0011_roles_moderation.sql"), false),
+    (12, "user_profile", include_str!("../../../migrations/sqlite/0012_user_profile.sql"), false),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql"), false),
@@ -53,6 +54,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     (9, "replies_reactions", include_str!("../../../migrations/postgres/0009_replies_reactions.sql"), false),
     (10, "channel_topic", include_str!("../../../migrations/postgres/0010_channel_topic.sql"), false),
     (11, "roles_moderation", include_str!("../../../migrations/postgres/0011_roles_moderation.sql"), false),
+    (12, "user_profile", include_str!("../../../migrations/postgres/0012_user_profile.sql"), false),
 ];
 
 pub struct SqlStore {

@@ -6,7 +6,13 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 pub(super) fn user(row: &AnyRow) -> Result<User> {
-    Ok(User { id: id(row, "id")?, username: row.try_get("username")?, created_at: row.try_get("created_at")? })
+    Ok(User {
+        id: id(row, "id")?,
+        username: row.try_get("username")?,
+        created_at: row.try_get("created_at")?,
+        display_name: row.try_get("display_name")?,
+        avatar: row.try_get("avatar")?,
+    })
 }
 
 #[async_trait]
@@ -25,7 +31,7 @@ impl UserStore for SqlStore {
     }
 
     async fn user(&self, uid: Id) -> Result<Option<User>> {
-        sqlx::query("SELECT id, username, created_at FROM users WHERE id = $1")
+        sqlx::query("SELECT id, username, created_at, display_name, avatar FROM users WHERE id = $1")
             .bind(uid.0)
             .fetch_optional(&self.pool)
             .await?
@@ -35,7 +41,7 @@ impl UserStore for SqlStore {
 
     async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
         let row =
-            sqlx::query("SELECT id, username, created_at, password_hash FROM users WHERE lower(username) = lower($1)")
+            sqlx::query("SELECT id, username, created_at, display_name, avatar, password_hash FROM users WHERE lower(username) = lower($1)")
                 .bind(username)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -46,6 +52,17 @@ impl UserStore for SqlStore {
         let _writer = self.writer().await;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
+            .bind(uid.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_profile(&self, uid: Id, display_name: Option<&str>, avatar: Option<&str>) -> Result<bool> {
+        let _writer = self.writer().await;
+        let done = sqlx::query("UPDATE users SET display_name = $1, avatar = $2 WHERE id = $3")
+            .bind(display_name)
+            .bind(avatar)
             .bind(uid.0)
             .execute(&self.pool)
             .await?;
