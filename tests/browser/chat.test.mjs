@@ -425,6 +425,7 @@ test('moderation: a role made in settings, an invite with limits, a report resol
   await alice.click('#panel [role=tab]:text("Reports")');
   const report = alice.locator('#panel .report:has-text("spam")');
   await report.locator('.context .reported:has-text("cheap watches")').waitFor();
+  await screenshot(alice, 'reports');
   await report.locator('button:text("Delete + ban")').click();
   // Bob's page is thrown out: the server leaves his rail, he is told, the message is gone.
   await bob.waitForSelector('#guild-list button', { state: 'detached' });

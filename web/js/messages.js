@@ -361,7 +361,7 @@ async function report(m) {
   if (!reason) return;
   try {
     await post(`/channels/${m.channel_id}/messages/${m.id}/reports`, { reason });
-    toast('Reported. The server owner will review it.');
+    toast('Reported. The server’s moderators will review it.');
   } catch (e) { toast(e.message); }
 }
 

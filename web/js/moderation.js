@@ -88,8 +88,9 @@ async function context(r) {
   const path = `/channels/${r.channel_id}/messages`;
   const [before, after] = await Promise.all([get(`${path}?before=${r.message_id}&limit=2`).catch(() => []),
     get(`${path}?after=${r.message_id}&limit=2`).catch(() => [])]);
+  const text = (s) => s.replace(/<@(\d+)>/g, (_, id) => `@${username(id)}`);
   const line = (m, reported) => h('li', { class: reported ? 'reported' : null },
-    h('strong', {}, username(m.author_id)), ': ', reported ? r.message_content : m.content);
+    h('strong', {}, username(m.author_id)), ': ', text(reported ? r.message_content : m.content));
   return h('ol', { class: 'context', 'aria-label': 'The message in context' },
     [...before].reverse().map((m) => line(m)), line({ author_id: r.message_author }, true), [...after].reverse().map((m) => line(m)));
 }

@@ -167,11 +167,13 @@ async fn flows(server: TestServer) {
     alice.invite(&g, &carol).await;
 
     // Reports: bob may see and delete but not ban; alice bans through the report.
+    let (mut mod_gw, _) = Gateway::identify(&server, bob.token.as_deref().unwrap()).await;
     let bad = carol.say(&text, "something awful").await;
     let (st, report) =
         dave.post(&format!("/api/channels/{text}/messages/{bad}/reports"), json!({ "reason": "abuse" })).await;
     assert_eq!(st, StatusCode::CREATED);
     let rid = report["id"].as_str().unwrap();
+    assert_eq!(mod_gw.recv_event("REPORT_CREATE").await["d"]["id"], json!(rid), "moderators hear of reports");
     let (st, open) = bob.get(&format!("/api/guilds/{g}/reports?status=open")).await;
     assert_eq!((st, open.as_array().unwrap().len()), (StatusCode::OK, 1));
     let resolve = format!("/api/reports/{rid}/resolve");

@@ -51,9 +51,31 @@ pub async fn handler(
     file(&app, report, guild.owner_id).await
 }
 
-/// Stores a new report and tells the guild's owner (REPORT_CREATE): 201 with it.
+/// Stores a new report and tells the guild's moderators (REPORT_CREATE): 201 with it.
 pub(super) async fn file(app: &App, report: Report, owner: Id) -> ApiResult<(StatusCode, axum::Json<Report>)> {
     app.store.reports.create_report(&report).await?;
-    app.publish(Topic::User(owner), "REPORT_CREATE", &report);
+    for user in moderators(app, report.guild_id, owner).await? {
+        app.publish(Topic::User(user), "REPORT_CREATE", &report);
+    }
     Ok((StatusCode::CREATED, axum::Json(report)))
+}
+
+/// Who sees a guild's reports: its owner and the members whose roles grant MANAGE_MESSAGES (or
+/// ADMINISTRATOR). Reports are rare, so reading the member list each time is fine.
+async fn moderators(app: &App, guild: Id, owner: Id) -> ApiResult<Vec<Id>> {
+    let grants = |p: crate::perms::Permissions| {
+        p.contains(crate::perms::Permissions::MANAGE_MESSAGES) || p.contains(crate::perms::Permissions::ADMINISTRATOR)
+    };
+    let roles: Vec<_> = app.store.roles.roles(guild).await?.into_iter().filter(|r| grants(r.permissions)).collect();
+    let mut users = vec![owner];
+    if roles.is_empty() {
+        return Ok(users);
+    }
+    let everyone = roles.iter().any(|r| r.id == guild);
+    for m in app.store.members.members(guild).await? {
+        if m.user_id != owner && (everyone || m.roles.iter().any(|id| roles.iter().any(|r| r.id == *id))) {
+            users.push(m.user_id);
+        }
+    }
+    Ok(users)
 }
