@@ -208,6 +208,62 @@ test('a dropped voice socket resumes; mute and camera off reach the other side',
   await alice.waitForFunction(() => document.querySelectorAll('#channel-list .voice-users li').length === 0);
 });
 
+test('before joining: who is in and the mode in plain words; deafen, a switched microphone and a reload mid-call', async () => {
+  const connected = () => window.confab?.voice()?.status === 'connected';
+  await joinVoice(alice, 'General');
+  await bob.click('#channel-list button.channel:has(.name:text-is("General"))');
+  await bob.waitForSelector('#voice-inside:has-text("alice")');
+  assert.match(await bob.textContent('#voice-mode'), /Balanced/);
+  assert.ok(!/\bnull\b/.test(await bob.textContent('#voice')), 'no stray "null" on the page');
+  // The preview: the camera's picture, the microphone's level, the device pickers.
+  await bob.click('#voice-preview-start');
+  await bob.waitForSelector('#voice-preview-video');
+  await bob.waitForSelector('#voice-mic');
+  await bob.click('#voice-join');
+  await bob.waitForFunction(connected, null, { timeout: 20000 });
+  await receivesAudio(alice);
+  await receivesAudio(bob);
+  await bob.click('#voice-mute');
+  assert.equal(await bob.textContent('#voice-mute'), 'Unmute');
+  await bob.click('#voice-mute');
+  assert.equal(await bob.textContent('#voice-mute'), 'Mute');
+
+  // Deafen: Bob is sent no audio at all (getStats), is muted, and Alice sees it.
+  const packets = async (page) => (await mediaStats(page)).audio.reduce((n, a) => n + a.packets, 0);
+  await bob.click('#voice-deafen');
+  await alice.waitForSelector(`#voice-people .person[data-user="${ids.bob}"][aria-label*="deafened"]`);
+  assert.equal(await bob.textContent('#voice-mute'), 'Unmute', 'deafened means muted');
+  await new Promise((r) => setTimeout(r, 500));
+  const before = await packets(bob);
+  await new Promise((r) => setTimeout(r, 1500));
+  const during = await packets(bob);
+  assert.ok(during - before < 5, `no audio while deafened (${during - before} packets in 1.5 s)`);
+  await bob.click('#voice-deafen');
+  await alice.waitForSelector(`#voice-people .person[data-user="${ids.bob}"][aria-label*="deafened"]`, { state: 'detached' });
+  await eventually('audio again after undeafening', async () => (await packets(bob)) > during + 20);
+
+  // Another microphone mid-call: the track is replaced, Alice goes on hearing Bob.
+  await bob.click('#voice-settings summary');
+  await bob.waitForSelector('#voice-settings #voice-mic');
+  await bob.evaluate(() => { window.confab.voice().local.getAudioTracks()[0].oldMic = true; });
+  const mics = await bob.$$eval('#voice-settings #voice-mic option', (os) => os.map((o) => o.value).filter(Boolean));
+  const current = await bob.evaluate(() => window.confab.voice().local.getAudioTracks()[0].getSettings().deviceId);
+  await bob.selectOption('#voice-settings #voice-mic', mics.find((m) => m !== current) ?? mics[0] ?? '');
+  await bob.waitForFunction(() => !window.confab.voice().local.getAudioTracks()[0].oldMic);
+  const energy = async () => (await mediaStats(alice)).audio.reduce((n, a) => n + a.energy, 0);
+  const e0 = await energy();
+  await eventually('Alice hears the new microphone', async () => (await energy()) > e0 + 1e-4);
+
+  // A reload mid-call: back in the room by itself, and Alice sees one Bob, not two.
+  await bob.reload();
+  await bob.waitForFunction(connected, null, { timeout: 20000 });
+  await receivesAudio(alice);
+  await alice.waitForFunction((id) => window.confab.voice().participants.size === 2
+    && document.querySelectorAll(`#voice-people .person[data-user="${id}"]`).length === 1, ids.bob);
+  await leaveVoice(bob);
+  await leaveVoice(alice);
+});
+
 test('sfu room: one tile per camera, each showing the other participant', async () => {
   await alice.click('#channel-list h3:has-text("Voice") button');
   await alice.fill('#dialog-input', 'Stage');

@@ -11,7 +11,7 @@ import { composerHint, flushAck, initMessages, openChannel } from './messages.js
 import { openProfile } from './profile.js';
 import { initSidebar } from './sidebar.js';
 import { DMS, addDms, apply, channel, emit, guild, nameOf, on, setStanding, state } from './state.js';
-import { initVoiceView, showDock, showVoice, voiceSession } from './voice_view.js';
+import { initVoiceView, resumeCall, showDock, showVoice, voiceSession } from './voice_view.js';
 import { hideWatch, initWatch, showWatch } from './watch.js';
 
 let gateway = null;
@@ -134,6 +134,7 @@ function dispatch({ t, d }) {
   if (t === 'MESSAGE_CREATE') onMessage(d);
   if (t === 'READY') {
     loadDms();
+    resumeCall();
     const last = JSON.parse(localStorage.getItem('confab.last') ?? '{}');
     if (last.g === DMS) state.guildId = DMS;
     if (state.guildId !== DMS && !state.guilds.has(state.guildId)) state.guildId = state.guilds.has(last.g) ? last.g : state.guilds.keys().next().value ?? null;

@@ -4,9 +4,8 @@
 // Emits 'change' whenever anything a view shows changed, and 'ended' ({detail: message | null}).
 
 import { post } from './api.js';
+import { audioConstraints, prefs, route, savePrefs, videoConstraints } from './devices.js';
 
-const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
-const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
 const CONNECT_TIMEOUT_MS = 10000;
 const RESUME_WINDOW_MS = 25000;
 
@@ -19,11 +18,11 @@ async function capture() {
     throw new VoiceError('This browser cannot use a microphone on this page (it needs HTTPS or localhost).');
   }
   try {
-    return { stream: await navigator.mediaDevices.getUserMedia({ audio: AUDIO, video: VIDEO }), cameraError: null };
+    return { stream: await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(), video: videoConstraints() }), cameraError: null };
   } catch (both) {
     // Perhaps only the camera is missing or refused: a call without video is still a call.
     try {
-      return { stream: await navigator.mediaDevices.getUserMedia({ audio: AUDIO }), cameraError: both };
+      return { stream: await navigator.mediaDevices.getUserMedia({ audio: audioConstraints() }), cameraError: both };
     } catch (e) {
       throw new VoiceError({
         NotAllowedError: 'Microphone access was denied. Allow the microphone for this site (the icon in the address bar or the browser’s site settings), then join again.',
@@ -49,6 +48,9 @@ export class VoiceSession extends EventTarget {
     this.slots = new Map(); // receive mid → {user_id, kind}
     this.receivers = []; // {mid, kind, stream, active}
     this.selfMute = false;
+    this.selfDeaf = false;
+    this.mutedBeforeDeaf = false;
+    this.talking = false; // push-to-talk: the key is held
     this.camera = false;
     this.notice = null; // a non-fatal problem to show (camera refused, video ended, reconnecting)
     this.quality = null;
@@ -61,6 +63,7 @@ export class VoiceSession extends EventTarget {
   async join() {
     const { stream, cameraError } = await capture();
     this.local = stream;
+    this.applyPtt();
     this.camera = stream.getVideoTracks().length > 0;
     if (cameraError) this.notice = `Joined without camera (${cameraError.name === 'NotAllowedError' ? 'camera access denied' : 'no camera available'}).`;
     try {
@@ -126,6 +129,7 @@ export class VoiceSession extends EventTarget {
         break;
       case 'slots':
         for (const s of d.slots) this.slots.set(s.mid, s);
+        this.applyVolumes();
         break;
       case 'video_ended':
         this.notice = `Video ended: ${d.message}. Audio goes on.`;
@@ -173,10 +177,11 @@ export class VoiceSession extends EventTarget {
     if (camera && camera.currentDirection !== 'sendonly') this.notice = 'The server did not accept video in this room; audio only.';
     if (this.receivers.some((r) => r.kind === 'video' && !r.active)) this.notice = 'The server sends no video in this room; audio only.';
     for (const r of this.receivers.filter((r) => r.kind === 'audio')) {
-      const el = Object.assign(document.createElement('audio'), { autoplay: true, srcObject: r.stream });
+      const el = Object.assign(document.createElement('audio'), { autoplay: true, srcObject: r.stream, muted: this.selfDeaf });
       el.className = 'audio-sink';
       el.dataset.mid = r.mid;
       document.body.append(el);
+      route(el);
       el.play().catch(() => { this.notice = 'Click anywhere to hear the call (the browser blocked autoplay).'; });
       this.audioEls.set(r.mid, el);
     }
@@ -192,6 +197,7 @@ export class VoiceSession extends EventTarget {
     if (s === 'connected') {
       clearTimeout(this.connectTimer);
       this.status = 'connected';
+      this.wasConnected = true;
       if (this.notice?.startsWith('Media connection')) this.notice = null;
     } else if (s === 'disconnected') {
       this.notice = 'Media connection interrupted; trying to recover…';
@@ -202,6 +208,8 @@ export class VoiceSession extends EventTarget {
   }
 
   mediaFailed() {
+    // Connected before, then lost (a network change, a new address): a fresh join usually works.
+    if (this.wasConnected) return this.end(null, { rejoin: true });
     this.fail('The media connection to the voice server failed. UDP traffic to the server’s media port may be blocked by a firewall or network; check it and join again.');
   }
 
@@ -229,10 +237,87 @@ export class VoiceSession extends EventTarget {
   }
 
   toggleMute() {
+    if (this.selfDeaf) return this.toggleDeaf(); // as Discord: unmuting undeafens
     this.selfMute = !this.selfMute;
-    for (const t of this.local.getAudioTracks()) t.enabled = !this.selfMute;
-    this.send('mute', { self_mute: this.selfMute });
+    this.sendMute();
+  }
+
+  /** Deafened: hears nobody (the server stops sending audio) and is muted; undeafening restores
+   *  the mute as it was. */
+  toggleDeaf() {
+    this.selfDeaf = !this.selfDeaf;
+    if (this.selfDeaf) this.mutedBeforeDeaf = this.selfMute;
+    this.selfMute = this.selfDeaf || this.mutedBeforeDeaf;
+    for (const el of this.audioEls.values()) el.muted = this.selfDeaf;
+    this.sendMute();
+  }
+
+  sendMute() {
+    this.applyPtt();
+    this.send('mute', { self_mute: this.selfMute, self_deaf: this.selfDeaf });
     this.change();
+  }
+
+  /** The microphone sends while unmuted (and, in push-to-talk, while the key is held). */
+  applyPtt() {
+    const on = !this.selfMute && (!prefs().ptt || this.talking);
+    for (const t of this.local?.getAudioTracks() ?? []) t.enabled = on;
+  }
+
+  pushToTalk(held) {
+    if (this.talking === held) return;
+    this.talking = held;
+    this.applyPtt();
+    this.change();
+  }
+
+  /** Uses another microphone or camera without leaving: the new track replaces the old on the
+   *  same sender, so nothing is renegotiated. */
+  async switchDevice(kind, deviceId) {
+    savePrefs({ [kind === 'audio' ? 'mic' : 'camera']: deviceId });
+    if (!this.local) return;
+    const constraints = kind === 'audio' ? { audio: audioConstraints() } : { video: videoConstraints() };
+    const fresh = await navigator.mediaDevices.getUserMedia(constraints);
+    const [track] = kind === 'audio' ? fresh.getAudioTracks() : fresh.getVideoTracks();
+    const [old] = kind === 'audio' ? this.local.getAudioTracks() : this.local.getVideoTracks();
+    const sender = this.pc?.getSenders().find((s) => s.track === old || (old == null && s.track?.kind === kind));
+    if (sender) await sender.replaceTrack(track);
+    if (old) {
+      this.local.removeTrack(old);
+      old.stop();
+    }
+    this.local.addTrack(track);
+    if (kind === 'audio') this.applyPtt();
+    else track.enabled = this.camera;
+    this.change();
+  }
+
+  /** Noise suppression and echo cancellation, applied to the live microphone. */
+  async setProcessing(change) {
+    savePrefs(change);
+    const [mic] = this.local?.getAudioTracks() ?? [];
+    await mic?.applyConstraints(audioConstraints()).catch(() => {});
+    this.change();
+  }
+
+  async setSpeaker(id) {
+    savePrefs({ speaker: id });
+    await Promise.all([...this.audioEls.values()].map((el) => route(el, id)));
+  }
+
+  /** The volume chosen for a participant (0–1), applied to whichever slot carries them. */
+  setVolume(userId, volume) {
+    const p = prefs();
+    savePrefs({ volumes: { ...p.volumes, [userId]: volume } });
+    this.applyVolumes();
+  }
+
+  applyVolumes() {
+    const { volumes } = prefs();
+    for (const [mid, el] of this.audioEls) {
+      const user = this.slots.get(mid)?.user_id;
+      el.volume = Math.min(1, Math.max(0, user != null ? volumes[user] ?? 1 : 1));
+    }
   }
 
   toggleCamera() {
@@ -249,7 +334,6 @@ export class VoiceSession extends EventTarget {
     clearInterval(this.beat);
     const reasons = {
       4004: 'You were signed out (or the voice token expired). Sign in and join again.',
-      4006: 'The voice session ended while disconnected. Join again.',
       4011: 'You joined this voice channel from another window, tab or device.',
       4014: 'You were disconnected from the voice channel.',
       1001: 'The server is restarting. Join again in a moment.',
@@ -257,9 +341,11 @@ export class VoiceSession extends EventTarget {
     // The server drops a participant whose media never arrives: that is the media failing.
     if (code === 4014 && this.status !== 'connected' && this.pc) return this.mediaFailed();
     if (reasons[code]) return this.fail(reasons[code]);
+    if (code === 4006) return this.end('The voice session ended while disconnected.', { rejoin: true });
     // The media path is independent of this socket: resume the session over a new one.
     this.droppedAt ??= Date.now();
-    if (!this.sessionId || Date.now() - this.droppedAt > RESUME_WINDOW_MS) return this.fail('Lost the connection to the voice server.');
+    // Too long to resume (or never started): a fresh join, if the view allows another try.
+    if (!this.sessionId || Date.now() - this.droppedAt > RESUME_WINDOW_MS) return this.end('Lost the connection to the voice server.', { rejoin: true });
     this.notice = 'Reconnecting to the voice server…';
     this.change();
     setTimeout(() => this.status !== 'ended' && this.open(), 1000);
@@ -276,7 +362,7 @@ export class VoiceSession extends EventTarget {
     for (const t of this.local?.getTracks() ?? []) t.stop();
   }
 
-  end(message) {
+  end(message, { rejoin = false } = {}) {
     if (this.status === 'ended') return;
     this.status = 'ended';
     clearInterval(this.beat);
@@ -286,6 +372,7 @@ export class VoiceSession extends EventTarget {
     this.pc?.close();
     this.stopLocal();
     for (const el of this.audioEls.values()) el.remove();
+    this.rejoin = rejoin;
     this.dispatchEvent(new CustomEvent('ended', { detail: message }));
   }
 }

@@ -4,8 +4,15 @@
 // so videos keep playing and focus stays put.
 
 import { $, avatar, h, icon, toast } from './dom.js';
-import { channel, state } from './state.js';
+import { prefs } from './devices.js';
+import { channel, guild, state, username } from './state.js';
 import { VoiceError, VoiceSession } from './voice.js';
+import { MODE_WORDS, deviceForm, preview } from './voice_devices.js';
+
+/** The call to rejoin after a reload (this tab only). */
+const CALL_KEY = 'confab.call';
+/** Fresh joins tried in a row after the connection is lost, before giving up. */
+const REJOINS = 3;
 
 let session = null;
 let error = null; // {channelId, message} of the last failed or ended call
@@ -20,6 +27,24 @@ export const voiceSession = () => session;
 export function initVoiceView(actions) {
   nav = actions;
   phone.addEventListener('change', () => update());
+  // Push-to-talk: the chosen key, held, anywhere but in a text field.
+  const ptt = (held) => (e) => {
+    if (!session || !prefs().ptt || e.code !== prefs().pttKey || e.repeat) return;
+    if (held && e.target.closest?.('input, textarea, [contenteditable=true]')) return;
+    session.pushToTalk(held);
+  };
+  addEventListener('keydown', ptt(true));
+  addEventListener('keyup', ptt(false));
+  addEventListener('blur', () => session?.pushToTalk(false));
+}
+
+/** After READY: back into the call this tab was in before a reload. */
+export function resumeCall() {
+  const id = sessionStorage.getItem(CALL_KEY);
+  if (!id || session) return;
+  const c = [...state.guilds.values()].flatMap((g) => g.channels).find((x) => x.id === id && x.kind === 'voice');
+  if (c) join(c);
+  else sessionStorage.removeItem(CALL_KEY);
 }
 
 /** Docks the call above the current text channel's messages (as Discord does), or hides the dock.
@@ -42,19 +67,26 @@ export function showVoice() {
     return update();
   }
   const failed = error?.channelId === c.id ? error.message : null;
-  root.replaceChildren(
+  const inside = [...(guild(c.guild_id)?.voice.values() ?? [])].filter((v) => v.channel_id === c.id);
+  const look = preview();
+  root.replaceChildren(...[
     failed ? h('p', { class: 'notice', role: 'alert', id: 'voice-error', tabindex: '-1' }, failed) : null,
     h('p', {}, session ? `You are in the voice channel ${session.channel.name}. Joining here leaves it.`
       : 'Join to talk. Your browser will ask for your microphone and camera now, not before.'),
-    h('p', { class: 'muted' }, `Room mode: ${c.voice_mode ?? 'hybrid'}`),
-    h('div', { class: 'controls' }, h('button', { id: 'voice-join', class: 'primary', onclick: () => join(c) }, 'Join voice')),
-  );
+    h('p', { id: 'voice-inside' }, inside.length
+      ? `In the channel: ${inside.map((v) => username(v.user_id, c.guild_id)).join(', ')}` : 'Nobody is here yet.'),
+    h('p', { class: 'muted', id: 'voice-mode' }, MODE_WORDS[c.voice_mode ?? 'hybrid'] ?? ''),
+    look,
+    h('div', { class: 'controls' }, h('button', { id: 'voice-join', class: 'primary', onclick: () => { look.stop(); join(c); } }, 'Join voice')),
+  ].filter(Boolean));
 }
 
-async function join(c) {
+async function join(c, attempt = 0) {
   session?.leave();
   error = null;
+  sessionStorage.setItem(CALL_KEY, c.id);
   const s = new VoiceSession(c);
+  if (attempt) s.notice = 'Reconnecting…';
   session = s;
   ui = build(s);
   s.addEventListener('change', () => { if (s === session) update(); });
@@ -62,6 +94,13 @@ async function join(c) {
     if (s !== session) return;
     session = null;
     ui = null;
+    // Lost (not refused): join afresh, which replaces the old session on the server: no ghost.
+    if (s.rejoin && attempt < REJOINS) {
+      $('voice-panel').hidden = true;
+      setTimeout(() => { if (!session) join(c, attempt + 1); }, 1000 * (attempt + 1));
+      return;
+    }
+    sessionStorage.removeItem(CALL_KEY);
     if (e.detail) error = { channelId: c.id, message: e.detail };
     $('voice-panel').hidden = true;
     const dock = $('call-dock');
@@ -78,8 +117,12 @@ async function join(c) {
   });
   // The Join button is replaced by the call's controls: focus goes to Mute, not to the page.
   const hadFocus = document.activeElement === document.body || $('voice').contains(document.activeElement);
-  showVoice();
-  if (hadFocus) ui.mute.focus();
+  if (state.channelId === c.id) {
+    showVoice();
+    if (hadFocus && !attempt) ui.mute.focus();
+  } else {
+    showDock(); // rejoined (after a reload) while another channel is on screen
+  }
   try {
     await s.join();
   } catch (e) {
@@ -94,6 +137,8 @@ function build(s) {
     stage: h('div', { class: 'stage', id: 'voice-stage', 'aria-label': 'Video' }),
     people: h('ul', { class: 'people', id: 'voice-people', 'aria-label': 'In this call' }),
     mute: btn('voice-mute', () => s.toggleMute()),
+    deafen: btn('voice-deafen', () => s.toggleDeaf()),
+    settings: h('details', { class: 'voice-settings', id: 'voice-settings' }, h('summary', {}, 'Voice settings')),
     camera: btn('voice-camera', () => s.toggleCamera()),
     leave: h('button', { id: 'voice-leave', type: 'button', class: 'danger', onclick: () => s.leave() }, 'Leave'),
     quality: h('p', { class: 'quality', id: 'voice-quality', 'aria-live': 'off' }),
@@ -106,7 +151,11 @@ function build(s) {
     },
   };
   r.root = h('div', { class: 'voice-call' }, r.notice, r.stage, r.people,
-    h('div', { class: 'controls' }, r.mute, r.camera, r.leave), r.quality);
+    h('div', { class: 'controls' }, r.mute, r.deafen, r.camera, r.leave), r.settings, r.quality);
+  // The pickers are built when opened (device names may only be known once the call has them).
+  r.settings.addEventListener('toggle', async () => {
+    if (r.settings.open && !r.settings.querySelector('.device-form')) r.settings.append(await deviceForm(s));
+  });
   r.panel.mute.className = 'small';
   $('voice-panel').replaceChildren(h('span', { class: 'muted' }, 'Voice: ', r.panel.title), r.panel.quality,
     h('div', { class: 'row' }, r.panel.mute, r.panel.leave));
@@ -131,12 +180,16 @@ function update() {
   const status = s.status === 'connected' ? '' : s.status === 'starting' ? 'Waiting for microphone permission…' : 'Connecting…';
   ui.notice.textContent = s.notice ?? status;
   ui.notice.hidden = !ui.notice.textContent;
-  // Toggle buttons keep their label; aria-pressed carries the state (red when it is "off").
+  // Labels say what a click does; aria-pressed carries the state (red when it is "off").
   for (const b of [ui.mute, ui.panel.mute]) {
-    b.textContent = 'Mute';
+    b.textContent = s.selfMute ? 'Unmute' : 'Mute';
     b.setAttribute('aria-pressed', String(s.selfMute));
     b.classList.toggle('off', s.selfMute);
   }
+  ui.deafen.textContent = s.selfDeaf ? 'Undeafen' : 'Deafen';
+  ui.deafen.setAttribute('aria-pressed', String(s.selfDeaf));
+  ui.deafen.classList.toggle('off', s.selfDeaf);
+  ui.mute.title = prefs().ptt && !s.selfMute ? `Push to talk: hold ${prefs().pttKey}${s.talking ? ' (talking)' : ''}` : '';
   const hasCam = (s.local?.getVideoTracks().length ?? 0) > 0;
   ui.camera.textContent = 'Camera';
   ui.camera.disabled = !hasCam;
@@ -187,15 +240,26 @@ function updateStage(s) {
 }
 
 function updatePeople(s) {
+  const volumes = prefs().volumes;
+  // Each voice reaches this page on its own except in a mixed (mcu) room: only there no per-person volume.
+  const own = s.mode !== 'mcu';
+  const keep = document.activeElement?.closest?.('#voice-people input[type=range]')?.dataset.user;
+  if (keep) return; // do not rebuild under a slider being dragged
   const items = [...s.participants.values()].map((p) => {
     const muted = p.self_mute || p.server_mute;
     // No ring on the muted: nobody hears them, whatever their last speaking state was.
     const speaking = p.speaking && !muted;
     return h('li', {
       class: `person${speaking ? ' speaking' : ''}`, 'data-user': p.user_id,
-      'aria-label': `${p.username}${p.user_id === s.userId ? ' (you)' : ''}${speaking ? ', speaking' : ''}${muted ? ', muted' : ''}${p.camera ? ', camera on' : ''}`,
+      'aria-label': `${p.username}${p.user_id === s.userId ? ' (you)' : ''}${speaking ? ', speaking' : ''}${muted ? ', muted' : ''}${p.self_deaf ? ', deafened' : ''}${p.camera ? ', camera on' : ''}`,
     }, avatar(p.user_id, p.username), h('span', {}, p.username),
-    h('span', { class: 'states' }, muted ? icon('micOff', 14) : null, p.camera ? icon('camera', 14) : null));
+    h('span', { class: 'states' }, muted ? icon('micOff', 14) : null, p.self_deaf ? icon('deaf', 14) : null,
+p.camera ? icon('camera', 14) : null),
+    own && p.user_id !== s.userId ? h('input', {
+      type: 'range', min: 0, max: 100, value: Math.round(100 * (volumes[p.user_id] ?? 1)), class: 'volume', 'data-user': p.user_id,
+      'aria-label': `Volume of ${p.username}`, title: `Volume of ${p.username}`,
+      onchange: (e) => s.setVolume(p.user_id, e.target.value / 100),
+    }) : null);
   });
   ui.people.replaceChildren(...items);
 }

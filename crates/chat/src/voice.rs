@@ -16,6 +16,8 @@ pub struct VoiceState {
     pub user_id: Id,
     pub self_mute: bool,
     pub server_mute: bool,
+    /// Deafened themselves (hears nobody).
+    pub self_deaf: bool,
 }
 
 /// Current voice states per guild.
@@ -63,6 +65,7 @@ mod tests {
             user_id: Id(3),
             self_mute: false,
             server_mute: false,
+            self_deaf: false,
         };
         vs.set(&s);
         s.self_mute = true;

@@ -77,6 +77,7 @@ pub(crate) enum Cmd {
     Remove(PeerId),
     Mute(PeerId, bool),
     Camera(PeerId, bool),
+    Deaf(PeerId, bool),
     Stats(oneshot::Sender<SfuStats>),
     Shutdown,
 }
@@ -308,6 +309,15 @@ impl Engine {
                 }
             }
             Cmd::Camera(peer, on) => self.set_camera(peer, on, now),
+            Cmd::Deaf(peer, deaf) => {
+                let Some(room) = self.peers.get(&peer).map(|p| p.room) else { return };
+                if let Some(r) = self.rooms.get_mut(&room)
+                    && r.room.set_deaf(peer, deaf)
+                {
+                    tracing::debug!(parent: &r.span, peer, deaf, "deafen");
+                    self.after_room_change(room, None);
+                }
+            }
             Cmd::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }

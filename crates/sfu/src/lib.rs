@@ -415,6 +415,11 @@ impl Sfu {
         let _ = self.inner.cmds.send(Cmd::Mute(peer, muted));
     }
 
+    /// A deafened peer is sent no audio (no forwarded voices, no mix) until undeafened.
+    pub fn set_deaf(&self, peer: PeerId, deaf: bool) {
+        let _ = self.inner.cmds.send(Cmd::Deaf(peer, deaf));
+    }
+
     /// Camera off: its tile shows the placeholder (composite) or its slots free up (`sfu`).
     pub fn set_camera(&self, peer: PeerId, on: bool) {
         let _ = self.inner.cmds.send(Cmd::Camera(peer, on));

@@ -23,6 +23,8 @@ pub enum Kind {
 #[derive(Debug)]
 struct Member {
     muted: bool,
+    /// Deafened: hears nobody, so gets no audio at all (its slots stay empty, no mix is sent).
+    deaf: bool,
     /// Publishes a camera: offered one and has not turned it off.
     camera: bool,
     /// Receive slots per kind.
@@ -79,7 +81,7 @@ impl Room {
     /// Adds a member with `audio` and `video` receive m-lines, publishing a camera or not.
     pub fn join(&mut self, peer: PeerId, audio: usize, video: usize, camera: bool) {
         let slots = [vec![Slot::default(); audio], vec![Slot::default(); video]];
-        if self.members.insert(peer, Member { muted: false, camera, slots }).is_none() {
+        if self.members.insert(peer, Member { muted: false, deaf: false, camera, slots }).is_none() {
             self.order.push(peer);
         }
         self.dirty = true;
@@ -108,6 +110,21 @@ impl Room {
         }
         self.dirty = true;
         true
+    }
+
+    /// Deafen or undeafen a listener; returns whether the state changed.
+    pub fn set_deaf(&mut self, peer: PeerId, deaf: bool) -> bool {
+        let Some(m) = self.members.get_mut(&peer) else { return false };
+        if m.deaf == deaf {
+            return false;
+        }
+        m.deaf = deaf;
+        self.dirty = true;
+        true
+    }
+
+    pub fn is_deaf(&self, peer: PeerId) -> bool {
+        self.members.get(&peer).is_some_and(|m| m.deaf)
     }
 
     pub fn is_muted(&self, peer: PeerId) -> bool {
@@ -207,6 +224,7 @@ impl Room {
             let Some(m) = self.members.get_mut(&listener) else { continue };
             let slots = &mut m.slots[kind as usize];
             let n = match kind {
+                Kind::Audio if m.deaf => 0,
                 Kind::Audio => self.last_n.min(slots.len()),
                 Kind::Video => slots.len(),
             };
@@ -445,5 +463,28 @@ mod tests {
         r.assign(&mut Vec::new(), &mut Vec::new());
         assert_eq!(r.slots(1, Kind::Audio).collect::<Vec<_>>(), [Some(2)]);
         assert_eq!(r.slots(1, Kind::Video).collect::<Vec<_>>(), [None]);
+    }
+
+    #[test]
+    fn a_deafened_listener_gets_no_audio_and_is_still_heard() {
+        let t0 = Instant::now();
+        let mut r = room(3);
+        let (a, b) = (1, 2);
+        r.join(a, 2, 0, false);
+        r.join(b, 2, 0, false);
+        r.assign(&mut Vec::new(), &mut Vec::new());
+        assert_eq!(forwarded(&r, a), vec![b]);
+        assert!(r.set_deaf(a, true) && !r.set_deaf(a, true));
+        let mut changed = Vec::new();
+        r.assign(&mut changed, &mut Vec::new());
+        assert_eq!(changed, vec![a]);
+        assert!(forwarded(&r, a).is_empty(), "a hears nobody");
+        assert_eq!(forwarded(&r, b), vec![a], "a is still heard");
+        let mut out = Vec::new();
+        r.targets(Kind::Audio, b, (0, 48_000, false), t0, &mut out);
+        assert!(out.is_empty(), "nothing of b goes to a");
+        r.set_deaf(a, false);
+        r.assign(&mut Vec::new(), &mut Vec::new());
+        assert_eq!(forwarded(&r, a), vec![b]);
     }
 }

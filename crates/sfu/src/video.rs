@@ -273,6 +273,7 @@ impl Engine {
             }
             self.mix_timers.pop();
             let Some(r) = self.rooms.get_mut(&room) else { continue };
+            let deaf: Vec<PeerId> = r.room.members().iter().copied().filter(|p| r.room.is_deaf(*p)).collect();
             let Some(mix) = &mut r.audio else { continue };
             if mix.poll_timeout() != due {
                 continue; // stale entry
@@ -286,6 +287,9 @@ impl Engine {
             for mixed in outputs {
                 let time = MediaTime::new(mixed.frame * 960, Frequency::FORTY_EIGHT_KHZ);
                 for (peer, packet) in mixed.packets {
+                    if deaf.contains(&peer) {
+                        continue;
+                    }
                     let Some(p) = self.peers.get_mut(&peer) else { continue };
                     let Some(&mid) = p.slots.first().filter(|_| p.connected) else { continue };
                     let Some(pt) = pt_of(&mut p.rtc, mid, Codec::Opus) else { continue };

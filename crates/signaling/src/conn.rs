@@ -167,7 +167,7 @@ mod tests {
         c2.identified();
         assert_eq!(
             c2.handle_text(r#"{"op":"mute","d":{"self_mute":true}}"#, t),
-            Some(Action::Request(ClientMsg::Mute { self_mute: true }))
+            Some(Action::Request(ClientMsg::Mute { self_mute: true, self_deaf: false }))
         );
         assert_eq!(
             c2.handle_text(r#"{"op":"heartbeat","d":{"nonce":7}}"#, t),

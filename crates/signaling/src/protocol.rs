@@ -62,9 +62,12 @@ pub enum ClientMsg {
     Offer {
         sdp: String,
     },
-    /// Self-mute: the server stops forwarding this client's audio.
+    /// Self-mute: the server stops forwarding this client's audio. Self-deafen: it also stops
+    /// sending this client any audio (others see both).
     Mute {
         self_mute: bool,
+        #[serde(default)]
+        self_deaf: bool,
     },
     /// Server-mute another participant (guild owner only).
     ServerMute {
@@ -162,6 +165,9 @@ pub struct Participant {
     pub username: String,
     pub self_mute: bool,
     pub server_mute: bool,
+    /// Deafened themselves: hears nobody.
+    #[serde(default)]
+    pub self_deaf: bool,
     pub speaking: bool,
     /// Publishing a camera (offered a camera m-line and has not turned it off).
     #[serde(default)]

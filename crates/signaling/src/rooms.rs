@@ -20,6 +20,7 @@ struct Member {
     moderator: bool,
     self_mute: bool,
     server_mute: bool,
+    self_deaf: bool,
     speaking: bool,
     /// Offered a camera m-line (known once negotiated).
     has_camera: bool,
@@ -39,6 +40,7 @@ impl Member {
             username: self.username.clone(),
             self_mute: self.self_mute,
             server_mute: self.server_mute,
+            self_deaf: self.self_deaf,
             speaking: self.speaking,
             camera: self.has_camera && self.camera_on,
         }
@@ -51,6 +53,7 @@ impl Member {
             user_id: self.user,
             self_mute: self.self_mute,
             server_mute: self.server_mute,
+            self_deaf: self.self_deaf,
         }
     }
 }
@@ -65,6 +68,8 @@ pub enum Out {
     RemovePeer(PeerId),
     /// Set the media engine's forwarding mute for the peer.
     Mute(PeerId, bool),
+    /// Deafen or undeafen the peer in the media engine (it is sent no audio).
+    Deaf(PeerId, bool),
     /// Turn the peer's camera on or off in the media engine.
     Camera(PeerId, bool),
     /// Report a voice state to the chat plane.
@@ -154,6 +159,7 @@ impl Rooms {
             moderator: grant.moderator,
             self_mute: false,
             server_mute: false,
+            self_deaf: false,
             speaking: false,
             has_camera: false,
             camera_on: true,
@@ -370,13 +376,18 @@ impl Rooms {
         Vec::new()
     }
 
-    /// The engine command that applies the peer's current mute (after its media peer exists).
+    /// The engine commands that apply the peer's current mute and deafen (after its media peer
+    /// exists).
     pub fn current_mute(&self, peer: PeerId) -> Vec<Out> {
-        self.members.get(&peer).map(|m| vec![Out::Mute(peer, m.self_mute || m.server_mute)]).unwrap_or_default()
+        self.members
+            .get(&peer)
+            .map(|m| vec![Out::Mute(peer, m.self_mute || m.server_mute), Out::Deaf(peer, m.self_deaf)])
+            .unwrap_or_default()
     }
 
-    pub fn set_self_mute(&mut self, peer: PeerId, mute: bool) -> Vec<Out> {
-        self.update(peer, |m| m.self_mute = mute)
+    /// Self-mute and self-deafen (deafened implies muted, as in Discord).
+    pub fn set_self_mute(&mut self, peer: PeerId, mute: bool, deaf: bool) -> Vec<Out> {
+        self.update(peer, |m| (m.self_mute, m.self_deaf) = (mute || deaf, deaf))
     }
 
     /// Server-mutes `target` in `by`'s room; only moderators may.
@@ -398,11 +409,16 @@ impl Rooms {
     /// participants see changed, the room does.
     fn update(&mut self, peer: PeerId, f: impl FnOnce(&mut Member)) -> Vec<Out> {
         let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
-        let (mutes, wire) = ((m.self_mute, m.server_mute), m.wire());
+        let (mutes, deaf, wire) = ((m.self_mute, m.server_mute), m.self_deaf, m.wire());
         f(m);
         let mut out = Vec::new();
         if mutes != (m.self_mute, m.server_mute) {
             out.push(Out::Mute(peer, m.self_mute || m.server_mute));
+        }
+        if deaf != m.self_deaf {
+            out.push(Out::Deaf(peer, m.self_deaf));
+        }
+        if mutes != (m.self_mute, m.server_mute) || deaf != m.self_deaf {
             out.push(Out::Voice(m.voice_state(true)));
         }
         let (now, room) = (m.wire(), room_id(m.room));
@@ -495,7 +511,8 @@ mod tests {
             channel_id: Some(Id(9)),
             user_id: Id(2),
             self_mute: false,
-            server_mute: false
+            server_mute: false,
+            self_deaf: false
         })));
         // The same user again (a reloaded tab): the old session is closed and leaves, at once.
         let (b2, out) = r.join(&grant(2, false), "s3".into(), RoomMode::Hybrid, SLOTS).unwrap();
@@ -518,14 +535,26 @@ mod tests {
         let mut r = Rooms::default();
         let (a, _) = r.join(&grant(1, true), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
         let (b, _) = r.join(&grant(2, false), "s2".into(), RoomMode::Hybrid, SLOTS).unwrap();
-        let out = r.set_self_mute(b, true);
+        let out = r.set_self_mute(b, true, false);
         assert!(out.contains(&Out::Mute(b, true)));
-        assert!(r.set_self_mute(b, true).is_empty(), "no change, no noise");
+        assert!(r.set_self_mute(b, true, false).is_empty(), "no change, no noise");
+        // Deafened: the engine stops sending it audio, everyone sees it, and it is muted too.
+        let out = r.set_self_mute(b, false, true);
+        assert!(out.contains(&Out::Deaf(b, true)), "{out:?}");
+        assert!(out.iter().any(|o| matches!(o, Out::Voice(v) if v.self_deaf && v.self_mute)));
+        assert!(sent_to(&out, a).iter().any(|m| matches!(m, ServerMsg::ParticipantUpdate { participant } if participant.self_deaf && participant.self_mute)));
+        assert_eq!(
+            r.current_mute(b),
+            vec![Out::Mute(b, true), Out::Deaf(b, true)],
+            "applied again after renegotiation"
+        );
+        let out = r.set_self_mute(b, true, false);
+        assert!(out.contains(&Out::Deaf(b, false)) && !out.iter().any(|o| matches!(o, Out::Mute(..))));
         assert_eq!(r.set_server_mute(b, "1", true).unwrap_err(), ErrorCode::Forbidden);
         assert_eq!(r.set_server_mute(a, "42", true).unwrap_err(), ErrorCode::UnknownParticipant);
         let out = r.set_server_mute(a, "2", true).unwrap();
         assert!(out.iter().any(|o| matches!(o, Out::Voice(v) if v.server_mute)));
-        let out = r.set_self_mute(b, false);
+        let out = r.set_self_mute(b, false, false);
         assert!(out.contains(&Out::Mute(b, true)), "still server-muted");
         assert!(r.negotiate(a) && !r.negotiate(a));
         r.negotiation_failed(a);
@@ -613,7 +642,7 @@ mod tests {
         assert!(matches!(sent_to(&out, a)[..], [ServerMsg::ParticipantUpdate { participant }] if participant.camera));
         assert!(r.set_camera(b, true).is_empty(), "no change, no noise");
         let out = r.negotiated(a, false);
-        assert_eq!(out, vec![Out::Mute(a, false)]);
+        assert_eq!(out, vec![Out::Mute(a, false), Out::Deaf(a, false)]);
         let out = r.video_ended(room_id(Id(9)), "boom".into());
         assert!(matches!(sent_to(&out, a)[..], [ServerMsg::VideoEnded { .. }]));
         assert_eq!(out.len(), 2);

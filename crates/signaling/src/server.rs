@@ -162,6 +162,7 @@ impl Voice {
                 Out::Close(peer, code) => self.to_socket(peer, Outbound::Close(code)),
                 Out::RemovePeer(peer) => self.sfu.remove_peer(peer),
                 Out::Mute(peer, muted) => self.sfu.set_muted(peer, muted),
+                Out::Deaf(peer, deaf) => self.sfu.set_deaf(peer, deaf),
                 Out::Camera(peer, on) => self.sfu.set_camera(peer, on),
                 Out::Voice(state) => self.chat.update_voice_state(state),
                 // No subscriber is not an error.

@@ -259,8 +259,8 @@ impl Driver {
                     error(ErrorCode::AlreadyNegotiated, "this session already has an answer".into())
                 }
             }
-            ClientMsg::Mute { self_mute } => {
-                self.voice.rooms(|r| ((), r.set_self_mute(peer, self_mute)));
+            ClientMsg::Mute { self_mute, self_deaf } => {
+                self.voice.rooms(|r| ((), r.set_self_mute(peer, self_mute, self_deaf)));
                 return Step::Continue;
             }
             ClientMsg::Camera { on } => {

@@ -87,6 +87,7 @@ async fn serve_gateway(
         username: "u".into(),
         self_mute: false,
         server_mute: false,
+        self_deaf: false,
         speaking: false,
         camera: false,
     };
