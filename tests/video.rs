@@ -64,6 +64,24 @@ async fn wait_composite(c: &VoiceClient, n: usize, colours: &[[u8; 3]]) {
     }
 }
 
+/// The luma under tile `t`'s name band (its bottom-left corner, where `mcu::source` puts it).
+fn name_band(p: &I420, t: &Tile) -> Vec<u8> {
+    let r = t.rect;
+    let (w, h) = (20u32.min(r.width), 10u32);
+    let (x0, y0) = (r.x + 7, r.y + r.height - 7 - h);
+    (y0..y0 + h).flat_map(|y| (x0..x0 + w).map(move |x| p.y[(y * p.width + x) as usize])).collect()
+}
+
+/// Every tile carries a name band (dark, with light letters) and no two read the same.
+fn named(p: &I420, n: usize) -> bool {
+    let bands: Vec<Vec<u8>> = tiles(n).iter().map(|t| name_band(p, t)).collect();
+    let lettered = bands.iter().all(|b| b.iter().any(|v| *v < 70) && b.iter().any(|v| *v > 160));
+    let distinct = bands.iter().enumerate().all(|(i, a)| {
+        bands[i + 1..].iter().all(|b| a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u32).sum::<u32>() > 400)
+    });
+    (p.width, p.height) == SIZE && lettered && distinct
+}
+
 fn others(me: f32) -> Vec<f32> {
     TONES.iter().copied().filter(|t| *t != me).collect()
 }
@@ -82,6 +100,8 @@ async fn hybrid_composite_tiles_each_camera_reflows_and_keys_late_joiners() {
     for c in &clients {
         wait_composite(c, 3, &[RED, GREEN, BLUE]).await;
     }
+    // Each tile carries its participant's name, drawn by the compositor.
+    clients[0].wait_picture(None, |p| named(p, 3), T).await.expect("a name band on every tile, each different");
     // Audio is still the SFU's: each hears the two others, never itself.
     for (i, c) in clients.iter().enumerate() {
         c.wait_heard(&TONES, &others(TONES[i]), T).await.unwrap();

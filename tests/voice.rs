@@ -480,3 +480,35 @@ async fn moderation_ends_voice_sessions() {
     assert_eq!(a.wait_closed(T).await.unwrap().code, Some(4014));
     assert!(stats(&server.base).await["rooms"].as_array().is_none_or(Vec::is_empty));
 }
+
+/// Deafen, in the SFU (hybrid) and in a mixed (mcu) room: the deafened client is sent no audio
+/// at all, counts as muted for the others, and hears again once undeafened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deafened_participant_is_sent_no_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&format!("sqlite:{}", dir.path().join("v.db").display()), &[]);
+    let (tokens, ids, voice, guild) = guild(&server.base, 2).await;
+    let mcu = common::voice_channel(&server.base, &tokens[0], &guild, "mcu").await;
+    for room in [voice, mcu] {
+        let a = VoiceClient::join(&server.base, &tokens[0], &room, VoiceOptions::tone(TONES[0])).await.unwrap();
+        let b = VoiceClient::join(&server.base, &tokens[1], &room, VoiceOptions::tone(TONES[1])).await.unwrap();
+        a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
+        a.deafen(true).await.unwrap();
+        b.wait_for(
+            |m| matches!(m, ServerMsg::ParticipantUpdate { participant } if participant.user_id == ids[0] && participant.self_deaf && participant.self_mute),
+            T,
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await; // what was in flight
+        let before = a.received_packets();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let during = a.received_packets() - before;
+        assert!(during < 5, "{room}: {during} audio packets reached a deafened client in 1 s");
+        a.deafen(false).await.unwrap();
+        a.clear_heard();
+        a.wait_heard(&TONES, &[TONES[1]], T).await.unwrap();
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+}

@@ -1,5 +1,6 @@
 //! Pictures the compositor draws itself: a camera-less participant's placeholder (a colour from
-//! its id with its initials) and the dominant speaker's border, as raw I420 frames.
+//! its id with its initials), the name band on every tile, and the dominant speaker's border, as
+//! raw I420 frames.
 //!
 //! Initials are drawn with a built-in 5x7 bitmap font rather than `textoverlay`: that element
 //! (the pango plugin) lives in Debian's `gstreamer1.0-x`, which drags in X11 and pango, and a
@@ -90,6 +91,31 @@ impl I420 {
         img
     }
 
+    /// A tile's name band: `label` upper-cased, white on near-black, as wide as the text (cut to
+    /// fit `max_width`), sized for a tile `tile_height` high. Both sides even.
+    pub fn name_band(label: &str, max_width: u32, tile_height: u32) -> I420 {
+        let scale = (tile_height / 120).clamp(1, 3);
+        let pad = 2 * scale;
+        let advance = 6 * scale;
+        let fits = (max_width.saturating_sub(2 * pad) / advance).max(1) as usize;
+        let text: Vec<char> = label.trim().chars().map(|c| c.to_ascii_uppercase()).take(fits).collect();
+        let text = if text.is_empty() { vec!['?'] } else { text };
+        let width = ((text.len() as u32 * advance - scale + 2 * pad).min(max_width.max(2)) + 1) & !1;
+        let height = (7 * scale + 2 * pad + 1) & !1;
+        let mut img = I420::solid(width, height, [0x1E, 0x1F, 0x22]);
+        for (i, c) in text.iter().enumerate() {
+            for (gy, bits) in glyph(*c).iter().enumerate() {
+                for gx in 0..5u32 {
+                    if bits & (0x10 >> gx) != 0 {
+                        let x = pad + (i as u32 * 6 + gx) * scale;
+                        img.fill_rect(x, pad + gy as u32 * scale, scale, scale, [255, 255, 255]);
+                    }
+                }
+            }
+        }
+        img
+    }
+
     fn fill_rect(&mut self, x: u32, y: u32, w: u32, h: u32, rgb: [u8; 3]) {
         let (ys, cs) = strides(self.width);
         let luma = ys * self.height as usize;
@@ -157,6 +183,7 @@ fn glyph(c: char) -> [u8; 7] {
     match c {
         'A'..='Z' => LETTERS[c as usize - 'A' as usize],
         '0'..='9' => DIGITS[c as usize - '0' as usize],
+        ' ' => [0; 7],
         _ => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04], // ?
     }
 }
@@ -164,6 +191,19 @@ fn glyph(c: char) -> [u8; 7] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_bands_carry_the_name_and_fit_the_tile() {
+        let (a, b) = (I420::name_band("alice", 320, 180), I420::name_band("bob", 320, 180));
+        assert!(a.width > b.width, "a longer name, a wider band");
+        assert_eq!((a.width % 2, a.height % 2), (0, 0));
+        let white = a.data[..(a.width * a.height) as usize].iter().filter(|y| **y > 200).count();
+        assert!(white > 20, "the letters are drawn");
+        assert_ne!(I420::name_band("ann", 320, 180).data, I420::name_band("amy", 320, 180).data, "names differ");
+        let long = I420::name_band(&"x".repeat(200), 100, 180);
+        assert!(long.width <= 100, "cut to the tile");
+        assert_eq!(I420::name_band("", 100, 180).width, I420::name_band("?", 100, 180).width);
+    }
 
     #[test]
     fn initials_of_labels() {

@@ -3,6 +3,7 @@
 //! ```text
 //! appsrc (video/x-vp8, live, do-timestamp) → vp8dec → videoscale → videoconvert → capsfilter ─▶ compositor pad (zorder 3)
 //! appsrc (one raw I420 placeholder frame, re-pushed when the tile moves)           ─▶ compositor pad (zorder 2)
+//! appsrc (the name band, a still frame at the tile's bottom-left corner)            ─▶ compositor pad (zorder 4)
 //! ```
 //!
 //! Decoding and scaling to the tile size happen in the branch's own streaming thread, so they run
@@ -37,6 +38,22 @@ pub(crate) const Z_BORDER: u32 = 1;
 pub(crate) const DECODER_NAME: &str = "dec";
 const Z_PLACEHOLDER: u32 = 2;
 const Z_VIDEO: u32 = 3;
+const Z_NAME: u32 = 4;
+/// The name band's distance from the tile's edges, and its opacity over the video.
+const NAME_MARGIN: u32 = 6;
+const NAME_ALPHA: f64 = 0.8;
+
+/// The name band of a tile and where it goes.
+fn name_band(rect: Rect, label: &str) -> (I420, Rect) {
+    let img = I420::name_band(label, rect.width.saturating_sub(2 * NAME_MARGIN), rect.height);
+    let at = Rect {
+        x: rect.x + NAME_MARGIN,
+        y: (rect.y + rect.height).saturating_sub(img.height + NAME_MARGIN),
+        width: img.width,
+        height: img.height,
+    };
+    (img, at)
+}
 
 /// State shared with streaming threads (pad probes), which must never take the compositor's
 /// state lock: branch removal holds it while waiting for those threads to stop.
@@ -61,9 +78,11 @@ pub(crate) struct Branch {
     pub bin: gst::Bin,
     pub vp8: gst_app::AppSrc,
     placeholder: gst_app::AppSrc,
+    name: gst_app::AppSrc,
     capsfilter: gst::Element,
     video_pad: gst::Pad,
     placeholder_pad: gst::Pad,
+    name_pad: gst::Pad,
     rect: Rect,
 }
 
@@ -136,7 +155,9 @@ impl Branch {
         let capsfilter = make("capsfilter", "size")?;
         capsfilter.set_property("caps", raw_caps(rect.width, rect.height));
         let placeholder = still_source("placeholder");
-        let elements = [vp8.upcast_ref(), &dec, &scale, &convert, &capsfilter, placeholder.upcast_ref()];
+        let name = still_source("name");
+        let elements =
+            [vp8.upcast_ref(), &dec, &scale, &convert, &capsfilter, placeholder.upcast_ref(), name.upcast_ref()];
         bin.add_many(elements).map_err(gst_err)?;
         gst::Element::link_many([vp8.upcast_ref(), &dec, &scale, &convert, &capsfilter]).map_err(gst_err)?;
 
@@ -148,14 +169,19 @@ impl Branch {
         };
         let video_out = ghost(&capsfilter, "video")?;
         let placeholder_out = ghost(placeholder.upcast_ref(), "placeholder")?;
+        let name_out = ghost(name.upcast_ref(), "name")?;
 
         let video_pad = request_pad(compositor, Z_VIDEO, 0.0, rect)?;
         let placeholder_pad = request_pad(compositor, Z_PLACEHOLDER, 1.0, rect).inspect_err(|_| {
             compositor.release_request_pad(&video_pad);
         })?;
-        let branch = Branch { bin, vp8, placeholder, capsfilter, video_pad, placeholder_pad, rect };
+        let name_pad = request_pad(compositor, Z_NAME, NAME_ALPHA, name_band(rect, label).1).inspect_err(|_| {
+            compositor.release_request_pad(&video_pad);
+            compositor.release_request_pad(&placeholder_pad);
+        })?;
+        let branch = Branch { bin, vp8, placeholder, name, capsfilter, video_pad, placeholder_pad, name_pad, rect };
         // From here on a failure must undo everything: `remove` copes with a half-built branch.
-        match branch.start(pipeline, (video_out, placeholder_out), shared, (id, label)) {
+        match branch.start(pipeline, (video_out, placeholder_out, name_out), shared, (id, label)) {
             Ok(()) => Ok(branch),
             Err(e) => {
                 branch.remove(pipeline, compositor);
@@ -167,13 +193,14 @@ impl Branch {
     fn start(
         &self,
         pipeline: &gst::Pipeline,
-        (video_out, placeholder_out): (gst::Pad, gst::Pad),
+        (video_out, placeholder_out, name_out): (gst::Pad, gst::Pad, gst::Pad),
         shared: Arc<Shared>,
         (id, label): (SourceId, &str),
     ) -> Result<(), McuError> {
         pipeline.add(&self.bin).map_err(gst_err)?;
         video_out.link(&self.video_pad).map_err(|e| McuError::Gst(format!("link video: {e:?}")))?;
         placeholder_out.link(&self.placeholder_pad).map_err(|e| McuError::Gst(format!("link placeholder: {e:?}")))?;
+        name_out.link(&self.name_pad).map_err(|e| McuError::Gst(format!("link name: {e:?}")))?;
         // First decoded frame since the camera (re)started: show the video over the placeholder.
         self.video_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
             if shared.camera_on.load(Ordering::Acquire) && !shared.showing.swap(true, Ordering::AcqRel) {
@@ -184,6 +211,7 @@ impl Branch {
         self.bin.sync_state_with_parent().map_err(gst_err)?;
         let (w, h) = (self.rect.width, self.rect.height);
         push_still(&self.placeholder, I420::placeholder(w, h, id, label));
+        push_still(&self.name, name_band(self.rect, label).0);
         Ok(())
     }
 
@@ -198,6 +226,9 @@ impl Branch {
         // The decoder branch renegotiates on its next frame; until then the compositor scales.
         self.capsfilter.set_property("caps", raw_caps(rect.width, rect.height));
         push_still(&self.placeholder, I420::placeholder(rect.width, rect.height, id, label));
+        let (band, at) = name_band(rect, label);
+        set_geometry(&self.name_pad, at);
+        push_still(&self.name, band);
     }
 
     /// Hides the video (camera off); the probe shows it again on the next decoded frame.
@@ -211,7 +242,7 @@ impl Branch {
     /// released pad, so no not-linked error is raised.
     pub fn remove(self, pipeline: &gst::Pipeline, compositor: &gst::Element) {
         let _ = self.bin.set_state(gst::State::Null);
-        for pad in [&self.video_pad, &self.placeholder_pad] {
+        for pad in [&self.video_pad, &self.placeholder_pad, &self.name_pad] {
             compositor.release_request_pad(pad);
         }
         if self.bin.parent().is_some() {

@@ -310,14 +310,21 @@ impl VoiceClient {
 
     /// Self-mute as a real client does: tells the server and stops sending audio.
     pub async fn mute(&self, on: bool) -> Result<()> {
-        self.send(ClientMsg::Mute { self_mute: on }).await?;
+        self.send(ClientMsg::Mute { self_mute: on, self_deaf: false }).await?;
         self.send_ctl.muted.store(on, Ordering::Relaxed);
         Ok(())
     }
 
     /// Tells the server about the mute but keeps sending audio, to test that the server drops it.
     pub async fn mute_keep_sending(&self, on: bool) -> Result<()> {
-        self.send(ClientMsg::Mute { self_mute: on }).await
+        self.send(ClientMsg::Mute { self_mute: on, self_deaf: false }).await
+    }
+
+    /// Self-deafen: the server stops sending this client audio (and counts it as muted).
+    pub async fn deafen(&self, on: bool) -> Result<()> {
+        self.send(ClientMsg::Mute { self_mute: on, self_deaf: on }).await?;
+        self.send_ctl.muted.store(on, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sends silence (level 127) instead of the tone, without telling the server anything.

@@ -191,7 +191,7 @@ async fn join_talk_mute_and_get_closed() {
 
     // Mute tells the server and stops the audio.
     client.mute(true).await.unwrap();
-    assert_eq!(next_non_heartbeat(&mut gw.client_msgs).await, ClientMsg::Mute { self_mute: true });
+    assert_eq!(next_non_heartbeat(&mut gw.client_msgs).await, ClientMsg::Mute { self_mute: true, self_deaf: false });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let frozen = gw.heard.received_packets();
     tokio::time::sleep(Duration::from_millis(300)).await;
