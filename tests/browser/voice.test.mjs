@@ -264,6 +264,50 @@ test('before joining: who is in and the mode in plain words; deafen, a switched 
   await leaveVoice(alice);
 });
 
+test('screen share: Bob shares, Alice watches it large at its own resolution beside the composite', async () => {
+  await joinVoice(alice, 'General');
+  await joinVoice(bob, 'General');
+  // A fake display: a 1600x900 canvas with text, where the browser would ask which screen.
+  await bob.evaluate(() => {
+    navigator.mediaDevices.getDisplayMedia = async () => {
+      const c = Object.assign(document.createElement('canvas'), { width: 1600, height: 900 });
+      const g = c.getContext('2d');
+      const draw = () => {
+        g.fillStyle = '#fff';
+        g.fillRect(0, 0, 1600, 900);
+        g.fillStyle = '#000';
+        g.font = '48px sans-serif';
+        g.fillText(`a slide with small text ${Date.now() % 1000}`, 40, 120);
+      };
+      draw();
+      setInterval(draw, 100);
+      return c.captureStream(10);
+    };
+  });
+  await bob.click('#voice-share');
+  await bob.waitForSelector('#voice-share:text("Stop sharing")');
+  await alice.waitForSelector(`#voice-people .person[data-user="${ids.bob}"][aria-label*="sharing their screen"]`);
+  const card = `#voice-screens .share[data-user="${ids.bob}"]`;
+  await alice.waitForSelector(`${card} .live`);
+  await alice.click(`${card} button:text("Watch")`);
+  await plays(alice, `${card} video`);
+  // Decoded at the share's own size, on its own receive m-line, while the composite goes on.
+  const sizes = await eventually('the share decoded at 1600x900', async () => {
+    const s = await mediaStats(alice);
+    const shareMids = await alice.evaluate(() => window.confab.voice().receivers.filter((r) => r.share).map((r) => r.mid));
+    const share = s.video.find((v) => shareMids.includes(v.mid) && v.decoded > 0);
+    const composite = s.video.find((v) => !shareMids.includes(v.mid) && v.decoded > 0);
+    return share?.width === 1600 && share.height === 900 && composite ? { share, composite } : null;
+  });
+  console.log(`share ${sizes.share.width}x${sizes.share.height}, composite ${sizes.composite.width}x${sizes.composite.height}`);
+  assert.notEqual(sizes.composite.width, 1600);
+  await screenshot(alice, 'screen-share');
+  await bob.click('#voice-share');
+  await alice.waitForSelector(card, { state: 'hidden' });
+  await leaveVoice(bob);
+  await leaveVoice(alice);
+});
+
 test('sfu room: one tile per camera, each showing the other participant', async () => {
   await alice.click('#channel-list h3:has-text("Voice") button');
   await alice.fill('#dialog-input', 'Stage');

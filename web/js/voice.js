@@ -52,6 +52,8 @@ export class VoiceSession extends EventTarget {
     this.mutedBeforeDeaf = false;
     this.talking = false; // push-to-talk: the key is held
     this.camera = false;
+    this.sharing = false; // my screen share
+    this.watching = new Set(); // user ids whose share I chose to watch
     this.notice = null; // a non-fatal problem to show (camera refused, video ended, reconnecting)
     this.quality = null;
     this.dominant = null;
@@ -102,7 +104,8 @@ export class VoiceSession extends EventTarget {
         if (!this.sessionId) {
           this.sessionId = d.session_id;
           this.mode = d.mode ?? 'hybrid';
-          this.negotiate(d.audio_slots, d.video_slots ?? 0).catch((e) => this.fail(`Could not start the call: ${e.message}`));
+          this.shareMaxBitrate = d.share_max_bitrate || 2500000;
+          this.negotiate(d.audio_slots, d.video_slots ?? 0, d.share_slots ?? 0).catch((e) => this.fail(`Could not start the call: ${e.message}`));
         }
         break;
       case 'resumed':
@@ -142,7 +145,7 @@ export class VoiceSession extends EventTarget {
     this.change();
   }
 
-  async negotiate(audioSlots, videoSlots) {
+  async negotiate(audioSlots, videoSlots, shareSlots) {
     // No ICE servers: the server is ICE-lite and answers with the one address clients reach it at.
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.pc = pc;
@@ -152,6 +155,14 @@ export class VoiceSession extends EventTarget {
     for (let i = 0; i < audioSlots; i++) pc.addTransceiver('audio', { direction: 'recvonly' });
     if (cam) preferVp8(pc.addTransceiver(cam, { direction: 'sendonly', streams: [this.local] }));
     for (let i = 0; i < videoSlots; i++) preferVp8(pc.addTransceiver('video', { direction: 'recvonly' }));
+    // The screen share: a send m-line after the receive ones, with no track until the user
+    // shares (then the track replaces nothing: no renegotiation), and slots for others' shares.
+    if (shareSlots > 0) {
+      this.shareTransceiver = pc.addTransceiver('video', { direction: 'sendonly' });
+      preferVp8(this.shareTransceiver);
+      this.shareSlots = new Set();
+      for (let i = 0; i < shareSlots; i++) this.shareSlots.add(pc.addTransceiver('video', { direction: 'recvonly' }));
+    }
     pc.onconnectionstatechange = () => this.connectionChanged();
     await pc.setLocalDescription(await pc.createOffer());
     // No trickle in this protocol: send the offer with whatever candidates gathered quickly.
@@ -172,6 +183,7 @@ export class VoiceSession extends EventTarget {
         kind: t.receiver.track.kind,
         stream: new MediaStream([t.receiver.track]),
         active: t.currentDirection !== 'inactive' && t.currentDirection !== 'stopped',
+        share: this.shareSlots?.has(t) ?? false,
       }));
     const camera = this.pc.getTransceivers().find((t) => t.direction === 'sendonly' && t.sender.track?.kind === 'video');
     if (camera && camera.currentDirection !== 'sendonly') this.notice = 'The server did not accept video in this room; audio only.';
@@ -271,6 +283,72 @@ export class VoiceSession extends EventTarget {
     this.change();
   }
 
+  /** Shares a screen or window (with its audio when the browser offers it, mixed into what the
+   *  microphone sends), or stops. */
+  async toggleShare() {
+    if (this.sharing) return this.stopShare();
+    const t = this.shareTransceiver;
+    if (!t || !navigator.mediaDevices?.getDisplayMedia) {
+      this.notice = 'Screen sharing is not available in this call or browser.';
+      return this.change();
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: true });
+    } catch (e) {
+      if (e.name !== 'NotAllowedError') this.notice = `Screen sharing could not start (${e.name}).`;
+      return this.change();
+    }
+    if (this.status === 'ended') return stream.getTracks().forEach((x) => x.stop());
+    const [video] = stream.getVideoTracks();
+    video.contentHint = 'detail'; // text stays sharp: lower the frame rate before the resolution
+    video.addEventListener('ended', () => this.stopShare());
+    await t.sender.replaceTrack(video);
+    const params = t.sender.getParameters();
+    if (!params.encodings?.length) params.encodings = [{}];
+    params.encodings[0].maxBitrate = this.shareMaxBitrate;
+    params.degradationPreference = 'maintain-resolution';
+    await t.sender.setParameters(params).catch(() => {});
+    this.shareStream = stream;
+    this.sharing = true;
+    const [audio] = stream.getAudioTracks();
+    if (audio) await this.mixIn(audio);
+    this.send('share', { on: true });
+    this.change();
+  }
+
+  async stopShare() {
+    if (!this.sharing) return;
+    this.sharing = false;
+    for (const x of this.shareStream?.getTracks() ?? []) x.stop();
+    this.shareStream = null;
+    await this.shareTransceiver?.sender.replaceTrack(null).catch(() => {});
+    await this.mixIn(null);
+    this.send('share', { on: false });
+    this.change();
+  }
+
+  /** Sends the microphone mixed with `extra` (a shared tab's audio), or the microphone alone. */
+  async mixIn(extra) {
+    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio');
+    const [mic] = this.local?.getAudioTracks() ?? [];
+    this.mix?.ctx.close();
+    this.mix = null;
+    if (!sender || !mic) return;
+    if (!extra) return sender.replaceTrack(mic);
+    const ctx = new AudioContext();
+    const out = ctx.createMediaStreamDestination();
+    for (const t of [mic, extra]) ctx.createMediaStreamSource(new MediaStream([t])).connect(out);
+    this.mix = { ctx, extra };
+    await sender.replaceTrack(out.stream.getAudioTracks()[0]);
+  }
+
+  watch(userId, on) {
+    if (on) this.watching.add(userId);
+    else this.watching.delete(userId);
+    this.change();
+  }
+
   /** Uses another microphone or camera without leaving: the new track replaces the old on the
    *  same sender, so nothing is renegotiated. */
   async switchDevice(kind, deviceId) {
@@ -287,6 +365,7 @@ export class VoiceSession extends EventTarget {
       old.stop();
     }
     this.local.addTrack(track);
+    if (kind === 'audio' && this.mix) await this.mixIn(this.mix.extra); // the share's audio, with the new microphone
     if (kind === 'audio') this.applyPtt();
     else track.enabled = this.camera;
     this.change();
@@ -371,6 +450,8 @@ export class VoiceSession extends EventTarget {
     this.ws?.close(1000);
     this.pc?.close();
     this.stopLocal();
+    for (const x of this.shareStream?.getTracks() ?? []) x.stop();
+    this.mix?.ctx.close();
     for (const el of this.audioEls.values()) el.remove();
     this.rejoin = rejoin;
     this.dispatchEvent(new CustomEvent('ended', { detail: message }));

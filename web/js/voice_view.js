@@ -135,9 +135,12 @@ function build(s) {
   const r = {
     notice: h('p', { class: 'notice info', role: 'status', id: 'voice-notice', hidden: true }),
     stage: h('div', { class: 'stage', id: 'voice-stage', 'aria-label': 'Video' }),
+    screens: h('div', { class: 'screens', id: 'voice-screens', 'aria-label': 'Screen shares' }),
+    shares: new Map(), // mid → share card
     people: h('ul', { class: 'people', id: 'voice-people', 'aria-label': 'In this call' }),
     mute: btn('voice-mute', () => s.toggleMute()),
     deafen: btn('voice-deafen', () => s.toggleDeaf()),
+    share: btn('voice-share', () => s.toggleShare()),
     settings: h('details', { class: 'voice-settings', id: 'voice-settings' }, h('summary', {}, 'Voice settings')),
     camera: btn('voice-camera', () => s.toggleCamera()),
     leave: h('button', { id: 'voice-leave', type: 'button', class: 'danger', onclick: () => s.leave() }, 'Leave'),
@@ -150,8 +153,8 @@ function build(s) {
       leave: h('button', { type: 'button', class: 'danger small', onclick: () => s.leave() }, 'Leave'),
     },
   };
-  r.root = h('div', { class: 'voice-call' }, r.notice, r.stage, r.people,
-    h('div', { class: 'controls' }, r.mute, r.deafen, r.camera, r.leave), r.settings, r.quality);
+  r.root = h('div', { class: 'voice-call' }, r.notice, r.screens, r.stage, r.people,
+    h('div', { class: 'controls' }, r.mute, r.deafen, r.camera, r.share, r.leave), r.settings, r.quality);
   // The pickers are built when opened (device names may only be known once the call has them).
   r.settings.addEventListener('toggle', async () => {
     if (r.settings.open && !r.settings.querySelector('.device-form')) r.settings.append(await deviceForm(s));
@@ -187,6 +190,9 @@ function update() {
     b.classList.toggle('off', s.selfMute);
   }
   ui.deafen.textContent = s.selfDeaf ? 'Undeafen' : 'Deafen';
+  ui.share.textContent = s.sharing ? 'Stop sharing' : 'Share screen';
+  ui.share.setAttribute('aria-pressed', String(s.sharing));
+  ui.share.hidden = !s.shareTransceiver && s.status === 'connected';
   ui.deafen.setAttribute('aria-pressed', String(s.selfDeaf));
   ui.deafen.classList.toggle('off', s.selfDeaf);
   ui.mute.title = prefs().ptt && !s.selfMute ? `Push to talk: hold ${prefs().pttKey}${s.talking ? ' (talking)' : ''}` : '';
@@ -216,7 +222,8 @@ function update() {
 function updateStage(s) {
   // The server composites only while a camera is on; without one the last frame would freeze.
   const anyCamera = [...s.participants.values()].some((p) => p.camera);
-  for (const r of s.receivers.filter((r) => r.kind === 'video' && r.active)) {
+  updateScreens(s);
+  for (const r of s.receivers.filter((r) => r.kind === 'video' && r.active && !r.share)) {
     let tile = ui.videos.get(r.mid);
     if (!tile) {
       const video = h('video', { autoplay: true, playsinline: true, muted: true, 'data-mid': r.mid });
@@ -239,6 +246,38 @@ function updateStage(s) {
   }
 }
 
+/** Others' screen shares: a "LIVE" card to choose to watch, then the share large, at its own
+ *  resolution (never a composite tile). */
+function updateScreens(s) {
+  for (const r of s.receivers.filter((r) => r.share && r.active)) {
+    let card = ui.shares.get(r.mid);
+    if (!card) {
+      const video = h('video', { autoplay: true, playsinline: true, muted: true, 'data-mid': r.mid, class: 'share-video' });
+      video.srcObject = r.stream;
+      card = {
+        root: h('div', { class: 'share', 'data-mid': r.mid }),
+        video,
+        label: h('span', { class: 'label' }),
+        button: h('button', { type: 'button', class: 'small' }),
+      };
+      card.root.append(h('div', { class: 'share-bar' }, h('span', { class: 'live' }, 'LIVE'), card.label, card.button), video);
+      ui.shares.set(r.mid, card);
+      ui.screens.append(card.root);
+    }
+    const user = s.slots.get(r.mid)?.user_id ?? null;
+    const p = s.participants.get(user);
+    const watching = !!user && s.watching.has(user);
+    card.root.hidden = !user;
+    card.root.dataset.user = user ?? '';
+    card.root.classList.toggle('watching', watching);
+    card.label.textContent = p ? ` ${p.username} is sharing their screen` : '';
+    card.button.textContent = watching ? 'Stop watching' : 'Watch';
+    card.button.onclick = () => s.watch(user, !watching);
+    card.video.hidden = !watching;
+    if (watching && card.video.paused && ui.root.isConnected) card.video.play().catch(() => {});
+  }
+}
+
 function updatePeople(s) {
   const volumes = prefs().volumes;
   // Each voice reaches this page on its own except in a mixed (mcu) room: only there no per-person volume.
@@ -251,9 +290,10 @@ function updatePeople(s) {
     const speaking = p.speaking && !muted;
     return h('li', {
       class: `person${speaking ? ' speaking' : ''}`, 'data-user': p.user_id,
-      'aria-label': `${p.username}${p.user_id === s.userId ? ' (you)' : ''}${speaking ? ', speaking' : ''}${muted ? ', muted' : ''}${p.self_deaf ? ', deafened' : ''}${p.camera ? ', camera on' : ''}`,
+      'aria-label': `${p.username}${p.user_id === s.userId ? ' (you)' : ''}${speaking ? ', speaking' : ''}${muted ? ', muted' : ''}${p.self_deaf ? ', deafened' : ''}${p.share ? ', sharing their screen' : ''}${p.camera ? ', camera on' : ''}`,
     }, avatar(p.user_id, p.username), h('span', {}, p.username),
     h('span', { class: 'states' }, muted ? icon('micOff', 14) : null, p.self_deaf ? icon('deaf', 14) : null,
+      p.share ? h('span', { class: 'live', title: 'Sharing their screen' }, 'LIVE') : null,
 p.camera ? icon('camera', 14) : null),
     own && p.user_id !== s.userId ? h('input', {
       type: 'range', min: 0, max: 100, value: Math.round(100 * (volumes[p.user_id] ?? 1)), class: 'volume', 'data-user': p.user_id,

@@ -78,6 +78,7 @@ pub(crate) enum Cmd {
     Mute(PeerId, bool),
     Camera(PeerId, bool),
     Deaf(PeerId, bool),
+    Share(PeerId, bool),
     Stats(oneshot::Sender<SfuStats>),
     Shutdown,
 }
@@ -157,6 +158,8 @@ pub(crate) struct Engine {
     pub speaker_events: Vec<SpeakerEvent<PeerId>>,
     pub changed: Vec<PeerId>,
     pub keyframes: Vec<PeerId>,
+    /// Shares whose keyframe request waited out the rate limit (housekeeping's scratch).
+    pub shares_deferred: Vec<PeerId>,
 }
 
 enum Wake {
@@ -206,6 +209,7 @@ impl Engine {
             speaker_events: Vec::new(),
             changed: Vec::new(),
             keyframes: Vec::new(),
+            shares_deferred: Vec::new(),
         }
     }
 
@@ -309,6 +313,7 @@ impl Engine {
                 }
             }
             Cmd::Camera(peer, on) => self.set_camera(peer, on, now),
+            Cmd::Share(peer, on) => self.set_sharing(peer, on, now),
             Cmd::Deaf(peer, deaf) => {
                 let Some(room) = self.peers.get(&peer).map(|p| p.room) else { return };
                 if let Some(r) = self.rooms.get_mut(&room)

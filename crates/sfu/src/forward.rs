@@ -20,6 +20,8 @@ impl Engine {
                     self.broadcast(src, data, now);
                 } else if self.peers.get(&src).is_some_and(|p| p.camera == Some(data.mid)) {
                     self.camera_frame(src, data, now);
+                } else if self.peers.get(&src).is_some_and(|p| p.share == Some(data.mid)) {
+                    self.share_frame(src, data, now);
                 } else {
                     self.forward(src, data, now);
                 }
@@ -137,16 +139,24 @@ impl Engine {
         }
         for &listener in &changed {
             let Some(p) = self.peers.get(&listener) else { continue };
-            let slot = |mid: &str, source, video| SlotInfo { mid: mid.to_string(), source, video };
-            let audio = p.slots.iter().zip(r.room.slots(listener, Kind::Audio)).map(|(m, s)| slot(m, s, false));
-            let video = p.video_slots.iter().zip(r.room.slots(listener, Kind::Video)).map(|(m, s)| slot(m, s, true));
-            let slots: Vec<SlotInfo> = audio.chain(video).collect();
+            let slot = |mid: &str, source, (video, share)| SlotInfo { mid: mid.to_string(), source, video, share };
+            let audio =
+                p.slots.iter().zip(r.room.slots(listener, Kind::Audio)).map(|(m, s)| slot(m, s, (false, false)));
+            let video =
+                p.video_slots.iter().zip(r.room.slots(listener, Kind::Video)).map(|(m, s)| slot(m, s, (true, false)));
+            let share =
+                p.share_slots.iter().zip(r.room.slots(listener, Kind::Share)).map(|(m, s)| slot(m, s, (true, true)));
+            let slots: Vec<SlotInfo> = audio.chain(video).chain(share).collect();
             tracing::debug!(parent: &p.span, ?slots, "slots");
             let _ = self.events.send(SfuEvent::Slots { peer: listener, slots });
         }
+        let shares = r.room.take_share_keyframes();
         let now = Instant::now();
         for &source in &keyframes {
             self.ask_keyframe(source, now);
+        }
+        for source in shares {
+            self.ask_share_keyframe(source, now);
         }
         self.changed = changed;
         self.keyframes = keyframes;

@@ -75,7 +75,7 @@ impl ForwardHarness {
                 &crypto,
                 &cert,
                 &candidate,
-                (1, 0),
+                (1, 0, 0),
                 crate::MediaMode::Hybrid,
             )
             .map_err(std::io::Error::other)?;

@@ -115,9 +115,29 @@ fn prepare_inner(
     if viewer {
         // A viewer sends nothing: its "microphone" is never matched.
         let slots = audio.into_iter().collect();
-        return Ok(Prepared { rtc, ufrag, mic: video, slots, camera: None, video_slots: vec![video], answer });
+        return Ok(Prepared {
+            rtc,
+            ufrag,
+            mic: video,
+            slots,
+            camera: None,
+            video_slots: vec![video],
+            share: None,
+            share_slots: Vec::new(),
+            answer,
+        });
     }
     // Without audio, the "microphone" is the video m-line: both go to the sink anyway.
     let mic = audio.unwrap_or(video);
-    Ok(Prepared { rtc, ufrag, mic, slots: Vec::new(), camera: Some(video), video_slots: Vec::new(), answer })
+    Ok(Prepared {
+        rtc,
+        ufrag,
+        mic,
+        slots: Vec::new(),
+        camera: Some(video),
+        video_slots: Vec::new(),
+        share: None,
+        share_slots: Vec::new(),
+        answer,
+    })
 }

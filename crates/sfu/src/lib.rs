@@ -108,6 +108,8 @@ pub struct SfuConfig {
     pub max_slots: usize,
     /// Cap on the receive video m-lines honoured per peer (one camera each in `sfu` rooms).
     pub max_video_slots: usize,
+    /// Cap on the receive screen-share m-lines honoured per peer.
+    pub max_share_slots: usize,
     /// A peer that sends nothing (not even ICE consent checks) for this long is removed, and so
     /// is one not connected (ICE + DTLS) this long after it was added.
     pub peer_timeout: Duration,
@@ -123,6 +125,7 @@ impl Default for SfuConfig {
             last_n: 5,
             max_slots: 16,
             max_video_slots: 25,
+            max_share_slots: 4,
             peer_timeout: Duration::from_secs(10),
             max_peers: 10_000,
             speaker: SpeakerConfig::default(),
@@ -177,6 +180,8 @@ pub struct SlotInfo {
     pub mid: String,
     pub source: Option<PeerId>,
     pub video: bool,
+    /// A screen-share slot (then `video` is true too).
+    pub share: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -268,7 +273,7 @@ struct Inner {
     /// One DTLS certificate for every peer: generating one per peer costs milliseconds.
     cert: DtlsCert,
     candidate: Candidate,
-    max_slots: (usize, usize),
+    max_slots: (usize, usize, usize),
     can_mix: bool,
 }
 
@@ -305,7 +310,7 @@ impl Sfu {
             .ok_or_else(|| Error::other("the crypto provider cannot generate a DTLS certificate"))?;
         let (cmds, cmd_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
-        let max_slots = (cfg.max_slots, cfg.max_video_slots);
+        let max_slots = (cfg.max_slots, cfg.max_video_slots, cfg.max_share_slots);
         let can_mix = mixers.is_some();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new().name("sfu-engine".into()).spawn(move || {
@@ -418,6 +423,12 @@ impl Sfu {
     /// A deafened peer is sent no audio (no forwarded voices, no mix) until undeafened.
     pub fn set_deaf(&self, peer: PeerId, deaf: bool) {
         let _ = self.inner.cmds.send(Cmd::Deaf(peer, deaf));
+    }
+
+    /// Screen share on or off: on, the share m-line's video is forwarded into other peers' share
+    /// slots (every room mode, never composited).
+    pub fn set_sharing(&self, peer: PeerId, on: bool) {
+        let _ = self.inner.cmds.send(Cmd::Share(peer, on));
     }
 
     /// Camera off: its tile shows the placeholder (composite) or its slots free up (`sfu`).

@@ -34,8 +34,9 @@ impl Engine {
         let Some(r) = self.rooms.get_mut(&room) else { return Err(SfuError::EngineGone) };
         let span = tracing::info_span!(parent: &r.span, "peer", peer = id);
         let (audio, video, camera) = (p.slots.len(), p.video_slots.len(), p.camera.is_some());
-        tracing::info!(parent: &span, audio, video, camera, "peer added");
-        r.room.join(id, audio, video, camera);
+        let shares = p.share_slots.len();
+        tracing::info!(parent: &span, audio, video, shares, camera, share = p.share.is_some(), "peer added");
+        r.room.join_with_shares(id, (audio, video, shares), camera);
         if let Some(mix) = &mut r.audio
             && let Err(e) = mix.add(id)
         {
@@ -182,10 +183,16 @@ impl Engine {
             if p.pli_deferred {
                 deferred.push(p.id);
             }
+            if p.share_pli_deferred {
+                self.shares_deferred.push(p.id);
+            }
         }
         self.check_video_drops();
         for &source in &deferred {
             self.ask_keyframe(source, now);
+        }
+        for source in std::mem::take(&mut self.shares_deferred) {
+            self.ask_share_keyframe(source, now);
         }
         self.keyframes = deferred;
         let reassign = now >= self.next_assign;

@@ -26,6 +26,10 @@ pub(crate) struct Prepared {
     pub camera: Option<Mid>,
     /// The client's receive video m-lines, in offer order, at most `max_slots.1`.
     pub video_slots: Vec<Mid>,
+    /// The client's screen-share m-line: a send video m-line after its receive video m-lines.
+    pub share: Option<Mid>,
+    /// Receive video m-lines after the share m-line: other people's shares, at most `max_slots.2`.
+    pub share_slots: Vec<Mid>,
     pub answer: String,
 }
 
@@ -35,7 +39,7 @@ pub(crate) fn prepare(
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
     candidate: &Candidate,
-    max_slots: (usize, usize),
+    max_slots: (usize, usize, usize),
     mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
     // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
@@ -49,7 +53,7 @@ fn prepare_inner(
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
     candidate: &Candidate,
-    (max_slots, max_video_slots): (usize, usize),
+    (max_slots, max_video_slots, max_share_slots): (usize, usize, usize),
     mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
     let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
@@ -75,6 +79,10 @@ fn prepare_inner(
     // str0m only emits MediaAdded once media can flow, so read the accepted m-lines back
     // through `Rtc::media`, by the offer's mids, with our (inverted) direction.
     let (mut mic, mut slots, mut camera, mut video_slots) = (None, Vec::new(), None, Vec::new());
+    let (mut share, mut share_slots) = (None, Vec::new());
+    // Video m-lines the client receives (ours to send) seen so far: a client send m-line after
+    // one of them is the screen share, and receive m-lines after the share are share slots.
+    let mut receives_video = false;
     for mid in offer_mids(offer_sdp) {
         let Some(m) = rtc.media(mid).filter(|m| !m.disabled()) else { continue };
         let (send, recv) = match m.direction() {
@@ -86,14 +94,25 @@ fn prepare_inner(
         match m.kind() {
             MediaKind::Audio if recv && mic.is_none() => mic = Some(mid),
             MediaKind::Audio if send && slots.len() < max_slots => slots.push(mid),
-            MediaKind::Video if recv && camera.is_none() => camera = Some(mid),
-            MediaKind::Video if send && video_slots.len() < max_video_slots => video_slots.push(mid),
+            MediaKind::Video if recv && receives_video && share.is_none() => share = Some(mid),
+            MediaKind::Video if recv && camera.is_none() && !receives_video => camera = Some(mid),
+            MediaKind::Video if send && share.is_some() => {
+                if share_slots.len() < max_share_slots {
+                    share_slots.push(mid);
+                }
+            }
+            MediaKind::Video if send => {
+                receives_video = true;
+                if video_slots.len() < max_video_slots {
+                    video_slots.push(mid);
+                }
+            }
             _ => {}
         }
     }
     let mic = mic.ok_or(SfuError::NoSendAudio)?;
     let answer = complete_candidates(&answer.to_sdp_string());
-    Ok(Prepared { rtc, ufrag, mic, slots, camera, video_slots, answer })
+    Ok(Prepared { rtc, ufrag, mic, slots, camera, video_slots, share, share_slots, answer })
 }
 
 /// What every peer's `Rtc` shares (room peers, WHIP publishers, WHEP viewers): ICE-lite with our

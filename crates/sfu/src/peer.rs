@@ -26,6 +26,12 @@ pub(crate) struct Peer {
     pub camera: Option<Mid>,
     /// Receive video m-lines: one camera each (`sfu`), or the composite on the first.
     pub video_slots: Vec<Mid>,
+    /// The screen-share send m-line, and the receive m-lines for others' shares.
+    pub share: Option<Mid>,
+    pub share_slots: Vec<Mid>,
+    /// When a keyframe was last asked of this peer's share, and whether one waits.
+    pub share_last_pli: Option<Instant>,
+    pub share_pli_deferred: bool,
     /// When a keyframe was last asked of this peer's camera (PLIs are rate-limited).
     pub last_pli: Option<Instant>,
     /// A keyframe was asked for inside the rate limit: asked when it ends (housekeeping).
@@ -87,6 +93,10 @@ impl Peer {
             slots: p.slots,
             camera: p.camera,
             video_slots: p.video_slots,
+            share: p.share,
+            share_slots: p.share_slots,
+            share_last_pli: None,
+            share_pli_deferred: false,
             last_pli: None,
             pli_deferred: false,
             composite_keyed: false,
@@ -155,16 +165,18 @@ impl Peer {
 
     fn on_event(&mut self, e: Event, io: &mut Io<'_>) {
         match e {
-            Event::MediaData(d) if d.mid == self.mic || Some(d.mid) == self.camera => match &self.ingest {
-                Some(sink) => {
-                    if let Some(m) = crate::ingest::media(&d) {
-                        sink(m)
+            Event::MediaData(d) if d.mid == self.mic || Some(d.mid) == self.camera || Some(d.mid) == self.share => {
+                match &self.ingest {
+                    Some(sink) => {
+                        if let Some(m) = crate::ingest::media(&d) {
+                            sink(m)
+                        }
+                        // Its WHEP viewers get it too (the engine drops it if there are none).
+                        io.pending.media.push_back((self.id, d));
                     }
-                    // Its WHEP viewers get it too (the engine drops it if there are none).
-                    io.pending.media.push_back((self.id, d));
+                    None => io.pending.media.push_back((self.id, d)),
                 }
-                None => io.pending.media.push_back((self.id, d)),
-            },
+            }
             Event::KeyframeRequest(r) if self.video_slots.contains(&r.mid) => {
                 self.counters.keyframe_requests_in += 1;
                 io.pending.keyframe_requests.push((self.id, r.mid))

@@ -5,6 +5,8 @@
 //! Slots are indices into a listener's receive m-lines of one kind; the engine maps them to mids.
 //! In rooms that mix audio (`mcu`) no audio slot is assigned (the mixer writes slot 0), and in
 //! rooms that composite video (`hybrid`, `mcu`) no video slot is (the composite goes to slot 0).
+//! Screen shares are forwarded in every mode, each at its own resolution into share slots, never
+//! composited: the earliest shares first.
 
 use rustc_hash::FxHashMap;
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ use crate::{MediaMode, PeerId};
 pub enum Kind {
     Audio = 0,
     Video = 1,
+    Share = 2,
 }
 
 #[derive(Debug)]
@@ -27,8 +30,10 @@ struct Member {
     deaf: bool,
     /// Publishes a camera: offered one and has not turned it off.
     camera: bool,
+    /// Sharing a screen since this tick of the room's share clock.
+    sharing: Option<u64>,
     /// Receive slots per kind.
-    slots: [Vec<Slot>; 2],
+    slots: [Vec<Slot>; 3],
 }
 
 #[derive(Debug)]
@@ -40,7 +45,11 @@ pub struct Room {
     order: Vec<PeerId>,
     detector: SpeakerDetector<PeerId>,
     /// Per kind: source → (listener, slot) pairs it currently flows into; rebuilt on reassignment.
-    routes: [FxHashMap<PeerId, Vec<(PeerId, usize)>>; 2],
+    routes: [FxHashMap<PeerId, Vec<(PeerId, usize)>>; 3],
+    /// Orders shares by when they started.
+    share_clock: u64,
+    /// Shares that gained a listener at the last assignment: they owe it a keyframe.
+    share_keyframes: Vec<PeerId>,
     /// Membership, mute, camera or speaking changed since the last [`Room::assign`].
     dirty: bool,
 }
@@ -54,6 +63,8 @@ impl Room {
             order: Vec::new(),
             detector: SpeakerDetector::new(speaker),
             routes: Default::default(),
+            share_clock: 0,
+            share_keyframes: Vec::new(),
             dirty: false,
         }
     }
@@ -79,9 +90,16 @@ impl Room {
     }
 
     /// Adds a member with `audio` and `video` receive m-lines, publishing a camera or not.
+    #[cfg(test)]
     pub fn join(&mut self, peer: PeerId, audio: usize, video: usize, camera: bool) {
-        let slots = [vec![Slot::default(); audio], vec![Slot::default(); video]];
-        if self.members.insert(peer, Member { muted: false, deaf: false, camera, slots }).is_none() {
+        self.join_with_shares(peer, (audio, video, 0), camera);
+    }
+
+    /// [`Room::join`] with `share` receive m-lines for screen shares too.
+    pub fn join_with_shares(&mut self, peer: PeerId, (audio, video, share): (usize, usize, usize), camera: bool) {
+        let slots = [vec![Slot::default(); audio], vec![Slot::default(); video], vec![Slot::default(); share]];
+        let m = Member { muted: false, deaf: false, camera, sharing: None, slots };
+        if self.members.insert(peer, m).is_none() {
             self.order.push(peer);
         }
         self.dirty = true;
@@ -142,6 +160,27 @@ impl Room {
         true
     }
 
+    /// Screen share on or off; returns whether the state changed.
+    pub fn set_sharing(&mut self, peer: PeerId, on: bool) -> bool {
+        let Some(m) = self.members.get_mut(&peer) else { return false };
+        if m.sharing.is_some() == on {
+            return false;
+        }
+        self.share_clock += 1;
+        m.sharing = on.then_some(self.share_clock);
+        self.dirty = true;
+        true
+    }
+
+    pub fn is_sharing(&self, peer: PeerId) -> bool {
+        self.members.get(&peer).is_some_and(|m| m.sharing.is_some())
+    }
+
+    /// The shares that gained a listener at the last [`Room::assign`] (each owes a keyframe).
+    pub fn take_share_keyframes(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.share_keyframes)
+    }
+
     pub fn has_camera(&self, peer: PeerId) -> bool {
         self.members.get(&peer).is_some_and(|m| m.camera)
     }
@@ -196,6 +235,16 @@ impl Room {
             let max = self.members.values().map(|m| m.slots[1].len()).max().unwrap_or(0);
             moved |= self.assign_kind(Kind::Video, &by_rank, max, changed, keyframes);
         }
+        let mut shares: Vec<(u64, PeerId)> =
+            self.members.iter().filter_map(|(p, m)| m.sharing.map(|since| (since, *p))).collect();
+        shares.sort_unstable();
+        let by_start: Vec<PeerId> = shares.into_iter().map(|(_, p)| p).collect();
+        let max = self.members.values().map(|m| m.slots[2].len()).max().unwrap_or(0);
+        let mut share_keys = std::mem::take(&mut self.share_keyframes);
+        moved |= self.assign_kind(Kind::Share, &by_start, max, changed, &mut share_keys);
+        share_keys.sort_unstable();
+        share_keys.dedup();
+        self.share_keyframes = share_keys;
         keyframes.sort_unstable();
         keyframes.dedup();
         if moved {
@@ -214,6 +263,7 @@ impl Room {
         let eligible = |m: &Member| match kind {
             Kind::Audio => !m.muted,
             Kind::Video => m.camera,
+            Kind::Share => m.sharing.is_some(),
         };
         // One more than anyone can take, since a listener skips itself.
         let top: Vec<PeerId> =
@@ -226,7 +276,7 @@ impl Room {
             let n = match kind {
                 Kind::Audio if m.deaf => 0,
                 Kind::Audio => self.last_n.min(slots.len()),
-                Kind::Video => slots.len(),
+                Kind::Video | Kind::Share => slots.len(),
             };
             want.clear();
             want.extend(top.iter().copied().filter(|p| *p != listener).take(n));
@@ -241,7 +291,7 @@ impl Room {
     }
 
     fn rebuild_routes(&mut self) {
-        for kind in [Kind::Audio, Kind::Video] {
+        for kind in [Kind::Audio, Kind::Video, Kind::Share] {
             let routes = &mut self.routes[kind as usize];
             routes.clear();
             for (&listener, m) in &self.members {
@@ -269,6 +319,7 @@ impl Room {
         let off = match kind {
             Kind::Audio => self.is_muted(source),
             Kind::Video => !self.has_camera(source),
+            Kind::Share => !self.is_sharing(source),
         };
         if off {
             return;
@@ -280,7 +331,7 @@ impl Room {
             let Some(s) = self.members.get_mut(&listener).and_then(|m| m.slots[kind as usize].get_mut(slot)) else {
                 continue;
             };
-            if kind == Kind::Video && !s.keyed && !key {
+            if kind != Kind::Audio && !s.keyed && !key {
                 continue;
             }
             s.keyed = true;
@@ -486,5 +537,40 @@ mod tests {
         r.set_deaf(a, false);
         r.assign(&mut Vec::new(), &mut Vec::new());
         assert_eq!(forwarded(&r, a), vec![b]);
+    }
+
+    #[test]
+    fn shares_go_to_share_slots_in_every_mode_earliest_first() {
+        let t0 = Instant::now();
+        for mode in [MediaMode::Hybrid, MediaMode::Sfu, MediaMode::Mcu] {
+            let mut r = Room::new(mode, 3, SpeakerConfig::default());
+            let (a, b, c) = (1, 2, 3);
+            for p in [a, b, c] {
+                r.join_with_shares(p, (2, 1, 1), true);
+            }
+            r.assign(&mut Vec::new(), &mut Vec::new());
+            assert!(r.slots(a, Kind::Share).all(|s| s.is_none()), "no share yet");
+            assert!(r.set_sharing(b, true) && !r.set_sharing(b, true));
+            r.assign(&mut Vec::new(), &mut Vec::new());
+            assert_eq!(r.take_share_keyframes(), vec![b], "{mode:?}: b owes its new viewers a keyframe");
+            assert_eq!(r.slots(a, Kind::Share).collect::<Vec<_>>(), vec![Some(b)]);
+            assert_eq!(r.slots(b, Kind::Share).collect::<Vec<_>>(), vec![None], "never back to the sharer");
+            // A later share waits for the slot; the earlier one keeps it.
+            r.set_sharing(c, true);
+            r.assign(&mut Vec::new(), &mut Vec::new());
+            assert_eq!(r.slots(a, Kind::Share).collect::<Vec<_>>(), vec![Some(b)]);
+            assert_eq!(r.slots(b, Kind::Share).collect::<Vec<_>>(), vec![Some(c)]);
+            // Frames go only where they are wanted, from a keyframe on.
+            let mut out = Vec::new();
+            r.targets(Kind::Share, b, (0, 90_000, false), t0, &mut out);
+            assert!(out.is_empty(), "a delta before the first keyframe is held back");
+            r.targets(Kind::Share, b, (0, 90_000, true), t0, &mut out);
+            let mut to: Vec<(PeerId, usize)> = out.iter().map(|(l, s, _)| (*l, *s)).collect();
+            to.sort_unstable();
+            assert_eq!(to, vec![(a, 0), (c, 0)], "everyone but b (c shares too, and watches b)");
+            r.set_sharing(b, false);
+            r.assign(&mut Vec::new(), &mut Vec::new());
+            assert_eq!(r.slots(a, Kind::Share).collect::<Vec<_>>(), vec![Some(c)], "{mode:?}");
+        }
     }
 }

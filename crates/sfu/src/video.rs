@@ -42,20 +42,41 @@ impl Engine {
             }
             return;
         }
+        self.forward_video(Kind::Video, src, d, now);
+    }
+
+    /// One frame of `src`'s screen share: into every share slot that carries it, whatever the
+    /// room's mode (a share is never composited: text would become unreadable).
+    pub(crate) fn share_frame(&mut self, src: PeerId, d: MediaData, now: Instant) {
+        let Some(p) = self.peers.get_mut(&src) else { return };
+        p.counters.video_frames_in += 1;
+        let Some(r) = self.rooms.get(&p.room) else { return };
+        if r.room.is_sharing(src) {
+            self.forward_video(Kind::Share, src, d, now);
+        }
+    }
+
+    /// Writes a camera's (`sfu` rooms) or a share's frame into the slots that carry it.
+    fn forward_video(&mut self, kind: Kind, src: PeerId, d: MediaData, now: Instant) {
+        let Some(room) = self.peers.get(&src).map(|p| p.room) else { return };
         if !d.contiguous && !d.is_keyframe() {
             // Receivers will decode garbage until the next keyframe: ask now rather than wait for
             // each of them to notice.
-            self.ask_keyframe(src, now);
+            match kind {
+                Kind::Share => self.ask_share_keyframe(src, now),
+                _ => self.ask_keyframe(src, now),
+            }
         }
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         if let Some(r) = self.rooms.get_mut(&room) {
             let key = d.is_keyframe();
-            r.room.targets(Kind::Video, src, (d.time.numer(), d.time.denom(), key), now, &mut targets);
+            r.room.targets(kind, src, (d.time.numer(), d.time.denom(), key), now, &mut targets);
         }
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };
-            let Some(&mid) = l.video_slots.get(slot).filter(|_| l.connected) else { continue };
+            let mids = if kind == Kind::Share { &l.share_slots } else { &l.video_slots };
+            let Some(&mid) = mids.get(slot).filter(|_| l.connected) else { continue };
             let written = l.rtc.writer(mid).and_then(|mut w| {
                 let pt = w.match_params(d.params)?;
                 if let Some(capture) = d.ext_vals.abs_capture_time {
@@ -73,6 +94,38 @@ impl Engine {
             self.mark_dirty(listener);
         }
         self.targets = targets;
+    }
+
+    /// Asks `source`'s screen share for a keyframe, rate-limited as a camera's (see below).
+    pub(crate) fn ask_share_keyframe(&mut self, source: PeerId, now: Instant) {
+        let Some(p) = self.peers.get_mut(&source) else { return };
+        let Some(share) = p.share.filter(|_| p.connected) else { return };
+        if p.share_last_pli.is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL) {
+            p.share_pli_deferred = true;
+            return;
+        }
+        p.share_pli_deferred = false;
+        let asked = p.rtc.writer(share).map(|mut w| w.request_keyframe(None, KeyframeRequestKind::Pli));
+        if let Some(Ok(())) = asked {
+            p.share_last_pli = Some(now);
+            p.counters.keyframe_requests_out += 1;
+            self.mark_dirty(source);
+        }
+    }
+
+    /// Share on or off: others' share slots follow, and new viewers get a keyframe.
+    pub(crate) fn set_sharing(&mut self, peer: PeerId, on: bool, now: Instant) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        let (room, can_share) = (p.room, p.share.is_some());
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        if !can_share || !r.room.set_sharing(peer, on) {
+            return;
+        }
+        tracing::debug!(parent: &r.span, peer, on, "screen share");
+        if on {
+            self.ask_share_keyframe(peer, now);
+        }
+        self.after_room_change(room, None);
     }
 
     /// Asks `source`'s camera for a keyframe (PLI), at most once per [`PLI_INTERVAL`]. A request
@@ -100,6 +153,13 @@ impl Engine {
             return;
         }
         let Some(l) = self.peers.get(&listener) else { return };
+        if let Some(slot) = l.share_slots.iter().position(|m| *m == mid) {
+            let source = self.rooms.get(&l.room).and_then(|r| r.room.slots(listener, Kind::Share).nth(slot).flatten());
+            if let Some(source) = source {
+                self.ask_share_keyframe(source, now);
+            }
+            return;
+        }
         let Some(slot) = l.video_slots.iter().position(|m| *m == mid) else { return };
         let Some(r) = self.rooms.get_mut(&l.room) else { return };
         if r.room.mode().composites_video() {
@@ -125,8 +185,12 @@ impl Engine {
             v.mixer.request_keyframe();
         }
         let sources: Vec<PeerId> = r.room.slots(peer, Kind::Video).flatten().collect();
+        let shares: Vec<PeerId> = r.room.slots(peer, Kind::Share).flatten().collect();
         for source in sources {
             self.ask_keyframe(source, now);
+        }
+        for source in shares {
+            self.ask_share_keyframe(source, now);
         }
     }
 

@@ -33,7 +33,7 @@ mod tests {
     use crate::protocol::RoomMode;
     use crate::rooms::{Out, Rooms, SlotCounts, room_id};
 
-    const SLOTS: SlotCounts = SlotCounts { audio: 5, video: 16 };
+    const SLOTS: SlotCounts = SlotCounts { audio: 5, video: 16, share: 2, share_max_bitrate: 2_500_000 };
     use chat::auth::VoiceGrant;
     use chat::id::Id;
 

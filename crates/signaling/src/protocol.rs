@@ -79,6 +79,10 @@ pub enum ClientMsg {
     Camera {
         on: bool,
     },
+    /// Screen share on or off (the offer's share m-line; see the module docs).
+    Share {
+        on: bool,
+    },
     Leave {},
 }
 
@@ -99,6 +103,8 @@ pub enum SlotKind {
     #[default]
     Audio,
     Video,
+    /// Someone's screen share.
+    Share,
 }
 
 /// Frames from the server.
@@ -120,6 +126,12 @@ pub enum ServerMsg {
         /// Receive video m-lines to offer, at most (hybrid and mcu: 1, the composite).
         #[serde(default)]
         video_slots: usize,
+        /// Receive screen-share m-lines to offer, after the share m-line (every mode).
+        #[serde(default)]
+        share_slots: usize,
+        /// Cap the share's sender at this bitrate (bits/s).
+        #[serde(default)]
+        share_max_bitrate: u32,
         participants: Vec<Participant>,
     },
     Resumed {},
@@ -168,6 +180,9 @@ pub struct Participant {
     /// Deafened themselves: hears nobody.
     #[serde(default)]
     pub self_deaf: bool,
+    /// Sharing a screen.
+    #[serde(default)]
+    pub share: bool,
     pub speaking: bool,
     /// Publishing a camera (offered a camera m-line and has not turned it off).
     #[serde(default)]

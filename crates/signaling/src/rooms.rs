@@ -21,6 +21,8 @@ struct Member {
     self_mute: bool,
     server_mute: bool,
     self_deaf: bool,
+    /// Sharing a screen now (its offer had a share m-line and it said `share {on: true}`).
+    sharing: bool,
     speaking: bool,
     /// Offered a camera m-line (known once negotiated).
     has_camera: bool,
@@ -41,6 +43,7 @@ impl Member {
             self_mute: self.self_mute,
             server_mute: self.server_mute,
             self_deaf: self.self_deaf,
+            share: self.sharing,
             speaking: self.speaking,
             camera: self.has_camera && self.camera_on,
         }
@@ -70,6 +73,8 @@ pub enum Out {
     Mute(PeerId, bool),
     /// Deafen or undeafen the peer in the media engine (it is sent no audio).
     Deaf(PeerId, bool),
+    /// Start or stop forwarding the peer's screen share.
+    Share(PeerId, bool),
     /// Turn the peer's camera on or off in the media engine.
     Camera(PeerId, bool),
     /// Report a voice state to the chat plane.
@@ -90,6 +95,10 @@ pub struct SlotCounts {
     pub audio: usize,
     /// Camera slots of `sfu` rooms; `hybrid` and `mcu` rooms have one, for the composite.
     pub video: usize,
+    /// Screen-share slots, in every mode.
+    pub share: usize,
+    /// The bitrate a screen share is capped at (bits/s), told with the slots.
+    pub share_max_bitrate: u32,
 }
 
 impl SlotCounts {
@@ -97,9 +106,9 @@ impl SlotCounts {
     /// one one video slot (the composite).
     pub fn for_mode(self, mode: RoomMode) -> SlotCounts {
         match mode {
-            RoomMode::Hybrid => SlotCounts { audio: self.audio, video: 1 },
+            RoomMode::Hybrid => SlotCounts { video: 1, ..self },
             RoomMode::Sfu => self,
-            RoomMode::Mcu => SlotCounts { audio: 1, video: 1 },
+            RoomMode::Mcu => SlotCounts { audio: 1, video: 1, ..self },
         }
     }
 }
@@ -160,6 +169,7 @@ impl Rooms {
             self_mute: false,
             server_mute: false,
             self_deaf: false,
+            sharing: false,
             speaking: false,
             has_camera: false,
             camera_on: true,
@@ -196,6 +206,8 @@ impl Rooms {
             mode,
             audio_slots: slots.audio,
             video_slots: slots.video,
+            share_slots: slots.share,
+            share_max_bitrate: slots.share_max_bitrate,
             participants,
         }
     }
@@ -363,6 +375,15 @@ impl Rooms {
         out
     }
 
+    /// Screen share on or off: the engine forwards it (or stops), the room sees who shares.
+    pub fn set_share(&mut self, peer: PeerId, on: bool) -> Vec<Out> {
+        let mut out = self.update(peer, |m| m.sharing = on);
+        if !out.is_empty() {
+            out.insert(0, Out::Share(peer, on));
+        }
+        out
+    }
+
     /// The room's video ended (its compositor failed): everyone is told.
     pub fn video_ended(&mut self, room: RoomId, message: String) -> Vec<Out> {
         self.broadcast(room, None, ServerMsg::VideoEnded { message })
@@ -381,7 +402,13 @@ impl Rooms {
     pub fn current_mute(&self, peer: PeerId) -> Vec<Out> {
         self.members
             .get(&peer)
-            .map(|m| vec![Out::Mute(peer, m.self_mute || m.server_mute), Out::Deaf(peer, m.self_deaf)])
+            .map(|m| {
+                let mut out = vec![Out::Mute(peer, m.self_mute || m.server_mute), Out::Deaf(peer, m.self_deaf)];
+                if m.sharing {
+                    out.push(Out::Share(peer, true));
+                }
+                out
+            })
             .unwrap_or_default()
     }
 
@@ -452,7 +479,11 @@ impl Rooms {
             .map(|s| Slot {
                 mid: s.mid,
                 user_id: s.source.and_then(|s| self.members.get(&s)).map(|m| m.user.to_string()),
-                kind: if s.video { SlotKind::Video } else { SlotKind::Audio },
+                kind: match (s.video, s.share) {
+                    (_, true) => SlotKind::Share,
+                    (true, false) => SlotKind::Video,
+                    (false, false) => SlotKind::Audio,
+                },
             })
             .collect();
         let Some(m) = self.members.get_mut(&peer) else { return Vec::new() };
@@ -478,7 +509,7 @@ mod tests {
     use super::*;
     use crate::protocol::RoomMode;
 
-    const SLOTS: SlotCounts = SlotCounts { audio: 5, video: 16 };
+    const SLOTS: SlotCounts = SlotCounts { audio: 5, video: 16, share: 2, share_max_bitrate: 2_500_000 };
 
     fn grant(user: i64, moderator: bool) -> VoiceGrant {
         VoiceGrant {
@@ -567,7 +598,7 @@ mod tests {
         let t = Instant::now();
         let (a, _) = r.join(&grant(1, false), "s1".into(), RoomMode::Hybrid, SLOTS).unwrap();
         assert!(r.negotiate(a));
-        r.slots(a, vec![SlotInfo { mid: "1".into(), source: None, video: false }]);
+        r.slots(a, vec![SlotInfo { mid: "1".into(), source: None, video: false, share: false }]);
         assert!(r.detach(a, t).is_empty(), "media flows on while the socket is away");
         assert!(r.resume("s1", Id(2), SLOTS).is_none(), "another user's session");
         let (p, out) = r.resume("s1", Id(1), SLOTS).unwrap();

@@ -32,6 +32,10 @@ pub struct VoiceConfig {
     /// Receive video slots clients offer in `sfu` rooms (one camera each); composited rooms ask
     /// for one.
     pub video_slots: usize,
+    /// Receive screen-share slots clients offer (every mode): how many shares one sees at once.
+    pub share_slots: usize,
+    /// A screen share's bitrate cap (kbit/s), told to clients (which set it on their sender).
+    pub share_max_bitrate_kbps: u32,
     /// Runs every room in this mode, whatever its channel says (for benchmarks).
     pub mode: Option<RoomMode>,
     /// The operator's bearer token for `GET /voice/stats` (rooms, peers, addresses, RTTs); unset,
@@ -41,7 +45,12 @@ pub struct VoiceConfig {
 
 impl VoiceConfig {
     pub fn slots(&self) -> SlotCounts {
-        SlotCounts { audio: self.audio_slots, video: self.video_slots }
+        SlotCounts {
+            audio: self.audio_slots,
+            video: self.video_slots,
+            share: self.share_slots,
+            share_max_bitrate: self.share_max_bitrate_kbps.saturating_mul(1000),
+        }
     }
 }
 
@@ -54,6 +63,8 @@ impl Default for VoiceConfig {
             frames_per_minute: 600,
             audio_slots: 5,
             video_slots: 16,
+            share_slots: 2,
+            share_max_bitrate_kbps: 2500,
             mode: None,
             stats_token: None,
         }
@@ -163,6 +174,7 @@ impl Voice {
                 Out::RemovePeer(peer) => self.sfu.remove_peer(peer),
                 Out::Mute(peer, muted) => self.sfu.set_muted(peer, muted),
                 Out::Deaf(peer, deaf) => self.sfu.set_deaf(peer, deaf),
+                Out::Share(peer, on) => self.sfu.set_sharing(peer, on),
                 Out::Camera(peer, on) => self.sfu.set_camera(peer, on),
                 Out::Voice(state) => self.chat.update_voice_state(state),
                 // No subscriber is not an error.

@@ -267,6 +267,10 @@ impl Driver {
                 self.voice.rooms(|r| ((), r.set_camera(peer, on)));
                 return Step::Continue;
             }
+            ClientMsg::Share { on } => {
+                self.voice.rooms(|r| ((), r.set_share(peer, on)));
+                return Step::Continue;
+            }
             ClientMsg::ServerMute { user_id, mute } => {
                 match self.voice.rooms(|r| match r.set_server_mute(peer, &user_id, mute) {
                     Ok(out) => (None, out),
