@@ -96,11 +96,8 @@ fn prepare_inner(
             MediaKind::Audio if send && slots.len() < max_slots => slots.push(mid),
             MediaKind::Video if recv && receives_video && share.is_none() => share = Some(mid),
             MediaKind::Video if recv && camera.is_none() && !receives_video => camera = Some(mid),
-            MediaKind::Video if send && share.is_some() => {
-                if share_slots.len() < max_share_slots {
-                    share_slots.push(mid);
-                }
-            }
+            MediaKind::Video if send && share.is_some() && share_slots.len() < max_share_slots => share_slots.push(mid),
+            MediaKind::Video if send && share.is_some() => {}
             MediaKind::Video if send => {
                 receives_video = true;
                 if video_slots.len() < max_video_slots {
