@@ -322,3 +322,67 @@ async fn a_failed_pipeline_ends_the_video_not_the_call() {
     b.close().await.unwrap();
     running.stop().await.unwrap();
 }
+
+/// A screen share from a webrtc-rs client, in a composited (mcu) room and an sfu one: the others
+/// receive it on a share slot at its own resolution, apart from the composite or the cameras;
+/// stopping it frees the slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_share_reaches_the_others_at_its_own_resolution_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(&dir, &[]);
+    let (tokens, ids, _, guild) = guild(&server.base, 2).await;
+    const SLIDE: [u8; 3] = [240, 240, 240];
+    for mode in ["mcu", "sfu"] {
+        let room = voice_channel(&server.base, &tokens[0], &guild, mode).await;
+        let share =
+            CameraOptions { width: 1280, height: 720, fps: 5, bitrate_kbps: 800, ..CameraOptions::colour(SLIDE) };
+        let sharer = VoiceOptions { share: Some(share), ..camera(RED, TONES[0]) };
+        let a = VoiceClient::join(&server.base, &tokens[0], &room, sharer).await.unwrap();
+        let b = VoiceClient::join(&server.base, &tokens[1], &room, camera(BLUE, TONES[1])).await.unwrap();
+        assert_eq!(b.session().share_slots, 2, "{mode}");
+        let deadline = Instant::now() + T;
+        let mid = loop {
+            if let Some(mid) = b.share_mid_of(&ids[0]) {
+                break mid;
+            }
+            assert!(Instant::now() < deadline, "{mode}: never given the share: {:?}", b.slots());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (_, p) = b
+            .wait_picture(
+                Some(&mid),
+                |p| {
+                    (p.width, p.height) == (1280, 720)
+                        && p.centre_rgb().is_some_and(|c| colour_close(c, SLIDE, TOLERANCE))
+                },
+                T,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: the share at 1280x720: {e:#}"));
+        assert_eq!((p.width, p.height), (1280, 720));
+        // The cameras go on as the mode has them: the composite (mcu) or a's own track (sfu).
+        match mode {
+            "mcu" => wait_composite(&b, 2, &[RED, BLUE]).await,
+            _ => {
+                let deadline = Instant::now() + T;
+                let cam = loop {
+                    if let Some(m) = b.video_mid_of(&ids[0]) {
+                        break m;
+                    }
+                    assert!(Instant::now() < deadline, "sfu: no camera slot: {:?}", b.slots());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
+                assert_ne!(cam, mid);
+                b.wait_colour(Some(&cam), RED, TOLERANCE, T).await.unwrap();
+            }
+        }
+        a.send(signaling::protocol::ClientMsg::Share { on: false }).await.unwrap();
+        let deadline = Instant::now() + T;
+        while b.share_mid_of(&ids[0]).is_some() {
+            assert!(Instant::now() < deadline, "{mode}: the share slot was never freed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+}

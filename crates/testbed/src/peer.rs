@@ -231,6 +231,11 @@ impl Peer {
         self.add_sender("camera", RtpCodecKind::Video, vp8_codec(), MIME_TYPE_VP8).await
     }
 
+    /// Another sendonly VP8 m-line (a screen share), named `name`.
+    pub async fn add_sender_video(&self, name: &str) -> Result<Camera> {
+        self.add_sender(name, RtpCodecKind::Video, vp8_codec(), MIME_TYPE_VP8).await
+    }
+
     async fn add_sender(
         &self,
         name: &str,

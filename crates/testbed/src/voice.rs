@@ -45,6 +45,12 @@ pub struct VoiceOptions {
     pub camera: Option<CameraOptions>,
     /// Receive video slots to offer; `None` takes `ready.video_slots`, `Some(0)` receives no video.
     pub video_slots: Option<usize>,
+    /// Share a screen: a second sendonly VP8 m-line after the receive video ones, its frames drawn
+    /// as a camera's, and `share {on: true}` once connected; `None`: no share m-line.
+    pub share: Option<CameraOptions>,
+    /// Receive share slots to offer; `None` takes `ready.share_slots` (none when receiving no
+    /// video at all).
+    pub share_slots: Option<usize>,
     /// Bound on each network step: HTTP, WebSocket, each awaited message, ICE+DTLS connect.
     pub timeout: Duration,
     /// Decode what arrives, or only count it (load clients); tones and colours to watch for.
@@ -68,6 +74,8 @@ impl Default for VoiceOptions {
             send: true,
             camera: None,
             video_slots: None,
+            share: None,
+            share_slots: None,
             timeout: Duration::from_secs(10),
             receive: ReceiveOptions::default(),
             replay_audio: false,
@@ -98,6 +106,8 @@ pub struct VoiceSession {
     pub audio_slots: usize,
     /// Receive video m-lines the server allows (what was offered may be fewer).
     pub video_slots: usize,
+    /// Receive share m-lines the server allows.
+    pub share_slots: usize,
     /// The room as `ready` described it.
     pub participants: Vec<Participant>,
     /// When the voice WebSocket started opening (join time runs from here), when `ready`, the
@@ -178,7 +188,17 @@ impl VoiceClient {
         outbox.send(&ClientMsg::Identify { token: voice_token.to_string() }).await?;
         let ready =
             events.wait_for(|m| matches!(m, ServerMsg::Ready { .. }), opts.timeout).await.context("awaiting ready")?;
-        let ServerMsg::Ready { session_id, user_id, room_id, mode, audio_slots, video_slots, participants, .. } = ready
+        let ServerMsg::Ready {
+            session_id,
+            user_id,
+            room_id,
+            mode,
+            audio_slots,
+            video_slots,
+            share_slots,
+            participants,
+            ..
+        } = ready
         else {
             bail!("awaited ready, got {ready:?}");
         };
@@ -191,6 +211,7 @@ impl VoiceClient {
             mode,
             audio_slots,
             video_slots,
+            share_slots,
             participants,
             ws_opening_at,
             ready_at: Instant::now(),
@@ -228,7 +249,18 @@ impl VoiceClient {
             Some(_) => Some(self.peer.add_camera().await?),
             None => None,
         };
-        self.peer.add_video_recv_slots(opts.video_slots.unwrap_or(self.session.video_slots)).await?;
+        let video_slots = opts.video_slots.unwrap_or(self.session.video_slots);
+        self.peer.add_video_recv_slots(video_slots).await?;
+        // The share m-line after the receive video ones, then others' shares: the protocol's
+        // order. It is offered whenever shares are received (as a browser does: silent until the
+        // user shares), since the server tells share slots by their place after it.
+        let share_slots = opts.share_slots.unwrap_or(if video_slots == 0 { 0 } else { self.session.share_slots });
+        let share = if opts.share.is_some() || share_slots > 0 {
+            Some(self.peer.add_sender_video("share").await?)
+        } else {
+            None
+        };
+        self.peer.add_video_recv_slots(share_slots).await?;
         if let Some(tracks) = self.peer.take_tracks() {
             let video = Some(self.video.clone());
             self.tasks.push(spawn_av_listeners(self.peer.pc.clone(), tracks, self.listener.clone(), video));
@@ -261,6 +293,12 @@ impl VoiceClient {
         }
         if let (Some(camera), Some(camera_opts)) = (camera, &opts.camera) {
             self.tasks.push(spawn_camera(camera, camera_opts.clone(), self.camera_ctl.clone()));
+        }
+        if let (Some(share), Some(share_opts)) = (share, &opts.share) {
+            let ctl = Arc::new(CameraControl::new(share_opts.colour));
+            ctl.capture_time.store(capture, Ordering::Relaxed);
+            self.tasks.push(spawn_camera(share, share_opts.clone(), ctl));
+            self.send(ClientMsg::Share { on: true }).await?;
         }
         Ok(())
     }

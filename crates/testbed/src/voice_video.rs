@@ -69,6 +69,14 @@ impl VoiceClient {
             .map(|s| s.mid)
     }
 
+    /// The share slot (mid) currently carrying `user_id`'s screen share.
+    pub fn share_mid_of(&self, user_id: &str) -> Option<String> {
+        self.slots()
+            .into_iter()
+            .find(|s| s.kind == signaling::protocol::SlotKind::Share && s.user_id.as_deref() == Some(user_id))
+            .map(|s| s.mid)
+    }
+
     /// Why the room's video ended, if the server said so (`video_ended`).
     pub fn video_ended(&self) -> Option<String> {
         self.events.video_ended()

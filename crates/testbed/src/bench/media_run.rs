@@ -40,6 +40,8 @@ const MAX_ERRORS: usize = 5;
 pub struct Role {
     pub mic: bool,
     pub camera: bool,
+    /// Shares a screen (see `MediaSweep::share`).
+    pub share: bool,
     pub decoder: bool,
     pub probe: bool,
 }
@@ -48,7 +50,8 @@ pub fn role(sweep: &MediaSweep, n: usize, p: usize) -> Role {
     let mics = (n as f64 * sweep.mic_share).ceil() as usize;
     let cameras = (n as f64 * sweep.camera_share).round() as usize;
     let decoders = sweep.decoders_per_room.clamp(1, n - 1);
-    Role { mic: p < mics, camera: p < cameras, decoder: p >= n - decoders, probe: p == 0 && mics > 0 }
+    let share = sweep.share.is_some() && p == 1.min(n - 1);
+    Role { mic: p < mics, camera: p < cameras, share, decoder: p >= n - decoders, probe: p == 0 && mics > 0 }
 }
 
 /// A tone for non-probe speaker `k`: 300-3000 Hz, integer Hz, ≥ 150 Hz from the probe's tones.
@@ -82,6 +85,17 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
         replay: !role.probe,
         ..CameraOptions::default()
     });
+    // A slide: near-white, a little noise (the cursor, a clock), replayed like the cameras.
+    let share = sweep.share.as_ref().filter(|_| role.share).map(|s| CameraOptions {
+        colour: [235, 235, 235],
+        width: s.width,
+        height: s.height,
+        fps: s.fps,
+        bitrate_kbps: s.bitrate_kbps,
+        noise: s.noise,
+        replay: true,
+        ..CameraOptions::default()
+    });
     let receive = ReceiveOptions {
         decode: role.decoder,
         watch_tones: role.decoder.then_some(PROBE_TONES),
@@ -95,6 +109,8 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
         video_slots: (sweep.camera_share == 0.0).then_some(0),
         send: role.mic,
         camera,
+        share,
+        share_slots: None,
         timeout: JOIN_TIMEOUT,
         receive,
         replay_audio: true,
@@ -108,7 +124,8 @@ fn options(sweep: &MediaSweep, role: Role, p: usize) -> VoiceOptions {
 async fn prepare_camera_loops(sweep: &MediaSweep, participants: usize) -> Result<()> {
     for p in 0..participants {
         let role = role(sweep, participants, p);
-        if let Some(camera) = options(sweep, role, p).camera.filter(|c| c.replay) {
+        let opts = options(sweep, role, p);
+        for camera in [opts.camera, opts.share].into_iter().flatten().filter(|c| c.replay) {
             crate::camera_loop::get(&camera, camera.colour).await.context("encoding a camera loop")?;
         }
     }

@@ -118,6 +118,10 @@ pub struct MediaSweep {
     pub decoders_per_room: usize,
     #[serde(default)]
     pub camera: CameraSettings,
+    /// One participant of each room (the second: the first is the latency probe) also shares a
+    /// screen of these settings, forwarded at its own resolution in every mode.
+    #[serde(default)]
+    pub share: Option<CameraSettings>,
     /// Audio slots each client offers (`last_n` of the server caps them); default: as ready says.
     #[serde(default)]
     pub audio_slots: Option<usize>,
