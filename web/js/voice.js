@@ -4,7 +4,9 @@
 // Emits 'change' whenever anything a view shows changed, and 'ended' ({detail: message | null}).
 
 import { post } from './api.js';
-import { audioConstraints, prefs, route, savePrefs, videoConstraints } from './devices.js';
+import { audioConstraints, prefs, route, videoConstraints } from './devices.js';
+import * as local from './voice_local.js';
+import * as share from './voice_share.js';
 
 const CONNECT_TIMEOUT_MS = 10000;
 const RESUME_WINDOW_MS = 25000;
@@ -283,121 +285,17 @@ export class VoiceSession extends EventTarget {
     this.change();
   }
 
-  /** Shares a screen or window (with its audio when the browser offers it, mixed into what the
-   *  microphone sends), or stops. */
-  async toggleShare() {
-    if (this.sharing) return this.stopShare();
-    const t = this.shareTransceiver;
-    if (!t || !navigator.mediaDevices?.getDisplayMedia) {
-      this.notice = 'Screen sharing is not available in this call or browser.';
-      return this.change();
-    }
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: true });
-    } catch (e) {
-      if (e.name !== 'NotAllowedError') this.notice = `Screen sharing could not start (${e.name}).`;
-      return this.change();
-    }
-    if (this.status === 'ended') return stream.getTracks().forEach((x) => x.stop());
-    const [video] = stream.getVideoTracks();
-    video.contentHint = 'detail'; // text stays sharp: lower the frame rate before the resolution
-    video.addEventListener('ended', () => this.stopShare());
-    await t.sender.replaceTrack(video);
-    const params = t.sender.getParameters();
-    if (!params.encodings?.length) params.encodings = [{}];
-    params.encodings[0].maxBitrate = this.shareMaxBitrate;
-    params.degradationPreference = 'maintain-resolution';
-    await t.sender.setParameters(params).catch(() => {});
-    this.shareStream = stream;
-    this.sharing = true;
-    const [audio] = stream.getAudioTracks();
-    if (audio) await this.mixIn(audio);
-    this.send('share', { on: true });
-    this.change();
-  }
-
-  async stopShare() {
-    if (!this.sharing) return;
-    this.sharing = false;
-    for (const x of this.shareStream?.getTracks() ?? []) x.stop();
-    this.shareStream = null;
-    await this.shareTransceiver?.sender.replaceTrack(null).catch(() => {});
-    await this.mixIn(null);
-    this.send('share', { on: false });
-    this.change();
-  }
-
-  /** Sends the microphone mixed with `extra` (a shared tab's audio), or the microphone alone. */
-  async mixIn(extra) {
-    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio');
-    const [mic] = this.local?.getAudioTracks() ?? [];
-    this.mix?.ctx.close();
-    this.mix = null;
-    if (!sender || !mic) return;
-    if (!extra) return sender.replaceTrack(mic);
-    const ctx = new AudioContext();
-    const out = ctx.createMediaStreamDestination();
-    for (const t of [mic, extra]) ctx.createMediaStreamSource(new MediaStream([t])).connect(out);
-    this.mix = { ctx, extra };
-    await sender.replaceTrack(out.stream.getAudioTracks()[0]);
-  }
-
-  watch(userId, on) {
-    if (on) this.watching.add(userId);
-    else this.watching.delete(userId);
-    this.change();
-  }
-
-  /** Uses another microphone or camera without leaving: the new track replaces the old on the
-   *  same sender, so nothing is renegotiated. */
-  async switchDevice(kind, deviceId) {
-    savePrefs({ [kind === 'audio' ? 'mic' : 'camera']: deviceId });
-    if (!this.local) return;
-    const constraints = kind === 'audio' ? { audio: audioConstraints() } : { video: videoConstraints() };
-    const fresh = await navigator.mediaDevices.getUserMedia(constraints);
-    const [track] = kind === 'audio' ? fresh.getAudioTracks() : fresh.getVideoTracks();
-    const [old] = kind === 'audio' ? this.local.getAudioTracks() : this.local.getVideoTracks();
-    const sender = this.pc?.getSenders().find((s) => s.track === old || (old == null && s.track?.kind === kind));
-    if (sender) await sender.replaceTrack(track);
-    if (old) {
-      this.local.removeTrack(old);
-      old.stop();
-    }
-    this.local.addTrack(track);
-    if (kind === 'audio' && this.mix) await this.mixIn(this.mix.extra); // the share's audio, with the new microphone
-    if (kind === 'audio') this.applyPtt();
-    else track.enabled = this.camera;
-    this.change();
-  }
-
-  /** Noise suppression and echo cancellation, applied to the live microphone. */
-  async setProcessing(change) {
-    savePrefs(change);
-    const [mic] = this.local?.getAudioTracks() ?? [];
-    await mic?.applyConstraints(audioConstraints()).catch(() => {});
-    this.change();
-  }
-
-  async setSpeaker(id) {
-    savePrefs({ speaker: id });
-    await Promise.all([...this.audioEls.values()].map((el) => route(el, id)));
-  }
-
-  /** The volume chosen for a participant (0–1), applied to whichever slot carries them. */
-  setVolume(userId, volume) {
-    const p = prefs();
-    savePrefs({ volumes: { ...p.volumes, [userId]: volume } });
-    this.applyVolumes();
-  }
-
-  applyVolumes() {
-    const { volumes } = prefs();
-    for (const [mid, el] of this.audioEls) {
-      const user = this.slots.get(mid)?.user_id;
-      el.volume = Math.min(1, Math.max(0, user != null ? volumes[user] ?? 1 : 1));
-    }
-  }
+  // Local media (devices, processing, push-to-talk, volumes) and the screen share live in
+  // voice_local.js and voice_share.js; these delegate so views call the session.
+  toggleShare() { return share.toggleShare(this); }
+  stopShare() { return share.stopShare(this); }
+  mixIn(extra) { return share.mixIn(this, extra); }
+  watch(userId, on) { return share.watch(this, userId, on); }
+  switchDevice(kind, id) { return local.switchDevice(this, kind, id); }
+  setProcessing(change) { return local.setProcessing(this, change); }
+  setSpeaker(id) { return local.setSpeaker(this, id); }
+  setVolume(userId, volume) { return local.setVolume(this, userId, volume); }
+  applyVolumes() { return local.applyVolumes(this); }
 
   toggleCamera() {
     const [cam] = this.local?.getVideoTracks() ?? [];
