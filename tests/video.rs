@@ -360,6 +360,19 @@ async fn a_screen_share_reaches_the_others_at_its_own_resolution_in_every_mode()
             .await
             .unwrap_or_else(|e| panic!("{mode}: the share at 1280x720: {e:#}"));
         assert_eq!((p.width, p.height), (1280, 720));
+        // A receiver that lost the picture asks for a keyframe: the server relays it to the sharer
+        // (its own keyframes come every 30 s here), and a keyframe follows on the share slot.
+        let keyframes = |c: &VoiceClient| {
+            c.video_tracks().iter().find(|t| t.mid.as_deref() == Some(mid.as_str())).map_or(0, |t| t.keyframes)
+        };
+        let k0 = keyframes(&b);
+        tokio::time::sleep(Duration::from_millis(400)).await; // past the per-source PLI interval
+        b.request_keyframe(&mid).await.unwrap();
+        let deadline = Instant::now() + T;
+        while keyframes(&b) <= k0 {
+            assert!(Instant::now() < deadline, "{mode}: no keyframe after a PLI on the share slot");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // The cameras go on as the mode has them: the composite (mcu) or a's own track (sfu).
         match mode {
             "mcu" => wait_composite(&b, 2, &[RED, BLUE]).await,

@@ -260,6 +260,13 @@ test('before joining: who is in and the mode in plain words; deafen, a switched 
   await receivesAudio(alice);
   await alice.waitForFunction((id) => window.confab.voice().participants.size === 2
     && document.querySelectorAll(`#voice-people .person[data-user="${id}"]`).length === 1, ids.bob);
+  // The media path lost after it worked (a network change): a fresh join, by itself, no ghost.
+  const oldSession = await bob.evaluate(() => window.confab.voice().sessionId);
+  await bob.evaluate(() => window.confab.voice().mediaFailed());
+  await bob.waitForFunction((old) => window.confab.voice()?.status === 'connected' && window.confab.voice().sessionId !== old, oldSession, { timeout: 20000 });
+  await receivesAudio(alice);
+  await alice.waitForFunction((id) => window.confab.voice().participants.size === 2
+    && document.querySelectorAll(`#voice-people .person[data-user="${id}"]`).length === 1, ids.bob);
   await leaveVoice(bob);
   await leaveVoice(alice);
 });
