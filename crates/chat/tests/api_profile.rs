@@ -93,6 +93,21 @@ async fn flows(server: TestServer) {
     let (st, me) = alice.call(Method::DELETE, "/api/users/@me/avatar", None).await;
     assert_eq!((st, me["avatar"].clone()), (StatusCode::OK, Value::Null));
 
+    // A DM partner who shares no server any more still hears of the change.
+    let carol = server.user("carol").await;
+    let (g2, _, _) = alice.guild("g2").await;
+    alice.invite(&g2, &carol).await;
+    let (st, _) = carol.post("/api/users/@me/channels", json!({ "recipients": [alice.id] })).await;
+    assert!(st.is_success(), "{st}");
+    assert_eq!(
+        carol.call(Method::DELETE, &format!("/api/users/@me/guilds/{g2}"), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (mut carol_gw, _) = Gateway::identify(&server, carol.token.as_deref().unwrap()).await;
+    alice.call(Method::PATCH, "/api/users/@me", Some(json!({ "display_name": "Al" }))).await;
+    let e = carol_gw.recv_event("USER_UPDATE").await;
+    assert_eq!((e["d"]["id"].clone(), e["d"]["display_name"].clone()), (json!(alice.id), json!("Al")));
+
     // Log out everywhere: every login and socket of alice ends; bob's do not.
     let (_, second) = Client::anonymous(&server)
         .post("/api/auth/login", json!({ "username": "alice", "password": "password-alice" }))

@@ -1,6 +1,6 @@
 //! `PATCH /api/users/@me` `{display_name}` → the caller's user: sets the name others see instead
 //! of the username (1–32 characters; `null` or empty clears it). USER_UPDATE goes to the caller's
-//! sessions and to every guild they are in.
+//! sessions, to every guild they are in, and to the people they have DMs with.
 
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json};
@@ -34,11 +34,26 @@ pub async fn handler(State(app): State<App>, caller: Caller, Json(body): Json<Bo
     Ok(axum::Json(me))
 }
 
-/// Tells the user's sessions and their guilds what they look like now (USER_UPDATE).
+/// Tells the user's sessions, their guilds and their DM partners what they look like now
+/// (USER_UPDATE; someone in both hears it twice, which applies the same change twice).
 pub async fn announce(app: &App, user: &User) -> ApiResult<()> {
     app.publish(Topic::User(user.id), "USER_UPDATE", user);
     for g in app.store.guilds.guilds_of(user.id).await? {
         app.publish(Topic::Guild(g.id), "USER_UPDATE", user);
+    }
+    let mut partners: Vec<crate::id::Id> = app
+        .store
+        .dms
+        .dms_of(user.id)
+        .await?
+        .iter()
+        .flat_map(|d| d.recipients.iter().map(|r| r.id))
+        .filter(|id| *id != user.id)
+        .collect();
+    partners.sort_unstable();
+    partners.dedup();
+    for p in partners {
+        app.publish(Topic::User(p), "USER_UPDATE", user);
     }
     Ok(())
 }
