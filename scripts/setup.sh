@@ -39,6 +39,7 @@ DEBIAN_PACKAGES=(
     nodejs
     ffmpeg
     nginx-light
+    nats-server
 )
 
 MIN_RUST="1.95"

@@ -23,6 +23,8 @@ pub struct Config {
     pub voice: signaling::VoiceConfig,
     pub video: VideoConfig,
     pub live: LiveConfig,
+    /// Many nodes as one service (NATS + Postgres); off unless `nats_url` is set.
+    pub cluster: cluster::ClusterConfig,
 }
 
 /// Live streaming: RTMP ingest and LL-HLS.
@@ -167,11 +169,12 @@ impl Default for Config {
             voice: signaling::VoiceConfig::default(),
             live: LiveConfig::default(),
             video: VideoConfig::default(),
+            cluster: cluster::ClusterConfig::default(),
         }
     }
 }
 
-const SECTIONS: &[&str] = &["chat", "media", "voice", "video", "live"];
+const SECTIONS: &[&str] = &["chat", "media", "voice", "video", "live", "cluster"];
 /// Settings without a default value: absent from the serialised defaults, known all the same.
 const OPTIONAL: &[(&str, &str)] =
     &[("media", "public_ip"), ("voice", "mode"), ("voice", "stats_token"), ("chat", "voice_token_secret")];
@@ -282,6 +285,27 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn cluster_settings_from_env() {
+        let (c, _) = Config::load(
+            None,
+            env(&[
+                ("CONFAB_CLUSTER_NATS_URL", "nats://127.0.0.1:4222"),
+                ("CONFAB_CLUSTER_ROLES", "api, gateway"),
+                ("CONFAB_CLUSTER_NODE_ID", "edge-1"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.cluster.enabled());
+        assert_eq!(c.cluster.roles, vec![cluster::Role::Api, cluster::Role::Gateway]);
+        assert!(c.cluster.serves(cluster::Role::Gateway) && !c.cluster.serves(cluster::Role::Media));
+        assert_eq!(c.cluster.check(), Ok(()));
+        let bad = Config::load(None, env(&[("CONFAB_CLUSTER_ROLES", "api,chat")]));
+        assert!(format!("{:#}", bad.unwrap_err()).contains("unknown role \"chat\""));
+        let (single, _) = Config::load(None, env(&[])).unwrap();
+        assert!(!single.cluster.enabled() && single.cluster.serves(cluster::Role::Media), "one node serves all");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Running {
     pub voice: Voice,
     /// The rooms' video compositors and audio mixes.
     pub mixers: Arc<McuMixers>,
+    /// This node's view of the cluster (`None`: a single-process server).
+    pub cluster: Option<cluster::Cluster>,
     sfu: Sfu,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -69,24 +71,54 @@ impl Running {
             mcu::check_elements(elements.copied()).context("WHIP and WHEP cannot run")?;
         }
         let mixers = Arc::new(McuMixers::new(compositor));
+        let clustered = cfg.cluster.enabled();
+        if clustered && !cfg.database_url.starts_with("postgres") {
+            anyhow::bail!(
+                "[cluster] nats_url is set but database_url is {}: the nodes of a cluster share one \
+                 Postgres store (postgres://…); SQLite is one process's",
+                redact(&cfg.database_url)
+            );
+        }
+        let joined = match clustered {
+            true => Some(cluster::Cluster::connect(&cfg.cluster).await.context("joining the cluster")?),
+            false => None,
+        };
         let store = open_store(cfg).await?;
         let listener =
             tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
         let http = listener.local_addr()?;
         tracing::info!(store = store.backend(), database = %redact(&cfg.database_url), "store ready");
-        let app = App::new(store, chat_config(cfg));
+        let mut chat_cfg = chat_config(cfg);
+        let app = match &joined {
+            Some(j) => {
+                // Ids carry the leased worker number, so no two live nodes mint the same id.
+                chat_cfg.node_id = j.worker;
+                let broker = j.broker.clone();
+                App::with_broker(store, chat_cfg, move |_| broker)
+            }
+            None => App::new(store, chat_cfg),
+        };
         let (sfu, events) = Sfu::start(sfu_config(&cfg.media)?, Some(mixers.clone() as Arc<dyn sfu::Mixers>))
             .await
             .with_context(|| format!("binding media UDP {}", cfg.media.bind))?;
         let udp = sfu.local_addr();
         tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
         let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
-        let live = crate::live::start(&cfg.live, &app, cfg.live.whip.then_some(&sfu)).await?;
-        let mut router = chat::server::router(&app)
-            .merge(signaling::router(&voice))
-            .merge(live::http::router(live.streams.clone()))
-            .merge(crate::web::router());
-        if cfg.live.whip {
+        let serves = |role| cfg.cluster.serves(role);
+        let mut live_cfg = cfg.live.clone();
+        if !serves(cluster::Role::Live) {
+            (live_cfg.rtmp_bind, live_cfg.whip) = (String::new(), false);
+        }
+        let live = crate::live::start(&live_cfg, &app, live_cfg.whip.then_some(&sfu)).await?;
+        let mut router = chat::server::router_for(&app, serves(cluster::Role::Api), serves(cluster::Role::Gateway))
+            .merge(live::http::router(live.streams.clone()));
+        if serves(cluster::Role::Api) {
+            router = router.merge(crate::web::router());
+        }
+        if serves(cluster::Role::Media) {
+            router = router.merge(signaling::router(&voice));
+        }
+        if live_cfg.whip {
             router = router.merge(crate::whip::router(Whip::new(&app, &sfu, &live, cfg.live.max_ingest_kbps)));
         }
         let (stop, stopped) = oneshot::channel::<()>();
@@ -94,7 +126,11 @@ impl Running {
             let _ = stopped.await;
         }));
         tracing::info!("confab listening on http://{http}");
-        Ok(Running { http, udp, rtmp: live.rtmp, app, voice, mixers, sfu, stop: Some(stop), task })
+        let cluster = joined.map(|j| {
+            let info = node_info(cfg, &j.node, http, &app, &sfu, &voice, &live.streams);
+            j.start(app.clone(), info)
+        });
+        Ok(Running { http, udp, rtmp: live.rtmp, app, voice, mixers, cluster, sfu, stop: Some(stop), task })
     }
 
     /// Serves until `signal` resolves (or the server fails), then stops gracefully.
@@ -116,9 +152,45 @@ impl Running {
         }
         let res = (&mut self.task).await;
         self.sfu.shutdown();
+        if let Some(c) = &self.cluster {
+            c.stop().await;
+        }
         res.context("server task")?.context("serving")?;
         tracing::info!("shut down cleanly");
         Ok(())
+    }
+}
+
+/// What this node tells the cluster of itself each heartbeat.
+fn node_info(
+    cfg: &Config,
+    node: &str,
+    http: SocketAddr,
+    app: &App,
+    sfu: &Sfu,
+    voice: &Voice,
+    streams: &Arc<live::hub::Streams>,
+) -> impl Fn() -> cluster::membership::NodeInfo + Send + Sync + 'static {
+    let c = &cfg.cluster;
+    let advertise = if c.advertise_http.is_empty() { format!("http://{http}") } else { c.advertise_http.clone() };
+    let media = c.serves(cluster::Role::Media).then(|| sfu.advertised_addr().to_string());
+    let (roles, app, voice, streams, node) =
+        (c.roles.clone(), app.clone(), voice.clone(), streams.clone(), node.to_string());
+    move || {
+        let (peers, rooms) = voice.counts();
+        cluster::membership::NodeInfo {
+            id: node.clone(),
+            roles: roles.clone(),
+            http: advertise.clone(),
+            media: media.clone(),
+            load: cluster::membership::Load {
+                sessions: app.hub.session_count() as u64,
+                peers: peers as u64,
+                rooms: rooms as u64,
+                streams: streams.count() as u64,
+                cpu: 0.0,
+            },
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::auth::{Cooldowns, LoginWatch, Passwords, RateLimiter, VoiceTokens};
 use crate::config::ChatConfig;
-use crate::gateway::broker::{Broker, LocalBroker};
+use crate::gateway::broker::{Broker, Forget, LocalBroker, Notice};
 use crate::gateway::hub::{Hub, HubConfig, Topic};
 use crate::gateway::presence::PresenceBatch;
 use crate::gateway::protocol::{Event, Status};
@@ -52,11 +52,13 @@ pub struct Inner {
     /// Logins, channels and memberships, as the last store reads said (see [`crate::cache`]).
     pub caches: crate::cache::Caches,
     /// Presence changes waiting for the next flush (see [`App::publish_presence`]).
-    presence: Mutex<PresenceBatch>,
+    pub(crate) presence: Mutex<PresenceBatch>,
     /// Logins with live connections, their expiries, and recent revocations.
     pub logins: Mutex<LoginWatch>,
-    revocations: broadcast::Sender<Revoked>,
-    ejections: broadcast::Sender<Ejection>,
+    pub(crate) revocations: broadcast::Sender<Revoked>,
+    pub(crate) ejections: broadcast::Sender<Ejection>,
+    /// Presence on the other nodes of a cluster (empty on one node).
+    pub(crate) roster: Mutex<crate::gateway::roster::Roster>,
 }
 
 /// Voice participants the chat plane removed (kicked, banned, their channel or guild deleted): the
@@ -92,8 +94,13 @@ impl std::ops::Deref for App {
 
 impl App {
     pub fn new(store: Store, cfg: ChatConfig) -> App {
+        App::with_broker(store, cfg, |hub| Arc::new(LocalBroker::new(hub)))
+    }
+
+    /// A chat plane whose events leave through the broker `make` builds on the hub (the cluster's).
+    pub fn with_broker(store: Store, cfg: ChatConfig, make: impl FnOnce(Arc<Hub>) -> Arc<dyn Broker>) -> App {
         let hub = Arc::new(Hub::new(HubConfig { replay: cfg.replay_buffer, resume_window: cfg.resume_window() }));
-        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new(hub.clone()));
+        let broker = make(hub.clone());
         let voice_secret = match &cfg.voice_token_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => crate::auth::new_token().into_bytes(),
@@ -128,6 +135,7 @@ impl App {
             logins: Mutex::default(),
             revocations: broadcast::Sender::new(REVOCATION_BACKLOG),
             ejections: broadcast::Sender::new(REVOCATION_BACKLOG),
+            roster: Mutex::default(),
         }))
     }
 
@@ -144,7 +152,7 @@ impl App {
         }
     }
 
-    fn login_watch(&self) -> std::sync::MutexGuard<'_, LoginWatch> {
+    pub(crate) fn login_watch(&self) -> std::sync::MutexGuard<'_, LoginWatch> {
         self.logins.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -160,17 +168,11 @@ impl App {
         self.login_watch().is_revoked(login)
     }
 
-    /// Ends every connection identified with `login`: gateway sessions close with 4004 (their users
-    /// may go offline) and voice sessions are told through [`App::subscribe_revocations`]. Call it
-    /// after the login is gone from the store.
+    /// Ends every connection identified with `login`, on every node: gateway sessions close with
+    /// 4004 (their users may go offline) and voice sessions are told through
+    /// [`App::subscribe_revocations`]. Call it after the login is gone from the store.
     pub fn revoke_login(&self, login: &str, user: Id) {
-        self.login_watch().revoked(login, Instant::now());
-        self.caches.forget_login(login);
-        for gone in self.hub.revoke(login) {
-            self.publish_presence(gone.user, Status::Offline, &gone.guilds);
-        }
-        // No subscriber is not an error.
-        let _ = self.revocations.send(Revoked { user, login: login.to_string() });
+        self.tell(Notice::Revoked(Revoked { user, login: login.to_string() }));
     }
 
     /// The RTMP ingest's base URL, for `POST …/stream-key` (set by the live engine at start).
@@ -239,19 +241,18 @@ impl App {
         self.ejections.subscribe()
     }
 
-    /// Ends voice sessions (see [`Ejection`]).
+    /// Ends voice sessions (see [`Ejection`]), on every node.
     pub fn eject(&self, e: Ejection) {
-        // No subscriber (no voice gateway) is not an error.
-        let _ = self.ejections.send(e);
+        self.tell(Notice::Ejected(e));
     }
 
     /// After the store took `user` out of `guild` (they left, were kicked or banned): the guild
     /// hears GUILD_MEMBER_REMOVE, the user's sessions GUILD_DELETE and nothing more of it, and
     /// their voice sessions there end, all at once.
     pub fn member_removed(&self, guild: Id, user: Id) {
-        self.caches.forget_member(guild, user);
-        self.hub.leave_topic(user, Topic::Guild(guild));
-        self.hub.leave_topic(user, Topic::Presence(guild));
+        self.forget(Forget::Member(guild, user));
+        self.leave_topic(user, Topic::Guild(guild));
+        self.leave_topic(user, Topic::Presence(guild));
         self.publish(Topic::Guild(guild), "GUILD_MEMBER_REMOVE", &json!({ "guild_id": guild, "user_id": user }));
         self.publish(Topic::User(user), "GUILD_DELETE", &json!({ "id": guild }));
         self.eject(Ejection { guild, user: Some(user), channel: None });
@@ -286,8 +287,14 @@ impl App {
     }
 
     /// Tells the user's guilds about their status, at the next flush (within [`PRESENCE_FLUSH`]),
-    /// coalesced with the other changes in the guild.
+    /// coalesced with the other changes in the guild. Called on this node's changes: the other
+    /// nodes hear of them, and a user still online on another node is not shown offline.
     pub fn publish_presence(&self, user: Id, status: Status, guilds: &[Id]) {
+        let here = self.hub.status(user);
+        self.broker.announce(&Notice::Presence { user, status: (here != Status::Offline).then_some(here) });
+        if status == Status::Offline && self.status(user) != Status::Offline {
+            return;
+        }
         self.presence.lock().unwrap_or_else(|p| p.into_inner()).push(user, status, guilds);
     }
 

@@ -39,6 +39,7 @@ pub mod config;
 pub mod gateway;
 pub mod id;
 pub mod listener;
+pub mod notices;
 pub mod perms;
 pub mod server;
 pub mod store;

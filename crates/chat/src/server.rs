@@ -10,10 +10,16 @@ use tokio::net::TcpListener;
 
 /// `/api/*` and `/gateway`, with state applied. Compose more routes onto it with `merge`.
 pub fn router(app: &App) -> Router {
-    crate::api::router(app)
-        .route("/gateway", get(crate::gateway::socket::handler))
-        .fallback(crate::api::unknown_route)
-        .with_state(app.clone())
+    router_for(app, true, true)
+}
+
+/// The HTTP API, the gateway, or both (a cluster node may serve one of them only).
+pub fn router_for(app: &App, api: bool, gateway: bool) -> Router {
+    let mut r = if api { crate::api::router(app) } else { Router::new() };
+    if gateway {
+        r = r.route("/gateway", get(crate::gateway::socket::handler));
+    }
+    r.fallback(crate::api::unknown_route).with_state(app.clone())
 }
 
 /// Serves `router` (normally [`router`] plus whatever the binary adds) on `listener` until

@@ -4,11 +4,11 @@
 //! of media.
 
 use crate::id::Id;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamPhase {
     /// Nothing published yet (or since the server started).
@@ -19,7 +19,7 @@ pub enum StreamPhase {
     Ended,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamState {
     pub guild_id: Id,
     pub channel_id: Id,

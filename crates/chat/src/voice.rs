@@ -4,11 +4,11 @@
 //! presence lives here, nothing of media.
 
 use crate::id::Id;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoiceState {
     pub guild_id: Id,
     /// `None` once the user left voice.

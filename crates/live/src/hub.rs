@@ -219,6 +219,11 @@ impl Streams {
         self.map().insert(id.to_string(), Arc::new(stream));
     }
 
+    /// Streams held (being published, or ended and still served).
+    pub fn count(&self) -> usize {
+        self.map().len()
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Stream>> {
         self.map().get(id).cloned()
     }

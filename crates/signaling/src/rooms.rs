@@ -132,6 +132,13 @@ pub struct Rooms {
     next_peer: PeerId,
 }
 
+impl Rooms {
+    /// Participants and rooms, for the node's load.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.members.len(), self.rooms.len())
+    }
+}
+
 pub fn room_id(room: Id) -> RoomId {
     room.0 as RoomId
 }

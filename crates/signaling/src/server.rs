@@ -136,6 +136,11 @@ impl Voice {
 
     /// Room events (joins, leaves, speaking) from now on, for in-process observers. A subscriber
     /// that falls `EVENT_BACKLOG` (1024) events behind gets `Lagged` and skips ahead.
+    /// Participants and rooms on this node.
+    pub fn counts(&self) -> (usize, usize) {
+        self.rooms(|r| (r.counts(), Vec::new()))
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<VoiceEvent> {
         self.events.subscribe()
     }

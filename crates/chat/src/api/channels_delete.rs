@@ -7,6 +7,7 @@ use super::audit::{action, record};
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Path};
 use crate::app::{App, Ejection};
+use crate::gateway::broker::Forget;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
 use crate::perms::Permissions;
@@ -22,7 +23,7 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path
     if !app.store.channels.delete_channel(channel).await? {
         return Err(ApiError::not_found(code::UNKNOWN_CHANNEL, "channel"));
     }
-    app.caches.forget_channel(channel);
+    app.forget(Forget::Channel(channel));
     app.eject(Ejection { guild, user: None, channel: Some(channel) });
     remove_blobs(&app, channel).await;
     record(&app, guild, caller.user, action::CHANNEL_DELETE, Some(channel), &ch.name).await?;

@@ -8,6 +8,7 @@ use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json, Path};
 use super::validate;
 use crate::app::App;
+use crate::gateway::broker::Forget;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
 use crate::perms::Permissions;
@@ -72,7 +73,7 @@ pub async fn handler(
         }
         ch.slow_mode_secs = secs;
     }
-    app.caches.forget_channel(ch.id);
+    app.forget(Forget::Channel(ch.id));
     super::audit::record(&app, guild, caller.user, super::audit::action::CHANNEL_UPDATE, Some(ch.id), &ch.name).await?;
     app.publish(Topic::Guild(guild), "CHANNEL_UPDATE", &ch);
     Ok(axum::Json(ch))

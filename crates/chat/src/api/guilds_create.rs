@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::Instant;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,8 +42,7 @@ pub async fn handler(
     app.store.guilds.create_guild(&guild, &channels).await?;
     let mut full = json!({ "guild": guild, "channels": channels });
     super::guilds_get::add_standing(&app, &mut full, guild.id, caller.user).await?;
-    let now = Instant::now();
-    app.hub.join_topic(caller.user, Topic::Guild(guild.id), Some(&Event::new("GUILD_CREATE", &full)), now);
-    app.hub.join_topic(caller.user, Topic::Presence(guild.id), None, now);
+    app.join_topic(caller.user, Topic::Guild(guild.id), Some(Event::new("GUILD_CREATE", &full)));
+    app.join_topic(caller.user, Topic::Presence(guild.id), None);
     Ok((StatusCode::CREATED, axum::Json(full)))
 }

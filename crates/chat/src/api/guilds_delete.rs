@@ -6,6 +6,7 @@ use super::access::member_guild;
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Path};
 use crate::app::{App, Ejection};
+use crate::gateway::broker::Forget;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
 use axum::extract::State;
@@ -22,15 +23,15 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(guild): Path<I
     if !app.store.guilds.delete_guild(guild).await? {
         return Err(ApiError::not_found(code::UNKNOWN_GUILD, "guild"));
     }
-    app.caches.forget_guild(guild);
+    app.forget(Forget::Guild(guild));
     app.eject(Ejection { guild, user: None, channel: None });
     for m in &members {
-        app.hub.leave_topic(m.user_id, Topic::Guild(guild));
-        app.hub.leave_topic(m.user_id, Topic::Presence(guild));
+        app.leave_topic(m.user_id, Topic::Guild(guild));
+        app.leave_topic(m.user_id, Topic::Presence(guild));
         app.publish(Topic::User(m.user_id), "GUILD_DELETE", &json!({ "id": guild }));
     }
     for c in &channels {
-        app.caches.forget_channel(c.id);
+        app.forget(Forget::Channel(c.id));
         super::channels_delete::remove_blobs(&app, c.id).await;
     }
     Ok(StatusCode::NO_CONTENT)

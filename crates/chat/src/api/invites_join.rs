@@ -9,7 +9,6 @@ use crate::gateway::protocol::Event;
 use crate::id::now_ms;
 use axum::extract::State;
 use serde_json::{Value, json};
-use std::time::Instant;
 
 pub async fn handler(State(app): State<App>, caller: Caller, Path(code): Path<String>) -> ApiResult<axum::Json<Value>> {
     let (guild, joined) = app.store.members.join_by_invite(&code, caller.user, now_ms()).await?;
@@ -21,13 +20,12 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(code): Path<St
         app.publish(
             Topic::Guild(guild.id),
             "GUILD_MEMBER_ADD",
-            &json!({ "guild_id": guild.id, "user_id": caller.user, "username": username, "status": app.hub.status(caller.user) }),
+            &json!({ "guild_id": guild.id, "user_id": caller.user, "username": username, "status": app.status(caller.user) }),
         );
-        let now = Instant::now();
-        app.hub.join_topic(caller.user, Topic::Guild(guild.id), Some(&Event::new("GUILD_CREATE", &full)), now);
+        app.join_topic(caller.user, Topic::Guild(guild.id), Some(Event::new("GUILD_CREATE", &full)));
         // Presence of a small guild flows to everyone; a large one's only on request (op 8).
         if app.store.members.member_count(guild.id).await? as usize <= app.cfg.large_guild_threshold {
-            app.hub.join_topic(caller.user, Topic::Presence(guild.id), None, now);
+            app.join_topic(caller.user, Topic::Presence(guild.id), None);
         }
     }
     Ok(axum::Json(full))

@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Path};
 use super::roles_update::manageable;
 use crate::app::App;
+use crate::gateway::broker::Forget;
 use crate::id::Id;
 use crate::perms::Permissions;
 use axum::extract::State;
@@ -35,7 +36,7 @@ async fn change(app: App, caller: Caller, (guild, user, role): (Id, Id, Id), giv
         app.store.roles.remove_member_role(guild, user, role).await?
     };
     if changed {
-        app.caches.forget_member(guild, user);
+        app.forget(Forget::Member(guild, user));
         let verb = if give { "+" } else { "-" };
         record(&app, guild, caller.user, action::MEMBER_ROLE_UPDATE, Some(user), &format!("{verb}{}", r.name)).await?;
         super::members_list::announce_update(&app, guild, user).await?;

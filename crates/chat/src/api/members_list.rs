@@ -45,7 +45,7 @@ pub fn member_json(app: &App, m: &crate::store::Member) -> Value {
     let timeout = m.timeout_until.filter(|t| *t > crate::id::now_ms());
     json!({
         "user_id": m.user_id, "username": m.username, "display_name": m.display_name, "avatar": m.avatar,
-        "joined_at": m.joined_at, "status": app.hub.status(m.user_id),
+        "joined_at": m.joined_at, "status": app.status(m.user_id),
         "roles": m.roles, "timeout_until": timeout,
     })
 }

@@ -8,6 +8,7 @@ use super::audit::{action, record};
 use super::error::{ApiError, ApiResult, code};
 use super::extract::{Caller, Json, Path};
 use crate::app::{App, Ejection};
+use crate::gateway::broker::Forget;
 use crate::id::{Id, now_ms};
 use crate::perms::Permissions;
 use axum::extract::State;
@@ -48,7 +49,7 @@ pub async fn time_out(app: &App, guild: Id, actor: Id, user: Id, until: Option<i
     if !app.store.moderation.set_timeout(guild, user, until).await? {
         return Err(ApiError::not_found(code::UNKNOWN_MEMBER, "member"));
     }
-    app.caches.forget_member(guild, user);
+    app.forget(Forget::Member(guild, user));
     if until.is_some() {
         app.eject(Ejection { guild, user: Some(user), channel: None });
     }

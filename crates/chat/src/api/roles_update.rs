@@ -10,6 +10,7 @@ use super::extract::{Caller, Json, Path};
 use super::roles_create::grantable;
 use super::validate;
 use crate::app::App;
+use crate::gateway::broker::Forget;
 use crate::gateway::hub::Topic;
 use crate::id::Id;
 use crate::perms::{Access, Permissions};
@@ -77,7 +78,7 @@ pub async fn patch(
     if !app.store.roles.update_role(&r).await? {
         return Err(ApiError::not_found(code::UNKNOWN_ROLE, "role"));
     }
-    app.caches.forget_guild(guild);
+    app.forget(Forget::Guild(guild));
     record(&app, guild, caller.user, action::ROLE_UPDATE, Some(r.id), &r.name).await?;
     app.publish(Topic::Guild(guild), "GUILD_ROLE_UPDATE", &r);
     Ok(axum::Json(r))
@@ -96,7 +97,7 @@ pub async fn delete(
     if !app.store.roles.delete_role(guild, role).await? {
         return Err(ApiError::not_found(code::UNKNOWN_ROLE, "role"));
     }
-    app.caches.forget_guild(guild);
+    app.forget(Forget::Guild(guild));
     record(&app, guild, caller.user, action::ROLE_DELETE, Some(role), &r.name).await?;
     app.publish(Topic::Guild(guild), "GUILD_ROLE_DELETE", &json!({ "guild_id": guild, "role_id": role }));
     Ok(StatusCode::NO_CONTENT)

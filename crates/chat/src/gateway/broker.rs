@@ -1,14 +1,47 @@
 //! Publishing events. Routes and the gateway publish through [`Broker`]; the in-process broker hands
-//! events straight to the local [`Hub`]. A NATS or Redis broker would publish to the bus and run a
-//! subscriber that calls [`Hub::deliver`] on every node.
+//! events straight to the local [`Hub`]. The cluster's broker (crate `cluster`, on NATS) publishes
+//! to the bus, and every node's subscriber calls [`Hub::deliver`] and [`crate::app::App::apply`].
 
 use super::hub::{Hub, Topic};
-use super::protocol::Event;
+use super::protocol::{Event, Status};
+use crate::app::{Ejection, Revoked};
+use crate::id::Id;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub trait Broker: Send + Sync {
+    /// Sends `event` to every session subscribed to `topic`, on every node.
     fn publish(&self, topic: Topic, event: Arc<Event>);
+
+    /// Tells the other nodes of a change they must apply to their own state (see [`Notice`]); the
+    /// caller has applied it here already. Nothing to do on one node.
+    fn announce(&self, _notice: &Notice) {}
+}
+
+/// A change in one node's state that every node of a cluster must make to its own: sessions,
+/// subscriptions, caches and presence are per node, the store is shared.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A login ended: its sessions end everywhere (chat and voice), its cache entries go.
+    Revoked(Revoked),
+    /// Voice sessions to end (kicks, bans, deleted channels).
+    Ejected(Ejection),
+    /// Every session of `user` joins `topic`, `first` (if any) being the first it sees of it.
+    Join { user: Id, topic: Topic, first: Option<Arc<Event>> },
+    /// Every session of `user` leaves `topic`.
+    Leave { user: Id, topic: Topic },
+    /// Cached data that changed.
+    Forget(Forget),
+    /// The sender's own view of a user's presence: `None` when no socket of theirs is left there.
+    Presence { user: Id, status: Option<Status> },
+}
+
+/// A cache entry (or all of a guild's) that is stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forget {
+    Channel(Id),
+    Member(Id, Id),
+    Guild(Id),
 }
 
 /// Single-node fan-out.

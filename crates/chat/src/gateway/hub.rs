@@ -392,6 +392,11 @@ impl Hub {
         lock(&self.presence).get(&user).filter(|e| e.attached > 0).map_or(Status::Offline, |e| e.status)
     }
 
+    /// Users with a socket here, and their statuses.
+    pub fn online_users(&self) -> Vec<(Id, Status)> {
+        lock(&self.presence).iter().filter(|(_, e)| e.attached > 0).map(|(u, e)| (*u, e.status)).collect()
+    }
+
     /// Sessions alive (attached or within the resume window).
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()

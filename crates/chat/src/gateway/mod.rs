@@ -5,7 +5,9 @@
 //! - [`session`]: the sans-IO per-session sequence and replay buffer behind RESUME.
 //! - [`hub`]: live sessions, topic subscriptions, presence; local fan-out.
 //! - [`presence`]: sans-IO coalescing of presence changes per guild.
-//! - [`broker`]: where events are published; in-process now, NATS/Redis later.
+//! - [`broker`]: where events are published (in-process, or the cluster's bus) and the [`broker::Notice`]s
+//!   other nodes must apply.
+//! - [`roster`]: sans-IO presence as the other nodes of a cluster announce it.
 //! - [`closing`]: the RFC 6455 close (send Close, drain until the peer's), shared with `/voice`.
 //! - `socket`: the tokio task that drives one WebSocket with the above.
 
@@ -15,5 +17,6 @@ pub mod connection;
 pub mod hub;
 pub mod presence;
 pub mod protocol;
+pub mod roster;
 pub mod session;
 pub mod socket;

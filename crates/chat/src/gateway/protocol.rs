@@ -194,6 +194,12 @@ impl Event {
         Arc::new(Event { name, data })
     }
 
+    /// An event received from another node: its name (interned, so the set of names stays
+    /// bounded whatever arrives) and its data as sent. `None` for a name past the bound.
+    pub fn from_wire(name: &str, data: Box<RawValue>) -> Option<Arc<Event>> {
+        Some(Arc::new(Event { name: intern(name)?, data }))
+    }
+
     /// The full frame for one session's sequence number.
     pub fn frame(&self, seq: u64) -> String {
         let d = self.data.get();
@@ -213,6 +219,24 @@ impl Event {
 pub fn control(op: u8, d: impl Serialize) -> String {
     serde_json::json!({ "op": op, "d": d, "s": null, "t": null }).to_string()
 }
+
+/// Event names are a small fixed set in the code; names from the bus are mapped onto leaked
+/// copies, at most [`MAX_NAMES`] of them.
+fn intern(name: &str) -> Option<&'static str> {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return Some(n);
+    }
+    if names.len() >= MAX_NAMES || name.len() > 64 {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    Some(leaked)
+}
+
+const MAX_NAMES: usize = 256;
 
 #[cfg(test)]
 mod tests {

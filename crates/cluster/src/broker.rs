@@ -1,0 +1,114 @@
+//! [`NatsBroker`]: chat's [`Broker`] on NATS JetStream. Every dispatch and notice is stored in the
+//! `CONFAB_EVENTS` stream in the order it was published here (one queue, one task), each with a
+//! message id so a retry after an outage is stored once; every node (this one too) reads the
+//! stream back in order ([`crate::node`]), so all hand a topic's events to their sessions in the
+//! same order, and what was published while NATS was away arrives once it is back.
+
+use crate::wire;
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+use chat::gateway::broker::{Broker, Notice};
+use chat::gateway::hub::Topic;
+use chat::gateway::protocol::Event;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Messages waiting for NATS, at most: what an outage of some seconds under load accumulates.
+const QUEUE: usize = 65_536;
+/// Publishes awaiting their acknowledgement at once.
+const WINDOW: usize = 256;
+
+pub struct NatsBroker {
+    me: String,
+    /// This run's prefix of message ids (a restarted node must not reuse its previous ids).
+    run: String,
+    tx: mpsc::Sender<Outgoing>,
+    /// Messages dropped because the queue was full (NATS unreachable for long).
+    pub lost: AtomicU64,
+    next: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Outgoing {
+    subject: String,
+    payload: Bytes,
+    id: String,
+}
+
+impl NatsBroker {
+    /// The broker, and the task that drains its queue into the stream until the queue closes.
+    pub fn new(me: &str, js: async_nats::jetstream::Context) -> (Arc<NatsBroker>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel::<Outgoing>(QUEUE);
+        let task = tokio::spawn(publisher(js, rx));
+        let run = format!("{me}.{:08x}", rand::random::<u32>());
+        (Arc::new(NatsBroker { me: me.to_string(), run, tx, lost: AtomicU64::new(0), next: AtomicU64::new(0) }), task)
+    }
+
+    fn send(&self, subject: String, payload: Vec<u8>) {
+        let id = format!("{}.{}", self.run, self.next.fetch_add(1, Ordering::Relaxed));
+        if self.tx.try_send(Outgoing { subject, payload: payload.into(), id }).is_err()
+            && self.lost.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000)
+        {
+            tracing::error!("the NATS publish queue is full: dispatches are being dropped");
+        }
+    }
+}
+
+impl Broker for NatsBroker {
+    fn publish(&self, topic: Topic, event: Arc<Event>) {
+        self.send(wire::subject(topic), wire::event_payload(&self.me, &event));
+    }
+
+    fn announce(&self, notice: &Notice) {
+        self.send(wire::NOTICES.to_string(), wire::notice_payload(&self.me, notice));
+    }
+}
+
+/// Sends in order with up to [`WINDOW`] acknowledgements outstanding. A failure (NATS away) sends
+/// the unacknowledged messages again, in order, until they are stored: the stream's duplicate
+/// window drops any that had been stored after all.
+async fn publisher(js: async_nats::jetstream::Context, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut window: VecDeque<(Outgoing, Option<PublishAckFuture>)> = VecDeque::new();
+    let mut retry: VecDeque<Outgoing> = VecDeque::new();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        while window.len() < WINDOW {
+            let next = match retry.pop_front() {
+                Some(m) => m,
+                None if window.is_empty() => match rx.recv().await {
+                    Some(m) => m,
+                    None => return,
+                },
+                None => match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+            };
+            let msg = PublishMessage::build().payload(next.payload.clone()).message_id(&next.id);
+            let ack = js.send_publish(next.subject.clone(), msg).await.ok();
+            window.push_back((next, ack));
+        }
+        let Some((head, ack)) = window.pop_front() else { continue };
+        let stored = match ack {
+            Some(f) => f.await.map_err(|e| e.to_string()),
+            None => Err("not sent".to_string()),
+        };
+        match stored {
+            Ok(_) => backoff = Duration::from_millis(50),
+            Err(e) => {
+                tracing::warn!(error = %e, pending = window.len() + 1, "publishing to NATS failed; retrying in order");
+                // Sent order: the head, the rest of the window, then what waited to be retried.
+                let mut again: VecDeque<Outgoing> = VecDeque::from([head]);
+                again.extend(window.drain(..).map(|(m, _)| m));
+                again.extend(retry.drain(..));
+                retry = again;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
