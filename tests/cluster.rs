@@ -193,6 +193,7 @@ struct Three {
     users: Vec<String>,
     guild: String,
     text: String,
+    voice: String,
 }
 
 async fn three(db: &str, nats: &Nats) -> Three {
@@ -206,12 +207,13 @@ async fn three(db: &str, nats: &Nats) -> Three {
     let g = post(&nodes[0].base, "/api/guilds", Some(&tokens[0]), json!({ "name": "cluster" })).await;
     let guild = g["guild"]["id"].as_str().unwrap().to_string();
     let text = g["channels"][0]["id"].as_str().unwrap().to_string();
+    let voice = g["channels"][1]["id"].as_str().unwrap().to_string();
     let inv = post(&nodes[0].base, &format!("/api/guilds/{guild}/invites"), Some(&tokens[0]), json!({})).await;
     let code = inv["code"].as_str().unwrap().to_string();
     for i in 1..3 {
         post(&nodes[i].base, &format!("/api/invites/{code}"), Some(&tokens[i]), json!({})).await;
     }
-    Three { nodes, tokens, users, guild, text }
+    Three { nodes, tokens, users, guild, text, voice }
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -319,14 +321,28 @@ async fn a_killed_node_takes_its_presence_and_its_clients_carry_on_elsewhere() {
     post(&t.nodes[0].base, &path, Some(&t.tokens[0]), json!({ "content": "before" })).await;
     victim.event("MESSAGE_CREATE", WAIT).await;
 
+    // In a call on its node too.
+    let user1 = t.users[1].clone();
+    let opts = testbed::VoiceOptions { send: false, ..Default::default() };
+    let call = testbed::VoiceClient::join(&t.nodes[1].base, &t.tokens[1], &t.voice, opts).await.unwrap();
+    let in_call = |d: &Value| d["user_id"] == user1.as_str() && d["channel_id"] == t.voice.as_str();
+    watcher.event_where("VOICE_STATE_UPDATE", WAIT, in_call).await;
+
     let killed = Instant::now();
     t.nodes[1].kill(); // SIGKILL
-    let user1 = t.users[1].clone();
-    watcher
-        .event_where("PRESENCE_UPDATE", Duration::from_secs(15), |d| {
-            d["user_id"] == user1.as_str() && d["status"] == "offline"
-        })
-        .await;
+    // Offline, and out of the call, once the others notice (5 s of silence).
+    let (mut offline, mut left) = (false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(offline && left) {
+        let f = tokio::time::timeout_at(deadline, next_json(&mut watcher.ws))
+            .await
+            .expect("presence and voice state cleared")
+            .expect("socket open");
+        let d = &f["d"];
+        offline |= f["t"] == "PRESENCE_UPDATE" && d["user_id"] == user1.as_str() && d["status"] == "offline";
+        left |= f["t"] == "VOICE_STATE_UPDATE" && d["user_id"] == user1.as_str() && d["channel_id"].is_null();
+    }
+    drop(call);
     eprintln!("presence of the killed node's user cleared {:?} after the kill", killed.elapsed());
 
     // The dead node's client goes to c: its session is unknown there (INVALID_SESSION), so it

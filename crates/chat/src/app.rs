@@ -59,6 +59,8 @@ pub struct Inner {
     pub(crate) ejections: broadcast::Sender<Ejection>,
     /// Presence on the other nodes of a cluster (empty on one node).
     pub(crate) roster: Mutex<crate::gateway::roster::Roster>,
+    /// Which node reported each remote voice state ((guild, user) → node), to clear a dead node's.
+    pub(crate) voice_origin: Mutex<std::collections::HashMap<(Id, Id), String>>,
 }
 
 /// Voice participants the chat plane removed (kicked, banned, their channel or guild deleted): the
@@ -136,6 +138,7 @@ impl App {
             revocations: broadcast::Sender::new(REVOCATION_BACKLOG),
             ejections: broadcast::Sender::new(REVOCATION_BACKLOG),
             roster: Mutex::default(),
+            voice_origin: Mutex::default(),
         }))
     }
 

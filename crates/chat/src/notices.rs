@@ -90,6 +90,27 @@ impl App {
     pub async fn node_gone(&self, node: &str, tell: bool) {
         let users = self.roster.lock().unwrap_or_else(|p| p.into_inner()).drop_node(node);
         self.offline_unless_elsewhere(users, tell).await;
+        // Its voice rooms went with it: nobody is in them any more.
+        let left: Vec<(Id, Id)> = {
+            let mut from = self.voice_origin.lock().unwrap_or_else(|p| p.into_inner());
+            let gone: Vec<(Id, Id)> = from.iter().filter(|(_, n)| *n == node).map(|(k, _)| *k).collect();
+            gone.iter().for_each(|k| drop(from.remove(k)));
+            gone
+        };
+        for (guild_id, user_id) in left {
+            let state = crate::voice::VoiceState {
+                guild_id,
+                channel_id: None,
+                user_id,
+                self_mute: false,
+                server_mute: false,
+                self_deaf: false,
+            };
+            self.voice_states.set(&state);
+            if tell {
+                self.publish(Topic::Guild(guild_id), "VOICE_STATE_UPDATE", &state);
+            }
+        }
     }
 
     async fn offline_unless_elsewhere(&self, users: Vec<Id>, tell: bool) {
@@ -107,12 +128,19 @@ impl App {
         }
     }
 
-    /// Keeps this node's copy of the voice and stream states other nodes report, so READY and
-    /// `GET …/stream` here tell the same as there.
-    pub fn observe_remote(&self, ev: &Event) {
+    /// Keeps this node's copy of the voice and stream states other nodes report (`origin`), so
+    /// READY and `GET …/stream` here tell the same as there.
+    pub fn observe_remote(&self, origin: &str, ev: &Event) {
         match ev.name {
-            "VOICE_STATE_UPDATE" => match serde_json::from_str(ev.data.get()) {
-                Ok(state) => self.voice_states.set(&state),
+            "VOICE_STATE_UPDATE" => match serde_json::from_str::<crate::voice::VoiceState>(ev.data.get()) {
+                Ok(state) => {
+                    let mut from = self.voice_origin.lock().unwrap_or_else(|p| p.into_inner());
+                    match state.channel_id {
+                        Some(_) => from.insert((state.guild_id, state.user_id), origin.to_string()),
+                        None => from.remove(&(state.guild_id, state.user_id)),
+                    };
+                    self.voice_states.set(&state);
+                }
                 Err(e) => tracing::warn!(error = %e, "a remote voice state did not parse"),
             },
             "STREAM_UPDATE" => match serde_json::from_str(ev.data.get()) {

@@ -209,7 +209,7 @@ fn handle(me: &str, app: &App, subject: &str, payload: &[u8]) {
         };
         app.hub.deliver(topic, &ev, Instant::now());
         if origin != me {
-            app.observe_remote(&ev);
+            app.observe_remote(&origin, &ev);
         }
     } else if subject == wire::NOTICES {
         match wire::read_notice(payload) {
