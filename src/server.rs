@@ -93,6 +93,8 @@ impl Running {
             Some(j) => {
                 // Ids carry the leased worker number, so no two live nodes mint the same id.
                 chat_cfg.node_id = j.worker;
+                // Tokens and signed links minted by one node are checked by another.
+                chat_cfg.voice_token_secret.get_or_insert_with(|| j.secret.clone());
                 let broker = j.broker.clone();
                 App::with_broker(store, chat_cfg, move |_| broker)
             }
@@ -113,7 +115,11 @@ impl Running {
         let mut router = chat::server::router_for(&app, serves(cluster::Role::Api), serves(cluster::Role::Gateway))
             .merge(live::http::router(live.streams.clone()));
         if serves(cluster::Role::Api) {
-            router = router.merge(crate::web::router());
+            let others = joined.as_ref().map(|j| {
+                let c = j.cluster.clone();
+                Arc::new(move || c.voice_origins()) as crate::web::Origins
+            });
+            router = router.merge(crate::web::router_with(others));
         }
         if serves(cluster::Role::Media) {
             router = router.merge(signaling::router(&voice));
@@ -128,7 +134,8 @@ impl Running {
         tracing::info!("confab listening on http://{http}");
         let cluster = joined.map(|j| {
             let info = node_info(cfg, &j.node, http, &app, &sfu, &voice, &live.streams);
-            j.start(app.clone(), info)
+            let v = voice.clone();
+            j.start(app.clone(), info, move || v.room_ids())
         });
         Ok(Running { http, udp, rtmp: live.rtmp, app, voice, mixers, cluster, sfu, stop: Some(stop), task })
     }

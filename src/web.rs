@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 /// One embedded file: the URL path, its Content-Type, its bytes.
 struct Asset {
@@ -71,17 +72,38 @@ static WATCH_PAGE: Asset =
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
      connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// Other origins the page may open sockets to: the voice gateways of a cluster's other nodes.
+pub type Origins = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// The routes serving the client; merge into the server's router (it has no fallback of its own).
 pub fn router() -> Router {
+    router_with(None)
+}
+
+/// [`router`], with the `ws(s)://host` origins `others` names allowed in `connect-src`.
+pub fn router_with(others: Option<Origins>) -> Router {
     let watch_etag = HeaderValue::from_str(&etag(WATCH_PAGE.body)).expect("hex is a valid header value");
-    let watch = get(move |headers: HeaderMap| async move { serve(&WATCH_PAGE, &watch_etag, &headers) });
+    let o = others.clone();
+    let watch = get(move |headers: HeaderMap| async move { serve(&WATCH_PAGE, &watch_etag, &headers, csp(&o)) });
     ASSETS
         .iter()
         .fold(Router::new(), |r, a| {
             let etag = HeaderValue::from_str(&etag(a.body)).expect("hex is a valid header value");
-            r.route(a.path, get(move |headers: HeaderMap| async move { serve(a, &etag, &headers) }))
+            let o = others.clone();
+            r.route(a.path, get(move |headers: HeaderMap| async move { serve(a, &etag, &headers, csp(&o)) }))
         })
         .route("/watch/{channel}", watch)
+}
+
+fn csp(others: &Option<Origins>) -> HeaderValue {
+    let extra: Vec<String> = others.as_ref().map(|f| f()).unwrap_or_default();
+    let extra: Vec<&String> = extra.iter().filter(|o| o.chars().all(|c| c.is_ascii_graphic())).collect();
+    if extra.is_empty() {
+        return HeaderValue::from_static(CSP);
+    }
+    let list: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+    let policy = CSP.replace("connect-src 'self'", &format!("connect-src 'self' {}", list.join(" ")));
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static(CSP))
 }
 
 fn etag(body: &[u8]) -> String {
@@ -90,7 +112,7 @@ fn etag(body: &[u8]) -> String {
     format!("\"{:016x}\"", h.finish())
 }
 
-fn serve(a: &Asset, etag: &HeaderValue, req: &HeaderMap) -> Response {
+fn serve(a: &Asset, etag: &HeaderValue, req: &HeaderMap, csp: HeaderValue) -> Response {
     let fresh = req
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii() == etag.as_bytes()));
@@ -99,7 +121,7 @@ fn serve(a: &Asset, etag: &HeaderValue, req: &HeaderMap) -> Response {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (header::ETAG, etag.clone()),
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+        (header::CONTENT_SECURITY_POLICY, csp),
         (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
     ];
     if fresh { (StatusCode::NOT_MODIFIED, headers).into_response() } else { (headers, a.body).into_response() }
@@ -140,10 +162,19 @@ mod tests {
         let a = &ASSETS[0];
         let tag = HeaderValue::from_str(&etag(a.body)).unwrap();
         let mut req = HeaderMap::new();
-        assert_eq!(serve(a, &tag, &req).status(), StatusCode::OK);
+        let p = || HeaderValue::from_static(CSP);
+        assert_eq!(serve(a, &tag, &req, p()).status(), StatusCode::OK);
         req.insert(header::IF_NONE_MATCH, tag.clone());
-        assert_eq!(serve(a, &tag, &req).status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(serve(a, &tag, &req, p()).status(), StatusCode::NOT_MODIFIED);
         req.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
-        assert_eq!(serve(a, &tag, &req).status(), StatusCode::OK);
+        assert_eq!(serve(a, &tag, &req, p()).status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn a_cluster_s_voice_gateways_are_allowed_sockets() {
+        assert_eq!(csp(&None), HeaderValue::from_static(CSP));
+        let others: Origins = Arc::new(|| vec!["ws://10.0.0.2:8080".into(), "bad origin".into()]);
+        let p = csp(&Some(others));
+        assert!(p.to_str().unwrap().contains("connect-src 'self' ws://10.0.0.2:8080;"), "{p:?}");
     }
 }

@@ -397,3 +397,72 @@ async fn a_cluster_refuses_sqlite_with_a_clear_error() {
     let msg = format!("{err:#}");
     assert!(msg.contains("share one Postgres store"), "{msg}");
 }
+
+/// Joins `voice` through `api`'s API, retrying while the placement still names a dead node.
+async fn join_retrying(api: &str, token: &str, voice: &str, tone: f32) -> testbed::VoiceClient {
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        match testbed::VoiceClient::join(api, token, voice, testbed::VoiceOptions::tone(tone)).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("join failed ({e:#}); retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("no join within 25 s: {e:#}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_rooms_live_on_media_nodes_and_move_when_one_dies() {
+    let Some((nats, db)) = infra("voice").await else { return };
+    let url = nats.url();
+    let api_env = [
+        ("CONFAB_CLUSTER_NATS_URL", url.as_str()),
+        ("CONFAB_CLUSTER_NODE_ID", "api"),
+        ("CONFAB_CLUSTER_ROLES", "api,gateway"),
+    ];
+    let api = Server::start(&db, &api_env);
+    let mut media = [node(&db, &nats, "m1"), node(&db, &nats, "m2")];
+    let (t0, _) = signup(&api.base, "caller0").await;
+    let (t1, _) = signup(&api.base, "caller1").await;
+    let g = post(&api.base, "/api/guilds", Some(&t0), json!({ "name": "calls" })).await;
+    let guild = g["guild"]["id"].as_str().unwrap().to_string();
+    let voice = g["channels"][1]["id"].as_str().unwrap().to_string();
+    let inv = post(&api.base, &format!("/api/guilds/{guild}/invites"), Some(&t0), json!({})).await;
+    post(&api.base, &format!("/api/invites/{}", inv["code"].as_str().unwrap()), Some(&t1), json!({})).await;
+    // The API node serves no media: once it has heard the media nodes, grants name one of them.
+    let path = format!("/api/channels/{voice}/voice");
+    let deadline = Instant::now() + WAIT;
+    let endpoint = loop {
+        let (status, v) = call(reqwest::Method::POST, format!("{}{path}", api.base), Some(&t0), Some(json!({}))).await;
+        if status == 200 {
+            break v["endpoint"].as_str().unwrap().to_string();
+        }
+        assert_eq!((status, &v["code"]), (503, &json!(50503)), "{v}");
+        assert!(Instant::now() < deadline, "no media node heard");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let host =
+        media.iter().position(|m| endpoint == format!("{}/voice", m.base.replace("http", "ws"))).expect(&endpoint);
+
+    // Both join through the API node and land on the same media node: they hear each other.
+    let tones = [500.0, 800.0];
+    let c0 = join_retrying(&api.base, &t0, &voice, tones[0]).await;
+    let c1 = join_retrying(&api.base, &t1, &voice, tones[1]).await;
+    c0.wait_heard(&tones, &tones[1..], WAIT).await.unwrap();
+    c1.wait_heard(&tones, &tones[..1], WAIT).await.unwrap();
+    let (_, again) = call(reqwest::Method::POST, format!("{}{path}", api.base), Some(&t1), Some(json!({}))).await;
+    assert_eq!(again["endpoint"], endpoint.as_str(), "every join goes to the room's node");
+
+    // Its node dies: rejoining through the API node places the room on the other one.
+    media[host].kill();
+    drop((c0, c1));
+    let c0 = join_retrying(&api.base, &t0, &voice, tones[0]).await;
+    let c1 = join_retrying(&api.base, &t1, &voice, tones[1]).await;
+    c0.wait_heard(&tones, &tones[1..], WAIT).await.unwrap();
+    c1.wait_heard(&tones, &tones[..1], WAIT).await.unwrap();
+    let (_, moved) = call(reqwest::Method::POST, format!("{}{path}", api.base), Some(&t0), Some(json!({}))).await;
+    let other = format!("{}/voice", media[1 - host].base.replace("http", "ws"));
+    assert_eq!(moved["endpoint"], other.as_str(), "the room moved to the live media node");
+}

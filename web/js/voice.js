@@ -82,7 +82,10 @@ export class VoiceSession extends EventTarget {
   }
 
   open() {
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${this.grant.endpoint}`);
+    // A cluster may place the room on another node: its endpoint is then a full ws(s):// URL.
+    const ep = this.grant.endpoint;
+    const url = /^wss?:\/\//.test(ep) ? ep : `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${ep}`;
+    const ws = new WebSocket(url);
     this.ws = ws;
     ws.onmessage = (e) => this.frame(JSON.parse(e.data));
     ws.onclose = (e) => this.socketClosed(ws, e.code);

@@ -59,6 +59,8 @@ pub struct Inner {
     pub(crate) ejections: broadcast::Sender<Ejection>,
     /// Presence on the other nodes of a cluster (empty on one node).
     pub(crate) roster: Mutex<crate::gateway::roster::Roster>,
+    /// Where voice rooms are served (a cluster's placement; `/voice` here when unset).
+    pub(crate) placer: std::sync::OnceLock<Arc<dyn crate::voice::VoicePlacer>>,
     /// Which node reported each remote voice state ((guild, user) → node), to clear a dead node's.
     pub(crate) voice_origin: Mutex<std::collections::HashMap<(Id, Id), String>>,
 }
@@ -139,6 +141,7 @@ impl App {
             ejections: broadcast::Sender::new(REVOCATION_BACKLOG),
             roster: Mutex::default(),
             voice_origin: Mutex::default(),
+            placer: std::sync::OnceLock::new(),
         }))
     }
 
@@ -237,6 +240,19 @@ impl App {
             self.caches.put_channel(c);
         }
         Ok(c)
+    }
+
+    /// Places voice rooms from now on (set once, by the cluster).
+    pub fn set_placer(&self, placer: Arc<dyn crate::voice::VoicePlacer>) {
+        let _ = self.placer.set(placer);
+    }
+
+    /// The voice gateway serving `room`.
+    pub async fn voice_endpoint(&self, room: Id) -> Result<String, String> {
+        match self.placer.get() {
+            Some(p) => p.endpoint(room).await,
+            None => Ok("/voice".into()),
+        }
     }
 
     /// Voice participants to remove from now on, for the voice gateway.

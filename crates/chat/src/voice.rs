@@ -5,6 +5,14 @@
 
 use crate::id::Id;
 use serde::{Deserialize, Serialize};
+
+/// Where a voice room is served. One process serves every room at `/voice`; a cluster places each
+/// room on a media node and hands out that node's voice gateway.
+#[async_trait::async_trait]
+pub trait VoicePlacer: Send + Sync {
+    /// The voice gateway URL for `room`: `/voice` on this node, or `ws(s)://…/voice` of another.
+    async fn endpoint(&self, room: Id) -> Result<String, String>;
+}
 use std::collections::HashMap;
 use std::sync::Mutex;
 

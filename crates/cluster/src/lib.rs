@@ -6,6 +6,8 @@
 //! - [`broker`]: chat's `Broker` on NATS, publishing in order from one queue.
 //! - [`membership`]: sans-IO: nodes by heartbeat, dead after a silence, the leader.
 //! - [`worker`]: snowflake worker ids leased in KV, so ids never collide across nodes.
+//! - [`secrets`]: the signing secret all nodes share (made once, kept in KV).
+//! - [`placement`]: voice rooms placed on media nodes (two random choices, leases in KV).
 //! - [`node`]: the tasks: the subscriber (events to the hub, notices to the chat plane, heartbeats
 //!   and presence views), and the heartbeat (load out, dead nodes' presence cleared).
 
@@ -13,6 +15,8 @@ pub mod broker;
 pub mod config;
 pub mod membership;
 pub mod node;
+pub mod placement;
+pub mod secrets;
 pub mod wire;
 pub mod worker;
 

@@ -5,6 +5,7 @@
 use crate::broker::NatsBroker;
 use crate::config::ClusterConfig;
 use crate::membership::{Heard, Membership, NodeInfo};
+use crate::placement::Placement;
 use crate::worker::{RENEW, WorkerLease};
 use crate::{Error, wire};
 use chat::app::App;
@@ -22,6 +23,10 @@ pub struct Connected {
     pub node: String,
     pub worker: u16,
     pub broker: Arc<NatsBroker>,
+    /// The signing secret every node shares (see [`crate::secrets`]).
+    pub secret: String,
+    pub cluster: Cluster,
+    pub placement: Placement,
     cfg: ClusterConfig,
     client: async_nats::Client,
     sub: async_nats::Subscriber,
@@ -77,14 +82,45 @@ impl Cluster {
             .map_err(|_| Error::Bus(format!("no JetStream at {} (run nats-server with -js)", cfg.nats_url)))??;
         let sub = client.subscribe(wire::NODES).await.map_err(|e| Error::Bus(format!("subscribing: {e}")))?;
         let events = events(&js, reconnected).await?;
+        let secret = crate::secrets::signing_secret(&js).await?;
+        let cluster = Cluster {
+            node: node.clone(),
+            membership: Arc::new(Mutex::new(Membership::new(&node, Duration::from_millis(cfg.dead_after_ms)))),
+            stop: CancellationToken::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
+        };
+        let placement = Placement::open(&js, cluster.clone()).await?;
         let (broker, publisher) = NatsBroker::new(&node, js);
         tracing::info!(node = %node, worker = lease.id, nats = %cfg.nats_url, "joined the cluster");
-        Ok(Connected { node, worker: lease.id, broker, cfg: cfg.clone(), client, sub, events, lease, publisher })
+        let cfg = cfg.clone();
+        Ok(Connected {
+            node,
+            worker: lease.id,
+            broker,
+            secret,
+            cluster,
+            placement,
+            cfg,
+            client,
+            sub,
+            events,
+            lease,
+            publisher,
+        })
     }
 
     /// The live nodes as last heard, this one included.
     pub fn nodes(&self) -> Vec<NodeInfo> {
         self.membership.lock().unwrap_or_else(|p| p.into_inner()).live().cloned().collect()
+    }
+
+    /// The `ws(s)://host` origins of the other live media nodes, for the web client's policy.
+    pub fn voice_origins(&self) -> Vec<String> {
+        self.nodes()
+            .iter()
+            .filter(|n| n.id != self.node && n.roles.contains(&crate::Role::Media))
+            .map(|n| crate::placement::voice_url(n, "").trim_end_matches("/voice").to_string())
+            .collect()
     }
 
     /// Stops the tasks and releases the worker id; the others see this node gone within the
@@ -97,20 +133,21 @@ impl Cluster {
 }
 
 impl Connected {
-    /// Starts the subscriber and the heartbeat. `info` is called each period for what to announce.
-    pub fn start(self, app: App, info: impl Fn() -> NodeInfo + Send + Sync + 'static) -> Cluster {
-        let dead_after = Duration::from_millis(self.cfg.dead_after_ms);
-        let cluster = Cluster {
-            node: self.node.clone(),
-            membership: Arc::new(Mutex::new(Membership::new(&self.node, dead_after))),
-            stop: CancellationToken::new(),
-            tasks: tokio_util::task::TaskTracker::new(),
-        };
-        let Connected { client, sub, events, lease, publisher, cfg, .. } = self;
+    /// Starts the subscriber and the heartbeat, and places the chat plane's voice rooms. `info` is
+    /// called each period for what to announce, `rooms` for the voice rooms hosted here.
+    pub fn start(
+        self,
+        app: App,
+        info: impl Fn() -> NodeInfo + Send + Sync + 'static,
+        rooms: impl Fn() -> Vec<chat::id::Id> + Send + Sync + 'static,
+    ) -> Cluster {
+        let Connected { cluster, placement, client, sub, events, lease, publisher, cfg, .. } = self;
+        app.set_placer(Arc::new(placement.clone()));
         cluster.tasks.spawn(reader(cluster.clone(), app.clone(), events));
         cluster.tasks.spawn(subscriber(cluster.clone(), app.clone(), client.clone(), sub));
         let period = Duration::from_millis(cfg.heartbeat_ms);
-        cluster.tasks.spawn(heartbeat(cluster.clone(), app, client, lease, period, info, publisher));
+        let beat = Heartbeat { lease, period, publisher, placement };
+        cluster.tasks.spawn(heartbeat(cluster.clone(), app, client, beat, info, rooms));
         cluster
     }
 }
@@ -256,20 +293,28 @@ async fn send_roster(client: &async_nats::Client, me: &str, app: &App) {
     }
 }
 
-/// Heartbeats out, silent nodes declared dead, the worker id renewed, the presence view now and then.
+struct Heartbeat {
+    lease: WorkerLease,
+    period: Duration,
+    publisher: tokio::task::JoinHandle<()>,
+    placement: Placement,
+}
+
+/// Heartbeats out, silent nodes declared dead, the worker id and room leases renewed, the presence
+/// view now and then.
 async fn heartbeat(
     cluster: Cluster,
     app: App,
     client: async_nats::Client,
-    mut lease: WorkerLease,
-    period: Duration,
+    beat: Heartbeat,
     info: impl Fn() -> NodeInfo,
-    publisher: tokio::task::JoinHandle<()>,
+    rooms: impl Fn() -> Vec<chat::id::Id>,
 ) {
+    let Heartbeat { mut lease, period, publisher, placement } = beat;
     let me = cluster.node.clone();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (mut last_renew, mut last_roster) = (Instant::now(), Instant::now());
+    let (mut last_renew, mut last_roster, mut last_rooms) = (Instant::now(), Instant::now(), Instant::now());
     let mut cpu = CpuMeter::default();
     loop {
         tokio::select! {
@@ -294,6 +339,10 @@ async fn heartbeat(
             if let Err(e) = lease.renew(&me).await {
                 tracing::error!(error = %e, worker = lease.id, "the worker id lease was lost: ids may collide");
             }
+        }
+        if last_rooms.elapsed() >= crate::placement::RENEW {
+            last_rooms = Instant::now();
+            placement.renew(&rooms()).await;
         }
         if last_roster.elapsed() >= ROSTER_EVERY {
             last_roster = Instant::now();

@@ -137,6 +137,11 @@ impl Rooms {
     pub fn counts(&self) -> (usize, usize) {
         (self.members.len(), self.rooms.len())
     }
+
+    /// The rooms with participants (a cluster renews their placement).
+    pub fn room_ids(&self) -> Vec<Id> {
+        self.rooms.iter().filter(|(_, r)| !r.members.is_empty()).map(|(id, _)| Id(*id as i64)).collect()
+    }
 }
 
 pub fn room_id(room: Id) -> RoomId {

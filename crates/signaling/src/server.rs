@@ -141,6 +141,11 @@ impl Voice {
         self.rooms(|r| (r.counts(), Vec::new()))
     }
 
+    /// The voice rooms with participants on this node.
+    pub fn room_ids(&self) -> Vec<chat::id::Id> {
+        self.rooms(|r| (r.room_ids(), Vec::new()))
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<VoiceEvent> {
         self.events.subscribe()
     }

@@ -1,6 +1,8 @@
 //! `POST /api/channels/{channel_id}/voice` → `{token, endpoint, room_id, guild_id, expires_at}`: a
 //! member asks to join a voice channel; the voice gateway at `endpoint` accepts the token. The
-//! token names the login that asked for it, so the voice session ends when that login does.
+//! token names the login that asked for it, so the voice session ends when that login does. In a
+//! cluster `endpoint` is the voice gateway of the media node the room is placed on (503 when no
+//! media node is alive).
 
 use super::access::guild_channel;
 use super::error::{ApiError, ApiResult, code};
@@ -34,10 +36,18 @@ pub async fn handler(State(app): State<App>, caller: Caller, Path(channel): Path
         expires_at,
         login: Some(caller.token_hash.clone()),
     };
+    let endpoint = app.voice_endpoint(ch.id).await.map_err(|e| {
+        tracing::warn!(error = %e, room = %ch.id, "placing a voice room failed");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            "no voice server available, try again",
+        )
+    })?;
     let token = app.voice_tokens.mint(&grant);
     // The voice session must end with the login: its expiry is watched from now on.
     app.watch_login(&caller.token_hash, caller.user, caller.expires_at);
     Ok(axum::Json(
-        json!({ "token": token, "endpoint": "/voice", "room_id": ch.id, "guild_id": guild.id, "expires_at": expires_at }),
+        json!({ "token": token, "endpoint": endpoint, "room_id": ch.id, "guild_id": guild.id, "expires_at": expires_at }),
     ))
 }
