@@ -80,7 +80,11 @@ impl Running {
             );
         }
         let joined = match clustered {
-            true => Some(cluster::Cluster::connect(&cfg.cluster).await.context("joining the cluster")?),
+            true => Some(
+                cluster::Cluster::connect(&cfg.cluster, cfg.chat.resume_window())
+                    .await
+                    .context("joining the cluster")?,
+            ),
             false => None,
         };
         let store = open_store(cfg).await?;

@@ -193,7 +193,6 @@ struct Three {
     users: Vec<String>,
     guild: String,
     text: String,
-    voice: String,
 }
 
 async fn three(db: &str, nats: &Nats) -> Three {
@@ -207,13 +206,12 @@ async fn three(db: &str, nats: &Nats) -> Three {
     let g = post(&nodes[0].base, "/api/guilds", Some(&tokens[0]), json!({ "name": "cluster" })).await;
     let guild = g["guild"]["id"].as_str().unwrap().to_string();
     let text = g["channels"][0]["id"].as_str().unwrap().to_string();
-    let voice = g["channels"][1]["id"].as_str().unwrap().to_string();
     let inv = post(&nodes[0].base, &format!("/api/guilds/{guild}/invites"), Some(&tokens[0]), json!({})).await;
     let code = inv["code"].as_str().unwrap().to_string();
     for i in 1..3 {
         post(&nodes[i].base, &format!("/api/invites/{code}"), Some(&tokens[i]), json!({})).await;
     }
-    Three { nodes, tokens, users, guild, text, voice }
+    Three { nodes, tokens, users, guild, text }
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -321,41 +319,47 @@ async fn a_killed_node_takes_its_presence_and_its_clients_carry_on_elsewhere() {
     post(&t.nodes[0].base, &path, Some(&t.tokens[0]), json!({ "content": "before" })).await;
     victim.event("MESSAGE_CREATE", WAIT).await;
 
-    // In a call on its node too.
     let user1 = t.users[1].clone();
-    let opts = testbed::VoiceOptions { send: false, ..Default::default() };
-    let call = testbed::VoiceClient::join(&t.nodes[1].base, &t.tokens[1], &t.voice, opts).await.unwrap();
-    let in_call = |d: &Value| d["user_id"] == user1.as_str() && d["channel_id"] == t.voice.as_str();
-    watcher.event_where("VOICE_STATE_UPDATE", WAIT, in_call).await;
-
     let killed = Instant::now();
     t.nodes[1].kill(); // SIGKILL
-    // Offline, and out of the call, once the others notice (5 s of silence).
-    let (mut offline, mut left) = (false, false);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !(offline && left) {
-        let f = tokio::time::timeout_at(deadline, next_json(&mut watcher.ws))
-            .await
-            .expect("presence and voice state cleared")
-            .expect("socket open");
-        let d = &f["d"];
-        offline |= f["t"] == "PRESENCE_UPDATE" && d["user_id"] == user1.as_str() && d["status"] == "offline";
-        left |= f["t"] == "VOICE_STATE_UPDATE" && d["user_id"] == user1.as_str() && d["channel_id"].is_null();
-    }
-    drop(call);
+    // Offline once the others notice (5 s of silence).
+    watcher
+        .event_where("PRESENCE_UPDATE", Duration::from_secs(15), |d| {
+            d["user_id"] == user1.as_str() && d["status"] == "offline"
+        })
+        .await;
     eprintln!("presence of the killed node's user cleared {:?} after the kill", killed.elapsed());
 
-    // The dead node's client goes to c: its session is unknown there (INVALID_SESSION), so it
-    // identifies afresh and is online again, and every message sent meanwhile is in history.
-    let mut ws = Gw::open(&t.nodes[2].base).await;
-    let resume = json!({ "op": 6, "d": { "token": t.tokens[1], "session_id": victim.session, "seq": victim.seq } });
-    ws.send(Message::Text(resume.to_string().into())).await.unwrap();
-    let f = next_json(&mut ws).await.expect("an answer to RESUME");
-    assert_eq!(f["op"], 9, "INVALID_SESSION, never a silent hole: {f}");
-    let mut again = Gw::identify(&t.nodes[2].base, &t.tokens[1]).await;
+    // The dead node's client resumes on c: it is sent what it missed meanwhile, then RESUMED,
+    // and is online again.
+    let during = post(&t.nodes[0].base, &path, Some(&t.tokens[0]), json!({ "content": "during" })).await;
+    let mut again = resume(&t.nodes[2].base, &t.tokens[1], &victim).await;
+    let missed: Vec<&str> =
+        again.1.iter().filter(|f| f["t"] == "MESSAGE_CREATE").filter_map(|f| f["d"]["id"].as_str()).collect();
+    assert_eq!(missed, vec![during["id"].as_str().unwrap()], "the message sent while it was away, once");
     watcher.event_where("PRESENCE_UPDATE", WAIT, |d| d["user_id"] == user1.as_str() && d["status"] == "online").await;
     post(&t.nodes[0].base, &path, Some(&t.tokens[0]), json!({ "content": "after" })).await;
-    assert_eq!(again.event("MESSAGE_CREATE", WAIT).await["content"], "after");
+    assert_eq!(again.0.event("MESSAGE_CREATE", WAIT).await["content"], "after");
+}
+
+/// RESUMEs `old`'s session on `base`: the socket, and the dispatches replayed before RESUMED.
+async fn resume(base: &str, token: &str, old: &Gw) -> (Gw, Vec<Value>) {
+    let mut ws = Gw::open(base).await;
+    let msg = json!({ "op": 6, "d": { "token": token, "session_id": old.session, "seq": old.seq } });
+    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    let mut replayed = Vec::new();
+    loop {
+        let f = tokio::time::timeout(WAIT, next_json(&mut ws)).await.expect("an answer to RESUME").expect("open");
+        assert_ne!(f["op"], 9, "INVALID_SESSION on {base}");
+        if f["t"] == "RESUMED" {
+            let seq = f["s"].as_u64().unwrap();
+            let gw = Gw { ws, seq, session: old.session.clone(), ready: Value::Null };
+            return (gw, replayed);
+        }
+        let s = f["s"].as_u64().unwrap();
+        assert!(s > old.seq, "only what came after the client's sequence: {f}");
+        replayed.push(f);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -455,9 +459,16 @@ async fn voice_rooms_live_on_media_nodes_and_move_when_one_dies() {
     let (_, again) = call(reqwest::Method::POST, format!("{}{path}", api.base), Some(&t1), Some(json!({}))).await;
     assert_eq!(again["endpoint"], endpoint.as_str(), "every join goes to the room's node");
 
-    // Its node dies: rejoining through the API node places the room on the other one.
+    // Its node dies: both leave the voice channel as the others see it, and rejoining through
+    // the API node places the room on the other media node.
+    let mut watcher = Gw::identify(&api.base, &t0).await;
     media[host].kill();
     drop((c0, c1));
+    let mut left = std::collections::HashSet::new();
+    while left.len() < 2 {
+        let d = watcher.event_where("VOICE_STATE_UPDATE", Duration::from_secs(15), |d| d["channel_id"].is_null()).await;
+        left.insert(d["user_id"].as_str().unwrap().to_string());
+    }
     let c0 = join_retrying(&api.base, &t0, &voice, tones[0]).await;
     let c1 = join_retrying(&api.base, &t1, &voice, tones[1]).await;
     c0.wait_heard(&tones, &tones[1..], WAIT).await.unwrap();
@@ -465,4 +476,140 @@ async fn voice_rooms_live_on_media_nodes_and_move_when_one_dies() {
     let (_, moved) = call(reqwest::Method::POST, format!("{}{path}", api.base), Some(&t0), Some(json!({}))).await;
     let other = format!("{}/voice", media[1 - host].base.replace("http", "ws"));
     assert_eq!(moved["endpoint"], other.as_str(), "the room moved to the live media node");
+}
+
+/// Every frame until the socket closes or `quiet` passes without one; keeps the sequence.
+async fn drain(gw: &mut Gw, quiet: Duration) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(Some(f)) = tokio::time::timeout(quiet, next_json(&mut gw.ws)).await {
+        if let Some(s) = f["s"].as_u64() {
+            gw.seq = s;
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// Frames until every id of `want` was among the MESSAGE_CREATEs seen (with `seen` before), then a
+/// short quiet moment more (a duplicate would show); at most 15 s.
+async fn drain_until(gw: &mut Gw, want: &[&String], seen: &[String]) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut out = Vec::new();
+    loop {
+        let have: std::collections::HashSet<String> = seen.iter().cloned().chain(created(&out)).collect();
+        let done = want.iter().all(|id| have.contains(*id));
+        let wait = if done { Duration::from_millis(200) } else { deadline.saturating_duration_since(Instant::now()) };
+        match tokio::time::timeout(wait, next_json(&mut gw.ws)).await {
+            Ok(Some(f)) => {
+                if let Some(s) = f["s"].as_u64() {
+                    gw.seq = s;
+                }
+                out.push(f);
+            }
+            _ => return out,
+        }
+    }
+}
+
+fn created(frames: &[Value]) -> Vec<String> {
+    frames.iter().filter(|f| f["t"] == "MESSAGE_CREATE").map(|f| f["d"]["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_every_client_resumes_and_misses_nothing() {
+    let Some((nats, db)) = infra("load").await else { return };
+    let mut nodes = [node(&db, &nats, "a"), node(&db, &nats, "b"), node(&db, &nats, "c")];
+    let (owner, _) = signup(&nodes[0].base, "owner").await;
+    let g = post(&nodes[0].base, "/api/guilds", Some(&owner), json!({ "name": "load" })).await;
+    let guild = g["guild"]["id"].as_str().unwrap().to_string();
+    let text = g["channels"][0]["id"].as_str().unwrap().to_string();
+    let inv = post(&nodes[0].base, &format!("/api/guilds/{guild}/invites"), Some(&owner), json!({})).await;
+    let code = inv["code"].as_str().unwrap().to_string();
+    // 21 clients, 7 on each node, each with a gateway there.
+    let (mut tokens, mut gws, mut home) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..21 {
+        let n = i % 3;
+        let (t, _) = signup(&nodes[n].base, &format!("load{i}")).await;
+        post(&nodes[n].base, &format!("/api/invites/{code}"), Some(&t), json!({})).await;
+        tokens.push(t);
+        home.push(n);
+    }
+    for i in 0..21 {
+        gws.push(Gw::identify(&nodes[home[i]].base, &tokens[i]).await);
+    }
+    // Four clients per node post eight messages each; b is killed while they do.
+    let path = format!("/api/channels/{text}/messages");
+    let mut senders = Vec::new();
+    for i in 0..12 {
+        let (base, token, path) = (nodes[home[i]].base.clone(), tokens[i].clone(), path.clone());
+        senders.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for k in 0..8 {
+                let req = reqwest::Client::new().post(format!("{base}{path}")).bearer_auth(&token);
+                match req.json(&json!({ "content": format!("s{i} m{k}") })).send().await {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        acked.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string())
+                    }
+                    _ => break, // its node is gone
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            (i, acked)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    nodes[1].kill();
+    let mut acked: Vec<(usize, Vec<String>)> = Vec::new();
+    for s in senders {
+        acked.push(s.await.unwrap());
+    }
+    // Every acknowledged message is in the store.
+    let (_, history) =
+        call(reqwest::Method::GET, format!("{}{path}?limit=100", nodes[0].base), Some(&owner), None).await;
+    let stored: std::collections::HashSet<&str> =
+        history.as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    for (_, ids) in &acked {
+        assert!(ids.iter().all(|id| stored.contains(id.as_str())), "an acknowledged message is missing");
+    }
+    // What every client must have been sent: all that the surviving nodes acknowledged.
+    let must: Vec<&(usize, Vec<String>)> = acked.iter().filter(|(i, _)| home[*i] != 1).collect();
+    let want: Vec<&String> = must.iter().flat_map(|(_, ids)| ids).collect();
+    let started = Instant::now();
+    let mut resumed_in = Vec::new();
+    for (i, gw) in gws.iter_mut().enumerate() {
+        let mut got = if home[i] == 1 {
+            created(&drain(gw, Duration::from_millis(500)).await) // until its node's socket closes
+        } else {
+            created(&drain_until(gw, &want, &[]).await)
+        };
+        if home[i] == 1 {
+            // b's clients resume, alternately on a and c.
+            let to = if i % 2 == 0 { 0 } else { 2 };
+            let t = Instant::now();
+            let (mut again, replayed) = resume(&nodes[to].base, &tokens[i], gw).await;
+            resumed_in.push(t.elapsed());
+            got.extend(created(&replayed));
+            let more = drain_until(&mut again, &want, &got).await;
+            got.extend(created(&more));
+        }
+        let unique: std::collections::HashSet<&String> = got.iter().collect();
+        assert_eq!(unique.len(), got.len(), "client {i} was sent a message twice");
+        for (sender, ids) in &must {
+            let theirs: Vec<&String> = got.iter().filter(|id| ids.contains(id)).collect();
+            assert_eq!(
+                theirs,
+                ids.iter().collect::<Vec<_>>(),
+                "client {i} (node {}): sender {sender}'s messages",
+                home[i]
+            );
+        }
+    }
+    resumed_in.sort();
+    eprintln!(
+        "kill -9 under load: {} messages acknowledged; 7 clients resumed on other nodes in {:?} (median {:?}); checked in {:?}",
+        acked.iter().map(|(_, v)| v.len()).sum::<usize>(),
+        resumed_in,
+        resumed_in[resumed_in.len() / 2],
+        started.elapsed()
+    );
 }

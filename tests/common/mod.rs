@@ -30,9 +30,18 @@ impl Server {
             .expect("spawn confab");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        // CONFAB_TEST_LOG_DIR=dir keeps each server's log there, for debugging a failed test.
+        let mut keep = std::env::var("CONFAB_TEST_LOG_DIR").ok().and_then(|d| {
+            let path = std::path::Path::new(&d).join(format!("confab-{}.log", child.id()));
+            std::fs::File::create(path).ok()
+        });
         std::thread::spawn(move || {
             let (mut base, mut udp) = (None, None);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = keep.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
                 if let Some(at) = line.find("listening on http://") {
                     base = Some(line[at + "listening on ".len()..].trim().to_string());
                 }

@@ -61,6 +61,8 @@ pub struct Inner {
     pub(crate) roster: Mutex<crate::gateway::roster::Roster>,
     /// Where voice rooms are served (a cluster's placement; `/voice` here when unset).
     pub(crate) placer: std::sync::OnceLock<Arc<dyn crate::voice::VoicePlacer>>,
+    /// Where sessions are kept for other nodes to take over (a cluster's; unset on one node).
+    pub(crate) journal: std::sync::OnceLock<Arc<dyn crate::gateway::journal::Journal>>,
     /// Which node reported each remote voice state ((guild, user) → node), to clear a dead node's.
     pub(crate) voice_origin: Mutex<std::collections::HashMap<(Id, Id), String>>,
 }
@@ -103,8 +105,14 @@ impl App {
 
     /// A chat plane whose events leave through the broker `make` builds on the hub (the cluster's).
     pub fn with_broker(store: Store, cfg: ChatConfig, make: impl FnOnce(Arc<Hub>) -> Arc<dyn Broker>) -> App {
-        let hub = Arc::new(Hub::new(HubConfig { replay: cfg.replay_buffer, resume_window: cfg.resume_window() }));
+        let hub = Arc::new(Hub::new(HubConfig {
+            replay: cfg.replay_buffer,
+            resume_window: cfg.resume_window(),
+            positions: false,
+        }));
         let broker = make(hub.clone());
+        // Built before the broker (which may deliver to it), told afterwards how it numbers.
+        hub.number_by_position(broker.ordered());
         let voice_secret = match &cfg.voice_token_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => crate::auth::new_token().into_bytes(),
@@ -142,6 +150,7 @@ impl App {
             roster: Mutex::default(),
             voice_origin: Mutex::default(),
             placer: std::sync::OnceLock::new(),
+            journal: std::sync::OnceLock::new(),
         }))
     }
 
@@ -245,6 +254,11 @@ impl App {
     /// Places voice rooms from now on (set once, by the cluster).
     pub fn set_placer(&self, placer: Arc<dyn crate::voice::VoicePlacer>) {
         let _ = self.placer.set(placer);
+    }
+
+    /// Keeps sessions resumable on other nodes from now on (set once, by the cluster).
+    pub fn set_journal(&self, journal: Arc<dyn crate::gateway::journal::Journal>) {
+        let _ = self.journal.set(journal);
     }
 
     /// The voice gateway serving `room`.

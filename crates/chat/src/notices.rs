@@ -12,14 +12,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 impl App {
-    /// Applies `n` here and announces it to the other nodes.
+    /// Applies `n` here and announces it to the other nodes. With an ordered broker, topic changes
+    /// are applied when read back from it, here as everywhere, in the stream's order.
     pub fn tell(&self, n: Notice) {
-        self.apply(&n);
+        let later = self.broker.ordered() && matches!(n, Notice::Join { .. } | Notice::Leave { .. });
+        if !later {
+            self.apply(&n);
+        }
         self.broker.announce(&n);
     }
 
     /// Applies a change announced by this node or another one.
     pub fn apply(&self, n: &Notice) {
+        self.apply_at(n, None)
+    }
+
+    /// Applies a change read from a cluster's stream at position `pos`.
+    pub fn apply_at(&self, n: &Notice, pos: Option<u64>) {
         match n {
             Notice::Revoked(r) => {
                 self.login_watch().revoked(&r.login, Instant::now());
@@ -33,7 +42,9 @@ impl App {
             Notice::Ejected(e) => {
                 let _ = self.ejections.send(e.clone());
             }
-            Notice::Join { user, topic, first } => self.hub.join_topic(*user, *topic, first.as_ref(), Instant::now()),
+            Notice::Join { user, topic, first } => {
+                self.hub.join_topic(*user, *topic, first.as_ref(), pos, Instant::now())
+            }
             Notice::Leave { user, topic } => self.hub.leave_topic(*user, *topic),
             Notice::Forget(f) => match *f {
                 Forget::Channel(c) => self.caches.forget_channel(c),
@@ -42,6 +53,11 @@ impl App {
             },
             // Only other nodes' presence is kept: see `remote_presence`.
             Notice::Presence { .. } => {}
+            Notice::Moved { session } => {
+                if let Some(gone) = self.hub.moved_away(session) {
+                    self.publish_presence(gone.user, Status::Offline, &gone.guilds);
+                }
+            }
         }
     }
 

@@ -66,6 +66,10 @@ impl Broker for NatsBroker {
     fn announce(&self, notice: &Notice) {
         self.send(wire::NOTICES.to_string(), wire::notice_payload(&self.me, notice));
     }
+
+    fn ordered(&self) -> bool {
+        true
+    }
 }
 
 /// Sends in order with up to [`WINDOW`] acknowledgements outstanding. A failure (NATS away) sends

@@ -8,11 +8,13 @@
 //! - [`worker`]: snowflake worker ids leased in KV, so ids never collide across nodes.
 //! - [`secrets`]: the signing secret all nodes share (made once, kept in KV).
 //! - [`placement`]: voice rooms placed on media nodes (two random choices, leases in KV).
+//! - [`journal`]: chat sessions resumable on any node: snapshots in KV, the stream read back.
 //! - [`node`]: the tasks: the subscriber (events to the hub, notices to the chat plane, heartbeats
 //!   and presence views), and the heartbeat (load out, dead nodes' presence cleared).
 
 pub mod broker;
 pub mod config;
+pub mod journal;
 pub mod membership;
 pub mod node;
 pub mod placement;

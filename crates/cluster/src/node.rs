@@ -4,12 +4,14 @@
 
 use crate::broker::NatsBroker;
 use crate::config::ClusterConfig;
+use crate::journal::NatsJournal;
 use crate::membership::{Heard, Membership, NodeInfo};
 use crate::placement::Placement;
 use crate::worker::{RENEW, WorkerLease};
 use crate::{Error, wire};
 use chat::app::App;
 use chat::gateway::broker::Notice;
+use chat::gateway::journal::{Journal, Snapshot};
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +29,7 @@ pub struct Connected {
     pub secret: String,
     pub cluster: Cluster,
     pub placement: Placement,
+    journal: Arc<NatsJournal>,
     cfg: ClusterConfig,
     client: async_nats::Client,
     sub: async_nats::Subscriber,
@@ -47,7 +50,9 @@ pub struct Cluster {
 impl Cluster {
     /// Connects to NATS (retrying with backoff while it is down: logged), leases a worker id and
     /// subscribes to the cluster's subjects.
-    pub async fn connect(cfg: &ClusterConfig) -> Result<Connected, Error> {
+    /// `resume_window`: how long a chat session waits for its client to resume (snapshots of it
+    /// are kept a little longer).
+    pub async fn connect(cfg: &ClusterConfig, resume_window: Duration) -> Result<Connected, Error> {
         cfg.check().map_err(Error::Bus)?;
         let node = cfg.node_name();
         let name = node.clone();
@@ -90,6 +95,7 @@ impl Cluster {
             tasks: tokio_util::task::TaskTracker::new(),
         };
         let placement = Placement::open(&js, cluster.clone()).await?;
+        let journal = Arc::new(NatsJournal::open(&js, resume_window).await?);
         let (broker, publisher) = NatsBroker::new(&node, js);
         tracing::info!(node = %node, worker = lease.id, nats = %cfg.nats_url, "joined the cluster");
         let cfg = cfg.clone();
@@ -100,6 +106,7 @@ impl Cluster {
             secret,
             cluster,
             placement,
+            journal,
             cfg,
             client,
             sub,
@@ -141,12 +148,13 @@ impl Connected {
         info: impl Fn() -> NodeInfo + Send + Sync + 'static,
         rooms: impl Fn() -> Vec<chat::id::Id> + Send + Sync + 'static,
     ) -> Cluster {
-        let Connected { cluster, placement, client, sub, events, lease, publisher, cfg, .. } = self;
+        let Connected { cluster, placement, journal, client, sub, events, lease, publisher, cfg, .. } = self;
         app.set_placer(Arc::new(placement.clone()));
+        app.set_journal(journal.clone());
         cluster.tasks.spawn(reader(cluster.clone(), app.clone(), events));
         cluster.tasks.spawn(subscriber(cluster.clone(), app.clone(), client.clone(), sub));
         let period = Duration::from_millis(cfg.heartbeat_ms);
-        let beat = Heartbeat { lease, period, publisher, placement };
+        let beat = Heartbeat { lease, period, publisher, placement, journal };
         cluster.tasks.spawn(heartbeat(cluster.clone(), app, client, beat, info, rooms));
         cluster
     }
@@ -230,29 +238,33 @@ async fn reader(cluster: Cluster, app: App, mut events: Events) {
                     None => continue 'open,
                 },
             };
-            if let Ok(info) = msg.info() {
-                events.next = info.stream_sequence + 1;
-            }
-            handle(&me, &app, msg.subject.as_str(), &msg.payload);
+            let Ok(pos) = msg.info().map(|i| i.stream_sequence) else { continue };
+            events.next = pos + 1;
+            app.hub.at(pos, || handle(&me, &app, pos, msg.subject.as_str(), &msg.payload));
         }
     }
 }
 
-fn handle(me: &str, app: &App, subject: &str, payload: &[u8]) {
+/// One stream message at `pos`: events to this node's sessions (numbered `pos`), notices applied
+/// (this node's own only for topic changes, which it applies in stream order like every node).
+fn handle(me: &str, app: &App, pos: u64, subject: &str, payload: &[u8]) {
     if let Some(topic) = wire::topic_of(subject) {
         let Some((origin, ev)) = wire::read_event(payload) else {
             tracing::warn!(subject, "an unreadable dispatch from the bus");
             return;
         };
-        app.hub.deliver(topic, &ev, Instant::now());
+        app.hub.deliver_at(topic, &ev, pos, Instant::now());
         if origin != me {
             app.observe_remote(&origin, &ev);
         }
     } else if subject == wire::NOTICES {
         match wire::read_notice(payload) {
+            Some((origin, n @ (Notice::Join { .. } | Notice::Leave { .. }))) if origin == me => {
+                app.apply_at(&n, Some(pos))
+            }
             Some((origin, _)) if origin == me => {}
             Some((origin, Notice::Presence { user, status })) => app.remote_presence(&origin, user, status),
-            Some((_, n)) => app.apply(&n),
+            Some((_, n)) => app.apply_at(&n, Some(pos)),
             None => tracing::warn!("an unreadable notice from the bus"),
         }
     }
@@ -298,6 +310,7 @@ struct Heartbeat {
     period: Duration,
     publisher: tokio::task::JoinHandle<()>,
     placement: Placement,
+    journal: Arc<NatsJournal>,
 }
 
 /// Heartbeats out, silent nodes declared dead, the worker id and room leases renewed, the presence
@@ -310,7 +323,8 @@ async fn heartbeat(
     info: impl Fn() -> NodeInfo,
     rooms: impl Fn() -> Vec<chat::id::Id>,
 ) {
-    let Heartbeat { mut lease, period, publisher, placement } = beat;
+    let Heartbeat { mut lease, period, publisher, placement, journal } = beat;
+    let mut saved = Saved::default();
     let me = cluster.node.clone();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -343,6 +357,7 @@ async fn heartbeat(
         if last_rooms.elapsed() >= crate::placement::RENEW {
             last_rooms = Instant::now();
             placement.renew(&rooms()).await;
+            saved.save(&app, journal.as_ref()).await;
         }
         if last_roster.elapsed() >= ROSTER_EVERY {
             last_roster = Instant::now();
@@ -381,4 +396,39 @@ fn process_cpu_secs() -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// Snapshots of this node's sessions last kept, to keep only what changed (and the rest before
+/// it expires).
+#[derive(Default)]
+struct Saved {
+    last: std::collections::HashMap<String, (Snapshot, Instant)>,
+}
+
+/// Unchanged snapshots are kept again after this (the bucket forgets them after the resume window
+/// and a minute).
+const RESAVE: Duration = Duration::from_secs(30);
+
+impl Saved {
+    async fn save(&mut self, app: &App, journal: &dyn Journal) {
+        let now = Instant::now();
+        let snaps = app.hub.snapshots();
+        let live: std::collections::HashSet<&str> = snaps.iter().map(|s| s.id.as_str()).collect();
+        self.last.retain(|id, _| live.contains(id.as_str()));
+        for s in &snaps {
+            let fresh = self.last.get(&s.id).is_some_and(|(old, at)| old == s && now.duration_since(*at) < RESAVE);
+            if fresh {
+                continue;
+            }
+            match journal.save(s).await {
+                Ok(()) => {
+                    self.last.insert(s.id.clone(), (s.clone(), now));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "keeping session snapshots failed");
+                    return;
+                }
+            }
+        }
+    }
 }

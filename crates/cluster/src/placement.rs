@@ -30,7 +30,7 @@ fn key(room: Id) -> String {
 
 impl Placement {
     pub async fn open(js: &async_nats::jetstream::Context, cluster: Cluster) -> Result<Placement, crate::Error> {
-        Ok(Placement { kv: crate::worker::bucket(js, BUCKET, LEASE).await?, cluster })
+        Ok(Placement { kv: crate::worker::bucket(js, BUCKET, LEASE, 1).await?, cluster })
     }
 
     /// The node serving `room`, placing it if it has no live node.

@@ -11,7 +11,7 @@ const KEY: &str = "signing";
 
 /// The cluster's signing secret, made now if no node made it before.
 pub async fn signing_secret(js: &async_nats::jetstream::Context) -> Result<String, crate::Error> {
-    let kv = crate::worker::bucket(js, BUCKET, Duration::ZERO).await?;
+    let kv = crate::worker::bucket(js, BUCKET, Duration::ZERO, 1).await?;
     let fresh = chat::auth::new_token();
     if kv.create(KEY, Bytes::from(fresh.clone())).await.is_ok() {
         return Ok(fresh);

@@ -112,6 +112,7 @@ enum WireNotice {
     ForgetMember { guild: Id, user: Id },
     ForgetGuild { guild: Id },
     Presence { user: Id, status: Option<Status> },
+    Moved { session: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +135,7 @@ pub fn notice_payload(origin: &str, n: &Notice) -> Vec<u8> {
         Notice::Forget(Forget::Member(g, u)) => WireNotice::ForgetMember { guild: *g, user: *u },
         Notice::Forget(Forget::Guild(g)) => WireNotice::ForgetGuild { guild: *g },
         Notice::Presence { user, status } => WireNotice::Presence { user: *user, status: *status },
+        Notice::Moved { session } => WireNotice::Moved { session: session.clone() },
     };
     serde_json::to_vec(&NoticeEnvelope { o: origin.to_string(), n }).unwrap_or_default()
 }
@@ -156,8 +158,19 @@ pub fn read_notice(payload: &[u8]) -> Option<(String, Notice)> {
         WireNotice::ForgetMember { guild, user } => Notice::Forget(Forget::Member(guild, user)),
         WireNotice::ForgetGuild { guild } => Notice::Forget(Forget::Guild(guild)),
         WireNotice::Presence { user, status } => Notice::Presence { user, status },
+        WireNotice::Moved { session } => Notice::Moved { session },
     };
     Some((env.o, n))
+}
+
+/// A message of the events stream, as a session rebuild reads it (origins do not matter there).
+pub fn read_item(subject: &str, payload: &[u8]) -> Option<chat::gateway::journal::Item> {
+    use chat::gateway::journal::Item;
+    match topic_of(subject) {
+        Some(topic) => read_event(payload).map(|(_, ev)| Item::Event(topic, ev)),
+        None if subject == NOTICES => read_notice(payload).map(|(_, n)| Item::Notice(n)),
+        None => None,
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -21,7 +21,7 @@ pub struct WorkerLease {
 impl WorkerLease {
     /// Takes a free worker id (of 1024), trying from a random one.
     pub async fn claim(js: &async_nats::jetstream::Context, node: &str) -> Result<WorkerLease, crate::Error> {
-        let kv = bucket(js, BUCKET, LEASE).await?;
+        let kv = bucket(js, BUCKET, LEASE, 1).await?;
         let start: u16 = rand::random::<u16>() % 1024;
         for i in 0..1024u16 {
             let id = (start + i) % 1024;
@@ -64,12 +64,13 @@ pub async fn bucket(
     js: &async_nats::jetstream::Context,
     name: &str,
     max_age: Duration,
+    history: i64,
 ) -> Result<kv::Store, crate::Error> {
     use async_nats::jetstream::stream;
     let cfg = stream::Config {
         name: format!("KV_{name}"),
         subjects: vec![format!("$KV.{name}.>")],
-        max_messages_per_subject: 1,
+        max_messages_per_subject: history,
         max_age,
         allow_rollup: true,
         deny_delete: true,

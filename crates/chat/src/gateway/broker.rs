@@ -16,6 +16,13 @@ pub trait Broker: Send + Sync {
     /// Tells the other nodes of a change they must apply to their own state (see [`Notice`]); the
     /// caller has applied it here already. Nothing to do on one node.
     fn announce(&self, _notice: &Notice) {}
+
+    /// Whether every node, the publisher included, handles published events and topic changes in
+    /// one order (a cluster's stream): topic changes are then applied when read back, and
+    /// sessions are numbered by stream position.
+    fn ordered(&self) -> bool {
+        false
+    }
 }
 
 /// A change in one node's state that every node of a cluster must make to its own: sessions,
@@ -34,6 +41,8 @@ pub enum Notice {
     Forget(Forget),
     /// The sender's own view of a user's presence: `None` when no socket of theirs is left there.
     Presence { user: Id, status: Option<Status> },
+    /// The session was resumed on the sender: it ends everywhere else.
+    Moved { session: String },
 }
 
 /// A cache entry (or all of a guild's) that is stale.

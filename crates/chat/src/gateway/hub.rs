@@ -5,6 +5,7 @@
 //! off (its session stays resumable); one that went away leaves its session detached until the
 //! resume window ends. Lock order: `topics` before a session's own lock; never the reverse.
 
+use super::journal::Snapshot;
 use super::protocol::{CloseCode, Event, Status};
 use super::session::Session;
 use crate::id::Id;
@@ -65,6 +66,9 @@ struct CellState {
 pub struct HubConfig {
     pub replay: usize,
     pub resume_window: Duration,
+    /// Sequence numbers are positions in a cluster's shared stream ([`Hub::at`]), the same for an
+    /// event on every node, instead of per-session counters.
+    pub positions: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +95,10 @@ pub struct Hub {
     /// Users whose last socket went since the last [`Hub::take_offline`]: offline at once, even
     /// while their sessions wait (resumable) for a new socket.
     went_offline: Mutex<Vec<WentOffline>>,
+    /// The stream position of the last message handled ([`Hub::at`]). Lock order: `position`
+    /// before `topics`.
+    position: Mutex<u64>,
+    positions: std::sync::atomic::AtomicBool,
 }
 
 /// A user's sessions: alive (attached or resumable), attached to a socket, and chosen status.
@@ -109,12 +117,48 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Hub {
     pub fn new(cfg: HubConfig) -> Hub {
         Hub {
-            cfg,
             sessions: Mutex::default(),
             detached: Mutex::default(),
             topics: RwLock::default(),
             presence: Mutex::default(),
             went_offline: Mutex::default(),
+            positions: std::sync::atomic::AtomicBool::new(cfg.positions),
+            position: Mutex::new(0),
+            cfg,
+        }
+    }
+
+    /// See [`HubConfig::positions`]; set before any session exists.
+    pub fn number_by_position(&self, yes: bool) {
+        self.positions.store(yes, Ordering::Relaxed);
+    }
+
+    /// Handles the stream message at `pos` (`f` delivers it), then records the position: whatever
+    /// reads the position sees every message up to it fully handled.
+    pub fn at(&self, pos: u64, f: impl FnOnce()) {
+        let mut p = lock(&self.position);
+        f();
+        *p = pos.max(*p);
+    }
+
+    /// The stream position handled last.
+    pub fn position(&self) -> u64 {
+        *lock(&self.position)
+    }
+
+    /// The sequence a dispatch made here gets: the current position in a cluster, else the next
+    /// number of each session (`None`).
+    fn seq_here(&self, pos: Option<&u64>) -> Option<u64> {
+        self.positions.load(Ordering::Relaxed).then(|| pos.copied().unwrap_or_else(|| self.position()))
+    }
+
+    /// Numbers `ev` with its stream position `pos` for every session subscribed to `topic` (cluster).
+    pub fn deliver_at(&self, topic: Topic, ev: &Arc<Event>, pos: u64, now: Instant) {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        for cell in topics.get(&topic).into_iter().flatten() {
+            if push(&mut lock(&cell.state), Some(pos), ev, now) {
+                self.cut_off(cell, now);
+            }
         }
     }
 
@@ -122,7 +166,7 @@ impl Hub {
     pub fn deliver(&self, topic: Topic, ev: &Arc<Event>, now: Instant) {
         let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
         for cell in topics.get(&topic).into_iter().flatten() {
-            if push(&mut lock(&cell.state), ev, now) {
+            if push(&mut lock(&cell.state), None, ev, now) {
                 self.cut_off(cell, now);
             }
         }
@@ -161,6 +205,8 @@ impl Hub {
         now: Instant,
     ) -> bool {
         let id = id.to_string();
+        // Held to the end: no stream message is handled between READY's number and the topics.
+        let pos = lock(&self.position);
         let mut state = CellState {
             login: login.to_string(),
             session: Session::new(self.cfg.replay),
@@ -168,7 +214,7 @@ impl Hub {
             detached_at: None,
             topics: HashSet::new(),
         };
-        let _ = push(&mut state, ready, now);
+        let _ = push(&mut state, self.seq_here(Some(&pos)), ready, now);
         let cell = Arc::new(Cell { id: id.clone(), user, state: Mutex::new(state) });
         lock(&self.sessions).insert(id, cell.clone());
         for t in topics {
@@ -198,9 +244,15 @@ impl Hub {
         if cell.user != user {
             return Err(ResumeError::Invalid);
         }
+        let pos = lock(&self.position);
         let mut st = lock(&cell.state);
         let mut out = st.session.replay_after(seq).map_err(|_| ResumeError::Invalid)?;
-        out.push((st.session.push(resumed.clone()), resumed.clone()));
+        let n = match self.seq_here(Some(&pos)) {
+            Some(p) => st.session.push_at(p, resumed.clone()),
+            None => st.session.push(resumed.clone()),
+        };
+        drop(pos);
+        out.push((n, resumed.clone()));
         let was_attached = match st.link.replace(link) {
             Some(old) => {
                 old.cut(CloseCode::SessionReplaced);
@@ -308,7 +360,8 @@ impl Hub {
     /// Subscribes every session of `user` to `topic` (e.g. after joining a guild), with `first` (if
     /// any) as the first dispatch each of them sees from it: no event of the topic can slip in
     /// before it.
-    pub fn join_topic(&self, user: Id, topic: Topic, first: Option<&Arc<Event>>, now: Instant) {
+    /// `seq`: the notice's stream position in a cluster.
+    pub fn join_topic(&self, user: Id, topic: Topic, first: Option<&Arc<Event>>, seq: Option<u64>, now: Instant) {
         let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().filter(|c| c.user == user).cloned().collect();
         let mut cut = Vec::new();
         let mut map = self.topics.write().unwrap_or_else(|p| p.into_inner());
@@ -317,7 +370,7 @@ impl Hub {
             if st.topics.insert(topic) {
                 map.entry(topic).or_default().push(c.clone());
                 if let Some(first) = first
-                    && push(&mut st, first, now)
+                    && push(&mut st, seq, first, now)
                 {
                     cut.push(c.clone());
                 }
@@ -351,7 +404,8 @@ impl Hub {
         let Some(cell) = lock(&self.sessions).get(session_id).cloned().filter(|c| c.user == user) else {
             return false;
         };
-        if push(&mut lock(&cell.state), ev, now) {
+        let seq = self.seq_here(None);
+        if push(&mut lock(&cell.state), seq, ev, now) {
             self.cut_off(&cell, now);
         }
         true
@@ -392,6 +446,79 @@ impl Hub {
         lock(&self.presence).get(&user).filter(|e| e.attached > 0).map_or(Status::Offline, |e| e.status)
     }
 
+    /// Every session here, as another node would take it over (see [`super::journal`]): at the
+    /// current position, or at the session's last sequence when nothing reached it since (a
+    /// client is never ahead of its session).
+    pub fn snapshots(&self) -> Vec<Snapshot> {
+        let pos = lock(&self.position);
+        let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().cloned().collect();
+        cells.iter().map(|c| snapshot_of(c, *pos)).collect()
+    }
+
+    /// One session's snapshot.
+    pub fn snapshot(&self, session_id: &str) -> Option<Snapshot> {
+        let pos = lock(&self.position);
+        let cell = lock(&self.sessions).get(session_id).cloned()?;
+        Some(snapshot_of(&cell, *pos))
+    }
+
+    /// Takes over a session another node had: the client has everything up to `acked`, `missed`
+    /// is what came after, rebuilt from the stream up to position `at`. Fails with the current
+    /// position if the hub has moved past `at` meanwhile (rebuild further and try again).
+    #[allow(clippy::too_many_arguments)]
+    pub fn adopt(
+        &self,
+        snap: &Snapshot,
+        acked: u64,
+        missed: Vec<(u64, Arc<Event>)>,
+        link: Link,
+        resumed: &Arc<Event>,
+        at: u64,
+    ) -> Result<(Vec<Delivery>, bool), (u64, Link)> {
+        let pos = lock(&self.position);
+        if *pos != at {
+            return Err((*pos, link));
+        }
+        let mut session = Session::adopted(self.cfg.replay, acked, missed);
+        session.push_at(at, resumed.clone());
+        let out = session.replay_after(acked).unwrap_or_default();
+        let state = CellState {
+            login: snap.login.clone(),
+            session,
+            link: Some(link),
+            detached_at: None,
+            topics: HashSet::new(),
+        };
+        let cell = Arc::new(Cell { id: snap.id.clone(), user: snap.user, state: Mutex::new(state) });
+        if let Some(old) = lock(&self.sessions).insert(snap.id.clone(), cell.clone()) {
+            // Resumed here twice at once: the older cell goes.
+            if let Some(l) = lock(&old.state).link.take() {
+                l.cut(CloseCode::SessionReplaced);
+            }
+        }
+        for t in &snap.topics {
+            self.subscribe(&cell, *t);
+        }
+        drop(pos);
+        let mut p = lock(&self.presence);
+        let e = p.entry(snap.user).or_insert(Presence { sessions: 0, attached: 0, status: Status::Online });
+        e.sessions += 1;
+        e.attached += 1;
+        Ok((out, e.attached == 1))
+    }
+
+    /// A session resumed on another node ends here (its socket, if any, closes with 4011). The
+    /// user, if that made them offline here.
+    pub fn moved_away(&self, session_id: &str) -> Option<WentOffline> {
+        let cell = lock(&self.sessions).remove(session_id)?;
+        let link = lock(&cell.state).link.take();
+        let attached = link.is_some();
+        if let Some(l) = link {
+            l.cut(CloseCode::SessionReplaced);
+        }
+        self.end(&cell, attached)
+    }
+
     /// Users with a socket here, and their statuses.
     pub fn online_users(&self) -> Vec<(Id, Status)> {
         lock(&self.presence).iter().filter(|(_, e)| e.attached > 0).map(|(u, e)| (*u, e.status)).collect()
@@ -403,6 +530,14 @@ impl Hub {
     }
 }
 
+fn snapshot_of(c: &Cell, pos: u64) -> Snapshot {
+    let st = lock(&c.state);
+    let mut topics: Vec<Topic> = st.topics.iter().copied().collect();
+    topics.sort_by_key(|t| format!("{t:?}"));
+    let at = pos.min(st.session.seq());
+    Snapshot { id: c.id.clone(), user: c.user, login: st.login.clone(), topics, pos: at }
+}
+
 /// The guilds among a session's topics.
 fn guilds_of(topics: &HashSet<Topic>) -> Vec<Id> {
     let mut guilds: Vec<Id> =
@@ -411,9 +546,13 @@ fn guilds_of(topics: &HashSet<Topic>) -> Vec<Id> {
     guilds
 }
 
-/// Numbers and queues `ev` for one session; `true` if that cut the session off its socket.
-fn push(st: &mut CellState, ev: &Arc<Event>, now: Instant) -> bool {
-    let seq = st.session.push(ev.clone());
+/// Numbers (`seq`, else the session's next number) and queues `ev` for one session; `true` if
+/// that cut the session off its socket.
+fn push(st: &mut CellState, seq: Option<u64>, ev: &Arc<Event>, now: Instant) -> bool {
+    let seq = match seq {
+        Some(s) => st.session.push_at(s, ev.clone()),
+        None => st.session.push(ev.clone()),
+    };
     let Some(link) = &st.link else { return false };
     let Err(e) = link.tx.try_send((seq, ev.clone())) else { return false };
     // Full: the reader is too slow. Closed: the socket task ended. Either way the session waits
@@ -430,7 +569,7 @@ mod tests {
     use super::*;
 
     fn hub() -> Hub {
-        Hub::new(HubConfig { replay: 100, resume_window: Duration::from_secs(10) })
+        Hub::new(HubConfig { replay: 100, resume_window: Duration::from_secs(10), positions: false })
     }
 
     fn link(conn: u64, cap: usize) -> (Link, mpsc::Receiver<Delivery>, Arc<AtomicU16>) {
@@ -513,8 +652,8 @@ mod tests {
         h.expire(t0 + Duration::from_secs(60));
         assert_eq!(h.session_count(), 1, "the queued detach is stale");
 
-        h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("GUILD_CREATE")), t0);
-        h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("AGAIN")), t0);
+        h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("GUILD_CREATE")), None, t0);
+        h.join_topic(Id(7), Topic::Guild(Id(9)), Some(&ev("AGAIN")), None, t0);
         h.deliver(Topic::Guild(Id(9)), &ev("MSG"), t0);
         let got: Vec<&str> = std::iter::from_fn(|| rx2.try_recv().ok()).map(|(_, e)| e.name).collect();
         assert_eq!(got, vec!["GUILD_CREATE", "MSG"], "joining twice sends nothing twice");

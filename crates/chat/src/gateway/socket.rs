@@ -161,6 +161,13 @@ impl Driver {
         let ready = Event::new("READY", &ready);
         let login = &caller.token_hash;
         let came_online = app.hub.create_session(&session_id, user, login, topics, link, &ready, Instant::now());
+        if let (Some(journal), Some(snap)) = (app.journal.get(), app.hub.snapshot(&session_id)) {
+            // Kept before READY leaves (this task sends it), so another node can take the
+            // session over from its first dispatch.
+            if let Err(e) = journal.save(&snap).await {
+                tracing::warn!(error = %e, "a session's snapshot was not kept: it resumes on this node only");
+            }
+        }
         self.session = Some((session_id, user));
         if !app.watch_login(login, user, caller.expires_at) {
             // Logged out while this identify was under way: the hub may not have seen the revocation.
@@ -185,7 +192,13 @@ impl Driver {
         }
         let link = self.link();
         let resumed = Event::new("RESUMED", &json!({ "session_id": session_id }));
-        match app.hub.resume(session_id, user, &caller.token_hash, seq, link, &resumed) {
+        let mut result = app.hub.resume(session_id, user, &caller.token_hash, seq, link, &resumed);
+        if result.is_err() && app.journal.get().is_some() {
+            // Not a session of this node: in a cluster it may be another node's, rebuilt here.
+            let link = self.link();
+            result = app.take_over(session_id, user, &caller.token_hash, seq, link, &resumed).await;
+        }
+        match result {
             Ok((replay, back)) => {
                 self.session = Some((session_id.to_string(), user));
                 self.conn.identified();
