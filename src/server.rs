@@ -116,6 +116,10 @@ impl Running {
             (live_cfg.rtmp_bind, live_cfg.whip) = (String::new(), false);
         }
         let live = crate::live::start(&live_cfg, &app, live_cfg.whip.then_some(&sfu)).await?;
+        if let Some(j) = &joined {
+            let origins = crate::live::ClusterOrigins { app: app.clone(), cluster: j.cluster.clone() };
+            live.streams.set_edge(Arc::new(live::edge::Edge::new(Arc::new(origins))));
+        }
         let mut router = chat::server::router_for(&app, serves(cluster::Role::Api), serves(cluster::Role::Gateway))
             .merge(live::http::router(live.streams.clone()));
         if serves(cluster::Role::Api) {

@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{Server, guild, live_channel, live_server};
+use common::{Server, guild, live_channel, live_server, publish};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -23,19 +23,6 @@ async fn post(base: &str, token: &str, path: &str, body: Value) -> (u16, Value) 
 async fn get(base: &str, token: &str, path: &str) -> Value {
     let r = reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
     r.json().await.unwrap()
-}
-
-fn publish(url: &str, seconds: u32) -> std::process::Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440"])
-        .args(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
-        .args(["-g", "30", "-c:a", "aac", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg")
 }
 
 async fn exit_ok(mut child: std::process::Child) -> bool {

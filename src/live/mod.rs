@@ -53,6 +53,21 @@ impl live::hub::Access for ChatAccess {
     }
 }
 
+/// In a cluster, where a stream another node ingests is: that node, as its stream state says,
+/// at the HTTP address its heartbeat advertises.
+pub struct ClusterOrigins {
+    pub app: App,
+    pub cluster: cluster::Cluster,
+}
+
+impl live::edge::Origins for ClusterOrigins {
+    fn origin(&self, stream: &str) -> Option<String> {
+        let channel = stream.parse::<i64>().ok().map(Id)?;
+        let node = self.app.stream_states.origin(channel)?;
+        self.cluster.nodes().into_iter().find(|n| n.id == node).map(|n| n.http.trim_end_matches('/').to_string())
+    }
+}
+
 /// The running ingest: its address and the streams it feeds (served by `live::http`); WHIP
 /// sessions (`crate::whip`) publish through the same publishers and pump.
 pub struct Live {

@@ -161,3 +161,18 @@ pub async fn live_channel(base: &str, token: &str, guild: &str, name: &str) -> S
     assert_eq!(r.status(), 201);
     r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
 }
+
+/// ffmpeg publishing `seconds` of 320x240 test pattern and a 440 Hz tone to `url` over RTMP
+/// (x264 ultrafast, a keyframe a second, AAC), in real time.
+pub fn publish(url: &str, seconds: u32) -> std::process::Child {
+    std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440"])
+        .args(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-g", "30", "-c:a", "aac", "-f", "flv", url])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg")
+}

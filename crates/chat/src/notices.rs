@@ -160,7 +160,7 @@ impl App {
                 Err(e) => tracing::warn!(error = %e, "a remote voice state did not parse"),
             },
             "STREAM_UPDATE" => match serde_json::from_str(ev.data.get()) {
-                Ok(state) => self.stream_states.set(&state),
+                Ok(state) => self.stream_states.set_from(Some(origin), &state),
                 Err(e) => tracing::warn!(error = %e, "a remote stream state did not parse"),
             },
             _ => {}

@@ -58,20 +58,64 @@ impl StreamState {
 /// Current stream states per live channel.
 #[derive(Debug, Default)]
 pub struct StreamStates {
-    by_channel: Mutex<HashMap<Id, StreamState>>,
+    /// Each channel's state, and the node ingesting it when that is another node of a cluster.
+    by_channel: Mutex<HashMap<Id, (StreamState, Option<String>)>>,
 }
 
 impl StreamStates {
     pub fn set(&self, state: &StreamState) {
-        self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).insert(state.channel_id, state.clone());
+        self.set_from(None, state);
+    }
+
+    /// Records `state` as node `from` reported it (`None`: this node). A stream's origin is the
+    /// node that reported it going live (a new `started_at`); a title or visibility change
+    /// reported by another node (the owner's PATCH went there) does not move it.
+    pub fn set_from(&self, from: Option<&str>, state: &StreamState) {
+        let mut map = self.by_channel.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.get(&state.channel_id);
+        let went_live = state.state == StreamPhase::Live
+            && before.is_none_or(|(b, _)| b.state != StreamPhase::Live || b.started_at != state.started_at);
+        let origin = match (went_live, before) {
+            (true, _) | (_, None) => from.map(str::to_string),
+            (false, Some((_, o))) => o.clone(),
+        };
+        map.insert(state.channel_id, (state.clone(), origin));
     }
 
     pub fn get(&self, channel: Id) -> Option<StreamState> {
-        self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).get(&channel).cloned()
+        self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).get(&channel).map(|(s, _)| s.clone())
+    }
+
+    /// The node ingesting `channel`'s stream, when it is another node of a cluster.
+    pub fn origin(&self, channel: Id) -> Option<String> {
+        self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).get(&channel).and_then(|(_, o)| o.clone())
     }
 
     /// Whether `channel`'s stream is public, as far as the states known in memory say.
     pub fn is_public(&self, channel: Id) -> bool {
-        self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).get(&channel).is_some_and(|s| s.public)
+        self.by_channel.lock().unwrap_or_else(|p| p.into_inner()).get(&channel).is_some_and(|(s, _)| s.public)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_is_the_node_that_went_live_not_one_that_edited_the_title() {
+        let states = StreamStates::default();
+        let mut s = StreamState::idle(Id(1), Id(2));
+        states.set_from(Some("c"), &s);
+        (s.state, s.started_at) = (StreamPhase::Live, Some(10));
+        states.set_from(Some("a"), &s);
+        assert_eq!(states.origin(Id(2)).as_deref(), Some("a"));
+        s.title = "renamed on c".into();
+        states.set_from(Some("c"), &s);
+        assert_eq!(states.origin(Id(2)).as_deref(), Some("a"));
+        assert_eq!(states.get(Id(2)).unwrap().title, "renamed on c");
+        // Published again, here this time.
+        s.started_at = Some(20);
+        states.set(&s);
+        assert_eq!(states.origin(Id(2)), None);
     }
 }

@@ -9,6 +9,8 @@
 //! stay cacheable. Viewers are counted by heartbeat: `POST /live/{stream}/viewers` joins (an id),
 //! `POST …/viewers/{id}` beats, `DELETE …/viewers/{id}` leaves.
 //!
+//! A stream another node of a cluster ingests is served from that node ([`crate::edge`]).
+//!
 //! Made for CDNs: playlists are cached briefly (a blocking response longer: its URL names what it
 //! waited for), segments, parts and the init segment for a year and `immutable`; every answer has
 //! an `ETag` and allows any origin. Errors are `{code, message}` like the rest of the server.
@@ -140,7 +142,12 @@ async fn master_playlist(
     if !streams.allows(&id, token.a.as_deref()) {
         return forbidden();
     }
-    let Some(stream) = streams.get(&id) else { return not_found("stream") };
+    let Some(stream) = streams.get(&id) else {
+        return match streams.edge_for(&id) {
+            Some(edge) => edge.get(&id, &format!("/live/{id}/index.m3u8{}", token_query(&token)), &headers).await,
+            None => not_found("stream"),
+        };
+    };
     if !stream.ready(std::time::Instant::now()) {
         return not_found("stream (starting: its renditions are not all playable yet)");
     }
@@ -171,6 +178,37 @@ pub struct Reload {
     s: Option<u64>,
 }
 
+impl Reload {
+    /// The query an edge sends its origin: only what changes the answer, in one order, so a
+    /// crowd's requests meet in its cache however they were written.
+    fn canonical(&self) -> String {
+        let skip = self.skip.as_deref().filter(|s| s.eq_ignore_ascii_case("YES") || s.eq_ignore_ascii_case("v2"));
+        let pairs = [
+            ("_HLS_msn", self.msn.map(|m| m.to_string())),
+            ("_HLS_part", self.part.map(|p| p.to_string())),
+            ("_HLS_skip", skip.map(str::to_string)),
+            ("a", self.a.clone().filter(|a| safe(a))),
+            ("s", self.s.map(|s| s.to_string())),
+        ];
+        query(&pairs)
+    }
+}
+
+/// The watch token alone as a query (`?a=…`, or nothing).
+pub(crate) fn token_query(t: &Token) -> String {
+    query(&[("a", t.a.clone().filter(|a| safe(a)))])
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let set: Vec<String> = pairs.iter().filter_map(|(k, v)| Some(format!("{k}={}", v.as_ref()?))).collect();
+    if set.is_empty() { String::new() } else { format!("?{}", set.join("&")) }
+}
+
+/// A path segment or token that can go into an origin's URL as it is.
+fn safe(s: &str) -> bool {
+    !s.is_empty() && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 async fn rendition_file(
     State(streams): State<Arc<Streams>>,
     Path((id, rendition, file)): Path<(String, String, String)>,
@@ -181,7 +219,14 @@ async fn rendition_file(
     if !streams.allows(&id, q.a.as_deref()) {
         return forbidden();
     }
-    let Some(stream) = streams.get(&id) else { return not_found("stream") };
+    let Some(stream) = streams.get(&id) else {
+        return match streams.edge_for(&id) {
+            Some(edge) if safe(&rendition) && safe(&file) => {
+                edge.get(&id, &format!("/live/{id}/{rendition}/{file}{}", q.canonical()), &headers).await
+            }
+            _ => not_found("stream"),
+        };
+    };
     if q.s.is_some_and(|s| s != stream.session) {
         return not_found("stream (that publish has ended; load the master playlist again)");
     }

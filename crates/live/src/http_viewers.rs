@@ -1,11 +1,12 @@
 //! Viewer counting over HTTP (see [`crate::viewers`]): `POST /live/{stream}/viewers` joins (the
 //! watch token as for the playlists; an id back), `POST …/viewers/{id}` beats, `DELETE` leaves.
+//! On an edge (a stream another node ingests) they go to the origin, which counts every viewer.
 
 use crate::http::{Token, error, forbidden, not_found};
 use crate::hub::Streams;
 use crate::viewers::HEARTBEAT;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -21,7 +22,12 @@ pub(crate) async fn join(
         return forbidden();
     }
     if streams.get(&id).is_none() {
-        return not_found("stream");
+        return match streams.edge_for(&id) {
+            Some(edge) => {
+                edge.forward(Method::POST, &id, &format!("/live/{id}/viewers{}", crate::http::token_query(&t))).await
+            }
+            None => not_found("stream"),
+        };
     }
     let viewer: u64 = rand::random();
     if !streams.viewers().join(&id, viewer, std::time::Instant::now()) {
@@ -38,6 +44,9 @@ pub(crate) async fn join(
 /// `POST /live/{stream}/viewers/{id}`: still watching (204); 404 once expired (join again).
 pub(crate) async fn beat(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
     let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
+    if let Some(edge) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
+        return edge.forward(Method::POST, &id, &format!("/live/{id}/viewers/{v:016x}")).await;
+    }
     if !streams.viewers().beat(&id, v, std::time::Instant::now()) {
         return not_found("viewer");
     }
@@ -47,6 +56,9 @@ pub(crate) async fn beat(State(streams): State<Arc<Streams>>, Path((id, viewer))
 /// `DELETE /live/{stream}/viewers/{id}`: stopped watching.
 pub(crate) async fn leave(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
     let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
+    if let Some(edge) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
+        return edge.forward(Method::DELETE, &id, &format!("/live/{id}/viewers/{v:016x}")).await;
+    }
     if !streams.viewers().leave(&id, v) {
         return not_found("viewer");
     }

@@ -154,6 +154,8 @@ pub struct Streams {
     recorder: Option<Recorder>,
     access: Option<Arc<dyn Access>>,
     viewers: Mutex<Viewers>,
+    /// Streams other nodes ingest, served from them (a cluster's).
+    edge: std::sync::OnceLock<Arc<crate::edge::Edge>>,
 }
 
 impl Default for Streams {
@@ -170,6 +172,7 @@ impl Streams {
             recorder: None,
             access: None,
             viewers: Mutex::new(Viewers::new(MAX_VIEWERS)),
+            edge: std::sync::OnceLock::new(),
         }
     }
 
@@ -177,6 +180,16 @@ impl Streams {
     pub fn with_access(mut self, access: Arc<dyn Access>) -> Streams {
         self.access = Some(access);
         self
+    }
+
+    /// Streams not ingested here are served from the nodes that ingest them, through `edge`.
+    pub fn set_edge(&self, edge: Arc<crate::edge::Edge>) {
+        let _ = self.edge.set(edge);
+    }
+
+    /// The edge serving `id`, when another node ingests it.
+    pub fn edge_for(&self, id: &str) -> Option<&Arc<crate::edge::Edge>> {
+        self.edge.get().filter(|e| e.knows(id))
     }
 
     pub fn allows(&self, id: &str, token: Option<&str>) -> bool {

@@ -21,6 +21,8 @@
 //! - [`hub`]: the streams being served (a packager each) and the wake-ups of blocked requests.
 //! - [`http`]: LL-HLS over HTTP from memory: master and media playlists (blocking reload, delta
 //!   updates), init segment, segments and parts, with CDN-minded caching, ETags and CORS.
+//! - [`edge`]: LL-HLS of streams another node ingests, fetched from it once per request however
+//!   many viewers ask (coalescing) and kept as long as the origin allows.
 //! - [`publishers`]: one publisher per stream across protocols, and the cap on streams.
 //! - [`server`]: the tokio listener: a task per connection, stream keys authorised through the
 //!   [`server::StreamKeys`] trait, one publisher per stream, [`server::IngestEvent`]s out.
@@ -29,6 +31,7 @@
 
 pub mod annexb;
 pub mod codec;
+pub mod edge;
 pub mod flv;
 pub mod fmp4;
 pub mod http;
