@@ -9,6 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testbed::rejoin::Rejoining;
 use tokio_tungstenite::tungstenite::Message;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -402,21 +403,6 @@ async fn a_cluster_refuses_sqlite_with_a_clear_error() {
     assert!(msg.contains("share one Postgres store"), "{msg}");
 }
 
-/// Joins `voice` through `api`'s API, retrying while the placement still names a dead node.
-async fn join_retrying(api: &str, token: &str, voice: &str, tone: f32) -> testbed::VoiceClient {
-    let deadline = Instant::now() + Duration::from_secs(25);
-    loop {
-        match testbed::VoiceClient::join(api, token, voice, testbed::VoiceOptions::tone(tone)).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("join failed ({e:#}); retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("no join within 25 s: {e:#}"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voice_rooms_live_on_media_nodes_and_move_when_one_dies() {
     let Some((nats, db)) = infra("voice").await else { return };
@@ -452,27 +438,32 @@ async fn voice_rooms_live_on_media_nodes_and_move_when_one_dies() {
 
     // Both join through the API node and land on the same media node: they hear each other.
     let tones = [500.0, 800.0];
-    let c0 = join_retrying(&api.base, &t0, &voice, tones[0]).await;
-    let c1 = join_retrying(&api.base, &t1, &voice, tones[1]).await;
-    c0.wait_heard(&tones, &tones[1..], WAIT).await.unwrap();
-    c1.wait_heard(&tones, &tones[..1], WAIT).await.unwrap();
+    let join = |t: String, tone: f32| {
+        let (api, voice) = (api.base.clone(), voice.clone());
+        async move { Rejoining::join(&api, &t, &voice, testbed::VoiceOptions::tone(tone)).await.unwrap() }
+    };
+    let (c0, c1) = (join(t0.clone(), tones[0]).await, join(t1.clone(), tones[1]).await);
+    c0.client().wait_heard(&tones, &tones[1..], WAIT).await.unwrap();
+    c1.client().wait_heard(&tones, &tones[..1], WAIT).await.unwrap();
     let (_, again) = call(reqwest::Method::POST, format!("{}{path}", api.base), Some(&t1), Some(json!({}))).await;
     assert_eq!(again["endpoint"], endpoint.as_str(), "every join goes to the room's node");
 
-    // Its node dies: both leave the voice channel as the others see it, and rejoining through
-    // the API node places the room on the other media node.
+    // Its node dies: the others see both leave the voice channel (the dead node's voice states
+    // cleared), and both clients rejoin by themselves through the API node, which places the
+    // room on the other media node: they hear each other again.
     let mut watcher = Gw::identify(&api.base, &t0).await;
+    let killed = Instant::now();
     media[host].kill();
-    drop((c0, c1));
     let mut left = std::collections::HashSet::new();
     while left.len() < 2 {
         let d = watcher.event_where("VOICE_STATE_UPDATE", Duration::from_secs(15), |d| d["channel_id"].is_null()).await;
         left.insert(d["user_id"].as_str().unwrap().to_string());
     }
-    let c0 = join_retrying(&api.base, &t0, &voice, tones[0]).await;
-    let c1 = join_retrying(&api.base, &t1, &voice, tones[1]).await;
-    c0.wait_heard(&tones, &tones[1..], WAIT).await.unwrap();
-    c1.wait_heard(&tones, &tones[..1], WAIT).await.unwrap();
+    let n0 = c0.wait_rejoins(1, Duration::from_secs(40)).await.unwrap();
+    let n1 = c1.wait_rejoins(1, Duration::from_secs(40)).await.unwrap();
+    n0.wait_heard(&tones, &tones[1..], WAIT).await.unwrap();
+    n1.wait_heard(&tones, &tones[..1], WAIT).await.unwrap();
+    eprintln!("voice: both heard each other again {:?} after their node was killed", killed.elapsed());
     let (_, moved) = call(reqwest::Method::POST, format!("{}{path}", api.base), Some(&t0), Some(json!({}))).await;
     let other = format!("{}/voice", media[1 - host].base.replace("http", "ws"));
     assert_eq!(moved["endpoint"], other.as_str(), "the room moved to the live media node");
@@ -611,5 +602,100 @@ async fn kill_9_under_load_every_client_resumes_and_misses_nothing() {
         resumed_in,
         resumed_in[resumed_in.len() / 2],
         started.elapsed()
+    );
+}
+
+/// One LL-HLS viewer on an edge: `rounds` blocking reloads of the source rendition, fetching the
+/// newest two parts each time. Returns (path, X-Cache, bytes) of every part and blocking reload.
+async fn edge_viewer(base: String, ch: String, a: String, rounds: usize) -> Vec<(String, String, Vec<u8>)> {
+    let http = reqwest::Client::new();
+    let dir = format!("{base}/live/{ch}/source/");
+    let mut url = format!("{dir}index.m3u8?a={a}");
+    let mut got = Vec::new();
+    for _ in 0..rounds {
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let cache = r.headers()["x-cache"].to_str().unwrap().to_string();
+        let text = r.text().await.unwrap();
+        // A blocking reload names what it waited for: the crowd's meet in one origin request.
+        if let Some(q) = url.split_once("index.m3u8?_HLS").map(|(_, q)| q) {
+            got.push((format!("index.m3u8?_HLS{q}"), cache, text.clone().into_bytes()));
+        }
+        let uri = |line: &str| line.split("URI=\"").nth(1).and_then(|u| u.split('"').next()).map(str::to_string);
+        let parts: Vec<String> = text.lines().filter(|l| l.starts_with("#EXT-X-PART:")).filter_map(uri).collect();
+        for p in parts.iter().rev().take(2) {
+            let r = http.get(format!("{dir}{p}")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{p}");
+            let cache = r.headers()["x-cache"].to_str().unwrap().to_string();
+            let path = p.split('?').next().unwrap().to_string();
+            got.push((path, cache, r.bytes().await.unwrap().to_vec()));
+        }
+        // Block for the part the playlist hints at next, as hls.js does.
+        let hint = text.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT")).and_then(uri).expect("a preload hint");
+        let (m, i) = hint.trim_start_matches("part").split(".m4s").next().unwrap().split_once('.').unwrap();
+        url = format!("{dir}index.m3u8?_HLS_msn={m}&_HLS_part={i}&a={a}");
+    }
+    got
+}
+
+/// A stream ingested on node a is watched through node c's LL-HLS: the same bytes as a's, and
+/// c asks a for each part once however many of its viewers want it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ingested_on_one_node_is_watched_through_another_fetching_each_part_once() {
+    let Some((nats, db)) = infra("edge").await else { return };
+    let t = three(&db, &nats).await;
+    let (a, c) = (t.nodes[0].base.clone(), t.nodes[2].base.clone());
+    let ch = common::live_channel(&a, &t.tokens[0], &t.guild, "stage").await;
+    let key = post(&a, &format!("/api/channels/{ch}/stream-key"), Some(&t.tokens[0]), json!({})).await;
+    let mut publisher = common::publish(key["rtmp_url"].as_str().unwrap(), 20);
+    // Node c learns that the stream is live (from a's STREAM_UPDATE) and hands out a watch token.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let watch = loop {
+        let (_, s) =
+            call(reqwest::Method::GET, format!("{c}/api/channels/{ch}/stream"), Some(&t.tokens[2]), None).await;
+        if s["state"] == "live" {
+            break s["watch_token"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "the stream never showed live on node c: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let master = reqwest::get(format!("{c}/live/{ch}/index.m3u8?a={watch}")).await.unwrap();
+    assert_eq!(master.status(), 200);
+    assert!(master.text().await.unwrap().contains("source/index.m3u8"));
+    let refused = reqwest::get(format!("{c}/live/{ch}/source/index.m3u8")).await.unwrap();
+    assert_eq!(refused.status(), 403, "the edge checks watch tokens too");
+    // Viewers are counted by the origin, wherever they watch.
+    let (status, v) = call(reqwest::Method::POST, format!("{c}/live/{ch}/viewers?a={watch}"), None, None).await;
+    assert_eq!(status, 201, "{v}");
+
+    // Eight viewers on c at once.
+    let crowd: Vec<_> = (0..8).map(|_| tokio::spawn(edge_viewer(c.clone(), ch.clone(), watch.clone(), 8))).collect();
+    let mut fetched: std::collections::HashMap<String, (usize, usize, Vec<u8>)> = Default::default();
+    for v in crowd {
+        for (path, cache, bytes) in v.await.unwrap() {
+            let e = fetched.entry(path.clone()).or_insert((0, 0, bytes.clone()));
+            e.0 += usize::from(cache == "MISS");
+            e.1 += 1;
+            assert_eq!(e.2, bytes, "{path}: every viewer got the same bytes");
+        }
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let asks: usize = fetched.values().map(|e| e.1).sum();
+    let parts = fetched.keys().filter(|p| p.starts_with("part")).count();
+    assert!(parts >= 8 && asks >= 8 * 16, "{parts} parts, {asks} asks");
+    for (path, (misses, n, bytes)) in &fetched {
+        assert_eq!(*misses, 1, "{path}: fetched from the origin {misses} times for {n} viewers");
+        if !path.starts_with("part") {
+            continue;
+        }
+        let origin = reqwest::get(format!("{a}/live/{ch}/source/{path}?a={watch}")).await.unwrap();
+        if origin.status() == 200 {
+            assert_eq!(&origin.bytes().await.unwrap()[..], &bytes[..], "{path}: the origin's bytes");
+        }
+    }
+    eprintln!(
+        "edge: {parts} parts and {} blocking reloads, {asks} requests on node c, one origin fetch each",
+        fetched.len() - parts
     );
 }

@@ -87,7 +87,7 @@ export class VoiceSession extends EventTarget {
     const url = /^wss?:\/\//.test(ep) ? ep : `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${ep}`;
     const ws = new WebSocket(url);
     this.ws = ws;
-    ws.onmessage = (e) => this.frame(JSON.parse(e.data));
+    ws.onmessage = (e) => { ws.reached = true; this.frame(JSON.parse(e.data)); };
     ws.onclose = (e) => this.socketClosed(ws, e.code);
   }
 
@@ -322,6 +322,10 @@ export class VoiceSession extends EventTarget {
     if (code === 4014 && this.status !== 'connected' && this.pc) return this.mediaFailed();
     if (reasons[code]) return this.fail(reasons[code]);
     if (code === 4006) return this.end('The voice session ended while disconnected.', { rejoin: true });
+    // Twice no answer at all: the voice server itself is gone (in a cluster, its node died). A
+    // fresh join asks the API again, which places the room on a live node.
+    this.unreached = ws.reached ? 0 : (this.unreached ?? 0) + 1;
+    if (this.unreached >= 2) return this.end('The voice server went away.', { rejoin: true });
     // The media path is independent of this socket: resume the session over a new one.
     this.droppedAt ??= Date.now();
     // Too long to resume (or never started): a fresh join, if the view allows another try.

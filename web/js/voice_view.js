@@ -12,7 +12,7 @@ import { MODE_WORDS, deviceForm, preview } from './voice_devices.js';
 /** The call to rejoin after a reload (this tab only). */
 const CALL_KEY = 'confab.call';
 /** Fresh joins tried in a row after the connection is lost, before giving up. */
-const REJOINS = 3;
+const REJOINS = 5; // 1 + 2 + … + 5 s: outlasts a cluster noticing a dead voice node (5 s)
 
 let session = null;
 let error = null; // {channelId, message} of the last failed or ended call

@@ -25,7 +25,8 @@
 //! - [`events`]: the voice gateway's messages, queued for tests to wait on; current slots.
 //! - [`grant`]: `POST /api/channels/{id}/voice`, the voice token and gateway URL.
 //! - [`socket`]: the voice gateway WebSocket task (hello, heartbeats, frames in and out).
-//! - [`voice`]: [`VoiceClient`], the join flow tying them together; [`voice_video`] its video.
+//! - [`voice`]: [`VoiceClient`], the join flow tying them together; [`voice_video`] its video;
+//!   [`rejoin`]: a participant that joins again by itself when its voice node goes away.
 //! - [`hls_viewer`]: the light LL-HLS player for viewer spikes, each on one keep-alive HTTP/1.1
 //!   connection ([`http1`]).
 //! - [`bench`]: `confab-testbed bench`: load scenarios, measurements, reports and plots.
@@ -46,6 +47,7 @@ pub mod opus_io;
 pub mod pattern;
 pub mod peer;
 pub mod picture;
+pub mod rejoin;
 pub mod rtp_stats;
 pub mod socket;
 pub mod tone;
