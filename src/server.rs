@@ -104,9 +104,15 @@ impl Running {
             }
             None => App::new(store, chat_cfg),
         };
-        let (sfu, events) = Sfu::start(sfu_config(&cfg.media)?, Some(mixers.clone() as Arc<dyn sfu::Mixers>))
+        // A node serving neither media nor live ingest (WHIP) never has a peer: its engine binds
+        // loopback only, so it opens no public UDP port and two such nodes never collide.
+        let mut media_cfg = cfg.media.clone();
+        if !cfg.cluster.serves(cluster::Role::Media) && !cfg.cluster.serves(cluster::Role::Live) {
+            media_cfg.bind = "127.0.0.1:0".into();
+        }
+        let (sfu, events) = Sfu::start(sfu_config(&media_cfg)?, Some(mixers.clone() as Arc<dyn sfu::Mixers>))
             .await
-            .with_context(|| format!("binding media UDP {}", cfg.media.bind))?;
+            .with_context(|| format!("binding media UDP {}", media_cfg.bind))?;
         let udp = sfu.local_addr();
         tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
         let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());

@@ -53,6 +53,9 @@ pub struct ChatConfig {
     pub max_attachment_bytes: u64,
     /// Uploads received at once; more wait (each streams to disk, so memory stays small).
     pub max_concurrent_uploads: usize,
+    /// Resolve bearer tokens through the per-node login cache (invalidated on every node when a
+    /// login ends). Off only to measure what it saves: every request then reads the store.
+    pub auth_cache: bool,
 }
 
 impl Default for ChatConfig {
@@ -82,6 +85,7 @@ impl Default for ChatConfig {
             attachments_dir: "data/attachments".into(),
             max_attachment_bytes: 25 * 1024 * 1024,
             max_concurrent_uploads: 16,
+            auth_cache: true,
         }
     }
 }

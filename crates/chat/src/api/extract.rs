@@ -78,7 +78,9 @@ impl FromRequestParts<App> for Caller {
 pub async fn caller_for_token(app: &App, token: &str) -> Result<Option<Caller>, ApiError> {
     let token_hash = hash_token(token.trim());
     let now = now_ms();
-    if let Some((user, expires_at)) = app.caches.login(&token_hash, now) {
+    if app.cfg.auth_cache
+        && let Some((user, expires_at)) = app.caches.login(&token_hash, now)
+    {
         return Ok(Some(Caller { user, token_hash, expires_at }));
     }
     let Some(s) = app.store.sessions.session(&token_hash, now).await? else { return Ok(None) };

@@ -19,7 +19,8 @@
 //! - [`chat_run`]: one chat step; [`writes_run`]: one durable-write step (SQLite or Postgres);
 //!   [`live_run`]: one live stream (ffmpeg → RTMP → ladder → LL-HLS, watched like a player);
 //!   [`spike_run`]: a crowd of LL-HLS viewers arriving at once, against [`nginx`] serving the
-//!   same stream's recording.
+//!   same stream's recording; [`cluster_run`] (probes in [`cluster_probes`]): many nodes on NATS
+//!   and Postgres against one.
 //! - [`results`]: the figures (the JSON); [`findings`]: what they say against the targets;
 //!   [`report`]: the Markdown; [`plot`]: the SVGs; [`sanity`]: the smoke checks.
 
@@ -27,6 +28,8 @@ pub mod affinity;
 pub mod api;
 pub mod baseline;
 pub mod chat_run;
+pub mod cluster_probes;
+pub mod cluster_run;
 pub mod findings;
 pub mod live_run;
 pub mod media_collect;
@@ -35,6 +38,7 @@ pub mod nginx;
 pub mod plot;
 pub mod procstat;
 pub mod report;
+pub mod report_cluster;
 pub mod report_spike;
 pub mod results;
 pub mod sanity;
@@ -104,8 +108,10 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
     let media_steps: usize = scenario.media.iter().map(|m| m.modes.len() * m.participants.len() * m.repeat).sum();
     let chat_steps: usize = scenario.chat.iter().map(|c| c.connections.len()).sum();
     let write_steps: usize = scenario.writes.iter().map(|w| w.stores.len() * w.concurrency.len()).sum();
+    let cluster_steps: usize = scenario.cluster.iter().map(|c| c.nodes.len()).sum();
     let pb = ProgressBar::new(
-        (media_steps + chat_steps + write_steps + scenario.live.len() + scenario.spike.len() + 2) as u64,
+        (media_steps + chat_steps + write_steps + scenario.live.len() + scenario.spike.len() + cluster_steps + 2)
+            as u64,
     );
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
@@ -184,6 +190,16 @@ pub async fn run(args: BenchArgs) -> Result<(PathBuf, bool)> {
         say(&pb, report::spike_line(&step));
         report.spike.push(step);
         pb.inc(1);
+    }
+    for sweep in &scenario.cluster {
+        for &nodes in &sweep.nodes {
+            let step = cluster_run::run_step(&target, sweep, nodes, &pb)
+                .await
+                .with_context(|| format!("cluster {} ×{nodes}", sweep.name))?;
+            say(&pb, report::cluster_line(&step));
+            report.cluster.push(step);
+            pb.inc(1);
+        }
     }
     pb.finish_with_message("done");
 

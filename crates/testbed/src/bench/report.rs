@@ -177,6 +177,7 @@ Errors: {errors:?}"
     }
 }
 
+pub use super::report_cluster::cluster_line;
 pub use super::report_spike::spike_line;
 
 pub fn live_line(l: &LiveStep) -> String {
@@ -424,6 +425,12 @@ pub fn write(out: &Path, r: &RunReport) -> Result<PathBuf> {
     }
     for s in &r.spike {
         super::report_spike::section(&mut md, s);
+    }
+    let mut sweeps: Vec<&str> = r.cluster.iter().map(|c| c.sweep.as_str()).collect();
+    sweeps.dedup();
+    for sweep in sweeps {
+        let steps: Vec<_> = r.cluster.iter().filter(|c| c.sweep == sweep).collect();
+        super::report_cluster::section(&mut md, &steps);
     }
     if !r.criterion.is_empty() {
         let _ = writeln!(

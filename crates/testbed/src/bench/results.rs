@@ -202,6 +202,44 @@ pub struct Criterion {
     pub mean_ns: f64,
 }
 
+/// One cluster step (`cluster_run`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterStep {
+    pub sweep: String,
+    pub nodes: usize,
+    pub connected: usize,
+    pub messages_sent: u64,
+    pub deliveries: u64,
+    pub deliveries_expected: u64,
+    pub window_secs: f64,
+    pub delivered_per_sec: f64,
+    pub delivery: Dist,
+    /// CPU over the fan-out window, in cores: the nodes together, and nats-server.
+    pub nodes_cores: f64,
+    pub nats_cores: f64,
+    /// Deliveries per second per core of the nodes and NATS together.
+    pub deliveries_per_core_sec: f64,
+    /// Clients of the killed node: resumed (RESUMED), refused (INVALID_SESSION) or failed, and the
+    /// time from the kill to RESUMED.
+    pub resumed: usize,
+    pub resume_invalid: usize,
+    pub resume_failed: usize,
+    pub resume: Dist,
+    /// Voice rooms granted, per node (in node order).
+    pub rooms_per_node: Vec<usize>,
+    /// Authenticated `GET /api/users/@me` with the login cache on, then off.
+    pub auth: Vec<AuthFigures>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuthFigures {
+    pub cache: bool,
+    pub requests_per_sec: f64,
+    pub server_cores: f64,
+    pub latency: Dist,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WritesStep {
     pub sweep: String,
@@ -305,6 +343,7 @@ pub struct RunReport {
     pub media: Vec<MediaStep>,
     pub chat: Vec<ChatStep>,
     pub writes: Vec<WritesStep>,
+    pub cluster: Vec<ClusterStep>,
     pub live: Vec<LiveStep>,
     pub spike: Vec<SpikeStep>,
     pub criterion: Vec<Criterion>,

@@ -35,6 +35,9 @@ pub struct Scenario {
     /// A live stream's viewer spike, against nginx serving the same stream (`spike_run`).
     #[serde(default)]
     pub spike: Vec<SpikeSweep>,
+    /// Many nodes on NATS and Postgres against one (`cluster_run`).
+    #[serde(default)]
+    pub cluster: Vec<ClusterSweep>,
     /// Checks the smoke run makes: non-zero figures, loss under 1%. On by default.
     #[serde(default = "yes")]
     pub sanity: bool,
@@ -205,6 +208,42 @@ pub enum Ingest {
     Whip,
 }
 
+/// Many nodes against one, on one Postgres (`CONFAB_BENCH_POSTGRES_URL`, an admin URL: each step
+/// gets a fresh database) and, for more than one node, a `nats-server` the step starts: chat
+/// fan-out spread over the nodes; on multi-node steps the resume time of clients whose node is
+/// killed and where voice rooms are placed; on the one-node step, authenticated requests per
+/// second with the login cache on and off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSweep {
+    pub name: String,
+    /// Node counts, one step each (1: the single process, no NATS).
+    pub nodes: Vec<usize>,
+    /// Gateway connections, spread over the nodes.
+    pub connections: usize,
+    pub guilds: usize,
+    #[serde(default = "ten_usize")]
+    pub users_per_guild: usize,
+    /// Messages per second over all guilds, posted through the nodes in turn.
+    pub messages_per_sec: f64,
+    pub duration_secs: f64,
+    /// Clients on the node killed at the end of a multi-node step, resuming on the others.
+    #[serde(default)]
+    pub resumers: usize,
+    /// Voice rooms granted through the first node of a multi-node step (placement balance).
+    #[serde(default)]
+    pub rooms: usize,
+    /// Closed-loop clients of `GET /api/users/@me`, cache on then off (one-node step).
+    #[serde(default)]
+    pub auth_clients: usize,
+    #[serde(default = "five")]
+    pub auth_secs: f64,
+}
+
+fn five() -> f64 {
+    5.0
+}
+
 /// Write throughput: closed-loop posters per store; one step per store × concurrency.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -277,8 +316,18 @@ impl Scenario {
     fn validate(&self) -> Result<()> {
         let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         ensure!(name_ok(&self.name), "name must be non-empty [A-Za-z0-9_-]: it names the report files");
-        let steps = self.media.len() + self.chat.len() + self.writes.len() + self.live.len() + self.spike.len();
-        ensure!(steps > 0, "nothing to run: no [[media]], [[chat]], [[writes]], [[live]] or [[spike]]");
+        let steps = self.media.len()
+            + self.chat.len()
+            + self.writes.len()
+            + self.live.len()
+            + self.spike.len()
+            + self.cluster.len();
+        ensure!(steps > 0, "nothing to run: no [[media]], [[chat]], [[writes]], [[live]], [[spike]] or [[cluster]]");
+        for c in &self.cluster {
+            ensure!(!c.nodes.is_empty() && c.nodes.iter().all(|n| (1..=8).contains(n)), "{}: 1..=8 nodes", c.name);
+            ensure!(c.guilds >= 1 && c.users_per_guild >= 1 && c.connections >= c.guilds, "{}: guilds", c.name);
+            ensure!(c.duration_secs > 0.0 && c.messages_per_sec > 0.0, "{}: rates, times", c.name);
+        }
         for s in &self.spike {
             ensure!(s.viewers >= 1 && s.ramp_secs > 0.0 && s.hold_secs > 0.0, "{}: viewers, ramp, hold", s.name);
         }

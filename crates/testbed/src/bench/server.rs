@@ -72,6 +72,19 @@ impl Target {
         }
     }
 
+    /// A node of a cluster step: on the database at `url`, with `extra` variables; only a
+    /// server the testbed starts can be one.
+    pub fn start_node(&self, url: &str, extra: &[(&str, String)]) -> Result<Server> {
+        match self {
+            Target::Spawn { confab, settings, cpus, .. } => {
+                let mut settings = settings.clone();
+                settings.env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+                spawn(confab, url, &settings, cpus.as_deref())
+            }
+            Target::Url { .. } => bail!("a cluster step starts its own nodes: run it without a given server"),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Target::Url { base, pid } => format!("given server {base} (pid {pid:?})"),
@@ -154,6 +167,14 @@ fn spawn(confab: &Path, db: &str, settings: &ServerSettings, cpus: Option<&[usiz
 }
 
 impl Server {
+    /// Kills a server we started at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Stops a server we started (SIGTERM, then SIGKILL after 5 s); a given one is left alone.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
