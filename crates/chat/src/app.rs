@@ -63,6 +63,8 @@ pub struct Inner {
     pub(crate) placer: std::sync::OnceLock<Arc<dyn crate::voice::VoicePlacer>>,
     /// Where sessions are kept for other nodes to take over (a cluster's; unset on one node).
     pub(crate) journal: std::sync::OnceLock<Arc<dyn crate::gateway::journal::Journal>>,
+    /// The stream's latest messages as handled here (a cluster's reader keeps it).
+    pub recent: crate::gateway::journal::Recent,
     /// Which node reported each remote voice state ((guild, user) → node), to clear a dead node's.
     pub(crate) voice_origin: Mutex<std::collections::HashMap<(Id, Id), String>>,
 }
@@ -149,6 +151,7 @@ impl App {
             ejections: broadcast::Sender::new(REVOCATION_BACKLOG),
             roster: Mutex::default(),
             voice_origin: Mutex::default(),
+            recent: Default::default(),
             placer: std::sync::OnceLock::new(),
             journal: std::sync::OnceLock::new(),
         }))

@@ -11,7 +11,7 @@ use crate::worker::{RENEW, WorkerLease};
 use crate::{Error, wire};
 use chat::app::App;
 use chat::gateway::broker::Notice;
-use chat::gateway::journal::{Journal, Snapshot};
+use chat::gateway::journal::{Item, Journal, Snapshot};
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -240,33 +240,39 @@ async fn reader(cluster: Cluster, app: App, mut events: Events) {
             };
             let Ok(pos) = msg.info().map(|i| i.stream_sequence) else { continue };
             events.next = pos + 1;
-            app.hub.at(pos, || handle(&me, &app, pos, msg.subject.as_str(), &msg.payload));
+            app.hub.at(pos, || app.recent.push(pos, handle(&me, &app, pos, msg.subject.as_str(), &msg.payload)));
         }
     }
 }
 
 /// One stream message at `pos`: events to this node's sessions (numbered `pos`), notices applied
 /// (this node's own only for topic changes, which it applies in stream order like every node).
-fn handle(me: &str, app: &App, pos: u64, subject: &str, payload: &[u8]) {
+/// Returns it as read, for the ring of recent messages.
+fn handle(me: &str, app: &App, pos: u64, subject: &str, payload: &[u8]) -> Option<Item> {
     if let Some(topic) = wire::topic_of(subject) {
         let Some((origin, ev)) = wire::read_event(payload) else {
             tracing::warn!(subject, "an unreadable dispatch from the bus");
-            return;
+            return None;
         };
         app.hub.deliver_at(topic, &ev, pos, Instant::now());
         if origin != me {
             app.observe_remote(&origin, &ev);
         }
+        Some(Item::Event(topic, ev))
     } else if subject == wire::NOTICES {
-        match wire::read_notice(payload) {
-            Some((origin, n @ (Notice::Join { .. } | Notice::Leave { .. }))) if origin == me => {
-                app.apply_at(&n, Some(pos))
-            }
-            Some((origin, _)) if origin == me => {}
-            Some((origin, Notice::Presence { user, status })) => app.remote_presence(&origin, user, status),
-            Some((_, n)) => app.apply_at(&n, Some(pos)),
-            None => tracing::warn!("an unreadable notice from the bus"),
+        let Some((origin, n)) = wire::read_notice(payload) else {
+            tracing::warn!("an unreadable notice from the bus");
+            return None;
+        };
+        match (&n, origin == me) {
+            (Notice::Join { .. } | Notice::Leave { .. }, true) => app.apply_at(&n, Some(pos)),
+            (_, true) => {}
+            (Notice::Presence { user, status }, false) => app.remote_presence(&origin, *user, *status),
+            (_, false) => app.apply_at(&n, Some(pos)),
         }
+        Some(Item::Notice(n))
+    } else {
+        None
     }
 }
 

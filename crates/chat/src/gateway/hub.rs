@@ -462,10 +462,16 @@ impl Hub {
         Some(snapshot_of(&cell, *pos))
     }
 
+    /// Runs `f` with the stream position handled last, holding it: no stream message is handled
+    /// meanwhile.
+    pub fn locked<R>(&self, f: impl FnOnce(u64) -> R) -> R {
+        let pos = lock(&self.position);
+        f(*pos)
+    }
+
     /// Takes over a session another node had: the client has everything up to `acked`, `missed`
-    /// is what came after, rebuilt from the stream up to position `at`. Fails with the current
-    /// position if the hub has moved past `at` meanwhile (rebuild further and try again).
-    #[allow(clippy::too_many_arguments)]
+    /// is what came after, rebuilt from the stream up to position `at`, which must be the hub's
+    /// position: call it inside [`Hub::locked`]. The deliveries, and whether the user came online.
     pub fn adopt(
         &self,
         snap: &Snapshot,
@@ -474,14 +480,13 @@ impl Hub {
         link: Link,
         resumed: &Arc<Event>,
         at: u64,
-    ) -> Result<(Vec<Delivery>, bool), (u64, Link)> {
-        let pos = lock(&self.position);
-        if *pos != at {
-            return Err((*pos, link));
-        }
+    ) -> (Vec<Delivery>, bool) {
         let mut session = Session::adopted(self.cfg.replay, acked, missed);
-        session.push_at(at, resumed.clone());
-        let out = session.replay_after(acked).unwrap_or_default();
+        let mut out = session.replay_after(acked).unwrap_or_default();
+        // RESUMED always goes, even to a client that had everything (then it shares `at` with the
+        // last dispatch the client saw), as with a resume on the session's own node.
+        let n = session.push_at(at, resumed.clone());
+        out.push((n, resumed.clone()));
         let state = CellState {
             login: snap.login.clone(),
             session,
@@ -499,12 +504,11 @@ impl Hub {
         for t in &snap.topics {
             self.subscribe(&cell, *t);
         }
-        drop(pos);
         let mut p = lock(&self.presence);
         let e = p.entry(snap.user).or_insert(Presence { sessions: 0, attached: 0, status: Status::Online });
         e.sessions += 1;
         e.attached += 1;
-        Ok((out, e.attached == 1))
+        (out, e.attached == 1)
     }
 
     /// A session resumed on another node ends here (its socket, if any, closes with 4011). The

@@ -44,6 +44,43 @@ pub trait Journal: Send + Sync {
     async fn read(&self, from: u64, to: u64) -> Result<Vec<(u64, Item)>, String>;
 }
 
+/// Messages of the stream this node handled last (a bounded ring, `None` for one it could not
+/// read), pushed by the reader under the hub's position lock. A takeover finishes from here under
+/// the same lock, so no message slips between its rebuild and the adoption.
+#[derive(Default)]
+pub struct Recent {
+    items: std::sync::Mutex<std::collections::VecDeque<(u64, Option<Item>)>>,
+}
+
+/// Messages a [`Recent`] keeps.
+const RECENT: usize = 4096;
+
+impl Recent {
+    pub fn push(&self, pos: u64, item: Option<Item>) {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        if items.len() == RECENT {
+            items.pop_front();
+        }
+        items.push_back((pos, item));
+    }
+
+    /// The messages at positions `from..=to`, if every one of them is still here.
+    pub fn range(&self, from: u64, to: u64) -> Option<Vec<(u64, Item)>> {
+        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let first = items.front()?.0;
+        let start = usize::try_from(from.checked_sub(first)?).ok()?;
+        let mut out = Vec::new();
+        for (k, (pos, item)) in items.iter().skip(start).take_while(|(p, _)| *p <= to).enumerate() {
+            // Positions are contiguous unless the stream lost messages: then this is no copy.
+            if *pos != from + k as u64 {
+                return None;
+            }
+            out.extend(item.clone().map(|i| (*pos, i)));
+        }
+        (items.back()?.0 >= to).then_some(out)
+    }
+}
+
 /// Why a session cannot be taken over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lost {
@@ -147,6 +184,39 @@ mod tests {
 
     fn ev(n: &'static str) -> Arc<Event> {
         Event::new(n, &())
+    }
+
+    #[test]
+    fn the_ring_answers_only_for_positions_it_holds_every_one_of() {
+        let r = Recent::default();
+        assert_eq!(r.range(1, 1).map(|v| v.len()), None, "empty");
+        for pos in 5..5 + RECENT as u64 + 10 {
+            let item = (pos % 3 != 0).then(|| Item::Event(Topic::User(Id(1)), ev("E")));
+            r.push(pos, item);
+        }
+        let first = 15;
+        assert!(r.range(first - 1, first + 3).is_none(), "gone from the ring");
+        let got = r.range(first, first + 5).unwrap();
+        assert_eq!(got.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![16, 17, 19, 20], "unreadable ones skipped");
+        let last = 5 + RECENT as u64 + 9;
+        assert!(r.range(last, last + 1).is_none(), "not handled yet");
+        assert_eq!(r.range(last - 1, last).unwrap().len(), 1, "{last} is unreadable, {} not", last - 1);
+        // A gap in the stream: no copy across it.
+        r.push(last + 2, None);
+        assert!(r.range(last, last + 2).is_none());
+    }
+
+    /// A client that had everything still hears RESUMED (numbered like the last dispatch it saw).
+    #[test]
+    fn an_adopted_session_says_resumed_even_with_nothing_missed() {
+        let hub = Hub::new(HubConfig { replay: 50, resume_window: Duration::from_secs(10), positions: true });
+        let (tx, _rx) = tokio::sync::mpsc::channel(64);
+        let link = Link { conn: 1, tx, kick: Default::default() };
+        let snap = Snapshot { id: "s".into(), user: Id(7), login: "l".into(), topics: vec![], pos: 40 };
+        hub.at(42, || {});
+        let (out, online) = hub.locked(|at| hub.adopt(&snap, 42, Vec::new(), link, &ev("RESUMED"), at));
+        assert_eq!(out.iter().map(|(s, e)| (*s, e.name)).collect::<Vec<_>>(), vec![(42, "RESUMED")]);
+        assert!(online);
     }
 
     /// The same stream through a hub and through a rebuild gives the same dispatches.

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::id::Id;
 use std::sync::Arc;
 
-/// Rebuild rounds before giving up (each catches up with what the hub handled meanwhile).
+/// Rebuild rounds before giving up (another one only when the ring moved past the rebuild).
 const ROUNDS: usize = 20;
 /// How long a resume waits for this node's reading of the stream to reach the client's sequence.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
@@ -33,44 +33,66 @@ impl App {
             ResumeError::Invalid
         })?;
         // The newest snapshot the client is not behind; a client ahead of the stream is lying.
-        let snap = snaps.into_iter().find(|s| s.pos <= seq && s.user == user).ok_or(ResumeError::Invalid)?;
+        let Some(snap) = snaps.iter().find(|s| s.pos <= seq && s.user == user).cloned() else {
+            let kept: Vec<u64> = snaps.iter().map(|s| s.pos).collect();
+            tracing::info!(session = %id, seq, ?kept, "no snapshot at or before the client's sequence: not resumable");
+            return Err(ResumeError::Invalid);
+        };
         // This node may not have read as far as the client's node had yet; a client further
         // ahead than that names dispatches no node sent.
         let deadline = tokio::time::Instant::now() + CATCH_UP;
         while seq > self.hub.position() {
             if tokio::time::Instant::now() >= deadline {
+                tracing::info!(session = %id, seq, at = self.hub.position(), "the client is ahead of this node's stream");
                 return Err(ResumeError::Invalid);
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let mut rebuild = Rebuild::new(snap, seq, self.cfg.replay_buffer);
-        let mut link = link;
+        let mut link = Some(link);
+        let lost = |lost| {
+            tracing::info!(session = %id, ?lost, "a session cannot be taken over");
+            ResumeError::Invalid
+        };
         for _ in 0..ROUNDS {
+            // What this node's ring of recent messages no longer holds comes from the stream.
             let target = self.hub.position();
-            if target > rebuild.pos {
+            if target > rebuild.pos && self.recent.range(rebuild.pos + 1, target).is_none() {
                 let items = journal.read(rebuild.pos + 1, target).await.map_err(|e| {
                     tracing::info!(error = %e, "a session's stream is gone: it cannot be resumed here");
                     ResumeError::Invalid
                 })?;
                 for (pos, item) in &items {
-                    rebuild.feed(*pos, item).map_err(|_| ResumeError::Invalid)?;
+                    rebuild.feed(*pos, item).map_err(lost)?;
                 }
+                rebuild.pos = target;
             }
-            let mut snap = rebuild.snapshot();
-            snap.login = login.to_string();
-            match self.hub.adopt(&snap, seq, rebuild.missed.clone(), link, resumed, target) {
-                Ok(done) => {
-                    self.broker.announce(&Notice::Moved { session: id.to_string() });
-                    snap.pos = target;
-                    if let Err(e) = journal.save(&snap).await {
-                        tracing::warn!(error = %e, "a taken-over session's snapshot was not kept");
+            // The rest from the ring and the adoption under the position lock: the session starts
+            // exactly where this node stands, whatever arrives meanwhile.
+            let adopted = self.hub.locked(|at| {
+                if at > rebuild.pos {
+                    let Some(items) = self.recent.range(rebuild.pos + 1, at) else { return Ok(None) };
+                    for (pos, item) in &items {
+                        rebuild.feed(*pos, item)?;
                     }
-                    tracing::info!(session = %id, missed = rebuild.missed.len(), "a session resumed from another node");
-                    return Ok((done.0, done.1.then_some(Status::Online)));
+                    rebuild.pos = at;
                 }
-                Err((_, back)) => link = back,
+                let mut snap = rebuild.snapshot();
+                snap.login = login.to_string();
+                let Some(link) = link.take() else { return Ok(None) };
+                let done = self.hub.adopt(&snap, seq, rebuild.missed.clone(), link, resumed, at);
+                Ok(Some((done, snap)))
+            });
+            if let Some(((out, online), snap)) = adopted.map_err(lost)? {
+                self.broker.announce(&Notice::Moved { session: id.to_string() });
+                if let Err(e) = journal.save(&snap).await {
+                    tracing::warn!(error = %e, "a taken-over session's snapshot was not kept");
+                }
+                tracing::info!(session = %id, missed = rebuild.missed.len(), "a session resumed from another node");
+                return Ok((out, online.then_some(Status::Online)));
             }
         }
+        tracing::info!(session = %id, "the stream kept moving while taking a session over: not resumed");
         Err(ResumeError::Invalid)
     }
 }
