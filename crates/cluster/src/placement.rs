@@ -10,7 +10,9 @@ use crate::node::Cluster;
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 use chat::id::Id;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const BUCKET: &str = "confab_rooms";
 /// A lease outlives its last renewal by this much.
@@ -22,6 +24,9 @@ pub const RENEW: Duration = Duration::from_secs(5);
 pub struct Placement {
     kv: kv::Store,
     cluster: Cluster,
+    /// Rooms this node placed within a lease, per node. Heartbeats count a room only once it has
+    /// participants, so a burst of placements would otherwise all see the same loads.
+    recent: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
 }
 
 fn key(room: Id) -> String {
@@ -30,7 +35,21 @@ fn key(room: Id) -> String {
 
 impl Placement {
     pub async fn open(js: &async_nats::jetstream::Context, cluster: Cluster) -> Result<Placement, crate::Error> {
-        Ok(Placement { kv: crate::worker::bucket(js, BUCKET, LEASE, 1).await?, cluster })
+        let kv = crate::worker::bucket(js, BUCKET, LEASE, 1).await?;
+        Ok(Placement { kv, cluster, recent: Arc::default() })
+    }
+
+    /// Rooms placed here per node within the last lease.
+    fn placed(&self) -> HashMap<String, u64> {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        recent.retain(|_, times| {
+            while times.front().is_some_and(|t| now.duration_since(*t) > LEASE) {
+                times.pop_front();
+            }
+            !times.is_empty()
+        });
+        recent.iter().map(|(n, t)| (n.clone(), t.len() as u64)).collect()
     }
 
     /// The node serving `room`, placing it if it has no live node.
@@ -46,7 +65,7 @@ impl Placement {
                     return Ok(n.clone());
                 }
             }
-            let choice = pick(&live, rand::random()).ok_or("no live media node")?;
+            let choice = pick(&live, rand::random(), &self.placed()).ok_or("no live media node")?;
             let value = Bytes::from(choice.id.clone());
             // Compare-and-set: two nodes placing at once agree on one of their choices.
             let won = match held {
@@ -54,6 +73,9 @@ impl Placement {
                 None => self.kv.create(&key, value).await.is_ok(),
             };
             if won {
+                let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+                recent.entry(choice.id.clone()).or_default().push_back(Instant::now());
+                drop(recent);
                 tracing::info!(room = %room, node = %choice.id, "voice room placed");
                 return Ok(choice);
             }
@@ -90,10 +112,11 @@ impl Placement {
     }
 }
 
-/// The less loaded of two random live media nodes (`seed` picks them): rooms first, then peers,
-/// then CPU. Two choices, not the least loaded of all: loads are a heartbeat old, and every node
-/// placing at once on the same "least loaded" node would pile rooms on it.
-pub fn pick(live: &[NodeInfo], seed: u64) -> Option<NodeInfo> {
+/// The less loaded of two random live media nodes (`seed` picks them): rooms first (as its
+/// heartbeat says, plus those `placed` on it since), then peers, then CPU. Two choices, not the
+/// least loaded of all: loads are a heartbeat old, and every node placing at once on the same
+/// "least loaded" node would pile rooms on it.
+pub fn pick(live: &[NodeInfo], seed: u64, placed: &HashMap<String, u64>) -> Option<NodeInfo> {
     let media: Vec<&NodeInfo> = live.iter().filter(|n| n.roles.contains(&Role::Media)).collect();
     let n = media.len() as u64;
     if n == 0 {
@@ -101,7 +124,8 @@ pub fn pick(live: &[NodeInfo], seed: u64) -> Option<NodeInfo> {
     }
     let a = media[(seed % n) as usize];
     let b = media[((seed / n) % n) as usize];
-    let load = |x: &NodeInfo| (x.load.rooms, x.load.peers, (x.load.cpu * 100.0) as u64);
+    let rooms = |x: &NodeInfo| x.load.rooms + placed.get(&x.id).copied().unwrap_or(0);
+    let load = |x: &NodeInfo| (rooms(x), x.load.peers, (x.load.cpu * 100.0) as u64);
     Some(if load(b) < load(a) { b.clone() } else { a.clone() })
 }
 
@@ -144,13 +168,14 @@ mod tests {
     #[test]
     fn two_choices_among_media_nodes_and_their_urls() {
         let live = vec![node("api", &[Role::Api], 0), node("m1", &[Role::Media], 5), node("m2", &[Role::Media], 1)];
-        assert_eq!(pick(&live[..1], 7), None, "no media node");
+        let none = HashMap::new();
+        assert_eq!(pick(&live[..1], 7, &none), None, "no media node");
         // Every seed lands on a media node, and on m2 whenever both were drawn.
         for seed in 0..16 {
-            let p = pick(&live, seed).unwrap();
+            let p = pick(&live, seed, &none).unwrap();
             assert!(p.id.starts_with('m'));
         }
-        assert_eq!(pick(&live, 1).unwrap().id, "m2", "seed 1 draws m2 and m1: the lighter wins");
+        assert_eq!(pick(&live, 1, &none).unwrap().id, "m2", "seed 1 draws m2 and m1: the lighter wins");
         assert_eq!(voice_url(&live[1], "m1"), "/voice");
         assert_eq!(voice_url(&live[1], "api"), "ws://m1:80/voice");
         let tls = NodeInfo { http: "https://v.example.com/".into(), ..live[2].clone() };
@@ -159,14 +184,22 @@ mod tests {
 
     #[test]
     fn placement_spreads_rooms_over_equal_nodes() {
-        let mut live =
-            vec![node("m1", &[Role::Media], 0), node("m2", &[Role::Media], 0), node("m3", &[Role::Media], 0)];
+        // A burst: heartbeats still say no rooms anywhere; what this node placed counts.
+        let live = vec![node("m1", &[Role::Media], 0), node("m2", &[Role::Media], 0), node("m3", &[Role::Media], 0)];
+        let mut placed = HashMap::new();
         for seed in 0..300u64 {
             let s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7;
-            let chosen = pick(&live, s).unwrap().id;
+            *placed.entry(pick(&live, s, &placed).unwrap().id).or_insert(0) += 1;
+        }
+        let rooms: Vec<u64> = live.iter().map(|n| placed[&n.id]).collect();
+        assert!(rooms.iter().all(|r| (90..=110).contains(r)), "{rooms:?}");
+        // The same with the heartbeat's counts.
+        let mut live = live;
+        for seed in 0..300u64 {
+            let s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7;
+            let chosen = pick(&live, s, &HashMap::new()).unwrap().id;
             live.iter_mut().find(|n| n.id == chosen).unwrap().load.rooms += 1;
         }
-        let rooms: Vec<u64> = live.iter().map(|n| n.load.rooms).collect();
-        assert!(rooms.iter().all(|r| (80..=120).contains(r)), "{rooms:?}");
+        assert!(live.iter().all(|n| (80..=120).contains(&n.load.rooms)));
     }
 }
