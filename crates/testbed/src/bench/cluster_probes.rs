@@ -105,6 +105,7 @@ pub(super) async fn resume_after_kill(
     r: Resumers,
     node: &mut Server,
     others: &[String],
+    errors: &mut Vec<String>,
 ) -> (usize, usize, usize, Dist) {
     let _ = r.killed.send(true);
     let killed = Instant::now();
@@ -140,7 +141,16 @@ pub(super) async fn resume_after_kill(
                 hist.record(t);
             }
             Ok(Ok(None)) => invalid += 1,
-            _ => failed += 1,
+            Ok(Err(e)) => {
+                failed += 1;
+                if errors.len() < 5 {
+                    errors.push(format!("resume: {e:#}"));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                errors.push(format!("resume task: {e}"));
+            }
         }
     }
     (resumed, invalid, failed, Dist::from(&hist))

@@ -182,7 +182,7 @@ pub async fn run_step(target: &Target, sweep: &ClusterSweep, nodes: usize, pb: &
         let others: Vec<String> = servers[..nodes - 1].iter().map(|s| s.base.clone()).collect();
         let last = servers.last_mut().context("no node")?;
         (step.resumed, step.resume_invalid, step.resume_failed, step.resume) =
-            resume_after_kill(r, last, &others).await;
+            resume_after_kill(r, last, &others, &mut step.errors).await;
     }
     if nodes == 1 && sweep.auth_clients > 0 {
         pb.set_message(format!("{} ×{nodes}: auth, cache on and off", sweep.name));

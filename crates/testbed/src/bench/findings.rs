@@ -327,6 +327,61 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
              figures are bounded by the box, not by confab alone."
         ));
     }
+    // Many nodes: the bus's cost per delivery, resumes, placement, the login cache.
+    for multi in r.cluster.iter().filter(|c| c.nodes > 1) {
+        let Some(one) = r.cluster.iter().find(|c| c.sweep == multi.sweep && c.nodes == 1) else { continue };
+        if one.deliveries_per_core_sec > 0.0 {
+            let ratio = multi.deliveries_per_core_sec / one.deliveries_per_core_sec;
+            said.push(format!(
+                "`{}`: {} nodes on NATS deliver {:.0} messages per core-second of the nodes and NATS together, one node {:.0}: {ratio:.2}× (p99 {} ms against {} ms).",
+                multi.sweep,
+                multi.nodes,
+                multi.deliveries_per_core_sec,
+                one.deliveries_per_core_sec,
+                fmt(multi.delivery.p99_ms),
+                fmt(one.delivery.p99_ms)
+            ));
+            targets.push(Target {
+                target: "cluster: N nodes ≥ 0.7× one node's deliveries per core-second",
+                measured: format!("{ratio:.2}× ({})", multi.sweep),
+                met: Some(ratio >= 0.7),
+            });
+        }
+        if multi.resumed + multi.resume_invalid + multi.resume_failed > 0 {
+            said.push(format!(
+                "kill -9 of a node with {} clients: {} resumed on the others (p50 {} ms, p99 {} ms from the kill), {} refused, {} failed.",
+                multi.resumed + multi.resume_invalid + multi.resume_failed,
+                multi.resumed,
+                fmt(multi.resume.p50_ms),
+                fmt(multi.resume.p99_ms),
+                multi.resume_invalid,
+                multi.resume_failed
+            ));
+        }
+        if !multi.rooms_per_node.is_empty() {
+            said.push(format!(
+                "{} voice rooms placed over {} media nodes: {}.",
+                multi.rooms_per_node.iter().sum::<usize>(),
+                multi.rooms_per_node.len(),
+                super::cluster_probes::spread(&multi.rooms_per_node)
+            ));
+        }
+    }
+    for c in &r.cluster {
+        if let [on, off] = &c.auth[..]
+            && off.requests_per_sec > 0.0
+        {
+            let gain = on.requests_per_sec / off.requests_per_sec;
+            targets.push(Target {
+                target: "authenticated requests ≥ 1.1× with the login cache",
+                measured: format!(
+                    "{gain:.2}× ({:.0} against {:.0} per second)",
+                    on.requests_per_sec, off.requests_per_sec
+                ),
+                met: Some(gain >= 1.1),
+            });
+        }
+    }
     (said, targets)
 }
 
