@@ -699,3 +699,61 @@ async fn a_stream_ingested_on_one_node_is_watched_through_another_fetching_each_
         fetched.len() - parts
     );
 }
+
+/// NATS away longer than a node's publish queue holds: the dispatches that did not fit are
+/// dropped, and once NATS is back every session in the cluster is ended (4009) so its client
+/// identifies afresh; every acknowledged message is in the history it then reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatches_dropped_in_a_long_outage_make_every_session_start_afresh() {
+    let Some((mut nats, db)) = infra("resync").await else { return };
+    let url = nats.url();
+    let small = [
+        ("CONFAB_CLUSTER_NATS_URL", url.as_str()),
+        ("CONFAB_CLUSTER_NODE_ID", "a"),
+        ("CONFAB_CLUSTER_PUBLISH_QUEUE", "4"),
+        ("CONFAB_CHAT_MESSAGE_BURST_PER_USER", "100000"),
+    ];
+    let nodes = [Server::start(&db, &small), node(&db, &nats, "b")];
+    let (t0, _) = signup(&nodes[0].base, "poster").await;
+    let (t1, _) = signup(&nodes[1].base, "reader").await;
+    let g = post(&nodes[0].base, "/api/guilds", Some(&t0), json!({ "name": "outage" })).await;
+    let (guild, text) = (g["guild"]["id"].as_str().unwrap(), g["channels"][0]["id"].as_str().unwrap().to_string());
+    let inv = post(&nodes[0].base, &format!("/api/guilds/{guild}/invites"), Some(&t0), json!({})).await;
+    post(&nodes[1].base, &format!("/api/invites/{}", inv["code"].as_str().unwrap()), Some(&t1), json!({})).await;
+    let mut reader = Gw::identify(&nodes[1].base, &t1).await;
+
+    // More posts while NATS is away than the queue and the publisher's window (256) hold.
+    nats.kill();
+    let path = format!("/api/channels/{text}/messages");
+    let posts = (0..400).map(|k| {
+        let (base, t0, path) = (nodes[0].base.clone(), t0.clone(), path.clone());
+        async move { post(&base, &path, Some(&t0), json!({ "content": format!("m{k}") })).await["id"].clone() }
+    });
+    let acked: Vec<Value> = futures_util::stream::iter(posts).buffered(16).collect().await;
+    assert!(nats.run(), "nats-server restarted");
+    assert_eq!(reader.closed(Duration::from_secs(30)).await, Some(4009), "the reader's session ended");
+    // Its RESUME is refused; a fresh IDENTIFY and the history have every acknowledged message.
+    let mut ws = Gw::open(&nodes[1].base).await;
+    let msg = json!({ "op": 6, "d": { "token": t1, "session_id": reader.session, "seq": reader.seq } });
+    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    let f = tokio::time::timeout(WAIT, next_json(&mut ws)).await.unwrap().unwrap();
+    assert_eq!(f["op"], 9, "INVALID_SESSION: {f}");
+    Gw::identify(&nodes[1].base, &t1).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut before = String::new();
+    loop {
+        let q = if before.is_empty() { "?limit=100".to_string() } else { format!("?limit=100&before={before}") };
+        let (_, page) = call(reqwest::Method::GET, format!("{}{path}{q}", nodes[1].base), Some(&t1), None).await;
+        let page = page.as_array().unwrap().clone();
+        if page.is_empty() {
+            break;
+        }
+        before = page
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .min_by_key(|id| id.parse::<u64>().unwrap())
+            .unwrap();
+        seen.extend(page.iter().map(|m| m["id"].clone()));
+    }
+    assert!(acked.iter().all(|id| seen.contains(id)), "every acknowledged message is in the history");
+}

@@ -6,7 +6,7 @@
 use crate::app::App;
 use crate::gateway::broker::{Forget, Notice};
 use crate::gateway::hub::Topic;
-use crate::gateway::protocol::{Event, Status};
+use crate::gateway::protocol::{CloseCode, Event, Status};
 use crate::id::Id;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +56,13 @@ impl App {
             Notice::Moved { session } => {
                 if let Some(gone) = self.hub.moved_away(session) {
                     self.publish_presence(gone.user, Status::Offline, &gone.guilds);
+                }
+            }
+            Notice::Resync => {
+                let gone = self.hub.end_all(CloseCode::SessionTimedOut);
+                tracing::warn!(sessions = gone.len(), "dispatches were lost: every session here starts afresh");
+                for g in gone {
+                    self.publish_presence(g.user, Status::Offline, &g.guilds);
                 }
             }
         }

@@ -2,7 +2,10 @@
 //! `CONFAB_EVENTS` stream in the order it was published here (one queue, one task), each with a
 //! message id so a retry after an outage is stored once; every node (this one too) reads the
 //! stream back in order ([`crate::node`]), so all hand a topic's events to their sessions in the
-//! same order, and what was published while NATS was away arrives once it is back.
+//! same order, and what was published while NATS was away arrives once it is back. If NATS stays
+//! away so long that the queue fills, what does not fit is dropped, and once the queue has drained
+//! a `Notice::Resync` makes every session in the cluster start afresh: a client is never left
+//! with a silent hole (the messages themselves are in Postgres).
 
 use crate::wire;
 use async_nats::jetstream::context::PublishAckFuture;
@@ -13,12 +16,10 @@ use chat::gateway::hub::Topic;
 use chat::gateway::protocol::Event;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Messages waiting for NATS, at most: what an outage of some seconds under load accumulates.
-const QUEUE: usize = 65_536;
 /// Publishes awaiting their acknowledgement at once.
 const WINDOW: usize = 256;
 
@@ -29,6 +30,8 @@ pub struct NatsBroker {
     tx: mpsc::Sender<Outgoing>,
     /// Messages dropped because the queue was full (NATS unreachable for long).
     pub lost: AtomicU64,
+    /// Set when one is dropped; the publisher sends `Notice::Resync` once it has caught up.
+    overflowed: Arc<AtomicBool>,
     next: AtomicU64,
 }
 
@@ -41,19 +44,33 @@ struct Outgoing {
 
 impl NatsBroker {
     /// The broker, and the task that drains its queue into the stream until the queue closes.
-    pub fn new(me: &str, js: async_nats::jetstream::Context) -> (Arc<NatsBroker>, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel::<Outgoing>(QUEUE);
-        let task = tokio::spawn(publisher(js, rx));
+    /// `queue`: messages waiting for NATS, at most (what an outage of some seconds under load
+    /// accumulates).
+    pub fn new(
+        me: &str,
+        js: async_nats::jetstream::Context,
+        queue: usize,
+    ) -> (Arc<NatsBroker>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel::<Outgoing>(queue.max(1));
         let run = format!("{me}.{:08x}", rand::random::<u32>());
-        (Arc::new(NatsBroker { me: me.to_string(), run, tx, lost: AtomicU64::new(0), next: AtomicU64::new(0) }), task)
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let resync = Outgoing {
+            subject: wire::NOTICES.to_string(),
+            payload: wire::notice_payload(me, &Notice::Resync).into(),
+            id: format!("{run}.resync"),
+        };
+        let task = tokio::spawn(publisher(js, rx, overflowed.clone(), resync));
+        let lost = AtomicU64::new(0);
+        (Arc::new(NatsBroker { me: me.to_string(), run, tx, lost, overflowed, next: AtomicU64::new(0) }), task)
     }
 
     fn send(&self, subject: String, payload: Vec<u8>) {
         let id = format!("{}.{}", self.run, self.next.fetch_add(1, Ordering::Relaxed));
-        if self.tx.try_send(Outgoing { subject, payload: payload.into(), id }).is_err()
-            && self.lost.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000)
-        {
-            tracing::error!("the NATS publish queue is full: dispatches are being dropped");
+        if self.tx.try_send(Outgoing { subject, payload: payload.into(), id }).is_err() {
+            self.overflowed.store(true, Ordering::Relaxed);
+            if self.lost.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000) {
+                tracing::error!("the NATS publish queue is full: dispatches are being dropped");
+            }
         }
     }
 }
@@ -75,14 +92,26 @@ impl Broker for NatsBroker {
 /// Sends in order with up to [`WINDOW`] acknowledgements outstanding. A failure (NATS away) sends
 /// the unacknowledged messages again, in order, until they are stored: the stream's duplicate
 /// window drops any that had been stored after all.
-async fn publisher(js: async_nats::jetstream::Context, mut rx: mpsc::Receiver<Outgoing>) {
+async fn publisher(
+    js: async_nats::jetstream::Context,
+    mut rx: mpsc::Receiver<Outgoing>,
+    overflowed: Arc<AtomicBool>,
+    resync: Outgoing,
+) {
     let mut window: VecDeque<(Outgoing, Option<PublishAckFuture>)> = VecDeque::new();
     let mut retry: VecDeque<Outgoing> = VecDeque::new();
     let mut backoff = Duration::from_millis(50);
+    let mut resyncs = 0u64;
     loop {
         while window.len() < WINDOW {
             let next = match retry.pop_front() {
                 Some(m) => m,
+                // Caught up after dropping some: every session must start afresh.
+                None if window.is_empty() && rx.is_empty() && overflowed.swap(false, Ordering::Relaxed) => {
+                    resyncs += 1;
+                    tracing::warn!("NATS is back after dispatches were dropped: every session starts afresh");
+                    Outgoing { id: format!("{}.{resyncs}", resync.id), ..resync.clone() }
+                }
                 None if window.is_empty() => match rx.recv().await {
                     Some(m) => m,
                     None => return,

@@ -33,6 +33,9 @@ pub struct ClusterConfig {
     /// Heartbeat period (ms); a node unheard for `dead_after_ms` is dead to the others.
     pub heartbeat_ms: u64,
     pub dead_after_ms: u64,
+    /// Dispatches waiting for NATS while it is away, at most; beyond, they are dropped and every
+    /// session in the cluster is made to start afresh once NATS is back (`Notice::Resync`).
+    pub publish_queue: usize,
 }
 
 impl Default for ClusterConfig {
@@ -44,6 +47,7 @@ impl Default for ClusterConfig {
             advertise_http: String::new(),
             heartbeat_ms: 1000,
             dead_after_ms: 5000,
+            publish_queue: 65_536,
         }
     }
 }

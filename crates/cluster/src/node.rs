@@ -96,7 +96,7 @@ impl Cluster {
         };
         let placement = Placement::open(&js, cluster.clone()).await?;
         let journal = Arc::new(NatsJournal::open(&js, resume_window).await?);
-        let (broker, publisher) = NatsBroker::new(&node, js);
+        let (broker, publisher) = NatsBroker::new(&node, js, cfg.publish_queue);
         tracing::info!(node = %node, worker = lease.id, nats = %cfg.nats_url, "joined the cluster");
         let cfg = cfg.clone();
         Ok(Connected {
@@ -265,7 +265,7 @@ fn handle(me: &str, app: &App, pos: u64, subject: &str, payload: &[u8]) -> Optio
             return None;
         };
         match (&n, origin == me) {
-            (Notice::Join { .. } | Notice::Leave { .. }, true) => app.apply_at(&n, Some(pos)),
+            (Notice::Join { .. } | Notice::Leave { .. } | Notice::Resync, true) => app.apply_at(&n, Some(pos)),
             (_, true) => {}
             (Notice::Presence { user, status }, false) => app.remote_presence(&origin, *user, *status),
             (_, false) => app.apply_at(&n, Some(pos)),

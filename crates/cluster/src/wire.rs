@@ -113,6 +113,7 @@ enum WireNotice {
     ForgetGuild { guild: Id },
     Presence { user: Id, status: Option<Status> },
     Moved { session: String },
+    Resync,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +137,7 @@ pub fn notice_payload(origin: &str, n: &Notice) -> Vec<u8> {
         Notice::Forget(Forget::Guild(g)) => WireNotice::ForgetGuild { guild: *g },
         Notice::Presence { user, status } => WireNotice::Presence { user: *user, status: *status },
         Notice::Moved { session } => WireNotice::Moved { session: session.clone() },
+        Notice::Resync => WireNotice::Resync,
     };
     serde_json::to_vec(&NoticeEnvelope { o: origin.to_string(), n }).unwrap_or_default()
 }
@@ -159,6 +161,7 @@ pub fn read_notice(payload: &[u8]) -> Option<(String, Notice)> {
         WireNotice::ForgetGuild { guild } => Notice::Forget(Forget::Guild(guild)),
         WireNotice::Presence { user, status } => Notice::Presence { user, status },
         WireNotice::Moved { session } => Notice::Moved { session },
+        WireNotice::Resync => Notice::Resync,
     };
     Some((env.o, n))
 }
@@ -204,6 +207,7 @@ mod tests {
         assert_eq!((user, topic, first.unwrap().name), (Id(3), Topic::Presence(Id(9)), "GUILD_CREATE"));
         let n = Notice::Revoked(Revoked { user: Id(1), login: "h".into() });
         assert!(matches!(read_notice(&notice_payload("c", &n)), Some((_, Notice::Revoked(r))) if r.login == "h"));
+        assert!(matches!(read_notice(&notice_payload("d", &Notice::Resync)), Some((_, Notice::Resync))));
         assert!(read_notice(b"{\"o\":\"x\",\"n\":{\"unknown\":{}}}").is_none());
         assert!(read_event(b"not json").is_none());
     }

@@ -43,6 +43,9 @@ pub enum Notice {
     Presence { user: Id, status: Option<Status> },
     /// The session was resumed on the sender: it ends everywhere else.
     Moved { session: String },
+    /// The sender dropped dispatches (its bus was away too long): every session, on every node,
+    /// ends so its client identifies afresh and reads the state again, rather than miss them.
+    Resync,
 }
 
 /// A cache entry (or all of a guild's) that is stale.

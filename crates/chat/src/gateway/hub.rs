@@ -328,6 +328,22 @@ impl Hub {
             .collect()
     }
 
+    /// Ends every session here, closing their sockets with `code`: what they were sent has a hole
+    /// (a cluster lost dispatches), so their clients must identify afresh. Who went offline.
+    pub fn end_all(&self, code: CloseCode) -> Vec<WentOffline> {
+        let all: Vec<Arc<Cell>> = lock(&self.sessions).drain().map(|(_, c)| c).collect();
+        all.into_iter()
+            .filter_map(|cell| {
+                let link = lock(&cell.state).link.take();
+                let attached = link.is_some();
+                if let Some(link) = link {
+                    link.cut(code);
+                }
+                self.end(&cell, attached)
+            })
+            .collect()
+    }
+
     /// Unsubscribes a session already removed from `sessions` and counts it out of presence;
     /// `attached`: it still had a socket (which the caller cut). The user, if that made them
     /// offline.

@@ -131,6 +131,7 @@ impl Rebuild {
                 self.topics.remove(topic);
             }
             Item::Notice(Notice::Revoked(r)) if r.login == self.snap.login => return Err(Lost::Ended),
+            Item::Notice(Notice::Resync) => return Err(Lost::Ended),
             Item::Notice(_) => {}
         }
         if self.missed.len() > self.cap { Err(Lost::TooMuch) } else { Ok(()) }
