@@ -3,8 +3,9 @@
 //! round trips before its insert. Entries are dropped where the data changes (logout, password
 //! change and expiry through [`crate::app::App::revoke_login`]; channel updates; a member leaving),
 //! and channel and membership entries (with what the member may do) live at most [`FRESH`], which bounds what a read racing a
-//! change (read before, cached after the invalidation) can leave behind. Logins need no such
-//! bound: a login revoked while it was read is caught by the revocation list.
+//! change (read before, cached after the invalidation) can leave behind. Logins live at most
+//! [`LOGIN_FRESH`]: a login revoked while it was read is caught by the revocation list, and the
+//! bound covers a revocation a cluster's bus lost.
 //!
 //! One process's view: nodes of a cluster invalidate each other through the broker.
 
@@ -21,6 +22,9 @@ use std::time::{Duration, Instant};
 const CAPACITY: usize = 100_000;
 /// Longest a channel or membership entry is trusted.
 pub const FRESH: Duration = Duration::from_secs(10);
+/// Longest a login is trusted without reading the store again: revocations reach every node at
+/// once over the bus; this bounds what a lost one could leave behind.
+pub const LOGIN_FRESH: Duration = Duration::from_secs(60);
 
 /// A map that never holds more than its capacity.
 #[derive(Debug)]
@@ -43,7 +47,10 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
     }
 
     /// The value, if it was inserted less than `max_age` before `now`.
-    pub fn get_fresh(&self, key: &K, max_age: Duration, now: Instant) -> Option<V> {
+    pub fn get_fresh<Q: Hash + Eq + ?Sized>(&self, key: &Q, max_age: Duration, now: Instant) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         self.map.get(key).filter(|(_, at, _)| now.saturating_duration_since(*at) < max_age).map(|(_, _, v)| v.clone())
     }
 
@@ -101,7 +108,7 @@ impl Default for Caches {
 impl Caches {
     /// The user and expiry of a login, if cached and not expired at `now_ms`.
     pub fn login(&self, token_hash: &str, now_ms: i64) -> Option<(Id, i64)> {
-        lock(&self.logins).get(token_hash).filter(|(_, exp)| *exp > now_ms)
+        lock(&self.logins).get_fresh(token_hash, LOGIN_FRESH, Instant::now()).filter(|(_, exp)| *exp > now_ms)
     }
 
     pub fn put_login(&self, token_hash: &str, user: Id, expires_at: i64) {
@@ -140,6 +147,13 @@ impl Caches {
     /// Call when what a role grants changes: every member of `guild` is read again.
     pub fn forget_guild(&self, guild: Id) {
         lock(&self.members).map.retain(|(g, _), _| *g != guild);
+    }
+
+    /// Forgets everything (a cluster lost notices: any entry may be stale).
+    pub fn clear(&self) {
+        lock(&self.logins).map.clear();
+        lock(&self.channels).map.clear();
+        lock(&self.members).map.clear();
     }
 }
 

@@ -59,6 +59,8 @@ impl App {
                 }
             }
             Notice::Resync => {
+                // Lost notices may have been revocations or invalidations: read everything again.
+                self.caches.clear();
                 let gone = self.hub.end_all(CloseCode::SessionTimedOut);
                 tracing::warn!(sessions = gone.len(), "dispatches were lost: every session here starts afresh");
                 for g in gone {
