@@ -2,7 +2,8 @@
 //! one, a `nats-server` of their own (JetStream on). Chat clients connect to the nodes in turn
 //! and messages are posted through them in turn, so most deliveries cross the bus; the figure
 //! that compares steps is deliveries per core-second of everything serving (the nodes and NATS).
-//! Then, on a multi-node step, voice rooms are granted (where placement puts them) and the last
+//! Then, on a multi-node step, voice rooms are granted (where placement puts them), a stream
+//! ingested by the first node is watched through the second (`cluster_edge`), and the last
 //! node is killed with `resumers` clients on it (how long until each is RESUMED elsewhere); on
 //! the one-node step, authenticated requests per second with the login cache on and off
 //! (`cluster_probes`).
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 
 use super::api::{Account, Api, run_tag};
 use super::chat_run::{Recorder, connect, serve, unix_nanos};
+use super::cluster_edge::edge_fetches;
 use super::cluster_probes::{Resumers, auth_rate, place_rooms, resume_after_kill};
 use super::procstat::{cores, sample};
 use super::results::{ClusterStep, Dist};
@@ -176,6 +178,26 @@ pub async fn run_step(target: &Target, sweep: &ClusterSweep, nodes: usize, pb: &
         pb.set_message(format!("{} ×{nodes}: placing {} rooms", sweep.name, sweep.rooms));
         let (guild, _, members) = &guilds[0];
         step.rooms_per_node = place_rooms(&apis, &servers, &members[0], guild, sweep.rooms).await?;
+    }
+    if nodes > 1 && sweep.edge_viewers > 0 {
+        pb.set_message(format!("{} ×{nodes}: {} LL-HLS viewers on an edge", sweep.name, sweep.edge_viewers));
+        let (guild, _, members) = &guilds[0];
+        let f = edge_fetches(
+            &apis[0],
+            &apis[1],
+            &members[0],
+            &members[1 % members.len()],
+            guild,
+            sweep.edge_viewers,
+            sweep.edge_rounds,
+        )
+        .await
+        .context("LL-HLS through an edge")?;
+        step.edge_viewers = sweep.edge_viewers;
+        (step.edge_parts, step.edge_part_requests, step.edge_part_origin_fetches) =
+            (f.parts, f.part_requests, f.part_origin_fetches);
+        (step.edge_reloads, step.edge_reload_requests, step.edge_reload_origin_fetches) =
+            (f.reloads, f.reload_requests, f.reload_origin_fetches);
     }
     if let Some(r) = resumers {
         pb.set_message(format!("{} ×{nodes}: kill -9 and resume", sweep.name));

@@ -358,6 +358,20 @@ pub fn analyse(r: &RunReport) -> (Vec<String>, Vec<Target>) {
                 multi.resume_failed
             ));
         }
+        if multi.edge_parts > 0 {
+            said.push(format!(
+                "LL-HLS through an edge: {} players asked for {} distinct parts {} times; the edge fetched \
+                 {} from the origin ({:.2} per part), and {} blocking reloads ({} requests) in {} origin requests.",
+                multi.edge_viewers,
+                multi.edge_parts,
+                multi.edge_part_requests,
+                multi.edge_part_origin_fetches,
+                multi.edge_part_origin_fetches as f64 / multi.edge_parts as f64,
+                multi.edge_reloads,
+                multi.edge_reload_requests,
+                multi.edge_reload_origin_fetches
+            ));
+        }
         if !multi.rooms_per_node.is_empty() {
             said.push(format!(
                 "{} voice rooms placed over {} media nodes: {}.",

@@ -19,7 +19,8 @@
 //! - [`chat_run`]: one chat step; [`writes_run`]: one durable-write step (SQLite or Postgres);
 //!   [`live_run`]: one live stream (ffmpeg → RTMP → ladder → LL-HLS, watched like a player);
 //!   [`spike_run`]: a crowd of LL-HLS viewers arriving at once, against [`nginx`] serving the
-//!   same stream's recording; [`cluster_run`] (probes in [`cluster_probes`]): many nodes on NATS
+//!   same stream's recording; [`cluster_run`] (probes in [`cluster_probes`], [`cluster_edge`]):
+//!   many nodes on NATS
 //!   and Postgres against one.
 //! - [`results`]: the figures (the JSON); [`findings`]: what they say against the targets;
 //!   [`report`]: the Markdown; [`plot`]: the SVGs; [`sanity`]: the smoke checks.
@@ -28,6 +29,7 @@ pub mod affinity;
 pub mod api;
 pub mod baseline;
 pub mod chat_run;
+pub mod cluster_edge;
 pub mod cluster_probes;
 pub mod cluster_run;
 pub mod findings;

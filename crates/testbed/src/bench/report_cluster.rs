@@ -57,6 +57,15 @@ pub fn section(md: &mut String, steps: &[&ClusterStep]) {
     if steps.iter().any(|c| !c.rooms_per_node.is_empty()) {
         row(md, "voice rooms placed per node", &|c| spread(&c.rooms_per_node));
     }
+    if steps.iter().any(|c| c.edge_viewers > 0) {
+        row(md, "LL-HLS edge: players", &|c| c.edge_viewers.to_string());
+        row(md, "parts: distinct / requests / origin fetches", &|c| {
+            format!("{} / {} / **{}**", c.edge_parts, c.edge_part_requests, c.edge_part_origin_fetches)
+        });
+        row(md, "blocking reloads: distinct / requests / origin fetches", &|c| {
+            format!("{} / {} / **{}**", c.edge_reloads, c.edge_reload_requests, c.edge_reload_origin_fetches)
+        });
+    }
     md.push('\n');
     for c in steps.iter().filter(|c| !c.auth.is_empty()) {
         let _ = writeln!(md, "Authenticated `GET /api/users/@me`, closed loop, one node:\n");

@@ -227,6 +227,15 @@ pub struct ClusterStep {
     pub resume: Dist,
     /// Voice rooms granted, per node (in node order).
     pub rooms_per_node: Vec<usize>,
+    /// LL-HLS through an edge: players, distinct parts, requests for them, origin fetches; the
+    /// same for blocking playlist reloads.
+    pub edge_viewers: usize,
+    pub edge_parts: usize,
+    pub edge_part_requests: usize,
+    pub edge_part_origin_fetches: usize,
+    pub edge_reloads: usize,
+    pub edge_reload_requests: usize,
+    pub edge_reload_origin_fetches: usize,
     /// Authenticated `GET /api/users/@me` with the login cache on, then off.
     pub auth: Vec<AuthFigures>,
     pub errors: Vec<String>,

@@ -233,6 +233,12 @@ pub struct ClusterSweep {
     /// Voice rooms granted through the first node of a multi-node step (placement balance).
     #[serde(default)]
     pub rooms: usize,
+    /// LL-HLS players on the second node of a multi-node step, watching a stream the first one
+    /// ingests (the edge's origin fetches per part), each for `edge_rounds` parts.
+    #[serde(default)]
+    pub edge_viewers: usize,
+    #[serde(default = "ten_usize")]
+    pub edge_rounds: usize,
     /// Closed-loop clients of `GET /api/users/@me`, cache on then off (one-node step).
     #[serde(default)]
     pub auth_clients: usize,
