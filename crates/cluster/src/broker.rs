@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Publishes awaiting their acknowledgement at once.
 const WINDOW: usize = 256;
@@ -32,15 +32,23 @@ pub struct NatsBroker {
     pub lost: AtomicU64,
     /// Set when one is dropped; the publisher sends `Notice::Resync` once it has caught up.
     overflowed: Arc<AtomicBool>,
+    /// The last publish failed (NATS away): barriers do not wait.
+    failing: Arc<AtomicBool>,
     next: AtomicU64,
 }
 
+/// A message to store, or (empty subject) a barrier: `done` is told once every message before it
+/// is stored.
 #[derive(Clone)]
 struct Outgoing {
     subject: String,
     payload: Bytes,
     id: String,
+    done: Option<Arc<Notify>>,
 }
+
+/// Longest a barrier holds its caller (NATS slow or restarting).
+const BARRIER_WAIT: Duration = Duration::from_secs(1);
 
 impl NatsBroker {
     /// The broker, and the task that drains its queue into the stream until the queue closes.
@@ -58,15 +66,17 @@ impl NatsBroker {
             subject: wire::NOTICES.to_string(),
             payload: wire::notice_payload(me, &Notice::Resync).into(),
             id: format!("{run}.resync"),
+            done: None,
         };
-        let task = tokio::spawn(publisher(js, rx, overflowed.clone(), resync));
-        let lost = AtomicU64::new(0);
-        (Arc::new(NatsBroker { me: me.to_string(), run, tx, lost, overflowed, next: AtomicU64::new(0) }), task)
+        let failing = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(publisher(js, rx, overflowed.clone(), failing.clone(), resync));
+        let (lost, next, me) = (AtomicU64::new(0), AtomicU64::new(0), me.to_string());
+        (Arc::new(NatsBroker { me, run, tx, lost, overflowed, failing, next }), task)
     }
 
     fn send(&self, subject: String, payload: Vec<u8>) {
         let id = format!("{}.{}", self.run, self.next.fetch_add(1, Ordering::Relaxed));
-        if self.tx.try_send(Outgoing { subject, payload: payload.into(), id }).is_err() {
+        if self.tx.try_send(Outgoing { subject, payload: payload.into(), id, done: None }).is_err() {
             self.overflowed.store(true, Ordering::Relaxed);
             if self.lost.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000) {
                 tracing::error!("the NATS publish queue is full: dispatches are being dropped");
@@ -87,6 +97,21 @@ impl Broker for NatsBroker {
     fn ordered(&self) -> bool {
         true
     }
+
+    fn barrier(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Box::pin(async {});
+        }
+        let done = Arc::new(Notify::new());
+        let marker =
+            Outgoing { subject: String::new(), payload: Bytes::new(), id: String::new(), done: Some(done.clone()) };
+        if self.tx.try_send(marker).is_err() {
+            return Box::pin(async {});
+        }
+        Box::pin(async move {
+            let _ = tokio::time::timeout(BARRIER_WAIT, done.notified()).await;
+        })
+    }
 }
 
 /// Sends in order with up to [`WINDOW`] acknowledgements outstanding. A failure (NATS away) sends
@@ -96,6 +121,7 @@ async fn publisher(
     js: async_nats::jetstream::Context,
     mut rx: mpsc::Receiver<Outgoing>,
     overflowed: Arc<AtomicBool>,
+    failing: Arc<AtomicBool>,
     resync: Outgoing,
 ) {
     let mut window: VecDeque<(Outgoing, Option<PublishAckFuture>)> = VecDeque::new();
@@ -121,6 +147,15 @@ async fn publisher(
                     Err(_) => break,
                 },
             };
+            if let Some(done) = next.done.as_ref().filter(|_| next.subject.is_empty()) {
+                // A barrier: passed once everything sent before it is acknowledged.
+                if window.is_empty() {
+                    done.notify_one();
+                    continue;
+                }
+                retry.push_front(next);
+                break;
+            }
             let msg = PublishMessage::build().payload(next.payload.clone()).message_id(&next.id);
             let ack = js.send_publish(next.subject.clone(), msg).await.ok();
             window.push_back((next, ack));
@@ -130,6 +165,7 @@ async fn publisher(
             Some(f) => f.await.map_err(|e| e.to_string()),
             None => Err("not sent".to_string()),
         };
+        failing.store(stored.is_err(), Ordering::Relaxed);
         match stored {
             Ok(_) => backoff = Duration::from_millis(50),
             Err(e) => {

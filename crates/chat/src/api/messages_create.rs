@@ -89,6 +89,8 @@ pub async fn handler(
     }
     app.sign_attachments(&mut message);
     app.publish_in(&ch, "MESSAGE_CREATE", &with_guild(&message, ch.guild_id)).await?;
+    // In a cluster: the dispatch is in the stream before the author hears 201.
+    app.broker.barrier().await;
     Ok((StatusCode::CREATED, axum::Json(message)))
 }
 

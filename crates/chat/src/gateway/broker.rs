@@ -23,6 +23,13 @@ pub trait Broker: Send + Sync {
     fn ordered(&self) -> bool {
         false
     }
+
+    /// Resolves once what was published so far is stored by the bus (a cluster's stream), or
+    /// at once when the bus is away or slow (then it goes when the bus is back). A message is
+    /// answered only after this, so a node killed right after its 201 has still sent it.
+    fn barrier(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        Box::pin(async {})
+    }
 }
 
 /// A change in one node's state that every node of a cluster must make to its own: sessions,
