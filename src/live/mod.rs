@@ -64,7 +64,7 @@ impl live::edge::Origins for ClusterOrigins {
     fn origin(&self, stream: &str) -> Option<String> {
         let channel = stream.parse::<i64>().ok().map(Id)?;
         let node = self.app.stream_states.origin(channel)?;
-        self.cluster.nodes().into_iter().find(|n| n.id == node).map(|n| n.http.trim_end_matches('/').to_string())
+        self.cluster.http_of(&node)
     }
 }
 

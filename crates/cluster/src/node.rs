@@ -121,6 +121,12 @@ impl Cluster {
         self.membership.lock().unwrap_or_else(|p| p.into_inner()).live().cloned().collect()
     }
 
+    /// The HTTP address node `id` advertises, while it is live.
+    pub fn http_of(&self, id: &str) -> Option<String> {
+        let membership = self.membership.lock().unwrap_or_else(|p| p.into_inner());
+        membership.live().find(|n| n.id == id).map(|n| n.http.trim_end_matches('/').to_string())
+    }
+
     /// The `ws(s)://host` origins of the other live media nodes, for the web client's policy.
     pub fn voice_origins(&self) -> Vec<String> {
         self.nodes()

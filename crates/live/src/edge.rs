@@ -79,9 +79,9 @@ impl Edge {
         Edge { origins, client, cache: Mutex::default(), fetches: AtomicU64::new(0) }
     }
 
-    /// Whether another node ingests `stream`.
-    pub fn knows(&self, stream: &str) -> bool {
-        self.origins.origin(stream).is_some()
+    /// The base URL of the node ingesting `stream`, when another node does.
+    pub fn origin(&self, stream: &str) -> Option<String> {
+        self.origins.origin(stream)
     }
 
     /// Requests sent to origins so far (each distinct request once while it is kept).
@@ -93,9 +93,8 @@ impl Edge {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `GET path_and_query` of `stream`, from what is kept or from its origin.
-    pub async fn get(&self, stream: &str, path_and_query: &str, headers: &HeaderMap) -> Response {
-        let Some(origin) = self.origins.origin(stream) else { return crate::http::not_found("stream") };
+    /// `GET path_and_query` of a stream `origin` ingests, from what is kept or from the origin.
+    pub async fn get(&self, origin: &str, path_and_query: &str, headers: &HeaderMap) -> Response {
         let url = format!("{origin}{path_and_query}");
         let now = Instant::now();
         let (cell, hit) = {
@@ -123,8 +122,7 @@ impl Edge {
     }
 
     /// Passes a viewer-count request (`POST`/`DELETE`) to the origin, uncached.
-    pub async fn forward(&self, method: Method, stream: &str, path_and_query: &str) -> Response {
-        let Some(origin) = self.origins.origin(stream) else { return crate::http::not_found("stream") };
+    pub async fn forward(&self, method: Method, origin: &str, path_and_query: &str) -> Response {
         let res = self.client.request(method, format!("{origin}{path_and_query}")).send().await;
         let fetched = match res {
             Ok(r) => read(r).await,
@@ -295,11 +293,11 @@ mod tests {
     #[tokio::test]
     async fn a_crowd_asking_at_once_costs_the_origin_one_request() {
         let (base, asked) = origin().await;
-        let edge = Arc::new(Edge::new(Arc::new(Fixed(base))));
+        let edge = Arc::new(Edge::new(Arc::new(Fixed(base.clone()))));
         let crowd: Vec<_> = (0..20)
             .map(|_| {
-                let e = edge.clone();
-                tokio::spawn(async move { e.get("1", "/live/1/source/part3.1.m4s?s=7", &HeaderMap::new()).await })
+                let (e, base) = (edge.clone(), base.clone());
+                tokio::spawn(async move { e.get(&base, "/live/1/source/part3.1.m4s?s=7", &HeaderMap::new()).await })
             })
             .collect();
         let mut misses = 0;
@@ -314,11 +312,11 @@ mod tests {
         // Kept: asked again later, still one request; a validator gets 304.
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"p\""));
-        let r = edge.get("1", "/live/1/source/part3.1.m4s?s=7", &h).await;
+        let r = edge.get(&base, "/live/1/source/part3.1.m4s?s=7", &h).await;
         assert_eq!((r.status(), asked.load(Ordering::SeqCst)), (StatusCode::NOT_MODIFIED, 1));
         // Another part is another request; errors are passed on and not kept.
         for _ in 0..2 {
-            let r = edge.get("1", "/live/1/source/gone.m4s?s=7", &HeaderMap::new()).await;
+            let r = edge.get(&base, "/live/1/source/gone.m4s?s=7", &HeaderMap::new()).await;
             assert_eq!(r.status(), StatusCode::NOT_FOUND);
         }
         assert_eq!(asked.load(Ordering::SeqCst), 3);
@@ -329,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_origin_is_a_bad_gateway() {
         let edge = Edge::new(Arc::new(Fixed("http://127.0.0.1:9".into())));
-        let r = edge.get("1", "/live/1/index.m3u8", &HeaderMap::new()).await;
+        let r = edge.get("http://127.0.0.1:9", "/live/1/index.m3u8", &HeaderMap::new()).await;
         assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(edge.cache().in_flight, 0);
     }

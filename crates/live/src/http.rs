@@ -144,7 +144,9 @@ async fn master_playlist(
     }
     let Some(stream) = streams.get(&id) else {
         return match streams.edge_for(&id) {
-            Some(edge) => edge.get(&id, &format!("/live/{id}/index.m3u8{}", token_query(&token)), &headers).await,
+            Some((edge, origin)) => {
+                edge.get(&origin, &format!("/live/{id}/index.m3u8{}", token_query(&token)), &headers).await
+            }
             None => not_found("stream"),
         };
     };
@@ -221,8 +223,8 @@ async fn rendition_file(
     }
     let Some(stream) = streams.get(&id) else {
         return match streams.edge_for(&id) {
-            Some(edge) if safe(&rendition) && safe(&file) => {
-                edge.get(&id, &format!("/live/{id}/{rendition}/{file}{}", q.canonical()), &headers).await
+            Some((edge, origin)) if safe(&rendition) && safe(&file) => {
+                edge.get(&origin, &format!("/live/{id}/{rendition}/{file}{}", q.canonical()), &headers).await
             }
             _ => not_found("stream"),
         };

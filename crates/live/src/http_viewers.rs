@@ -23,8 +23,9 @@ pub(crate) async fn join(
     }
     if streams.get(&id).is_none() {
         return match streams.edge_for(&id) {
-            Some(edge) => {
-                edge.forward(Method::POST, &id, &format!("/live/{id}/viewers{}", crate::http::token_query(&t))).await
+            Some((edge, origin)) => {
+                edge.forward(Method::POST, &origin, &format!("/live/{id}/viewers{}", crate::http::token_query(&t)))
+                    .await
             }
             None => not_found("stream"),
         };
@@ -44,8 +45,8 @@ pub(crate) async fn join(
 /// `POST /live/{stream}/viewers/{id}`: still watching (204); 404 once expired (join again).
 pub(crate) async fn beat(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
     let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
-    if let Some(edge) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
-        return edge.forward(Method::POST, &id, &format!("/live/{id}/viewers/{v:016x}")).await;
+    if let Some((edge, origin)) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
+        return edge.forward(Method::POST, &origin, &format!("/live/{id}/viewers/{v:016x}")).await;
     }
     if !streams.viewers().beat(&id, v, std::time::Instant::now()) {
         return not_found("viewer");
@@ -56,8 +57,8 @@ pub(crate) async fn beat(State(streams): State<Arc<Streams>>, Path((id, viewer))
 /// `DELETE /live/{stream}/viewers/{id}`: stopped watching.
 pub(crate) async fn leave(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
     let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
-    if let Some(edge) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
-        return edge.forward(Method::DELETE, &id, &format!("/live/{id}/viewers/{v:016x}")).await;
+    if let Some((edge, origin)) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
+        return edge.forward(Method::DELETE, &origin, &format!("/live/{id}/viewers/{v:016x}")).await;
     }
     if !streams.viewers().leave(&id, v) {
         return not_found("viewer");

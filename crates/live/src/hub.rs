@@ -187,9 +187,10 @@ impl Streams {
         let _ = self.edge.set(edge);
     }
 
-    /// The edge serving `id`, when another node ingests it.
-    pub fn edge_for(&self, id: &str) -> Option<&Arc<crate::edge::Edge>> {
-        self.edge.get().filter(|e| e.knows(id))
+    /// The edge serving `id` and the origin it serves it from, when another node ingests it.
+    pub fn edge_for(&self, id: &str) -> Option<(&Arc<crate::edge::Edge>, String)> {
+        let edge = self.edge.get()?;
+        Some((edge, edge.origin(id)?))
     }
 
     pub fn allows(&self, id: &str, token: Option<&str>) -> bool {

@@ -4,8 +4,10 @@
 //! offered to the session's socket through a bounded queue. A socket that cannot keep up is cut
 //! off (its session stays resumable); one that went away leaves its session detached until the
 //! resume window ends. Lock order: `topics` before a session's own lock; never the reverse.
+//!
+//! In a cluster sessions are numbered by stream position, and [`takeover`] holds what moving a
+//! session between nodes needs: snapshots, adoption, and its end on the node it left.
 
-use super::journal::Snapshot;
 use super::protocol::{CloseCode, Event, Status};
 use super::session::Session;
 use crate::id::Id;
@@ -14,6 +16,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+mod takeover;
 
 /// What an event is addressed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -462,83 +466,6 @@ impl Hub {
         lock(&self.presence).get(&user).filter(|e| e.attached > 0).map_or(Status::Offline, |e| e.status)
     }
 
-    /// Every session here, as another node would take it over (see [`super::journal`]): at the
-    /// current position, or at the session's last sequence when nothing reached it since (a
-    /// client is never ahead of its session).
-    pub fn snapshots(&self) -> Vec<Snapshot> {
-        let pos = lock(&self.position);
-        let cells: Vec<Arc<Cell>> = lock(&self.sessions).values().cloned().collect();
-        cells.iter().map(|c| snapshot_of(c, *pos)).collect()
-    }
-
-    /// One session's snapshot.
-    pub fn snapshot(&self, session_id: &str) -> Option<Snapshot> {
-        let pos = lock(&self.position);
-        let cell = lock(&self.sessions).get(session_id).cloned()?;
-        Some(snapshot_of(&cell, *pos))
-    }
-
-    /// Runs `f` with the stream position handled last, holding it: no stream message is handled
-    /// meanwhile.
-    pub fn locked<R>(&self, f: impl FnOnce(u64) -> R) -> R {
-        let pos = lock(&self.position);
-        f(*pos)
-    }
-
-    /// Takes over a session another node had: the client has everything up to `acked`, `missed`
-    /// is what came after, rebuilt from the stream up to position `at`, which must be the hub's
-    /// position: call it inside [`Hub::locked`]. The deliveries, and whether the user came online.
-    pub fn adopt(
-        &self,
-        snap: &Snapshot,
-        acked: u64,
-        missed: Vec<(u64, Arc<Event>)>,
-        link: Link,
-        resumed: &Arc<Event>,
-        at: u64,
-    ) -> (Vec<Delivery>, bool) {
-        let mut session = Session::adopted(self.cfg.replay, acked, missed);
-        let mut out = session.replay_after(acked).unwrap_or_default();
-        // RESUMED always goes, even to a client that had everything (then it shares `at` with the
-        // last dispatch the client saw), as with a resume on the session's own node.
-        let n = session.push_at(at, resumed.clone());
-        out.push((n, resumed.clone()));
-        let state = CellState {
-            login: snap.login.clone(),
-            session,
-            link: Some(link),
-            detached_at: None,
-            topics: HashSet::new(),
-        };
-        let cell = Arc::new(Cell { id: snap.id.clone(), user: snap.user, state: Mutex::new(state) });
-        if let Some(old) = lock(&self.sessions).insert(snap.id.clone(), cell.clone()) {
-            // Resumed here twice at once: the older cell goes.
-            if let Some(l) = lock(&old.state).link.take() {
-                l.cut(CloseCode::SessionReplaced);
-            }
-        }
-        for t in &snap.topics {
-            self.subscribe(&cell, *t);
-        }
-        let mut p = lock(&self.presence);
-        let e = p.entry(snap.user).or_insert(Presence { sessions: 0, attached: 0, status: Status::Online });
-        e.sessions += 1;
-        e.attached += 1;
-        (out, e.attached == 1)
-    }
-
-    /// A session resumed on another node ends here (its socket, if any, closes with 4011). The
-    /// user, if that made them offline here.
-    pub fn moved_away(&self, session_id: &str) -> Option<WentOffline> {
-        let cell = lock(&self.sessions).remove(session_id)?;
-        let link = lock(&cell.state).link.take();
-        let attached = link.is_some();
-        if let Some(l) = link {
-            l.cut(CloseCode::SessionReplaced);
-        }
-        self.end(&cell, attached)
-    }
-
     /// Users with a socket here, and their statuses.
     pub fn online_users(&self) -> Vec<(Id, Status)> {
         lock(&self.presence).iter().filter(|(_, e)| e.attached > 0).map(|(u, e)| (*u, e.status)).collect()
@@ -548,14 +475,6 @@ impl Hub {
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
     }
-}
-
-fn snapshot_of(c: &Cell, pos: u64) -> Snapshot {
-    let st = lock(&c.state);
-    let mut topics: Vec<Topic> = st.topics.iter().copied().collect();
-    topics.sort_by_key(|t| format!("{t:?}"));
-    let at = pos.min(st.session.seq());
-    Snapshot { id: c.id.clone(), user: c.user, login: st.login.clone(), topics, pos: at }
 }
 
 /// The guilds among a session's topics.

@@ -95,7 +95,11 @@ pub(super) async fn connect(base: &str, i: usize, token: &str) -> Result<(Ws, Du
     }
 }
 
-async fn next_json(ws: &mut Ws) -> Result<Value> {
+/// The next text frame as JSON (pings and the like skipped); an error on close or silence.
+pub(super) async fn next_json<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Result<Value>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         match tokio::time::timeout(TIMEOUT, ws.next()).await.context("gateway silent")? {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).context("gateway frame not JSON"),

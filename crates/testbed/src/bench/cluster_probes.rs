@@ -11,27 +11,14 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::api::{Account, Api};
+use super::chat_run::next_json;
 use super::procstat::{cores, sample};
 use super::results::{AuthFigures, Dist};
 use super::scenario::ClusterSweep;
 use super::server::Server;
 use crate::hist::Histogram;
 
-const TIMEOUT: Duration = Duration::from_secs(20);
-
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_json(ws: &mut Ws) -> Result<Value> {
-    loop {
-        match tokio::time::timeout(TIMEOUT, ws.next()).await.context("gateway silent")? {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).context("not JSON"),
-            Some(Ok(Message::Close(c))) => bail!("closed: {c:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("gateway closed"),
-        }
-    }
-}
 
 async fn open(base: &str) -> Result<(Ws, Duration)> {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/gateway", base.replacen("http", "ws", 1))).await?;
