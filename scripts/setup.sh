@@ -18,6 +18,9 @@ set -euo pipefail
 #   libvpx-dev:        the testbed's VP8 encode/decode (env-libvpx-sys finds it with pkg-config)
 #   chromium, nodejs:  the web client's end-to-end tests (tests/browser: playwright-core drives
 #                      /usr/bin/chromium; npm, if `nodejs` does not bring it, is added below)
+#   prometheus:        `promtool check metrics` on /metrics (tests/ops.rs); the service is not used
+#   systemd:           `systemd-analyze verify` on deploy/confab.service (tests/ops.rs)
+#   curl:              rustup's installer, when no Rust toolchain is found
 DEBIAN_PACKAGES=(
     pkg-config
     cmake
@@ -40,6 +43,10 @@ DEBIAN_PACKAGES=(
     ffmpeg
     nginx-light
     nats-server
+    prometheus
+    systemd
+    curl
+    ca-certificates
 )
 
 MIN_RUST="1.95"
@@ -87,16 +94,24 @@ if ! command -v cargo >/dev/null 2>&1 && [[ -f "${HOME:-}/.cargo/env" ]]; then
     . "$HOME/.cargo/env"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    die "cargo not found on PATH (also tried \$HOME/.cargo/env).
-setup: Install Rust >= $MIN_RUST with rustup (https://rustup.rs), then re-run this script:
-setup:     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh
-setup:     . \"\$HOME/.cargo/env\""
+    # rustup, non-interactive, minimal profile (rustc, cargo, rust-std) plus what the test command
+    # uses (rustfmt, clippy), into $HOME/.cargo; nothing else on the machine changes.
+    log "cargo not found: installing Rust $MIN_RUST+ with rustup into \$HOME/.cargo"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+        | sh -s -- -y --no-modify-path --profile minimal --default-toolchain stable -c rustfmt -c clippy \
+        || die "rustup failed; install Rust >= $MIN_RUST by hand (https://rustup.rs) and re-run"
+    # shellcheck source=/dev/null
+    . "$HOME/.cargo/env"
 fi
-
 rust_version=$(rustc --version 2>/dev/null | awk '{print $2}') || true
 if [[ -n "$rust_version" ]] \
     && [[ "$(printf '%s\n%s\n' "$MIN_RUST" "${rust_version%%-*}" | sort -V | head -n1)" != "$MIN_RUST" ]]; then
-    log "warning: rustc $rust_version is older than $MIN_RUST; the build may fail (rustup update)"
+    if command -v rustup >/dev/null 2>&1; then
+        log "rustc $rust_version is older than $MIN_RUST: rustup update stable"
+        rustup update stable --no-self-update || die "rustup update failed"
+    else
+        die "rustc $rust_version is older than $MIN_RUST and not managed by rustup; install Rust >= $MIN_RUST (https://rustup.rs)"
+    fi
 fi
 log "cargo: $(cargo --version)"
 log "ok"

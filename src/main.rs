@@ -49,6 +49,18 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (file, CONFAB_* variables, --database-url) and print the
+    /// effective settings with secrets masked; exits 1 naming every problem found.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -68,13 +80,7 @@ async fn main() -> Result<()> {
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| cfg.log.as_str().into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(&cfg);
     for var in ignored {
         tracing::warn!("ignoring {var}: it names no confab setting");
     }
@@ -96,6 +102,30 @@ async fn main() -> Result<()> {
         Command::User { command: UserCommand::Create { username, password } } => {
             create_user(&cfg, username, password).await
         }
+        Command::Config { command: ConfigCommand::Check } => {
+            print!("{}", confab::config::masked(&cfg)?);
+            let problems = cfg.problems();
+            if problems.is_empty() {
+                eprintln!("configuration ok");
+                return Ok(());
+            }
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Logs to stderr: `RUST_LOG` if set, else the configured filter; JSON lines when asked for.
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log))
+        .unwrap_or_else(|_| "info".into());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cfg.log_format {
+        confab::config::LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).init(),
+        confab::config::LogFormat::Text => fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
     }
 }
 

@@ -60,6 +60,14 @@ impl McuMixers {
         Ok(())
     }
 
+    /// Video composite pipelines running now.
+    pub fn pipelines(&self) -> usize {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        (live.iter().filter_map(|(_, s)| s.upgrade()))
+            .filter(|s| s.lock().unwrap_or_else(|e| e.into_inner()).is_some())
+            .count()
+    }
+
     /// For tests: makes `room`'s pipeline fail as a GStreamer error would. False if it has none.
     #[doc(hidden)]
     pub fn simulate_pipeline_error(&self, room: RoomId) -> bool {

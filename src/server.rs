@@ -23,6 +23,8 @@ pub struct Running {
     pub udp: SocketAddr,
     /// The RTMP ingest's address (`None`: turned off).
     pub rtmp: Option<SocketAddr>,
+    /// The Prometheus listener's address (`None`: `[metrics] listen` is empty).
+    pub metrics: Option<SocketAddr>,
     pub app: App,
     pub voice: Voice,
     /// The rooms' video compositors and audio mixes.
@@ -32,6 +34,7 @@ pub struct Running {
     sfu: Sfu,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
 }
 
 /// Opens the configured store, applying migrations.
@@ -57,6 +60,9 @@ fn chat_config(cfg: &Config) -> chat::config::ChatConfig {
 impl Running {
     /// Opens the store, binds both ports and starts serving in the background.
     pub async fn start(cfg: &Config) -> Result<Running> {
+        if let Some(first) = cfg.problems().first() {
+            anyhow::bail!("invalid configuration: {first} (`confab config check` lists every problem)");
+        }
         // A missing GStreamer plugin is reported now, naming its Debian package, not when a
         // room first needs video.
         let compositor = cfg.video.compositor();
@@ -141,6 +147,27 @@ impl Running {
         if live_cfg.whip {
             router = router.merge(crate::whip::router(Whip::new(&app, &sfu, &live, cfg.live.max_ingest_kbps)));
         }
+        let (mut metrics, mut metrics_task) = (None, None);
+        if !cfg.metrics.listen.is_empty() {
+            let l = tokio::net::TcpListener::bind(&cfg.metrics.listen)
+                .await
+                .with_context(|| format!("binding metrics.listen {}", cfg.metrics.listen))?;
+            telemetry::install().map_err(anyhow::Error::msg)?;
+            router = router.layer(axum::middleware::from_fn(telemetry::http::track));
+            let sources = crate::metrics::Sources {
+                app: app.clone(),
+                sfu: sfu.clone(),
+                mixers: mixers.clone(),
+                streams: live.streams.clone(),
+            };
+            metrics = Some(l.local_addr()?);
+            let (tx, rx) = oneshot::channel::<()>();
+            let serve = telemetry::serve(l, crate::metrics::collector(sources), async {
+                let _ = rx.await;
+            });
+            metrics_task = Some((tx, tokio::spawn(serve)));
+            tracing::info!("metrics on http://{}/metrics", metrics.unwrap_or(http));
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(chat::server::serve(listener, app.clone(), router, async {
             let _ = stopped.await;
@@ -151,7 +178,20 @@ impl Running {
             let v = voice.clone();
             j.start(app.clone(), info, move || v.room_ids())
         });
-        Ok(Running { http, udp, rtmp: live.rtmp, app, voice, mixers, cluster, sfu, stop: Some(stop), task })
+        Ok(Running {
+            http,
+            udp,
+            rtmp: live.rtmp,
+            metrics,
+            app,
+            voice,
+            mixers,
+            cluster,
+            sfu,
+            stop: Some(stop),
+            task,
+            metrics_task,
+        })
     }
 
     /// Serves until `signal` resolves (or the server fails), then stops gracefully.
@@ -172,6 +212,10 @@ impl Running {
             let _ = s.send(());
         }
         let res = (&mut self.task).await;
+        if let Some((stop, task)) = self.metrics_task.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         self.sfu.shutdown();
         if let Some(c) = &self.cluster {
             c.stop().await;

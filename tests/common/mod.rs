@@ -12,6 +12,8 @@ pub struct Server {
     pub base: String,
     /// The media engine's UDP address.
     pub udp: String,
+    /// `http://127.0.0.1:PORT/metrics` when `CONFAB_METRICS_LISTEN` is set.
+    pub metrics: Option<String>,
 }
 
 impl Server {
@@ -36,11 +38,14 @@ impl Server {
             std::fs::File::create(path).ok()
         });
         std::thread::spawn(move || {
-            let (mut base, mut udp) = (None, None);
+            let (mut base, mut udp, mut metrics) = (None, None, None);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(f) = keep.as_mut() {
                     use std::io::Write;
                     let _ = writeln!(f, "{line}");
+                }
+                if let Some(at) = line.find("metrics on http://") {
+                    metrics = line[at + "metrics on ".len()..].split_whitespace().next().map(String::from);
                 }
                 if let Some(at) = line.find("listening on http://") {
                     base = Some(line[at + "listening on ".len()..].trim().to_string());
@@ -51,13 +56,13 @@ impl Server {
                     udp = line[at + 4..].split_whitespace().next().map(String::from);
                 }
                 if let (Some(b), Some(u)) = (&base, &udp) {
-                    let _ = tx.send((b.clone(), u.clone()));
+                    let _ = tx.send((b.clone(), u.clone(), metrics.clone()));
                     base = None;
                 }
             }
         });
-        let (base, udp) = rx.recv_timeout(Duration::from_secs(30)).expect("server reported its addresses");
-        Server { child, base, udp }
+        let (base, udp, metrics) = rx.recv_timeout(Duration::from_secs(30)).expect("server reported its addresses");
+        Server { child, base, udp, metrics }
     }
 
     pub fn kill(&mut self) {

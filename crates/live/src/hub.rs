@@ -33,6 +33,15 @@ impl Default for HlsConfig {
     }
 }
 
+/// What [`Streams::gauges`] reports of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamGauges {
+    pub id: String,
+    pub viewers: u64,
+    /// The slowest rendition's lag behind the source (ms of media); `None` before any rendition.
+    pub lag_ms: Option<u32>,
+}
+
 /// One rendition: its name and packager.
 pub struct Rendition {
     pub name: String,
@@ -231,6 +240,26 @@ impl Streams {
         };
         stream.add_rendition(crate::http::SOURCE);
         self.map().insert(id.to_string(), Arc::new(stream));
+    }
+
+    /// Per stream: its viewers and how far (ms of media) its slowest transcoded rendition trails
+    /// the source, for metrics.
+    pub fn gauges(&self) -> Vec<StreamGauges> {
+        let streams: Vec<(String, Arc<Stream>)> = self.map().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut viewers = self.viewers();
+        viewers.expire(Instant::now());
+        (streams.into_iter())
+            .map(|(id, s)| {
+                let last: Vec<(String, Option<u32>)> =
+                    s.renditions().iter().map(|r| (r.name.clone(), r.packager().last_video_ms())).collect();
+                let source = last.iter().find(|(n, _)| n == crate::http::SOURCE).and_then(|(_, t)| *t);
+                let lag_ms = (last.iter())
+                    .filter(|(n, _)| n != crate::http::SOURCE)
+                    .filter_map(|(_, t)| Some(source?.saturating_sub((*t)?)))
+                    .max();
+                StreamGauges { viewers: viewers.count(&id), lag_ms, id }
+            })
+            .collect()
     }
 
     /// Streams held (being published, or ended and still served).

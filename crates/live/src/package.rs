@@ -46,6 +46,8 @@ pub struct Packager {
     secs_sent: f64,
     /// The next segment [`Packager::take_closed`] hands out.
     recorded: u64,
+    /// The timestamp of the newest video frame in: a rendition's lag is the source's minus its own.
+    last_video_ms: Option<u32>,
 }
 
 impl Packager {
@@ -71,6 +73,7 @@ impl Packager {
             bytes_sent: 0,
             secs_sent: 0.0,
             recorded: 0,
+            last_video_ms: None,
         }
     }
 
@@ -81,6 +84,7 @@ impl Packager {
                 self.avc = Some((info, record));
             }
             Video::AvcFrame { keyframe, composition_ms, data } => {
+                self.last_video_ms = Some(ts_ms);
                 self.frame(Frame { ts_ms, keyframe, composition_ms, data });
             }
             Video::AvcEnd | Video::Unsupported(_) => {}
@@ -189,6 +193,11 @@ impl Packager {
         let first = self.playlist.msns().start;
         self.parts.retain(|(m, _), _| *m >= first);
         self.segments.retain(|m, _| *m >= first);
+    }
+
+    /// The timestamp (ms) of the newest video frame packaged.
+    pub fn last_video_ms(&self) -> Option<u32> {
+        self.last_video_ms
     }
 
     pub fn playlist(&self) -> &MediaPlaylist {

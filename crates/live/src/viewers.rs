@@ -81,6 +81,11 @@ impl Viewers {
         }
     }
 
+    /// Viewers of every stream.
+    pub fn total(&self) -> u64 {
+        self.by_id.len() as u64
+    }
+
     pub fn count(&self, stream: &str) -> u64 {
         self.per_stream.get(stream).copied().unwrap_or(0)
     }

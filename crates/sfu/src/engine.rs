@@ -142,6 +142,8 @@ pub(crate) struct Engine {
     /// Due ticks of audio mixers; entries may be stale (the room gone or re-armed).
     pub mix_timers: BinaryHeap<Reverse<(Instant, RoomId)>>,
     pub garbage: u64,
+    /// What rooms closed so far had counted (see [`crate::stats::Totals`]).
+    pub closed: crate::stats::Totals,
     pub forward_latency: Histogram,
     /// Datagrams drained from peers, not yet sent.
     pub outbox: Vec<Outgoing>,
@@ -198,6 +200,7 @@ impl Engine {
             next_generation: 0,
             mix_timers: BinaryHeap::new(),
             garbage: 0,
+            closed: crate::stats::Totals::default(),
             forward_latency: Histogram::default(),
             outbox: Vec::new(),
             dirty: Vec::new(),

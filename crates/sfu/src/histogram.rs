@@ -16,11 +16,12 @@ pub struct Histogram {
     counts: Box<[u64; BUCKETS]>,
     count: u64,
     max_us: u64,
+    sum_us: u64,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: Box::new([0; BUCKETS]), count: 0, max_us: 0 }
+        Histogram { counts: Box::new([0; BUCKETS]), count: 0, max_us: 0, sum_us: 0 }
     }
 }
 
@@ -50,6 +51,7 @@ impl Histogram {
         self.counts[bucket(us)] += 1;
         self.count += 1;
         self.max_us = self.max_us.max(us);
+        self.sum_us = self.sum_us.saturating_add(us);
     }
 
     pub fn count(&self) -> u64 {
@@ -79,6 +81,7 @@ impl Histogram {
             p95_us: self.percentile_us(0.95),
             p99_us: self.percentile_us(0.99),
             max_us: self.max_us,
+            sum_us: self.sum_us,
             counts: self.counts.to_vec(),
         }
     }
@@ -93,6 +96,8 @@ pub struct LatencySummary {
     pub p95_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// Every sample added up (for a mean, or Prometheus's `_sum`).
+    pub sum_us: u64,
     pub counts: Vec<u64>,
 }
 

@@ -89,7 +89,7 @@ pub use feed::FeedMedia;
 pub use ingest::{IngestCodec, IngestMedia, IngestSink};
 pub use mixer::{AudioMixer, Mixed, Mixers, VideoMixer, VideoOut, VideoSink};
 pub use speaker::SpeakerConfig;
-pub use stats::{Counters, PeerStats, RoomStats, SfuStats};
+pub use stats::{Counters, PeerStats, RoomStats, SfuStats, Totals};
 
 use engine::Cmd;
 

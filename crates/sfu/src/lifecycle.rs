@@ -153,6 +153,11 @@ impl Engine {
                 v.mixer.remove_source(id);
             }
             if r.room.is_empty() {
+                self.closed += crate::stats::Totals {
+                    counters: r.departed,
+                    composite_frames: r.mix.composite_frames,
+                    mix_ticks: r.mix.mix_ticks,
+                };
                 // Mixers stop as they are dropped.
                 self.rooms.remove(&p.room);
             } else {
@@ -245,6 +250,15 @@ impl Engine {
             })
             .collect();
         rooms.sort_by_key(|r| r.room);
-        SfuStats { peers, rooms, garbage_datagrams: self.garbage, forward_latency: self.forward_latency.summary() }
+        let mut totals = self.closed;
+        for r in &rooms {
+            totals += crate::stats::Totals {
+                counters: r.counters,
+                composite_frames: r.composite_frames,
+                mix_ticks: r.mix_ticks,
+            };
+        }
+        let forward_latency = self.forward_latency.summary();
+        SfuStats { peers, rooms, garbage_datagrams: self.garbage, totals, forward_latency }
     }
 }

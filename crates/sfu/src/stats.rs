@@ -88,6 +88,24 @@ pub struct RoomStats {
     pub counters: Counters,
 }
 
+/// Everything counted since the engine started, closed rooms included: what monotonic counters
+/// (Prometheus) are made of, where a room's own counters vanish with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    #[serde(flatten)]
+    pub counters: Counters,
+    pub composite_frames: u64,
+    pub mix_ticks: u64,
+}
+
+impl AddAssign for Totals {
+    fn add_assign(&mut self, o: Totals) {
+        self.counters += o.counters;
+        self.composite_frames += o.composite_frames;
+        self.mix_ticks += o.mix_ticks;
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SfuStats {
     /// Sorted by peer id.
@@ -96,6 +114,8 @@ pub struct SfuStats {
     pub rooms: Vec<RoomStats>,
     /// Datagrams that matched no peer (junk, unknown STUN), dropped.
     pub garbage_datagrams: u64,
+    /// Since the engine started, over every room there has been.
+    pub totals: Totals,
     /// Forwarded audio: from the kernel queueing a packet on the socket (its wait there included)
     /// to its copy leaving for a listener (decrypt, route, encrypt, send), per copy, since the
     /// engine started.

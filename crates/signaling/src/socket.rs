@@ -59,12 +59,16 @@ async fn run(voice: Voice, mut ws: WebSocket) {
     let (conn, hello) = Connection::new(cfg, Instant::now());
     let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let mut d = Driver { voice, conn_id, conn, rx: None, peer: None };
+    metrics::gauge!("confab_voice_connections").increment(1);
     let end = if send(&mut ws, &hello).await { d.serve(&mut ws).await } else { Step::End(None) };
+    metrics::gauge!("confab_voice_connections").decrement(1);
     let code = match end {
         Step::End(code) => code,
         Step::Left => Some(close::DISCONNECTED),
         Step::Continue => None,
     };
+    let label = code.map_or_else(|| "peer".to_owned(), |c| c.to_string());
+    metrics::counter!("confab_voice_closes_total", "code" => label).increment(1);
     // Detach first: the session is resumable (or gone) from the moment this socket stops serving it.
     if let Some((peer, _)) = d.peer {
         d.voice.unlink(peer, d.conn_id);

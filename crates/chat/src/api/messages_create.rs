@@ -83,10 +83,14 @@ pub async fn handler(
         reply_to: draft.reply_to,
         reactions: Vec::new(),
     };
-    if let Err(e) = app.store.messages.create_message(&message).await {
+    let started = std::time::Instant::now();
+    let stored = app.store.messages.create_message(&message).await;
+    metrics::histogram!("confab_store_write_seconds", "op" => "create_message").record(started.elapsed().as_secs_f64());
+    if let Err(e) = stored {
         upload::discard(&app, channel, &message.attachments).await;
         return Err(e.into());
     }
+    metrics::counter!("confab_messages_created_total").increment(1);
     app.sign_attachments(&mut message);
     app.publish_in(&ch, "MESSAGE_CREATE", &with_guild(&message, ch.guild_id)).await?;
     // In a cluster: the dispatch is in the stream before the author hears 201.

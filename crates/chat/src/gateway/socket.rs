@@ -65,10 +65,14 @@ async fn run(app: App, mut ws: WebSocket, _permit: OwnedSemaphorePermit) {
     let (conn, hello) = Connection::new(cfg, Instant::now());
     let conn_id = app.next_conn.fetch_add(1, Ordering::Relaxed);
     let mut d = Driver { app, conn_id, conn, kick: Arc::new(AtomicU16::new(0)), rx: None, session: None };
+    metrics::gauge!("confab_gateway_connections").increment(1);
     let close = match ws.send(Message::Text(hello.into())).await {
         Ok(()) => d.serve(&mut ws).await,
         Err(_) => None,
     };
+    metrics::gauge!("confab_gateway_connections").decrement(1);
+    let code = close.map_or_else(|| "peer".to_owned(), |c| c.code().to_string());
+    metrics::counter!("confab_gateway_closes_total", "code" => code).increment(1);
     // Detach first: the session is resumable from the moment this socket stops serving it.
     if let Some((sid, _)) = &d.session {
         d.app.hub.detach(sid, d.conn_id, Instant::now());
@@ -130,10 +134,13 @@ impl Driver {
     async fn send_queued(&mut self, first: Delivery, ws: &mut WebSocket) -> Result<(), axum::Error> {
         let (seq, ev) = first;
         ws.feed(Message::Text(ev.frame(seq).into())).await?;
+        let mut sent = 1;
         for _ in 1..SEND_BATCH {
             let Some(Ok((seq, ev))) = self.rx.as_mut().map(|rx| rx.try_recv()) else { break };
+            sent += 1;
             ws.feed(Message::Text(ev.frame(seq).into())).await?;
         }
+        metrics::counter!("confab_gateway_dispatches_total").increment(sent);
         ws.flush().await
     }
 
@@ -198,6 +205,8 @@ impl Driver {
             let link = self.link();
             result = app.take_over(session_id, user, &caller.token_hash, seq, link, &resumed).await;
         }
+        let outcome = if result.is_ok() { "resumed" } else { "invalid_session" };
+        metrics::counter!("confab_gateway_resumes_total", "outcome" => outcome).increment(1);
         match result {
             Ok((replay, back)) => {
                 self.session = Some((session_id.to_string(), user));

@@ -9,6 +9,9 @@ use chat::config::ChatConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod check;
+pub use check::masked;
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -18,6 +21,8 @@ pub struct Config {
     pub database_url: String,
     /// Log filter in `RUST_LOG` syntax.
     pub log: String,
+    /// `text` (for people) or `json` (one JSON object a line, for log shippers).
+    pub log_format: LogFormat,
     pub chat: ChatConfig,
     pub media: MediaConfig,
     pub voice: signaling::VoiceConfig,
@@ -25,6 +30,23 @@ pub struct Config {
     pub live: LiveConfig,
     /// Many nodes as one service (NATS + Postgres); off unless `nats_url` is set.
     pub cluster: cluster::ClusterConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Prometheus metrics, on a listener of their own so the public port never exposes them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address `GET /metrics` is served on (e.g. `127.0.0.1:9464`); empty: no metrics listener.
+    pub listen: String,
 }
 
 /// Live streaming: RTMP ingest and LL-HLS.
@@ -164,17 +186,19 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite:data/confab.db".into(),
             log: "info".into(),
+            log_format: LogFormat::Text,
             chat: ChatConfig::default(),
             media: MediaConfig::default(),
             voice: signaling::VoiceConfig::default(),
             live: LiveConfig::default(),
             video: VideoConfig::default(),
             cluster: cluster::ClusterConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
 
-const SECTIONS: &[&str] = &["chat", "media", "voice", "video", "live", "cluster"];
+const SECTIONS: &[&str] = &["chat", "media", "voice", "video", "live", "cluster", "metrics"];
 /// Settings without a default value: absent from the serialised defaults, known all the same.
 const OPTIONAL: &[(&str, &str)] =
     &[("media", "public_ip"), ("voice", "mode"), ("voice", "stats_token"), ("chat", "voice_token_secret")];
