@@ -15,10 +15,11 @@
 //! waited for), segments, parts and the init segment for a year and `immutable`; every answer has
 //! an `ETag` and allows any origin. Errors are `{code, message}` like the rest of the server.
 
+use crate::http_extract::{ParsedPath, ParsedQuery};
 use crate::hub::{Rendition, Stream, Streams};
 use crate::playlist::{Readiness, master};
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -135,8 +136,8 @@ pub(crate) fn tokenize(text: &str, suffix: &str) -> String {
 
 async fn master_playlist(
     State(streams): State<Arc<Streams>>,
-    Path(id): Path<String>,
-    Query(token): Query<Token>,
+    ParsedPath(id): ParsedPath<String>,
+    ParsedQuery(token): ParsedQuery<Token>,
     headers: HeaderMap,
 ) -> Response {
     if !streams.allows(&id, token.a.as_deref()) {
@@ -213,7 +214,7 @@ fn safe(s: &str) -> bool {
 
 async fn rendition_file(
     State(streams): State<Arc<Streams>>,
-    Path((id, rendition, file)): Path<(String, String, String)>,
+    ParsedPath((id, rendition, file)): ParsedPath<(String, String, String)>,
     query: Result<Query<Reload>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {

@@ -3,9 +3,10 @@
 //! On an edge (a stream another node ingests) they go to the origin, which counts every viewer.
 
 use crate::http::{Token, error, forbidden, not_found};
+use crate::http_extract::{ParsedPath, ParsedQuery};
 use crate::hub::Streams;
 use crate::viewers::HEARTBEAT;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -15,8 +16,8 @@ const UNAVAILABLE: u32 = 50503;
 /// `POST /live/{stream}/viewers` → 201 `{viewer, heartbeat_secs}`: a player starts watching.
 pub(crate) async fn join(
     State(streams): State<Arc<Streams>>,
-    Path(id): Path<String>,
-    Query(t): Query<Token>,
+    ParsedPath(id): ParsedPath<String>,
+    ParsedQuery(t): ParsedQuery<Token>,
 ) -> Response {
     if !streams.allows(&id, t.a.as_deref()) {
         return forbidden();
@@ -43,7 +44,10 @@ pub(crate) async fn join(
 }
 
 /// `POST /live/{stream}/viewers/{id}`: still watching (204); 404 once expired (join again).
-pub(crate) async fn beat(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
+pub(crate) async fn beat(
+    State(streams): State<Arc<Streams>>,
+    ParsedPath((id, viewer)): ParsedPath<(String, String)>,
+) -> Response {
     let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
     if let Some((edge, origin)) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
         return edge.forward(Method::POST, &origin, &format!("/live/{id}/viewers/{v:016x}")).await;
@@ -55,7 +59,10 @@ pub(crate) async fn beat(State(streams): State<Arc<Streams>>, Path((id, viewer))
 }
 
 /// `DELETE /live/{stream}/viewers/{id}`: stopped watching.
-pub(crate) async fn leave(State(streams): State<Arc<Streams>>, Path((id, viewer)): Path<(String, String)>) -> Response {
+pub(crate) async fn leave(
+    State(streams): State<Arc<Streams>>,
+    ParsedPath((id, viewer)): ParsedPath<(String, String)>,
+) -> Response {
     let Ok(v) = u64::from_str_radix(&viewer, 16) else { return not_found("viewer") };
     if let Some((edge, origin)) = streams.get(&id).is_none().then(|| streams.edge_for(&id)).flatten() {
         return edge.forward(Method::DELETE, &origin, &format!("/live/{id}/viewers/{v:016x}")).await;

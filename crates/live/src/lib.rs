@@ -35,6 +35,7 @@ pub mod edge;
 pub mod flv;
 pub mod fmp4;
 pub mod http;
+mod http_extract;
 mod http_viewers;
 pub mod hub;
 pub mod package;
