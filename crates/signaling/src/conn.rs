@@ -136,7 +136,10 @@ impl Connection {
     }
 }
 
-const KNOWN_OPS: &[&str] = &["identify", "resume", "heartbeat", "offer", "mute", "server_mute", "leave"];
+/// Every op of [`ClientMsg`]: a malformed payload of one of these is a decode error, not an
+/// unknown op (the fuzz test found `camera` and `share` missing here).
+const KNOWN_OPS: &[&str] =
+    &["identify", "resume", "heartbeat", "offer", "mute", "server_mute", "camera", "share", "leave"];
 
 #[cfg(test)]
 mod tests {
