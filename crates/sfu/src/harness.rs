@@ -161,6 +161,34 @@ impl ForwardHarness {
         self.sent() - before
     }
 
+    /// For the UDP fuzz test: `datagram` handed to the engine as if it came from `from` (`None`:
+    /// the source's own address), with its timers and writes run after it.
+    pub fn inject(&mut self, datagram: &[u8], from: Option<SocketAddr>) {
+        let now = Instant::now();
+        self.engine.datagram(datagram, from.unwrap_or(self.source.addr), now);
+        self.engine.run_timers(now);
+        self.engine.flush(now);
+    }
+
+    /// A copy of prepared packet `i` (real SRTP from the source), left in place.
+    pub fn sample(&self, i: usize) -> Option<Vec<u8>> {
+        self.packets.get(i).cloned()
+    }
+
+    /// Datagrams that matched no peer, and peers still connected.
+    pub fn garbage(&self) -> u64 {
+        self.engine.garbage
+    }
+
+    /// Audio frames written to listeners so far (copies, whatever else the engine sent).
+    pub fn frames_out(&self) -> u64 {
+        self.engine.peers.values().map(|p| p.counters.frames_out).sum()
+    }
+
+    pub fn connected(&self) -> usize {
+        self.engine.peers.values().filter(|p| p.connected).count()
+    }
+
     fn sent(&self) -> u64 {
         self.engine.peers.values().map(|p| p.counters.packets_out).sum()
     }

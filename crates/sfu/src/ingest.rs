@@ -72,7 +72,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, SfuError> {
     // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
     catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate, viewer)))
-        .unwrap_or_else(|_| Err(SfuError::BadSdp("offer could not be processed".into())))
+        .unwrap_or_else(|_| Err(SfuError::BadSdp("the offer could not be processed".into())))
 }
 
 fn prepare_inner(
@@ -83,7 +83,7 @@ fn prepare_inner(
     candidate: &Candidate,
     viewer: bool,
 ) -> Result<Prepared, SfuError> {
-    let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+    let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(crate::offer::unparsable)?;
     if !offer_sdp.lines().any(|l| l.trim().starts_with("m=video ")) {
         return Err(SfuError::NoVideo);
     }
@@ -96,7 +96,7 @@ fn prepare_inner(
     let (config, ufrag) = base_config(peer, crypto, cert);
     let mut rtc = config.enable_h264(true).build(Instant::now());
     rtc.add_local_candidate(candidate.clone());
-    let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+    let answer = rtc.sdp_api().accept_offer(offer).map_err(crate::offer::unanswerable)?;
     let (mut audio, mut video) = (None, None);
     for mid in offer_mids(offer_sdp) {
         let Some(m) = rtc.media(mid).filter(|m| !m.disabled()) else { continue };

@@ -234,7 +234,7 @@ pub enum SfuEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SfuError {
-    #[error("bad SDP offer: {0}")]
+    #[error("{0}")]
     BadSdp(String),
     #[error("the offer has no Opus audio")]
     NoOpus,

@@ -44,7 +44,22 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, SfuError> {
     // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
     catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate, max_slots, mode)))
-        .unwrap_or_else(|_| Err(SfuError::BadSdp("offer could not be processed".into())))
+        .unwrap_or_else(|_| Err(SfuError::BadSdp("the offer could not be processed".into())))
+}
+
+/// The parser's own message (positions, heap addresses, several lines) goes to the log; the
+/// client is told one stable sentence (the SDP fuzz test found the raw text in WHIP answers).
+pub(crate) fn unparsable(e: impl std::fmt::Display) -> SfuError {
+    tracing::debug!(error = %e, "unparsable SDP offer");
+    SfuError::BadSdp("the offer is not valid SDP".into())
+}
+
+/// str0m refusing a parsed offer: its reason's first line, short.
+pub(crate) fn unanswerable(e: impl std::fmt::Display) -> SfuError {
+    let text = e.to_string();
+    tracing::debug!(error = %text, "SDP offer refused");
+    let first: String = text.lines().next().unwrap_or_default().chars().take(120).collect();
+    SfuError::BadSdp(format!("the offer cannot be answered: {first}"))
 }
 
 fn prepare_inner(
@@ -56,7 +71,7 @@ fn prepare_inner(
     (max_slots, max_video_slots, max_share_slots): (usize, usize, usize),
     mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
-    let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+    let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(unparsable)?;
     // The microphone's own codecs decide: Opus on a receive slot alone is still no Opus to send.
     if mic_has_opus(offer_sdp) == Some(false) || !has_codec(offer_sdp, "audio ", "opus/48000") {
         return Err(SfuError::NoOpus);
@@ -74,7 +89,7 @@ fn prepare_inner(
         .set_rtcp_report_interval_audio(Duration::from_secs(1))
         .build(Instant::now());
     rtc.add_local_candidate(candidate.clone());
-    let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+    let answer = rtc.sdp_api().accept_offer(offer).map_err(unanswerable)?;
 
     // str0m only emits MediaAdded once media can flow, so read the accepted m-lines back
     // through `Rtc::media`, by the offer's mids, with our (inverted) direction.
