@@ -121,7 +121,8 @@ impl Running {
             .with_context(|| format!("binding media UDP {}", media_cfg.bind))?;
         let udp = sfu.local_addr();
         tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
-        let voice = Voice::new(app.clone(), sfu.clone(), events, cfg.voice.clone());
+        let voice_cfg = signaling::VoiceConfig { turn: cfg.turn.clone(), ..cfg.voice.clone() };
+        let voice = Voice::new(app.clone(), sfu.clone(), events, voice_cfg);
         let serves = |role| cfg.cluster.serves(role);
         let mut live_cfg = cfg.live.clone();
         if !serves(cluster::Role::Live) {

@@ -161,7 +161,8 @@ async fn metrics_count_requests_gateway_and_media_on_their_own_listener() {
     let public = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
     assert!(!public.contains("confab_"), "the public port does not serve metrics");
 
-    let (tokens, _, room, _) = guild(&server.base, 2).await;
+    let (tokens, _, room, guild_id) = guild(&server.base, 2).await;
+    chat_traffic(&server.base, &tokens[0], &guild_id).await;
     let a = VoiceClient::join(&server.base, &tokens[0], &room, VoiceOptions::tone(TONES[0])).await.unwrap();
     let b = VoiceClient::join(&server.base, &tokens[1], &room, VoiceOptions::tone(TONES[1])).await.unwrap();
     a.wait_heard(&TONES, &[TONES[1]], Duration::from_secs(20)).await.unwrap();
@@ -187,7 +188,8 @@ async fn metrics_count_requests_gateway_and_media_on_their_own_listener() {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let after = loop {
         let text = scrape(&url).await;
-        if value(&text, "confab_media_peers") == 0.0 || std::time::Instant::now() > deadline {
+        let closed = text.contains("\nconfab_voice_closes_total");
+        if value(&text, "confab_media_peers") == 0.0 && closed || std::time::Instant::now() > deadline {
             break text;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -198,4 +200,95 @@ async fn metrics_count_requests_gateway_and_media_on_their_own_listener() {
         value(&after, "confab_media_packets_total{direction=\"in\"}") >= packets,
         "counters keep what closed rooms counted"
     );
+    for name in dashboard_series() {
+        assert!(after.contains(&format!("\n{name}")), "the dashboard graphs {name}, which is not exported");
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(ws: &mut Ws) -> serde_json::Value {
+    use futures_util::StreamExt;
+    let frame = ws.next().await.expect("a frame").expect("a good frame");
+    serde_json::from_str(&frame.into_text().expect("text")).expect("JSON")
+}
+
+/// A chat gateway session that sees a message it posted, then a RESUME of nothing (refused).
+async fn chat_traffic(base: &str, token: &str, guild: &str) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let http = reqwest::Client::new();
+    let channels: serde_json::Value = http
+        .get(format!("{base}/api/guilds/{guild}/channels"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = channels.as_array().unwrap().iter().find(|c| c["kind"] == "text").expect("a text channel")["id"].clone();
+    let url = format!("{}/gateway", base.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    assert_eq!(next(&mut ws).await["op"], 10);
+    ws.send(Message::text(serde_json::json!({"op": 2, "d": {"token": token}}).to_string())).await.unwrap();
+    while next(&mut ws).await["t"] != "READY" {}
+    let posted = http
+        .post(format!("{base}/api/channels/{}/messages", text.as_str().unwrap()))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"content": "metrics"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    while next(&mut ws).await["t"] != "MESSAGE_CREATE" {}
+    ws.close(None).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    next(&mut ws).await;
+    let resume = serde_json::json!({"op": 6, "d": {"token": token, "session_id": "nothing", "seq": 1}});
+    ws.send(Message::text(resume.to_string())).await.unwrap();
+    assert_eq!(next(&mut ws).await["op"], 9, "INVALID_SESSION");
+    ws.close(None).await.unwrap();
+}
+
+/// The Grafana dashboard's queries, with its `$instance` variable filled in.
+fn dashboard_queries() -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let panels = dash["panels"].as_array().expect("panels");
+    let queries: Vec<String> = (panels.iter())
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().expect("expr").replace("$instance", ".*"))
+        .collect();
+    assert!(queries.len() >= 20, "{} queries", queries.len());
+    queries
+}
+
+/// Every series name the dashboard's queries read (histograms by their base name).
+fn dashboard_series() -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for q in dashboard_queries() {
+        for word in q.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("confab_") || word.starts_with("process_") {
+                names.insert(word.trim_end_matches("_bucket").to_string());
+            }
+        }
+    }
+    names
+}
+
+/// `promtool check rules` parses every query of the dashboard (as recording rules).
+#[test]
+fn the_grafana_dashboard_queries_are_promql() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules: String = (dashboard_queries().iter().enumerate())
+        .map(|(i, q)| {
+            format!("      - record: confab:dashboard_{i}\n        expr: {}\n", serde_json::to_string(q).unwrap())
+        })
+        .collect();
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, format!("groups:\n  - name: dashboard\n    rules:\n{rules}")).unwrap();
+    let out = Command::new("promtool").args(["check", "rules"]).arg(&path).output().expect("promtool");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
 }

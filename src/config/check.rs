@@ -40,6 +40,9 @@ impl Config {
         if let Err(e) = self.cluster.check() {
             out.push(e);
         }
+        if let Err(e) = self.turn.check() {
+            out.push(e);
+        }
         if self.cluster.enabled() && !self.database_url.starts_with("postgres") {
             out.push("cluster.nats_url is set but database_url is not Postgres: a cluster shares one store".into());
         }

@@ -31,6 +31,8 @@ pub struct Config {
     /// Many nodes as one service (NATS + Postgres); off unless `nats_url` is set.
     pub cluster: cluster::ClusterConfig,
     pub metrics: MetricsConfig,
+    /// ICE servers for clients whose network blocks UDP (coturn with TURN REST credentials).
+    pub turn: signaling::TurnConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -194,11 +196,12 @@ impl Default for Config {
             video: VideoConfig::default(),
             cluster: cluster::ClusterConfig::default(),
             metrics: MetricsConfig::default(),
+            turn: signaling::TurnConfig { ttl_secs: 86_400, ..signaling::TurnConfig::default() },
         }
     }
 }
 
-const SECTIONS: &[&str] = &["chat", "media", "voice", "video", "live", "cluster", "metrics"];
+const SECTIONS: &[&str] = &["chat", "media", "voice", "video", "live", "cluster", "metrics", "turn"];
 /// Settings without a default value: absent from the serialised defaults, known all the same.
 const OPTIONAL: &[(&str, &str)] =
     &[("media", "public_ip"), ("voice", "mode"), ("voice", "stats_token"), ("chat", "voice_token_secret")];

@@ -181,6 +181,7 @@ fn gone(reason: GoneReason) -> EndReason {
         GoneReason::Timeout => EndReason::Timeout("no media from the publisher"),
         GoneReason::Closed => EndReason::Finished,
         GoneReason::Failed => EndReason::Protocol("ICE or DTLS failed".into()),
+        GoneReason::Unreachable => EndReason::Timeout("the media connection never completed"),
     }
 }
 

@@ -110,6 +110,7 @@ export class VoiceSession extends EventTarget {
           this.sessionId = d.session_id;
           this.mode = d.mode ?? 'hybrid';
           this.shareMaxBitrate = d.share_max_bitrate || 2500000;
+          this.iceServers = d.ice_servers ?? [];
           this.negotiate(d.audio_slots, d.video_slots ?? 0, d.share_slots ?? 0).catch((e) => this.fail(`Could not start the call: ${e.message}`));
         }
         break;
@@ -145,14 +146,17 @@ export class VoiceSession extends EventTarget {
       case 'error':
         this.notice = `Voice server: ${d.message}`;
         if (d.code === 'bad_sdp' || d.code === 'no_opus' || d.code === 'unavailable') this.fail(`The voice server refused the call: ${d.message}`);
+        if (d.code === 'media_unreachable') this.fail(`The call could not connect: ${d.message.replace(/^media could not connect: /, '')}.`);
         break;
     }
     this.change();
   }
 
   async negotiate(audioSlots, videoSlots, shareSlots) {
-    // No ICE servers: the server is ICE-lite and answers with the one address clients reach it at.
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    // The server is ICE-lite and answers with the one address clients reach it at; the ICE
+    // servers it hands out (TURN, with credentials minted for this join) are for networks that
+    // cannot reach that address over UDP.
+    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require', iceServers: this.iceServers ?? [] });
     this.pc = pc;
     const [mic] = this.local.getAudioTracks();
     const [cam] = this.local.getVideoTracks();

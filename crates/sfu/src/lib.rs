@@ -191,8 +191,11 @@ pub enum GoneReason {
     Timeout,
     /// The client closed DTLS.
     Closed,
-    /// ICE/DTLS failed or did not complete within `peer_timeout`, or str0m gave up on the peer.
+    /// ICE/DTLS failed after connecting, or str0m gave up on the peer.
     Failed,
+    /// ICE and DTLS never completed within `peer_timeout`: the peer's network cannot reach the
+    /// media port (UDP blocked and no TURN relay, or the relay failed too).
+    Unreachable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

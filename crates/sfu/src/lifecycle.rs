@@ -179,11 +179,11 @@ impl Engine {
         let mut deferred = std::mem::take(&mut self.keyframes);
         deferred.clear();
         for p in self.peers.values() {
-            if now.saturating_duration_since(p.last_rx) >= timeout {
+            if !p.connected && now.saturating_duration_since(p.added) >= timeout {
+                // Nothing arrived, or ICE checks keep arriving but DTLS never completes.
+                self.gone.push((p.id, GoneReason::Unreachable));
+            } else if now.saturating_duration_since(p.last_rx) >= timeout {
                 self.gone.push((p.id, GoneReason::Timeout));
-            } else if !p.connected && now.saturating_duration_since(p.added) >= timeout {
-                // ICE checks keep arriving but DTLS never completes.
-                self.gone.push((p.id, GoneReason::Failed));
             }
             if p.pli_deferred {
                 deferred.push(p.id);

@@ -283,6 +283,23 @@ async fn vanished_client_times_out() {
     assert!(a.from(2) > 0);
 }
 
+/// A peer whose network never reaches the media port (UDP blocked, no TURN): gone as
+/// `Unreachable`, so the gateway can say "media could not connect" instead of a plain drop.
+#[tokio::test]
+async fn a_peer_that_never_connects_is_gone_unreachable() {
+    let cfg = SfuConfig { peer_timeout: Duration::from_millis(800), ..SfuConfig::default() };
+    let (sfu, mut events) = start(cfg).await;
+    let mut rtc = Rtc::new(Instant::now());
+    rtc.add_local_candidate(str0m::Candidate::host("127.0.0.1:9".parse().unwrap(), "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let (offer, _pending) = api.apply().unwrap();
+    add(&sfu, 1, 5, &offer.to_sdp_string()).await.unwrap();
+    let gone = SfuEvent::PeerGone { room: 1, peer: 5, reason: GoneReason::Unreachable };
+    events.wait(Duration::from_secs(5), |e| *e == gone).await;
+    assert!(sfu.stats().await.peers.is_empty());
+}
+
 #[tokio::test]
 async fn closing_client_is_gone_closed() {
     let (sfu, mut events) = start(SfuConfig::default()).await;

@@ -11,6 +11,7 @@
 //! - [`events`]: room events (join, leave, speaking) for in-process observers such as the C ABI.
 //! - [`server`]: the shared state and the tasks that pump media-engine events into the rooms.
 //! - `socket`: the tokio task per WebSocket.
+//! - [`turn`]: the ICE servers handed out in READY, with TURN REST credentials minted per join.
 
 //!
 //! With `default-features = false` only [`protocol`] is built, for clients.
@@ -26,11 +27,15 @@ pub mod rooms;
 pub mod server;
 #[cfg(feature = "server")]
 mod socket;
+#[cfg(feature = "server")]
+pub mod turn;
 
 #[cfg(feature = "server")]
 pub use events::VoiceEvent;
 #[cfg(feature = "server")]
 pub use server::{Voice, VoiceConfig};
+#[cfg(feature = "server")]
+pub use turn::TurnConfig;
 
 /// `/voice` (the gateway) and `/voice/stats` (the media engine's counters per peer and room, for
 /// operators and benchmarks: `Authorization: Bearer <voice.stats_token>`), with state applied;

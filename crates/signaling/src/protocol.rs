@@ -133,6 +133,10 @@ pub enum ServerMsg {
         #[serde(default)]
         share_max_bitrate: u32,
         participants: Vec<Participant>,
+        /// STUN/TURN servers for the peer connection (`RTCConfiguration.iceServers`), with
+        /// credentials minted for this join; empty when the server offers none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     Resumed {},
     Answer {
@@ -216,6 +220,19 @@ pub enum ErrorCode {
     UnknownParticipant,
     /// The media engine refused (room full, server overloaded).
     Unavailable,
+    /// ICE and DTLS did not complete: the client could not reach the media port (UDP blocked,
+    /// and no TURN relay, or the relay failed too). The socket closes with 4014 after it.
+    MediaUnreachable,
+}
+
+/// One entry of `RTCConfiguration.iceServers`, as browsers take it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// WebSocket close codes of the voice gateway.

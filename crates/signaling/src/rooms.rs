@@ -221,6 +221,8 @@ impl Rooms {
             share_slots: slots.share,
             share_max_bitrate: slots.share_max_bitrate,
             participants,
+            // Filled in by the gateway as it sends READY: credentials need the wall clock.
+            ice_servers: Vec::new(),
         }
     }
 

@@ -41,6 +41,9 @@ pub struct VoiceConfig {
     /// The operator's bearer token for `GET /voice/stats` (rooms, peers, addresses, RTTs); unset,
     /// the stats are not served.
     pub stats_token: Option<String>,
+    /// The ICE servers clients get in READY: the server's top-level `[turn]`, copied in.
+    #[serde(skip)]
+    pub turn: crate::turn::TurnConfig,
 }
 
 impl VoiceConfig {
@@ -67,6 +70,7 @@ impl Default for VoiceConfig {
             share_max_bitrate_kbps: 2500,
             mode: None,
             stats_token: None,
+            turn: crate::turn::TurnConfig::default(),
         }
     }
 }
@@ -179,7 +183,13 @@ impl Voice {
     pub fn apply(&self, out: Vec<Out>) {
         for o in out {
             match o {
-                Out::Send(peer, msg) => self.to_socket(peer, Outbound::Msg(msg)),
+                Out::Send(peer, mut msg) => {
+                    if let crate::protocol::ServerMsg::Ready { user_id, ice_servers, .. } = &mut msg {
+                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                        *ice_servers = self.cfg.turn.ice_servers(user_id, now.unwrap_or_default().as_secs());
+                    }
+                    self.to_socket(peer, Outbound::Msg(msg))
+                }
                 Out::Close(peer, code) => self.to_socket(peer, Outbound::Close(code)),
                 Out::RemovePeer(peer) => self.sfu.remove_peer(peer),
                 Out::Mute(peer, muted) => self.sfu.set_muted(peer, muted),
@@ -220,7 +230,11 @@ impl Voice {
                     SfuEvent::VideoEnded { room, message } => r.video_ended(room, message),
                     SfuEvent::PeerGone { peer, reason, .. } => {
                         tracing::info!(peer, ?reason, "media connection gone; removing participant");
-                        let mut out = vec![Out::Close(peer, crate::protocol::close::DISCONNECTED)];
+                        let mut out = Vec::new();
+                        if reason == sfu::GoneReason::Unreachable {
+                            out.push(Out::Send(peer, self.unreachable()));
+                        }
+                        out.push(Out::Close(peer, crate::protocol::close::DISCONNECTED));
                         out.extend(r.leave(peer));
                         out
                     }
@@ -228,6 +242,21 @@ impl Voice {
                 };
                 ((), out)
             });
+        }
+    }
+
+    /// Why a peer's media never connected, in words a user can act on.
+    fn unreachable(&self) -> crate::protocol::ServerMsg {
+        let message = match self.cfg.turn.enabled() {
+            true => "media could not connect: the media port was not reachable, not even through the TURN relay",
+            false => {
+                "media could not connect: the media port (UDP) was not reachable, and this server offers no \
+                 TURN relay"
+            }
+        };
+        crate::protocol::ServerMsg::Error {
+            code: crate::protocol::ErrorCode::MediaUnreachable,
+            message: message.into(),
         }
     }
 

@@ -108,7 +108,7 @@ async fn serve_gateway(
                 match &msg {
                     ClientMsg::Identify { token } => {
                         assert_eq!(token, "vt");
-                        let ready = ServerMsg::Ready { session_id: "s".into(), user_id: "7".into(), room_id: "42".into(), mode: room.mode, share_slots: 0, share_max_bitrate: 0, audio_slots: 2, video_slots: room.video_slots, participants: vec![me.clone()] };
+                        let ready = ServerMsg::Ready { session_id: "s".into(), user_id: "7".into(), room_id: "42".into(), mode: room.mode, share_slots: 0, share_max_bitrate: 0, audio_slots: 2, video_slots: room.video_slots, participants: vec![me.clone()], ice_servers: Vec::new() };
                         ws.send(text(&ready)).await.unwrap();
                     }
                     ClientMsg::Heartbeat { nonce } => ws.send(text(&ServerMsg::HeartbeatAck { nonce: *nonce })).await.unwrap(),
