@@ -17,7 +17,7 @@ targets=("$@")
 ((${#targets[@]})) || targets=("${ALL[@]}")
 minutes=${FUZZ_MINUTES:-60}
 cases=${CONFAB_FUZZ_CASES:-20000}
-log=${FUZZ_LOG:-target/fuzz.log}
+log=$(realpath -m "${FUZZ_LOG:-target/fuzz.log}")
 
 args=()
 for t in "${targets[@]}"; do args+=(--test "$t"); done
@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
     dir=$(dirname "$(dirname "$(find crates -path "*/tests/$t.rs" | head -1)")")
     end=$((SECONDS + minutes * 60)) rounds=0 start=$SECONDS status=ok
     while ((SECONDS < end)); do
-        if ! (cd "$dir" && CONFAB_FUZZ_CASES=$cases "$exe" --test-threads 1 >>"$OLDPWD/$log" 2>&1); then
+        if ! (cd "$dir" && CONFAB_FUZZ_CASES=$cases "$exe" --test-threads 1 >>"$log" 2>&1); then
             status=FAILED
             break
         fi

@@ -21,6 +21,8 @@ set -euo pipefail
 #   prometheus:        `promtool check metrics` on /metrics (tests/ops.rs); the service is not used
 #   systemd:           `systemd-analyze verify` on deploy/confab.service (tests/ops.rs)
 #   curl:              rustup's installer, when no Rust toolchain is found
+#   coturn, nftables,  tests/aiortc/turn.sh: a TURN server, and a client in a network namespace
+#   iproute2:          whose firewall drops UDP (the packaged coturn service is not used)
 DEBIAN_PACKAGES=(
     pkg-config
     cmake
@@ -47,6 +49,9 @@ DEBIAN_PACKAGES=(
     systemd
     curl
     ca-certificates
+    coturn
+    nftables
+    iproute2
 )
 
 MIN_RUST="1.95"

@@ -31,7 +31,7 @@ report() {
     [[ -f "$results" ]] && awk '/^test result:/ { for (i = 1; i < NF; i++) {
             if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
         /^ℹ pass [0-9]+$/ { p += $3 } /^ℹ fail [0-9]+$/ { f += $3 } /^ℹ (skipped|todo) [0-9]+$/ { s += $3 }
-        /^aiortc: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+        /^(aiortc|turn): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
         END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$results"
     rm -f "$results"
 }
@@ -42,6 +42,8 @@ cargo_test() { cargo test --no-fail-fast "$@" | tee -a "$results"; }
 # The web client in headless Chromium against the binary just built (see tests/browser/run.sh).
 # shellcheck disable=SC2317
 aiortc_test() { CONFAB_BIN="${CARGO_TARGET_DIR:-target}/debug/confab" tests/aiortc/run.sh | tee -a "$results"; }
+# shellcheck disable=SC2317
+turn_test() { CONFAB_BIN="${CARGO_TARGET_DIR:-target}/debug/confab" tests/aiortc/turn.sh | tee -a "$results"; }
 # shellcheck disable=SC2317
 browser_test() { CONFAB_BIN="${CARGO_TARGET_DIR:-target}/debug/confab" tests/browser/run.sh | tee -a "$results"; }
 results=$(mktemp)
@@ -85,6 +87,8 @@ phase bench-smoke "${CARGO_TARGET_DIR:-target}/debug/confab-testbed" bench crate
 phase browser browser_test || true
 # An independent WebRTC stack: stock aiortc (Python, from PyPI) joins a room and hears a peer.
 phase aiortc aiortc_test || true
+# A client whose network drops all UDP joins voice through coturn over TCP (network namespace).
+phase turn turn_test || true
 # ---------------------------------------------------------------------------------------
 
 exit "$failed"

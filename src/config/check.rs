@@ -103,8 +103,11 @@ mod tests {
         c.chat.voice_token_secret = Some("s3cret-token".into());
         c.voice.stats_token = Some("stats-token".into());
         c.cluster.nats_url = "nats://u:natspass@127.0.0.1:4222".into();
+        c.turn.urls = vec!["turn:turn.example.org:3478?transport=tcp".into()];
+        c.turn.secret = "coturn-secret".into();
+        assert_eq!(c.problems(), Vec::<String>::new());
         let text = masked(&c).unwrap();
-        for secret in ["hunter22", "s3cret-token", "stats-token", "natspass"] {
+        for secret in ["hunter22", "s3cret-token", "stats-token", "natspass", "coturn-secret"] {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
         }
         assert!(text.contains("postgres://confab:***@db/confab") && text.contains("voice_token_secret = \"***\""));

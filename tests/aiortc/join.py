@@ -135,5 +135,6 @@ async def main():
             await ws.close()
 
 
-asyncio.run(main())
-print("aiortc: 1 passed, 0 failed")
+if __name__ == "__main__":
+    asyncio.run(main())
+    print("aiortc: 1 passed, 0 failed")

@@ -6,13 +6,8 @@ set -euo pipefail
 [[ -n "${CONFAB_BIN:-}" ]] && CONFAB_BIN=$(realpath "$CONFAB_BIN")
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT=$(realpath ../..)
-VENV="${CARGO_TARGET_DIR:-$ROOT/target}/aiortc-venv"
-if [[ ! -f "$VENV/.installed" || requirements.txt -nt "$VENV/.installed" ]]; then
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt
-    touch "$VENV/.installed"
-fi
+# shellcheck source=tests/aiortc/venv.sh
+. ./venv.sh
 BIN=${CONFAB_BIN:-$ROOT/target/debug/confab}
 DATA=$(mktemp -d)
 LOG="$DATA/server.log"
