@@ -49,6 +49,7 @@ pub mod peer;
 pub mod picture;
 pub mod rejoin;
 pub mod rtp_stats;
+pub mod soak;
 pub mod socket;
 pub mod tone;
 pub mod video_recv;

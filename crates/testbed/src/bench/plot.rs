@@ -12,7 +12,7 @@ use super::results::{Dist, MediaStep, RunReport};
 const SIZE: (u32, u32) = (720, 420);
 
 /// A named line: its label, colour and points.
-type Series = (String, RGBColor, Vec<(f64, f64)>);
+pub(crate) type Series = (String, RGBColor, Vec<(f64, f64)>);
 
 fn colour(mode: &str) -> RGBColor {
     match mode {
@@ -23,7 +23,7 @@ fn colour(mode: &str) -> RGBColor {
 }
 
 /// One line (and its points) per named series.
-fn lines(path: &Path, caption: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> Result<()> {
+pub(crate) fn lines(path: &Path, caption: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("plotting {}: {e}", path.display());
     let all = series.iter().flat_map(|s| s.2.iter());
     let (xmax, ymax) = all.fold((0.0f64, 0.0f64), |(a, b), (x, y)| (a.max(*x), b.max(*y)));

@@ -29,7 +29,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 /// (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM UTC`) now.
-fn today() -> (String, String) {
+pub(crate) fn today() -> (String, String) {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (y, m, d) = civil(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);

@@ -56,6 +56,9 @@ pub struct ServerSettings {
     pub last_n: usize,
     /// Further `CONFAB_*` variables, as they are.
     pub env: BTreeMap<String, String>,
+    /// Where the server's whole stderr is kept (the soak reads it for errors); not from TOML.
+    #[serde(skip)]
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -67,6 +70,7 @@ impl Default for ServerSettings {
             video_bitrate_kbps: 800,
             last_n: 5,
             env: BTreeMap::new(),
+            log: None,
         }
     }
 }

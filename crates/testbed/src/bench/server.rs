@@ -135,8 +135,8 @@ fn spawn(confab: &Path, db: &str, settings: &ServerSettings, cpus: Option<&[usiz
     // Reads stderr for the addresses, then keeps draining it (a full pipe would block the server);
     // warnings and errors are passed on, bounded by the server's own log level.
     // CONFAB_BENCH_SERVER_LOG=FILE keeps the servers' whole stderr, for debugging a run.
-    let mut log = std::env::var_os("CONFAB_BENCH_SERVER_LOG")
-        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    let log_path = settings.log.clone().map(Into::into).or_else(|| std::env::var_os("CONFAB_BENCH_SERVER_LOG"));
+    let mut log = log_path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
     std::thread::spawn(move || {
         let (mut base, mut udp) = (None::<String>, false);
         let mut reported = false;

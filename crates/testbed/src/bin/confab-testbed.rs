@@ -77,6 +77,32 @@ enum Command {
         #[arg(long, default_value = "target/criterion")]
         criterion_dir: PathBuf,
     },
+    /// A long run of chat, voice churn and a live stream against one started server, sampling its
+    /// memory, descriptors, threads and counts; writes results/soak-<date>.md.
+    Soak {
+        /// Minutes of load.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Minutes after the start not judged for memory drift.
+        #[arg(long, default_value_t = 5.0)]
+        warmup_minutes: f64,
+        /// Seconds of quiet after the load, before the counts are compared with the baseline.
+        #[arg(long, default_value_t = 60.0)]
+        cooldown_secs: f64,
+        #[arg(long, default_value_t = 40)]
+        chat_clients: usize,
+        #[arg(long, default_value_t = 3)]
+        voice_rooms: usize,
+        #[arg(long, default_value_t = 4)]
+        per_room: usize,
+        #[arg(long, default_value_t = 20)]
+        viewers: usize,
+        /// The confab binary to start; default: the one next to confab-testbed.
+        #[arg(long)]
+        confab: Option<PathBuf>,
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -103,6 +129,44 @@ async fn main() -> Result<()> {
             println!("report: {}", report.display());
             if !sane {
                 anyhow::bail!("the figures are not sane: see the end of {}", report.display());
+            }
+            Ok(())
+        }
+        Command::Soak {
+            minutes,
+            warmup_minutes,
+            cooldown_secs,
+            chat_clients,
+            voice_rooms,
+            per_room,
+            viewers,
+            confab,
+            out,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn,webrtc=warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let args = testbed::soak::SoakArgs {
+                confab,
+                minutes,
+                cooldown_secs,
+                warmup_minutes,
+                chat_clients,
+                voice_rooms: voice_rooms.max(1),
+                per_room,
+                viewers,
+                out,
+                command,
+            };
+            let (report, passed) = testbed::soak::run(args).await?;
+            println!("report: {}", report.display());
+            if !passed {
+                anyhow::bail!("a soak goal was not met: see {}", report.display());
             }
             Ok(())
         }
