@@ -41,11 +41,32 @@ class Tone(MediaStreamTrack):
         return f
 
 
-async def api(http, path, token=None, body=None):
+async def api(http, path, token=None, body=None, base=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with http.post(f"{BASE}/api{path}", json=body or {}, headers=headers) as r:
+    async with http.post(f"{base or BASE}/api{path}", json=body or {}, headers=headers) as r:
         assert r.status < 300, f"POST {path}: {r.status} {await r.text()}"
         return await r.json()
+
+
+def hear(pc):
+    """An event set once any received track carries sound (a tone)."""
+    heard = asyncio.Event()
+
+    @pc.on("track")
+    def on_track(track):
+        async def listen():
+            try:
+                while True:
+                    frame = await track.recv()
+                    if np.abs(frame.to_ndarray()).max() > 500:
+                        heard.set()
+                        return
+            except MediaStreamError:  # the peer connection closed
+                return
+
+        asyncio.ensure_future(listen())
+
+    return heard
 
 
 async def join(http, token, voice, hz):
@@ -57,21 +78,7 @@ async def join(http, token, voice, hz):
     ready = json.loads((await ws.receive(timeout=TIMEOUT)).data)
     assert ready["op"] == "ready", ready
     pc = RTCPeerConnection()
-    pc.heard = asyncio.Event()
-
-    @pc.on("track")
-    def on_track(track):
-        async def listen():
-            try:
-                while True:
-                    frame = await track.recv()
-                    if np.abs(frame.to_ndarray()).max() > 500:
-                        pc.heard.set()
-                        return
-            except MediaStreamError:  # the peer connection closed
-                return
-
-        asyncio.ensure_future(listen())
+    pc.heard = hear(pc)
 
     pc.addTransceiver(Tone(hz), direction="sendonly")
     for _ in range(ready["d"]["audio_slots"]):

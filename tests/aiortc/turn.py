@@ -15,18 +15,15 @@ import time
 
 import aiohttp
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
 
+import join
 from join import TIMEOUT, Tone
 
 MODE, BASE, STATE = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
 async def api(http, path, token=None, body=None):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with http.post(f"{BASE}/api{path}", json=body or {}, headers=headers) as r:
-        assert r.status < 300, f"POST {path}: {r.status} {await r.text()}"
-        return await r.json()
+    return await join.api(http, path, token, body, base=BASE)
 
 
 async def setup(http):
@@ -79,28 +76,6 @@ async def frames(ws, until):
             return frame
 
 
-def heard(pc):
-    event = asyncio.Event()
-
-    @pc.on("track")
-    def on_track(track):
-        async def listen():
-            import numpy as np
-
-            try:
-                while True:
-                    frame = await track.recv()
-                    if np.abs(frame.to_ndarray()).max() > 500:
-                        event.set()
-                        return
-            except MediaStreamError:  # the peer connection closed
-                return
-
-        asyncio.ensure_future(listen())
-
-    return event
-
-
 async def main():
     async with aiohttp.ClientSession() as http:
         if MODE == "setup":
@@ -133,7 +108,7 @@ async def main():
         username = ready["ice_servers"][0]["username"]
         assert int(username.split(":")[0]) > time.time(), f"the credential expires in the future: {username}"
         pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
-        got = heard(pc)
+        got = join.hear(pc)
         await offer(ws, pc, ready, 880)
         answer = await frames(ws, lambda f: f["op"] == "answer")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["d"]["sdp"], type="answer"))
