@@ -271,6 +271,7 @@ fn sfu_config(m: &MediaConfig) -> Result<SfuConfig> {
         public_ip,
         last_n: m.last_n,
         peer_timeout: std::time::Duration::from_secs(m.peer_timeout_secs),
+        ice_tcp: m.ice_tcp,
         ..SfuConfig::default()
     })
 }

@@ -174,11 +174,14 @@ pub struct MediaConfig {
     pub last_n: usize,
     /// A peer with no packets for this long is removed.
     pub peer_timeout_secs: u64,
+    /// ICE over TCP on the same port number too (passive TCP candidates), for clients whose
+    /// network passes no UDP; open TCP on that port in the firewall as well.
+    pub ice_tcp: bool,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { bind: "127.0.0.1:50000".into(), public_ip: None, last_n: 5, peer_timeout_secs: 10 }
+        MediaConfig { bind: "127.0.0.1:50000".into(), public_ip: None, last_n: 5, peer_timeout_secs: 10, ice_tcp: true }
     }
 }
 

@@ -162,11 +162,15 @@ pub(crate) struct Engine {
     pub keyframes: Vec<PeerId>,
     /// Shares whose keyframe request waited out the rate limit (housekeeping's scratch).
     pub shares_deferred: Vec<PeerId>,
+    /// ICE-TCP connections by remote address, and their events ([`crate::tcp`]).
+    pub tcp: FxHashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    pub tcp_rx: Option<mpsc::Receiver<crate::tcp::TcpEvent>>,
 }
 
 enum Wake {
     Cmd(Option<Cmd>),
     Udp(std::io::Result<()>),
+    Tcp(Option<crate::tcp::TcpEvent>),
     Video(Option<(RoomId, u64, VideoOut)>),
     Timer,
 }
@@ -213,6 +217,8 @@ impl Engine {
             changed: Vec::new(),
             keyframes: Vec::new(),
             shares_deferred: Vec::new(),
+            tcp: FxHashMap::default(),
+            tcp_rx: None,
         }
     }
 
@@ -222,6 +228,7 @@ impl Engine {
         let sleep = tokio::time::sleep_until(Instant::now().into());
         tokio::pin!(sleep);
         let Some(mut video_rx) = self.video_rx.take() else { return };
+        let mut tcp_rx = self.tcp_rx.take();
         loop {
             let now = Instant::now();
             self.run_timers(now);
@@ -235,6 +242,12 @@ impl Engine {
                 c = cmds.recv() => Wake::Cmd(c),
                 v = video_rx.recv() => Wake::Video(v),
                 r = socket.readable() => Wake::Udp(r),
+                e = async {
+                    match tcp_rx.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => Wake::Tcp(e),
                 _ = &mut sleep => Wake::Timer,
             };
             match wake {
@@ -242,6 +255,8 @@ impl Engine {
                 Wake::Cmd(Some(c)) => self.command(c),
                 Wake::Video(Some((room, generation, out))) => self.video_out(room, generation, out, Instant::now()),
                 Wake::Video(None) => {}
+                Wake::Tcp(Some(e)) => self.tcp_event(e, Instant::now()),
+                Wake::Tcp(None) => tcp_rx = None,
                 Wake::Udp(Err(e)) => tracing::warn!(error = %e, "udp socket failed"),
                 Wake::Udp(Ok(())) => {
                     for i in 1..=READ_BATCH {
@@ -341,12 +356,12 @@ impl Engine {
     /// go back), forwarding latency counts the wait too.
     fn datagram_waited(&mut self, buf: &[u8], src: SocketAddr, waited: Duration, now: Instant) {
         self.rx_wait = waited;
-        self.handle_datagram(buf, src, now);
+        self.handle_datagram(buf, src, Protocol::Udp, now);
         self.rx_wait = Duration::ZERO;
     }
 
-    fn handle_datagram(&mut self, buf: &[u8], src: SocketAddr, now: Instant) {
-        let Ok(recv) = Receive::new(Protocol::Udp, src, self.dest, buf) else {
+    pub(crate) fn handle_datagram(&mut self, buf: &[u8], src: SocketAddr, proto: Protocol, now: Instant) {
+        let Ok(recv) = Receive::new(proto, src, self.dest, buf) else {
             self.garbage += 1;
             return;
         };
@@ -415,6 +430,9 @@ impl Engine {
             self.drain(id, now);
         }
         self.dirty = dirty;
+        if !self.tcp.is_empty() {
+            self.send_tcp();
+        }
         if self.outbox.is_empty() {
             return;
         }

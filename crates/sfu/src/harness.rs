@@ -74,7 +74,7 @@ impl ForwardHarness {
                 &offer.to_sdp_string(),
                 &crypto,
                 &cert,
-                &candidate,
+                std::slice::from_ref(&candidate),
                 (1, 0, 0),
                 crate::MediaMode::Hybrid,
             )

@@ -67,11 +67,11 @@ pub(crate) fn prepare(
     offer_sdp: &str,
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
-    candidate: &Candidate,
+    candidates: &[Candidate],
     viewer: bool,
 ) -> Result<Prepared, SfuError> {
     // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
-    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate, viewer)))
+    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidates, viewer)))
         .unwrap_or_else(|_| Err(SfuError::BadSdp("the offer could not be processed".into())))
 }
 
@@ -80,7 +80,7 @@ fn prepare_inner(
     offer_sdp: &str,
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
-    candidate: &Candidate,
+    candidates: &[Candidate],
     viewer: bool,
 ) -> Result<Prepared, SfuError> {
     let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(crate::offer::unparsable)?;
@@ -95,7 +95,9 @@ fn prepare_inner(
     }
     let (config, ufrag) = base_config(peer, crypto, cert);
     let mut rtc = config.enable_h264(true).build(Instant::now());
-    rtc.add_local_candidate(candidate.clone());
+    for c in candidates {
+        rtc.add_local_candidate(c.clone());
+    }
     let answer = rtc.sdp_api().accept_offer(offer).map_err(crate::offer::unanswerable)?;
     let (mut audio, mut video) = (None, None);
     for mid in offer_mids(offer_sdp) {

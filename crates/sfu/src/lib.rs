@@ -73,6 +73,7 @@ mod sdp_text;
 mod slots;
 pub mod speaker;
 pub mod stats;
+mod tcp;
 mod udp;
 mod video;
 
@@ -115,6 +116,9 @@ pub struct SfuConfig {
     pub peer_timeout: Duration,
     pub max_peers: usize,
     pub speaker: SpeakerConfig,
+    /// ICE over TCP as well: a passive TCP candidate on the same address and port number, for
+    /// clients whose network passes no UDP ([`tcp`]).
+    pub ice_tcp: bool,
 }
 
 impl Default for SfuConfig {
@@ -129,6 +133,7 @@ impl Default for SfuConfig {
             peer_timeout: Duration::from_secs(10),
             max_peers: 10_000,
             speaker: SpeakerConfig::default(),
+            ice_tcp: true,
         }
     }
 }
@@ -275,7 +280,8 @@ struct Inner {
     crypto: Arc<CryptoProvider>,
     /// One DTLS certificate for every peer: generating one per peer costs milliseconds.
     cert: DtlsCert,
-    candidate: Candidate,
+    /// The host candidates every answer carries: UDP, and passive TCP when `ice_tcp`.
+    candidates: Vec<Candidate>,
     max_slots: (usize, usize, usize),
     can_mix: bool,
 }
@@ -296,16 +302,20 @@ impl Sfu {
         mixers: Option<Arc<dyn Mixers>>,
     ) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<SfuEvent>)> {
         use std::io::{Error, ErrorKind};
-        let socket = std::net::UdpSocket::bind(cfg.bind)?;
+        let (socket, listener) = tcp::bind_both(cfg.bind, cfg.ice_tcp)?;
         socket.set_nonblocking(true)?;
         udp::size_buffers(&socket);
         udp::stamp_arrivals(&socket);
         let local = socket.local_addr()?;
         let advertised = SocketAddr::new(cfg.public_ip.unwrap_or(local.ip()), local.port());
         // str0m drops STUN whose destination is not a local candidate, so this one address is both.
-        let candidate = Candidate::host(advertised, "udp").map_err(|e| {
-            Error::new(ErrorKind::InvalidInput, format!("{advertised} cannot be advertised (set public_ip): {e}"))
-        })?;
+        let unadvertisable =
+            |e| Error::new(ErrorKind::InvalidInput, format!("{advertised} cannot be advertised (set public_ip): {e}"));
+        let mut candidates = vec![Candidate::host(advertised, "udp").map_err(unadvertisable)?];
+        if listener.is_some() {
+            let passive = Candidate::builder().tcp().host(advertised).tcptype(str0m::net::TcpType::Passive);
+            candidates.push(passive.build().map_err(unadvertisable)?);
+        }
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let cert = crypto
             .dtls_provider
@@ -318,14 +328,21 @@ impl Sfu {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new().name("sfu-engine".into()).spawn(move || {
             runtime.block_on(async move {
-                match UdpSocket::from_std(socket) {
-                    Ok(socket) => engine::Engine::new(cfg, socket, advertised, events, mixers).run(cmd_rx).await,
-                    Err(e) => tracing::error!(error = %e, "sfu socket"),
+                let socket = match UdpSocket::from_std(socket) {
+                    Ok(socket) => socket,
+                    Err(e) => return tracing::error!(error = %e, "sfu socket"),
+                };
+                let mut engine = engine::Engine::new(cfg, socket, advertised, events, mixers);
+                if let Some(l) = listener.and_then(|l| tokio::net::TcpListener::from_std(l).ok()) {
+                    let (tx, rx) = mpsc::channel(tcp::EVENT_QUEUE);
+                    engine.tcp_rx = Some(rx);
+                    tokio::spawn(tcp::accept(l, tx));
                 }
+                engine.run(cmd_rx).await
             })
         })?;
         tracing::info!(%local, %advertised, "sfu started");
-        let inner = Inner { cmds, local, advertised, crypto, cert, candidate, max_slots, can_mix };
+        let inner = Inner { cmds, local, advertised, crypto, cert, candidates, max_slots, can_mix };
         Ok((Sfu { inner: Arc::new(inner) }, event_rx))
     }
 
@@ -350,7 +367,7 @@ impl Sfu {
         if opts.mode.mixes_audio() && !i.can_mix {
             return Err(SfuError::NoMixer);
         }
-        let prepared = offer::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate, i.max_slots, opts.mode)?;
+        let prepared = offer::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidates, i.max_slots, opts.mode)?;
         let answer = Answer { sdp: prepared.answer.clone(), camera: prepared.camera.is_some() };
         let (reply, rx) = oneshot::channel();
         let add = Cmd::Add { room, peer, prepared: Box::new(prepared), opts, reply };
@@ -364,7 +381,7 @@ impl Sfu {
     /// [`IngestMedia::Gone`].
     pub async fn add_ingest(&self, peer: PeerId, offer_sdp: &str, sink: IngestSink) -> Result<Answer, SfuError> {
         let i = &self.inner;
-        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate, false)?;
+        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidates, false)?;
         let answer = Answer { sdp: prepared.answer.clone(), camera: true };
         let (reply, rx) = oneshot::channel();
         let add = Cmd::AddIngest { peer, prepared: Box::new(prepared), sink, reply };
@@ -383,7 +400,7 @@ impl Sfu {
         sink: IngestSink,
     ) -> Result<Answer, SfuError> {
         let i = &self.inner;
-        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidate, true)?;
+        let prepared = ingest::prepare(peer, offer_sdp, &i.crypto, &i.cert, &i.candidates, true)?;
         let answer = Answer { sdp: prepared.answer.clone(), camera: false };
         let (reply, rx) = oneshot::channel();
         let add = Cmd::AddViewer { peer, source, prepared: Box::new(prepared), sink, reply };

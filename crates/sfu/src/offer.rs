@@ -38,12 +38,12 @@ pub(crate) fn prepare(
     offer_sdp: &str,
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
-    candidate: &Candidate,
+    candidates: &[Candidate],
     max_slots: (usize, usize, usize),
     mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
     // The SDP parser is third-party code fed by the network: a panic in it rejects this offer only.
-    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidate, max_slots, mode)))
+    catch_unwind(AssertUnwindSafe(|| prepare_inner(peer, offer_sdp, crypto, cert, candidates, max_slots, mode)))
         .unwrap_or_else(|_| Err(SfuError::BadSdp("the offer could not be processed".into())))
 }
 
@@ -67,7 +67,7 @@ fn prepare_inner(
     offer_sdp: &str,
     crypto: &Arc<CryptoProvider>,
     cert: &DtlsCert,
-    candidate: &Candidate,
+    candidates: &[Candidate],
     (max_slots, max_video_slots, max_share_slots): (usize, usize, usize),
     mode: MediaMode,
 ) -> Result<Prepared, SfuError> {
@@ -88,7 +88,9 @@ fn prepare_inner(
         .set_reordering_size_audio(if mode.mixes_audio() { 0 } else { 1 })
         .set_rtcp_report_interval_audio(Duration::from_secs(1))
         .build(Instant::now());
-    rtc.add_local_candidate(candidate.clone());
+    for c in candidates {
+        rtc.add_local_candidate(c.clone());
+    }
     let answer = rtc.sdp_api().accept_offer(offer).map_err(unanswerable)?;
 
     // str0m only emits MediaAdded once media can flow, so read the accepted m-lines back

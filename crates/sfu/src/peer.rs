@@ -156,7 +156,8 @@ impl Peer {
                 Output::Transmit(t) => {
                     self.counters.packets_out += 1;
                     self.counters.bytes_out += t.contents.len() as u64;
-                    io.outbox.push(Outgoing { peer: self.id, to: t.destination, data: t.contents.into() });
+                    let tcp = t.proto == str0m::net::Protocol::Tcp;
+                    io.outbox.push(Outgoing { peer: self.id, to: t.destination, data: t.contents.into(), tcp });
                 }
                 Output::Event(e) => self.on_event(e, io),
             }

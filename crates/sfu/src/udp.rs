@@ -167,6 +167,8 @@ pub(crate) struct Outgoing {
     pub peer: PeerId,
     pub to: SocketAddr,
     pub data: Vec<u8>,
+    /// For an ICE-TCP connection ([`crate::tcp`]), not the UDP socket.
+    pub tcp: bool,
 }
 
 /// Sends every queued datagram and empties `out`; calls `failed` for each one the kernel refused
@@ -271,6 +273,7 @@ mod tests {
                 peer: u64::from(i % 2),
                 to: if i % 2 == 0 { a.local_addr().unwrap() } else { b.local_addr().unwrap() },
                 data: vec![i; 20 + usize::from(i)],
+                tcp: false,
             })
             .collect();
         let mut refused = 0;
@@ -285,7 +288,7 @@ mod tests {
             }
         }
         if let (Ok(v6), Ok(dst)) = (UdpSocket::bind("[::1]:0").await, std::net::UdpSocket::bind("[::1]:0")) {
-            let mut out = vec![Outgoing { peer: 0, to: dst.local_addr().unwrap(), data: b"six".to_vec() }];
+            let mut out = vec![Outgoing { peer: 0, to: dst.local_addr().unwrap(), data: b"six".to_vec(), tcp: false }];
             send_all(&v6, &mut out, |_| refused += 1);
             assert_eq!(dst.recv(&mut buf).unwrap(), 3);
         }
