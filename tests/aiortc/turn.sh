@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The turn phase of scripts/test.sh: a client behind a firewall that drops all UDP joins voice
-# through TURN over TCP. Builds a network namespace (veth to the host; nftables in it drops every
+# through TURN over TCP, or over ICE-TCP on the media port. Builds a network namespace (veth to the host; nftables in it drops every
 # UDP datagram), starts Debian's coturn on the host's end of the veth with TURN REST auth
 # (static-auth-secret), and two servers of target/debug/confab (CONFAB_BIN overrides) there: one
 # with [turn] pointing at coturn, one without. An aiortc speaker on the host plays a tone; an aiortc
 # listener inside the namespace must hear it over a relayed pair, and, against the server without
-# TURN, be told media_unreachable instead of hanging. Needs root (namespaces, nftables).
+# TURN, be told media_unreachable instead of hanging (aiortc has no ICE-TCP); Chromium in the same
+# namespace, against that server, joins over ICE-TCP. Needs root (namespaces, nftables).
 set -euo pipefail
 [[ -n "${CONFAB_BIN:-}" ]] && CONFAB_BIN=$(realpath "$CONFAB_BIN")
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT=$(realpath ../..)
 ((EUID == 0)) || { echo "turn: needs root for network namespaces" >&2; exit 1; }
-for tool in ip nft turnserver; do
+for tool in ip nft turnserver chromium node; do
     command -v "$tool" >/dev/null || { echo "turn: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 # shellcheck source=tests/aiortc/venv.sh
@@ -97,4 +98,13 @@ ip netns exec "$NS" timeout 90 "$PY" turn.py listen "$BASE" "$DATA/relayed.json"
 serve direct ""
 "$PY" turn.py setup "$BASE" "$DATA/direct.json"
 ip netns exec "$NS" timeout 60 "$PY" turn.py unreachable "$BASE" "$DATA/direct.json" || fail "no clear error without TURN"
-echo "turn: 2 passed, 0 failed"
+
+# Chromium in the namespace (playwright-core drives it through a pipe, which crosses namespaces).
+(cd ../browser && { [[ -f node_modules/.package-lock.json ]] || npm ci --no-audit --no-fund >/dev/null; })
+printf '#!/bin/sh\nexec ip netns exec %s /usr/bin/chromium "$@"\n' "$NS" >"$DATA/chromium-ns"
+chmod +x "$DATA/chromium-ns"
+"$PY" turn.py speak "$BASE" "$DATA/direct.json" >"$DATA/speaker2.log" 2>&1 &
+PIDS+=($!)
+CHROMIUM="$DATA/chromium-ns" timeout 90 node ../browser/ice-tcp.mjs "$BASE" "$DATA/direct.json" \
+    || fail "Chromium did not join over ICE-TCP"
+echo "turn: 3 passed, 0 failed"

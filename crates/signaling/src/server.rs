@@ -250,8 +250,8 @@ impl Voice {
         let message = match self.cfg.turn.enabled() {
             true => "media could not connect: the media port was not reachable, not even through the TURN relay",
             false => {
-                "media could not connect: the media port (UDP) was not reachable, and this server offers no \
-                 TURN relay"
+                "media could not connect: the media port was reachable neither over UDP nor over TCP, and \
+                 this server offers no TURN relay"
             }
         };
         crate::protocol::ServerMsg::Error {
