@@ -1,5 +1,5 @@
 //! The whole server composed from its crates: store, chat plane, media engine, voice gateway, on
-//! one HTTP listener and one UDP port. The CLI and the C ABI both start it from here.
+//! one HTTP listener and the media engine's UDP ports (one per worker). The CLI and the C ABI both start it from here.
 
 use crate::config::{Config, MediaConfig};
 use crate::media::McuMixers;
@@ -120,7 +120,8 @@ impl Running {
             .await
             .with_context(|| format!("binding media UDP {}", media_cfg.bind))?;
         let udp = sfu.local_addr();
-        tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), "media engine ready (one UDP port for all peers)");
+        let workers = sfu.addresses().len();
+        tracing::info!(udp = %udp, advertised = %sfu.advertised_addr(), workers, "media engine ready");
         let voice_cfg = signaling::VoiceConfig { turn: cfg.turn.clone(), ..cfg.voice.clone() };
         let voice = Voice::new(app.clone(), sfu.clone(), events, voice_cfg);
         let serves = |role| cfg.cluster.serves(role);
@@ -272,6 +273,7 @@ fn sfu_config(m: &MediaConfig) -> Result<SfuConfig> {
         last_n: m.last_n,
         peer_timeout: std::time::Duration::from_secs(m.peer_timeout_secs),
         ice_tcp: m.ice_tcp,
+        workers: m.workers,
         ..SfuConfig::default()
     })
 }

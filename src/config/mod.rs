@@ -177,11 +177,21 @@ pub struct MediaConfig {
     /// ICE over TCP on the same port number too (passive TCP candidates), for clients whose
     /// network passes no UDP; open TCP on that port in the firewall as well.
     pub ice_tcp: bool,
+    /// Engine threads, one per core by default (0); each takes its own port: `bind`'s, then the
+    /// next ones upward (open the range in the firewall). 1: one port, as before.
+    pub workers: usize,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { bind: "127.0.0.1:50000".into(), public_ip: None, last_n: 5, peer_timeout_secs: 10, ice_tcp: true }
+        MediaConfig {
+            bind: "127.0.0.1:50000".into(),
+            public_ip: None,
+            last_n: 5,
+            peer_timeout_secs: 10,
+            ice_tcp: true,
+            workers: 0,
+        }
     }
 }
 

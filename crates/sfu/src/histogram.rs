@@ -87,6 +87,22 @@ impl Histogram {
     }
 }
 
+impl LatencySummary {
+    /// The summary of several histograms' samples together (the engine's workers).
+    pub fn merge(parts: &[LatencySummary]) -> LatencySummary {
+        let mut h = Histogram::default();
+        for p in parts {
+            for (i, c) in p.counts.iter().enumerate().take(BUCKETS) {
+                h.counts[i] += c;
+            }
+            h.count += p.count;
+            h.max_us = h.max_us.max(p.max_us);
+            h.sum_us = h.sum_us.saturating_add(p.sum_us);
+        }
+        h.summary()
+    }
+}
+
 /// Percentiles of a [`Histogram`], plus its raw bucket counts (bucket `i` holds values up to
 /// [`upper_bound_us`]`(i)`), so a client can subtract two snapshots to look at one interval.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

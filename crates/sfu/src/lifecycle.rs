@@ -239,6 +239,7 @@ impl Engine {
                 }
                 RoomStats {
                     room,
+                    worker: 0,
                     mode: r.room.mode(),
                     peers: r.room.len(),
                     video: r.video.is_some(),

@@ -75,6 +75,8 @@ pub struct PeerStats {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomStats {
     pub room: RoomId,
+    /// The engine worker the room lives on.
+    pub worker: usize,
     pub mode: MediaMode,
     pub peers: usize,
     /// The composite runs now.
