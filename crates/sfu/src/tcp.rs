@@ -41,6 +41,9 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// A connection that carries nothing this long is closed (ICE consent checks arrive every few
 /// seconds on a live one).
 const IDLE: Duration = Duration::from_secs(30);
+/// A connection must carry its first frame (the client's first ICE check) this soon: idle
+/// connections cannot hold the slots of [`MAX_CONNECTIONS`] for long.
+const FIRST_FRAME: Duration = Duration::from_secs(5);
 /// Frames queued towards one connection; more are dropped (as a full UDP buffer would).
 const OUT_QUEUE: usize = 512;
 /// Largest frame accepted: a datagram the engine could get over UDP.
@@ -127,14 +130,18 @@ async fn connection(mut stream: TcpStream, from: SocketAddr, events: mpsc::Sende
         return;
     }
     let (mut deframer, mut buf) = (Deframer::default(), vec![0u8; 4096]);
+    let mut idle = FIRST_FRAME;
     loop {
         tokio::select! {
-            read = tokio::time::timeout(IDLE, stream.read(&mut buf)) => {
+            read = tokio::time::timeout(idle, stream.read(&mut buf)) => {
                 let n = match read {
                     Ok(Ok(n)) if n > 0 => n,
                     _ => break,
                 };
                 let Ok(frames) = deframer.push(&buf[..n]) else { break };
+                if !frames.is_empty() {
+                    idle = IDLE;
+                }
                 for f in frames {
                     if events.send(TcpEvent::Frame(from, f)).await.is_err() {
                         return;

@@ -146,7 +146,7 @@ async fn main() -> Result<()> {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn,webrtc=warn".into()),
+                        .unwrap_or_else(|_| "info,rtc=warn,rtc_ice=warn,rtc_dtls=error,webrtc=warn".into()),
                 )
                 .with_writer(std::io::stderr)
                 .init();

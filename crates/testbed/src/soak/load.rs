@@ -57,6 +57,10 @@ impl World {
 /// What the loops did.
 #[derive(Default)]
 pub struct Counters {
+    /// When the run started, for the failures' times.
+    pub started: std::sync::OnceLock<Instant>,
+    /// The first failures (seconds into the load, what failed), for the report.
+    pub failed: std::sync::Mutex<Vec<(f64, String)>>,
     pub chat_sessions: AtomicU64,
     pub messages: AtomicU64,
     pub dispatches: AtomicU64,
@@ -68,6 +72,16 @@ pub struct Counters {
 }
 
 impl Counters {
+    fn fail(&self, what: &str, e: &anyhow::Error) {
+        tracing::warn!(error = %e, "soak: {what} failed");
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let at = self.started.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let mut f = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if f.len() < 50 {
+            f.push((at, format!("{what}: {e:#}")));
+        }
+    }
+
     pub fn summary(&self) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
@@ -97,6 +111,7 @@ pub async fn start(
     stop: CancellationToken,
     c: Arc<Counters>,
 ) -> Result<Vec<JoinHandle<()>>> {
+    let _ = c.started.set(Instant::now());
     let mut tasks = Vec::new();
     for acc in &w.chatters {
         let (base, acc, channel, stop, c) =
@@ -164,8 +179,7 @@ async fn chat_loop(base: &str, acc: &Account, channel: &str, stop: CancellationT
             anyhow::Ok(())
         };
         if let Err(e) = session.await {
-            tracing::warn!(error = %e, "soak: chat session failed");
-            c.failures.fetch_add(1, Ordering::Relaxed);
+            c.fail("chat session", &e);
         }
         tokio::time::sleep(jitter(0.5, 2.0)).await;
     }
@@ -193,8 +207,7 @@ async fn voice_loop(base: &str, acc: &Account, room: &str, camera: bool, stop: C
             v.close().await
         };
         if let Err(e) = visit.await {
-            tracing::warn!(error = %e, "soak: voice visit failed");
-            c.failures.fetch_add(1, Ordering::Relaxed);
+            c.fail("voice visit", &e);
         }
         tokio::time::sleep(jitter(1.0, 3.0)).await;
     }
@@ -215,7 +228,7 @@ async fn viewer_loop(
         let viewers = format!("{base}/live/{channel}/viewers?a={token}");
         let joined = http.post(&viewers).send().await.ok().filter(|r| r.status().is_success());
         let Some(joined) = joined else {
-            c.failures.fetch_add(1, Ordering::Relaxed);
+            c.fail("viewer join", &anyhow::anyhow!("POST viewers refused"));
             tokio::time::sleep(Duration::from_secs(2)).await;
             continue;
         };

@@ -34,7 +34,12 @@ pub struct Soak {
     pub returns: Vec<(String, f64, f64)>,
     pub load: String,
     pub failures: u64,
+    /// The first client-side failures: seconds into the load, what failed.
+    pub failed: Vec<(f64, String)>,
     pub errors: Vec<String>,
+    /// Warning lines of the server's log: how many, and the first ones.
+    pub warnings: usize,
+    pub first_warnings: Vec<String>,
     pub panics: usize,
     pub samples: Vec<Sample>,
 }
@@ -75,6 +80,8 @@ impl Soak {
             .map(|l| l.chars().take(300).collect())
             .collect();
         let panics = log.lines().filter(|l| l.contains("panicked")).count();
+        let warns: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+        let first_warnings = warns.iter().take(10).map(|l| l.chars().take(300).collect()).collect();
         Soak {
             command: a.command.clone(),
             minutes: a.minutes,
@@ -88,7 +95,10 @@ impl Soak {
             returns,
             load: c.summary(),
             failures: c.failures.load(Ordering::Relaxed),
+            failed: c.failed.lock().map(|f| f.clone()).unwrap_or_default(),
             errors,
+            warnings: warns.len(),
+            first_warnings,
             panics,
             samples,
         }
@@ -156,12 +166,22 @@ pub fn write(out: &Path, s: &Soak) -> Result<PathBuf> {
         peak(|x| x.viewers)
     );
     if s.failures > 0 {
-        let _ = writeln!(md, "\nClient-side failures (counted, the run went on): {}.", s.failures);
+        let _ = writeln!(md, "\nClient-side failures (counted, the run went on): {}. The first:\n", s.failures);
+        for (at, what) in s.failed.iter().take(10) {
+            let _ = writeln!(md, "- at {at:.0} s: {what}");
+        }
     }
     if !s.errors.is_empty() {
         let _ = writeln!(md, "\n## Error-level log lines\n\n```");
         for e in s.errors.iter().take(20) {
             let _ = writeln!(md, "{e}");
+        }
+        let _ = writeln!(md, "```");
+    }
+    if s.warnings > 0 {
+        let _ = writeln!(md, "\n## Warnings in the server's log\n\n{} lines; the first:\n\n```", s.warnings);
+        for w in &s.first_warnings {
+            let _ = writeln!(md, "{w}");
         }
         let _ = writeln!(md, "```");
     }
