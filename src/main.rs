@@ -93,6 +93,10 @@ async fn main() -> Result<()> {
             if let Some(mode) = room_mode {
                 cfg.voice.mode = Some(serde_json::from_value(serde_json::Value::String(mode))?);
             }
+            // What `config check` refuses, serve refuses, with the first problem named.
+            if let Some(first) = cfg.problems().first() {
+                bail!("invalid configuration: {first} (`confab config check` lists every problem)");
+            }
             Running::start(&cfg).await?.serve_until(shutdown_signal()).await
         }
         Command::Migrate => {

@@ -60,9 +60,6 @@ fn chat_config(cfg: &Config) -> chat::config::ChatConfig {
 impl Running {
     /// Opens the store, binds both ports and starts serving in the background.
     pub async fn start(cfg: &Config) -> Result<Running> {
-        if let Some(first) = cfg.problems().first() {
-            anyhow::bail!("invalid configuration: {first} (`confab config check` lists every problem)");
-        }
         // A missing GStreamer plugin is reported now, naming its Debian package, not when a
         // room first needs video.
         let compositor = cfg.video.compositor();

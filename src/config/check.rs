@@ -11,7 +11,8 @@ const URLS: &[(Option<&str>, &str)] = &[(None, "database_url"), (Some("cluster")
 
 impl Config {
     /// Every problem with the configuration, each in a sentence naming its setting; empty when it
-    /// is good. [`crate::server::Running::start`] refuses a configuration with any.
+    /// is good. `confab serve` refuses a configuration with any (an embedder's own checks stay
+    /// those of [`crate::server::Running::start`]).
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mut addr = |name: &str, v: &str, may_be_empty: bool| {
@@ -44,7 +45,11 @@ impl Config {
             out.push(e);
         }
         if self.cluster.enabled() && !self.database_url.starts_with("postgres") {
-            out.push("cluster.nats_url is set but database_url is not Postgres: a cluster shares one store".into());
+            out.push(format!(
+                "cluster.nats_url is set but database_url is {}: the nodes of a cluster share one Postgres store \
+                 (postgres://…)",
+                crate::server::redact(&self.database_url)
+            ));
         }
         let v = &self.video;
         if v.width == 0 || v.height == 0 || v.width % 2 == 1 || v.height % 2 == 1 || v.fps == 0 {
