@@ -27,6 +27,9 @@ fn forward(c: &mut Criterion) {
     for (listeners, batch) in [(1usize, 1usize), (4, 1), (9, 1), (9, 4)] {
         let mut h = rt.block_on(ForwardHarness::new(listeners)).expect("harness");
         group.throughput(Throughput::Elements((listeners * batch) as u64));
+        // Copies the engine sent against those the throughput assumes: a path that leaves copies
+        // queued for a later timer must not read as fast.
+        let (mut sent, mut expected) = (0u64, 0u64);
         group.bench_function(format!("{listeners}_listeners_x{batch}"), |b| {
             b.iter_custom(|iters| {
                 let want = iters as usize * batch;
@@ -35,11 +38,13 @@ fn forward(c: &mut Criterion) {
                 }
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(h.forward_batch(batch));
+                    sent += black_box(h.forward_batch(batch));
                 }
+                expected += iters * (listeners * batch) as u64;
                 start.elapsed()
             })
         });
+        assert!(sent >= expected * 99 / 100, "{listeners}_listeners_x{batch}: sent {sent} of {expected} copies");
         let lat = h.latency();
         eprintln!(
             "{listeners} listeners: forward latency p50 {} µs, p99 {} µs over {} copies",

@@ -401,10 +401,19 @@ impl Engine {
 
     /// Drains one peer and notes its death.
     pub fn drain(&mut self, id: PeerId, now: Instant) {
+        self.drain_peer(id, now, false)
+    }
+
+    /// Drains a peer that was written to ([`Peer::drain_written`]), or had its timeout handled.
+    fn drain_peer(&mut self, id: PeerId, now: Instant, written: bool) {
         let Some(p) = self.peers.get_mut(&id) else { return };
         let mut io =
             Io { outbox: &mut self.outbox, timers: &mut self.timers, events: &self.events, pending: &mut self.pending };
-        p.drain(&mut io, now);
+        if written {
+            p.drain_written(&mut io, now);
+        } else {
+            p.drain(&mut io, now);
+        }
         if !p.rtc.is_alive() {
             self.gone.push((id, if p.closed { GoneReason::Closed } else { GoneReason::Failed }));
         }
@@ -427,7 +436,7 @@ impl Engine {
             if let Some(p) = self.peers.get_mut(&id) {
                 p.dirty = false;
             }
-            self.drain(id, now);
+            self.drain_peer(id, now, true);
         }
         self.dirty = dirty;
         if !self.tcp.is_empty() {

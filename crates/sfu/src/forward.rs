@@ -1,11 +1,14 @@
 //! Audio fan-out, speaker events and slot updates: the engine's room-facing half. Video is in
 //! `video`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use str0m::media::{MediaData, MediaTime};
+use str0m::media::MediaData;
+use str0m::rtp::ExtensionValues;
 
 use crate::SlotInfo;
+use crate::direct::Copy;
 use crate::engine::Engine;
 use crate::room::Kind;
 use crate::speaker::SpeakerEvent;
@@ -66,34 +69,37 @@ impl Engine {
         }
         // When the datagram reached the socket: forwarding latency counts its wait there.
         let arrived = d.network_time.checked_sub(self.rx_wait).unwrap_or(d.network_time);
+        // Shared by every copy (`direct`); the other extensions are str0m's per stream.
+        let payload: Arc<[u8]> = d.data.clone();
+        let exts = ExtensionValues {
+            audio_level: Some(level),
+            voice_activity: Some(vad),
+            abs_capture_time: d.ext_vals.abs_capture_time,
+            ..ExtensionValues::default()
+        };
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };
             // str0m drops writes before ICE connects; don't count those as forwarded.
             let Some(&mid) = l.slots.get(slot).filter(|_| l.connected) else { continue };
-            let written = l.rtc.writer(mid).and_then(|w| {
-                let pt = w.match_params(d.params)?;
-                let time = MediaTime::new(t, d.time.frequency());
-                let mut w = w.audio_level(level, vad);
-                if let Some(capture) = d.ext_vals.abs_capture_time {
-                    w = w.abs_capture_time(capture);
-                }
-                Some(w.write(pt, d.network_time, time, d.data.clone()))
-            });
-            let ok = match written {
-                Some(Ok(())) => {
-                    l.counters.frames_out += 1;
-                    true
-                }
-                other => {
-                    tracing::trace!(parent: &l.span, ?other, "write failed");
-                    l.counters.dropped_errors += 1;
-                    false
-                }
+            let copy = Copy {
+                params: d.params,
+                time: t as u32,
+                wallclock: d.network_time,
+                marker: false,
+                exts: &exts,
+                payload: &payload,
             };
-            self.mark_dirty(listener);
-            if ok {
-                self.copy_times.push(arrived);
+            match l.write_direct(mid, copy) {
+                Ok(()) => {
+                    l.counters.frames_out += 1;
+                    self.copy_times.push(arrived);
+                }
+                Err(e) => {
+                    tracing::trace!(parent: &l.span, error = ?e, "write failed");
+                    l.counters.dropped_errors += 1;
+                }
             }
+            self.mark_dirty(listener);
         }
         self.targets = targets;
     }

@@ -235,4 +235,16 @@ mod tests {
         assert!(copies >= 60, "{copies} copies {c:?}");
         assert!(h.latency().count >= 60);
     }
+
+    /// Under a backlog the engine drains each listener once for several frames: all of them must
+    /// leave then, not one per drain with the rest waiting for the peer's next timer (as copies
+    /// written through str0m's `Writer` did: its payloader takes one frame per timeout handling).
+    #[tokio::test]
+    async fn a_listener_drained_once_for_four_frames_sends_all_four() {
+        let mut h = ForwardHarness::new(3).await.unwrap();
+        h.prepare(16);
+        let sent: Vec<u64> = (0..4).map(|_| h.forward_batch(4)).collect();
+        // The first drain may carry an RTCP report besides the copies.
+        assert!(sent.iter().all(|&n| n >= 12), "{sent:?}");
+    }
 }

@@ -29,6 +29,8 @@
 //!   datagram is read (every few under a deep backlog).
 //! - `lifecycle`: peers joining, leaving, timing out or failing; housekeeping; the stats snapshot.
 //! - `peer`: one peer's `Rtc` and how it is drained (`poll_output` until `Timeout`).
+//! - `direct`: forwarded audio written through str0m's direct API (`write_rtp`: no packetizer per
+//!   copy, one payload shared by every copy), and what each step of that path bought.
 //! - `forward`: audio fan-out (or into the room's mixer), speaker events and `Slots` updates.
 //! - `video`: camera frames forwarded (`sfu`) or into the compositor; the composite and the audio
 //!   mix written out; keyframe requests both ways.
@@ -60,6 +62,7 @@
 
 mod broadcast;
 mod demux;
+mod direct;
 mod engine;
 mod feed;
 mod forward;
