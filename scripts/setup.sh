@@ -23,6 +23,9 @@ set -euo pipefail
 #   curl:              rustup's installer, when no Rust toolchain is found
 #   coturn, nftables,  tests/aiortc/turn.sh: a TURN server, and a client in a network namespace
 #   iproute2:          whose firewall drops UDP (the packaged coturn service is not used)
+#   janus:             the forwarding benchmark's baseline (`confab-testbed forward`; the test
+#                      command's forward-smoke phase); the testbed starts its own, configured
+#                      on loopback, the packaged service is not used
 DEBIAN_PACKAGES=(
     pkg-config
     cmake
@@ -52,6 +55,7 @@ DEBIAN_PACKAGES=(
     coturn
     nftables
     iproute2
+    janus
 )
 
 MIN_RUST="1.95"

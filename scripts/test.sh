@@ -83,6 +83,11 @@ phase c-examples crates/ffi/run-examples.sh || true
 phase bench-smoke "${CARGO_TARGET_DIR:-target}/debug/confab-testbed" bench crates/testbed/scenarios/smoke.toml \
     --out "${CARGO_TARGET_DIR:-target}/bench-smoke" || true
 
+# The Janus comparison's smoke run: one room of light peers on confab, then on Janus, checked
+# for sane figures only (crates/testbed/scenarios/forward-smoke.toml).
+phase forward-smoke "${CARGO_TARGET_DIR:-target}/debug/confab-testbed" forward crates/testbed/scenarios/forward-smoke.toml \
+    --out "${CARGO_TARGET_DIR:-target}/forward-smoke" || true
+
 # --- More test phases go here (later issues) -------------------------------------------
 phase browser browser_test || true
 # An independent WebRTC stack: stock aiortc (Python, from PyPI) joins a room and hears a peer.

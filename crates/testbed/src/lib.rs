@@ -30,6 +30,9 @@
 //! - [`hls_viewer`]: the light LL-HLS player for viewer spikes, each on one keep-alive HTTP/1.1
 //!   connection ([`http1`]).
 //! - [`bench`]: `confab-testbed bench`: load scenarios, measurements, reports and plots.
+//! - [`light`]: the light load generator: str0m peers in RTP mode, many per thread, joining
+//!   confab or a Janus VideoRoom; [`forward`]: `confab-testbed forward`, confab against Janus on
+//!   that load in the same run.
 
 pub mod audio_send;
 pub mod bench;
@@ -37,11 +40,13 @@ pub mod camera_loop;
 pub mod capture_time;
 pub mod events;
 pub mod feedback;
+pub mod forward;
 pub mod grant;
 pub mod h264_rtp;
 pub mod hist;
 pub mod hls_viewer;
 pub mod http1;
+pub mod light;
 pub mod media;
 pub mod opus_io;
 pub mod pattern;

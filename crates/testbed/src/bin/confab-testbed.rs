@@ -77,6 +77,17 @@ enum Command {
         #[arg(long, default_value = "target/criterion")]
         criterion_dir: PathBuf,
     },
+    /// confab's forwarding against Janus's on the same light load, in the same run; writes
+    /// results/<name>-<date>.md.
+    Forward {
+        /// The scenario, e.g. crates/testbed/scenarios/forward-janus.toml.
+        scenario: PathBuf,
+        /// The confab binary to start; default: the one next to confab-testbed.
+        #[arg(long)]
+        confab: Option<PathBuf>,
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
     /// A long run of chat, voice churn and a live stream against one started server, sampling its
     /// memory, descriptors, threads and counts; writes results/soak-<date>.md.
     Soak {
@@ -126,6 +137,22 @@ async fn main() -> Result<()> {
                 _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
                 _ = term.recv() => anyhow::bail!("terminated"),
             };
+            println!("report: {}", report.display());
+            if !sane {
+                anyhow::bail!("the figures are not sane: see the end of {}", report.display());
+            }
+            Ok(())
+        }
+        Command::Forward { scenario, confab, out } => {
+            if std::env::var_os("RUST_LOG").is_some() {
+                tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                    .with_writer(std::io::stderr)
+                    .init();
+            }
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let args = testbed::forward::ForwardArgs { scenario, confab, out, command };
+            let (report, sane) = testbed::forward::run(args).await?;
             println!("report: {}", report.display());
             if !sane {
                 anyhow::bail!("the figures are not sane: see the end of {}", report.display());

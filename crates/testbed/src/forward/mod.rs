@@ -1,0 +1,156 @@
+//! `confab-testbed forward <scenario.toml>`: confab's forwarding against Janus's on the same
+//! load, in the same run, with the same pinning. Each step is R rooms of P light peers
+//! ([`crate::light`]) where everyone hears everyone else (confab: `last_n = P - 1`; Janus: a
+//! VideoRoom, each participant subscribed to the other P - 1 feeds), on a freshly started server.
+//! After a warm-up, one window measures: the server's CPU (from `/proc`), the copies the peers
+//! received, their one-way latency (stamped in the payload), what was lost, the server's RSS.
+//! The raw `sendto` loop of the same run is the yardstick. Writes `results/<name>-<date>.md` and
+//! its JSON; exits non-zero only if the figures are not sane (nothing forwarded, loss ≥ 1%).
+//!
+//! - [`janus_server`]: Janus started with a generated configuration.
+//! - `steps`: one step against either server; [`report`]: the Markdown.
+
+pub mod janus_server;
+pub mod report;
+mod steps;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::bench::scenario::Cpus;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardScenario {
+    pub name: String,
+    pub description: String,
+    /// Rooms per step, one step per entry.
+    pub rooms: Vec<usize>,
+    /// Participants per room; each receives the other P - 1.
+    pub participants: usize,
+    /// `confab`, `janus`.
+    pub targets: Vec<String>,
+    #[serde(default = "default_warmup")]
+    pub warmup_secs: f64,
+    #[serde(default = "default_duration")]
+    pub duration_secs: f64,
+    /// Joins per second.
+    #[serde(default = "default_join_rate")]
+    pub join_rate: f64,
+    pub cpus: Option<Cpus>,
+    #[serde(default = "default_baseline")]
+    pub baseline_secs: f64,
+}
+
+fn default_warmup() -> f64 {
+    3.0
+}
+fn default_duration() -> f64 {
+    10.0
+}
+fn default_join_rate() -> f64 {
+    50.0
+}
+fn default_baseline() -> f64 {
+    1.0
+}
+
+/// What `confab-testbed forward` was asked.
+#[derive(Debug, Clone)]
+pub struct ForwardArgs {
+    pub scenario: PathBuf,
+    pub confab: Option<PathBuf>,
+    pub out: PathBuf,
+    pub command: String,
+}
+
+/// One step's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub target: String,
+    pub rooms: usize,
+    pub participants: usize,
+    /// Forwarded streams: rooms × P × (P - 1).
+    pub streams: usize,
+    pub connected: usize,
+    pub window_secs: f64,
+    pub server_cores: f64,
+    pub sent: u64,
+    pub received: u64,
+    pub expected: u64,
+    pub loss: f64,
+    pub packets_per_core_sec: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_max_ms: f64,
+    pub rss_idle_mib: f64,
+    pub rss_mib: f64,
+    pub rss_per_participant_kib: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardRun {
+    pub name: String,
+    pub description: String,
+    pub command: String,
+    pub date: String,
+    pub machine: String,
+    pub janus_version: Option<String>,
+    pub sendto_per_core_sec: f64,
+    pub steps: Vec<StepResult>,
+}
+
+/// Runs the scenario; returns the report's path and whether the figures are sane.
+pub async fn run(args: ForwardArgs) -> Result<(PathBuf, bool)> {
+    let text =
+        std::fs::read_to_string(&args.scenario).with_context(|| format!("reading {}", args.scenario.display()))?;
+    let sc: ForwardScenario = toml::from_str(&text).with_context(|| format!("parsing {}", args.scenario.display()))?;
+    anyhow::ensure!(sc.participants >= 2, "rooms need at least two participants");
+    if let Some(c) = &sc.cpus {
+        crate::bench::affinity::pin_self(&c.clients)?;
+    }
+    let confab = match &args.confab {
+        Some(p) => p.clone(),
+        None => crate::bench::server::default_confab()?,
+    };
+    let janus_version = if sc.targets.iter().any(|t| t == "janus") { Some(janus_server::version()?) } else { None };
+    let baseline = crate::bench::baseline::run(&[140], sc.baseline_secs).await?;
+    let sendto = baseline.first().map_or(0.0, |b| b.packets_per_core_sec);
+    let mut confab_setup = steps::ConfabSetup::new(confab)?;
+    let mut results = Vec::new();
+    for &rooms in &sc.rooms {
+        for target in &sc.targets {
+            eprintln!("forward: {rooms} rooms of {} on {target}", sc.participants);
+            let r = match target.as_str() {
+                "confab" => confab_setup.step(&sc, rooms).await?,
+                "janus" => steps::janus_step(&sc, rooms).await?,
+                other => anyhow::bail!("unknown target {other:?} (confab, janus)"),
+            };
+            eprintln!(
+                "forward:   {:.0} packets/core-s, {:.2} cores, loss {:.3}%, p99 {:.2} ms",
+                r.packets_per_core_sec,
+                r.server_cores,
+                r.loss * 100.0,
+                r.latency_p99_ms
+            );
+            results.push(r);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let run = ForwardRun {
+        name: sc.name.clone(),
+        description: sc.description.clone(),
+        command: args.command.clone(),
+        date: crate::bench::report::today().1,
+        machine: report::machine(),
+        janus_version,
+        sendto_per_core_sec: sendto,
+        steps: results,
+    };
+    let sane = report::sane(&run);
+    let path = report::write(&run, &args.out)?;
+    Ok((path, sane.is_empty()))
+}
