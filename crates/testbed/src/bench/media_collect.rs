@@ -79,7 +79,7 @@ fn bucket_upper_us(i: usize) -> u64 {
 
 /// The server's forwarding latency over the window: the difference of its bucket counts between
 /// the two snapshots; the server's own (since start) summary if it gives no counts.
-fn forward_latency(before: &Value, after: &Value) -> Option<ServerLatency> {
+pub(crate) fn forward_latency(before: &Value, after: &Value) -> Option<ServerLatency> {
     let f = after.get("forward_latency")?;
     let n = |k: &str| f.get(k).and_then(Value::as_u64);
     let counts = |v: &Value| -> Option<Vec<u64>> {

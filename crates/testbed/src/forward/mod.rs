@@ -33,6 +33,10 @@ pub struct ForwardScenario {
     pub participants: usize,
     /// `confab`, `janus`.
     pub targets: Vec<String>,
+    /// `sfu` (default): confab forwards, against a Janus VideoRoom; `mcu`: confab mixes, against
+    /// a Janus AudioBridge (the peers send a real Opus tone then, and latency is not stamped).
+    #[serde(default = "default_mode")]
+    pub mode: String,
     #[serde(default = "default_warmup")]
     pub warmup_secs: f64,
     #[serde(default = "default_duration")]
@@ -45,6 +49,9 @@ pub struct ForwardScenario {
     pub baseline_secs: f64,
 }
 
+fn default_mode() -> String {
+    "sfu".into()
+}
 fn default_warmup() -> f64 {
     3.0
 }
@@ -73,7 +80,7 @@ pub struct StepResult {
     pub target: String,
     pub rooms: usize,
     pub participants: usize,
-    /// Forwarded streams: rooms × P × (P - 1).
+    /// Forwarded streams: rooms × P × (P - 1) (`sfu`); mixes sent: rooms × P (`mcu`).
     pub streams: usize,
     pub connected: usize,
     pub window_secs: f64,
@@ -89,6 +96,12 @@ pub struct StepResult {
     pub rss_idle_mib: f64,
     pub rss_mib: f64,
     pub rss_per_participant_kib: f64,
+    /// The server's own forwarding latency (arrival on its socket to the copy sent) over the
+    /// window: confab's `/voice/stats`; Janus tells none.
+    pub server_latency: Option<crate::bench::results::ServerLatency>,
+    /// The light peers' CPU (the testbed process) over the window: near its cores, the peers'
+    /// own queueing is in the latency they measure.
+    pub client_cores: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,16 +112,29 @@ pub struct ForwardRun {
     pub date: String,
     pub machine: String,
     pub janus_version: Option<String>,
+    pub mode: String,
     pub sendto_per_core_sec: f64,
     pub steps: Vec<StepResult>,
 }
 
-/// Runs the scenario; returns the report's path and whether the figures are sane.
+/// Runs the scenario; returns the report's path and whether the figures are sane. The peers run
+/// on a current-thread runtime of a thread of their own, pinned to the scenario's client cores:
+/// a multi-threaded runtime's workers would fight over one core.
 pub async fn run(args: ForwardArgs) -> Result<(PathBuf, bool)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("forward".into()).spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let _ = tx.send(rt.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run_here(args))));
+    })?;
+    rx.await.context("the forward thread died")?
+}
+
+async fn run_here(args: ForwardArgs) -> Result<(PathBuf, bool)> {
     let text =
         std::fs::read_to_string(&args.scenario).with_context(|| format!("reading {}", args.scenario.display()))?;
     let sc: ForwardScenario = toml::from_str(&text).with_context(|| format!("parsing {}", args.scenario.display()))?;
     anyhow::ensure!(sc.participants >= 2, "rooms need at least two participants");
+    anyhow::ensure!(matches!(sc.mode.as_str(), "sfu" | "mcu"), "mode is sfu or mcu, not {:?}", sc.mode);
     if let Some(c) = &sc.cpus {
         crate::bench::affinity::pin_self(&c.clients)?;
     }
@@ -147,6 +173,7 @@ pub async fn run(args: ForwardArgs) -> Result<(PathBuf, bool)> {
         date: crate::bench::report::today().1,
         machine: report::machine(),
         janus_version,
+        mode: sc.mode.clone(),
         sendto_per_core_sec: sendto,
         steps: results,
     };

@@ -40,22 +40,32 @@ pub fn sane(run: &ForwardRun) -> Vec<String> {
 
 fn row(out: &mut String, s: &StepResult, sendto: f64) {
     let ratio = if sendto > 0.0 { s.packets_per_core_sec / sendto } else { 0.0 };
+    // Mixed audio carries no stamp, and a mixing server counts no forwarding latency.
+    let peer_latency = if s.latency_max_ms > 0.0 {
+        format!("{:.2} / {:.2} / {:.1}", s.latency_p50_ms, s.latency_p99_ms, s.latency_max_ms)
+    } else {
+        "—".to_string()
+    };
+    let server_latency = s
+        .server_latency
+        .filter(|l| l.count > 0)
+        .map_or("—".to_string(), |l| format!("{:.2} / {:.2}", l.p50_us as f64 / 1e3, l.p99_us as f64 / 1e3));
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {:.2} | {:.0} | {:.2}× | {:.2} / {:.2} / {:.1} | {:.3}% | {:.1} → {:.1} | {:.0} |",
+        "| {} | {} | {} | {:.2} | {:.0} | {:.2}× | {} | {} | {:.3}% | {:.1} → {:.1} | {:.0} | {:.2} |",
         s.target,
         s.rooms,
         s.streams,
         s.server_cores,
         s.packets_per_core_sec,
         ratio,
-        s.latency_p50_ms,
-        s.latency_p99_ms,
-        s.latency_max_ms,
+        peer_latency,
+        server_latency,
         s.loss * 100.0,
         s.rss_idle_mib,
         s.rss_mib,
         s.rss_per_participant_kib,
+        s.client_cores,
     );
 }
 
@@ -78,9 +88,9 @@ pub fn render(run: &ForwardRun) -> String {
     );
     let _ = writeln!(
         out,
-        "| server | rooms | streams | server cores | packets / core-s | × sendto | latency p50 / p99 / max (ms) | loss | RSS idle → loaded (MiB) | KiB / participant |"
+        "| server | rooms | streams | server cores | packets / core-s | × sendto | peer to peer p50 / p99 / max (ms) | in the server p50 / p99 (ms) | loss | RSS idle → loaded (MiB) | KiB / participant | light peers' cores |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in &run.steps {
         row(&mut out, s, run.sendto_per_core_sec);
     }
@@ -89,6 +99,22 @@ pub fn render(run: &ForwardRun) -> String {
     for c in run.steps.iter().filter(|s| s.target == "confab") {
         if let Some(j) = run.steps.iter().find(|s| s.target == "janus" && s.rooms == c.rooms) {
             any = true;
+            if run.mode == "mcu" {
+                let _ = writeln!(
+                    out,
+                    "- {} participants: confab's mixing took **{:.2} cores** against Janus AudioBridge's {:.2} \
+                     ({:.2}×); loss {:.3}% against {:.3}%; RSS {:.0} against {:.0} MiB loaded.",
+                    c.streams,
+                    c.server_cores,
+                    j.server_cores,
+                    if c.server_cores > 0.0 { j.server_cores / c.server_cores } else { 0.0 },
+                    c.loss * 100.0,
+                    j.loss * 100.0,
+                    c.rss_mib,
+                    j.rss_mib
+                );
+                continue;
+            }
             let per = if j.packets_per_core_sec > 0.0 { c.packets_per_core_sec / j.packets_per_core_sec } else { 0.0 };
             let _ = writeln!(
                 out,

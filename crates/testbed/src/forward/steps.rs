@@ -15,8 +15,8 @@ use crate::bench::scenario::ServerSettings;
 use crate::bench::server::Target;
 use crate::hist::Histogram;
 use crate::light::confab::ConfabPeer;
-use crate::light::janus::{JanusPeer, JanusWs, create_room};
-use crate::light::peer::{Counts, Shared};
+use crate::light::janus::{JanusPeer, JanusWs, create_bridge, create_room, join_bridge};
+use crate::light::peer::{Counts, Payload, Shared, opus_loop};
 
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Every peer must be sending and receiving within this after the last join.
@@ -32,7 +32,7 @@ pub struct ConfabSetup {
     _dir: tempfile::TempDir,
     database: PathBuf,
     accounts: Vec<Account>,
-    /// Voice channels (sfu mode), one per room, made as steps need more.
+    /// Voice channels in the scenario's mode, one per room, made as steps need more.
     channels: Vec<String>,
     guild: Option<String>,
 }
@@ -66,10 +66,14 @@ impl ConfabSetup {
         let guild = self.guild.clone().context("no guild")?;
         while self.channels.len() < rooms {
             let name = format!("room-{}", self.channels.len());
-            self.channels.push(api.voice_channel(&self.accounts[0], &guild, &name, "sfu").await?);
+            self.channels.push(api.voice_channel(&self.accounts[0], &guild, &name, &sc.mode).await?);
         }
         let idle = procstat::sample(pid).context("server gone")?;
         let (stop_tx, stop) = watch::channel(false);
+        let payload = match sc.mode.as_str() {
+            "mcu" => Payload::Opus(opus_loop(440.0)?),
+            _ => Payload::Stamped,
+        };
         let mut peers: Vec<ConfabPeer> = Vec::new();
         let pace = Duration::from_secs_f64(1.0 / sc.join_rate.max(0.1));
         for r in 0..rooms {
@@ -80,6 +84,7 @@ impl ConfabSetup {
                     &a.token,
                     &self.channels[r],
                     phase(),
+                    payload.clone(),
                     stop.clone(),
                     JOIN_TIMEOUT,
                 )
@@ -90,7 +95,7 @@ impl ConfabSetup {
             }
         }
         let counts: Vec<Shared> = peers.iter().map(|p| p.counts.clone()).collect();
-        let r = measure(sc, "confab", rooms, pid, idle.rss_bytes, &counts).await;
+        let r = measure(sc, "confab", rooms, pid, idle.rss_bytes, &counts, Some(&api)).await;
         let _ = stop_tx.send(true);
         drop(peers);
         drop(server);
@@ -107,8 +112,21 @@ pub async fn janus_step(sc: &ForwardScenario, rooms: usize) -> Result<StepResult
     let (stop_tx, stop) = watch::channel(false);
     let pace = Duration::from_secs_f64(1.0 / sc.join_rate.max(0.1));
     let mut peers: Vec<JanusPeer> = Vec::new();
+    let opus = opus_loop(440.0)?;
     for r in 0..rooms {
         let room = 1000 + r as u64;
+        if sc.mode == "mcu" {
+            create_bridge(&admin, room).await?;
+            for p in 0..sc.participants {
+                let id = room * 100 + p as u64 + 1;
+                let peer = join_bridge(&janus.ws_url, room, id, phase(), opus.clone(), stop.clone(), JOIN_TIMEOUT)
+                    .await
+                    .with_context(|| format!("joining bridge {room} as {id}"))?;
+                peers.push(peer);
+                tokio::time::sleep(pace).await;
+            }
+            continue;
+        }
         create_room(&admin, room, sc.participants + 1).await?;
         let first = peers.len();
         for p in 0..sc.participants {
@@ -135,7 +153,7 @@ pub async fn janus_step(sc: &ForwardScenario, rooms: usize) -> Result<StepResult
         }
     }
     let counts: Vec<Shared> = peers.iter().map(|p| p.counts.clone()).collect();
-    let r = measure(sc, "janus", rooms, janus.pid, idle.rss_bytes, &counts).await;
+    let r = measure(sc, "janus", rooms, janus.pid, idle.rss_bytes, &counts, None).await;
     let _ = stop_tx.send(true);
     drop(peers);
     drop(admin);
@@ -155,6 +173,7 @@ async fn measure(
     pid: u32,
     rss_idle: u64,
     counts: &[Shared],
+    stats: Option<&Api>,
 ) -> Result<StepResult> {
     let deadline = Instant::now() + FLOW_TIMEOUT;
     loop {
@@ -181,9 +200,18 @@ async fn measure(
         c.unstamped = 0;
         c.latency.clear();
     }
-    let a = procstat::sample(pid).context("server gone")?;
+    let me = std::process::id();
+    let stats_a = match stats {
+        Some(api) => Some(api.voice_stats().await?),
+        None => None,
+    };
+    let (a, ca) = (procstat::sample(pid).context("server gone")?, procstat::sample(me));
     tokio::time::sleep(Duration::from_secs_f64(sc.duration_secs)).await;
-    let b = procstat::sample(pid).context("server gone")?;
+    let (b, cb) = (procstat::sample(pid).context("server gone")?, procstat::sample(me));
+    let server_latency = match (stats, &stats_a) {
+        (Some(api), Some(before)) => crate::bench::media_collect::forward_latency(before, &api.voice_stats().await?),
+        _ => None,
+    };
     let (mut sent, mut received) = (0u64, 0u64);
     let mut latency = Histogram::default();
     for c in counts {
@@ -195,14 +223,16 @@ async fn measure(
     let p = sc.participants;
     let window = b.at.saturating_duration_since(a.at).as_secs_f64();
     let cores = procstat::cores(&a, &b);
-    let expected = sent * (p as u64 - 1);
+    // Forwarded: each packet to the other P - 1; mixed: one mix packet per 20 ms to each.
+    let mcu = sc.mode == "mcu";
+    let expected = if mcu { sent } else { sent * (p as u64 - 1) };
     let ms = |q: f64| latency.quantile(q).map_or(0.0, |d| d.as_secs_f64() * 1e3);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     Ok(StepResult {
         target: target.to_string(),
         rooms,
         participants: p,
-        streams: rooms * p * (p - 1),
+        streams: if mcu { rooms * p } else { rooms * p * (p - 1) },
         connected: counts.iter().filter(|c| lock(c).connected).count(),
         window_secs: window,
         server_cores: cores,
@@ -217,5 +247,10 @@ async fn measure(
         rss_idle_mib: mib(rss_idle),
         rss_mib: mib(b.rss_bytes),
         rss_per_participant_kib: b.rss_bytes.saturating_sub(rss_idle) as f64 / 1024.0 / (rooms * p) as f64,
+        server_latency,
+        client_cores: match (ca, cb) {
+            (Some(ca), Some(cb)) => procstat::cores(&ca, &cb),
+            _ => 0.0,
+        },
     })
 }

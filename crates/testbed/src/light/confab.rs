@@ -1,4 +1,5 @@
-//! A light peer joining a confab voice channel as a real client does (grant over HTTP, the voice
+//! A light peer joining a confab voice channel (any mode: in `mcu` rooms the mix arrives on the
+//! first receive m-line) as a real client does (grant over HTTP, the voice
 //! gateway's `identify`, `ready`, one offer and answer), with a str0m offer: one `sendonly` Opus
 //! m-line and one `recvonly` per receive slot the server allows.
 
@@ -38,6 +39,7 @@ pub async fn join(
     bearer: &str,
     channel: &str,
     phase: Duration,
+    payload: peer::Payload,
     stop: tokio::sync::watch::Receiver<bool>,
     timeout: Duration,
 ) -> Result<ConfabPeer> {
@@ -67,7 +69,7 @@ pub async fn join(
     rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&sdp)?)?;
     let pt = opus_pt(&rtc).context("the answer has no Opus")?;
     let counts = Shared::default();
-    tasks.push(tokio::spawn(peer::run(rtc, udp, Some((mic, pt)), phase, counts.clone(), stop)));
+    tasks.push(tokio::spawn(peer::run(rtc, udp, Some((mic, pt, payload)), phase, counts.clone(), stop)));
     Ok(ConfabPeer { _outbox: outbox, _events: events, tasks, counts })
 }
 

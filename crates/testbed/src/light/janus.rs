@@ -200,7 +200,8 @@ impl JanusPeer {
         rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(sdp)?)?;
         let pt = opus_pt(&rtc).context("the answer has no Opus")?;
         let counts = Shared::default();
-        let task = tokio::spawn(peer::run(rtc, udp, Some((mic, pt)), phase, counts.clone(), stop));
+        let task =
+            tokio::spawn(peer::run(rtc, udp, Some((mic, pt, peer::Payload::Stamped)), phase, counts.clone(), stop));
         Ok(JanusPeer { ws, feed, handle: h, counts, tasks: vec![task] })
     }
 
@@ -226,4 +227,43 @@ impl JanusPeer {
         self.tasks.push(task);
         Ok(())
     }
+}
+
+/// Creates AudioBridge `room` (48 kHz, Opus; Janus mixes everyone but each listener, as confab's
+/// `mcu` rooms do).
+pub async fn create_bridge(ws: &JanusWs, room: u64) -> Result<()> {
+    let h = ws.attach("janus.plugin.audiobridge").await?;
+    let body = json!({"request": "create", "room": room, "sampling_rate": 48000, "audiolevel_ext": true});
+    ws.message(h, body, None).await?;
+    Ok(())
+}
+
+/// A light participant of a Janus AudioBridge: one PeerConnection, its microphone (real Opus, a
+/// tone, which Janus decodes) and the mix on the same m-line.
+pub async fn join_bridge(
+    url: &str,
+    room: u64,
+    id: u64,
+    phase: Duration,
+    opus: Arc<Vec<Vec<u8>>>,
+    stop: watch::Receiver<bool>,
+    timeout: Duration,
+) -> Result<JanusPeer> {
+    let ws = JanusWs::connect(url, timeout).await?;
+    let h = ws.attach("janus.plugin.audiobridge").await?;
+    let (udp, addr) = peer::bind(peer::primary_ip()).await?;
+    let mut rtc = light_rtc(addr)?;
+    let mut api = rtc.sdp_api();
+    let mic = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    let (offer, pending) = api.apply().context("str0m made no offer")?;
+    let body = json!({"request": "join", "room": room, "id": id, "muted": false});
+    let jsep = json!({"type": "offer", "sdp": offer.to_sdp_string()});
+    let reply = ws.message(h, body, Some(jsep)).await?;
+    let sdp = reply["jsep"]["sdp"].as_str().context("Janus sent no answer")?;
+    rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(sdp)?)?;
+    let pt = opus_pt(&rtc).context("the answer has no Opus")?;
+    let counts = Shared::default();
+    let task =
+        tokio::spawn(peer::run(rtc, udp, Some((mic, pt, peer::Payload::Opus(opus))), phase, counts.clone(), stop));
+    Ok(JanusPeer { ws, feed: id, handle: h, counts, tasks: vec![task] })
 }

@@ -67,12 +67,32 @@ pub async fn bind(ip: std::net::IpAddr) -> Result<(UdpSocket, SocketAddr)> {
     Ok((socket, addr))
 }
 
-/// Runs `rtc` until `stop` fires or the `Rtc` dies: sends on `send` (its Opus payload type) once
-/// connected, starting `phase` into the 20 ms period.
+/// What a peer sends every 20 ms.
+#[derive(Clone)]
+pub enum Payload {
+    /// [`MAGIC`], the send time, filler: for forwarding servers, which never look inside.
+    Stamped,
+    /// A pre-encoded loop of Opus packets ([`opus_loop`]): for mixing servers, which decode.
+    Opus(Arc<Vec<Vec<u8>>>),
+}
+
+/// One second of a `hz` tone at -20 dBFS as Opus packets, from a settled encoder.
+pub fn opus_loop(hz: f32) -> Result<Arc<Vec<Vec<u8>>>> {
+    let mut enc = crate::opus_io::Encoder::new()?;
+    let mut tone = crate::tone::ToneGenerator::new(hz.round(), -20.0);
+    for _ in 0..10 {
+        enc.encode(&tone.next_frame())?;
+    }
+    let frames = (0..50).map(|_| enc.encode(&tone.next_frame())).collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(frames))
+}
+
+/// Runs `rtc` until `stop` fires or the `Rtc` dies: sends `payload` on `send` (its Opus payload
+/// type) once connected, starting `phase` into the 20 ms period.
 pub async fn run(
     mut rtc: Rtc,
     socket: UdpSocket,
-    send: Option<(Mid, Pt)>,
+    send: Option<(Mid, Pt, Payload)>,
     phase: Duration,
     counts: Shared,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -87,6 +107,9 @@ pub async fn run(
     let mut next_send: Option<Instant> = None;
     let (mut seq, mut time) = (u64::from(rand::random::<u16>() & 0x7fff), rand::random::<u32>());
     let exts = ExtensionValues { audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
+    // One timer, re-armed: a fresh `Sleep` per wake-up was a tenth of a peer's CPU.
+    let sleep = tokio::time::sleep_until(Instant::now().into());
+    tokio::pin!(sleep);
     loop {
         let timeout = loop {
             match rtc.poll_output() {
@@ -102,6 +125,7 @@ pub async fn run(
             return;
         }
         let wake = next_send.map_or(timeout, |s| s.min(timeout));
+        sleep.as_mut().reset(wake.into());
         tokio::select! {
             r = socket.readable() => {
                 if r.is_err() {
@@ -114,18 +138,26 @@ pub async fn run(
                     drain_events(&mut rtc, &socket, &counts, &mut next_send, send.is_some(), phase);
                 }
             }
-            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = &mut sleep => {}
             _ = stop.changed() => return,
         }
         let now = Instant::now();
-        if let (Some((mid, pt)), Some(at)) = (send, next_send)
+        let mut wrote = false;
+        if let (Some((mid, pt, kind)), Some(at)) = (&send, next_send)
             && now >= at
         {
-            let stamp = now.duration_since(epoch()).as_nanos() as u64;
-            payload[4..12].copy_from_slice(&stamp.to_be_bytes());
-            if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
-                let w = RtpWrite::new(pt, SeqNo::from(seq), time, now, payload.clone()).ext_vals(exts.clone());
+            let data = match kind {
+                Payload::Stamped => {
+                    let stamp = now.duration_since(epoch()).as_nanos() as u64;
+                    payload[4..12].copy_from_slice(&stamp.to_be_bytes());
+                    payload.clone()
+                }
+                Payload::Opus(frames) => frames[seq as usize % frames.len()].clone(),
+            };
+            if let Some(stream) = rtc.direct_api().stream_tx_by_mid(*mid, None) {
+                let w = RtpWrite::new(*pt, SeqNo::from(seq), time, now, data).ext_vals(exts.clone());
                 stream.write_rtp(w);
+                wrote = true;
                 seq += 1;
                 time = time.wrapping_add(FRAME_TICKS);
                 lock(&counts).sent += 1;
@@ -137,7 +169,9 @@ pub async fn run(
             }
             next_send = Some(next);
         }
-        if rtc.handle_input(Input::Timeout(now)).is_err() {
+        // A timeout pass only when one is due or a write waits for it (str0m sends what was
+        // written on its next one): each pass weighs every stream of the `Rtc`.
+        if (now >= timeout || wrote) && rtc.handle_input(Input::Timeout(now)).is_err() {
             return;
         }
     }
