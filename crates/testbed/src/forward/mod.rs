@@ -49,6 +49,31 @@ pub struct ForwardScenario {
     pub baseline_secs: f64,
 }
 
+impl ForwardScenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &std::path::Path) -> Result<ForwardScenario> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let sc: ForwardScenario = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        sc.validate().with_context(|| format!("checking {}", path.display()))?;
+        Ok(sc)
+    }
+
+    fn validate(&self) -> Result<()> {
+        anyhow::ensure!(
+            !self.rooms.is_empty() && self.rooms.iter().all(|r| *r > 0),
+            "rooms: at least one step, none empty"
+        );
+        anyhow::ensure!(self.participants >= 2, "rooms need at least two participants");
+        anyhow::ensure!(matches!(self.mode.as_str(), "sfu" | "mcu"), "mode is sfu or mcu, not {:?}", self.mode);
+        anyhow::ensure!(!self.targets.is_empty(), "no targets");
+        for t in &self.targets {
+            anyhow::ensure!(matches!(t.as_str(), "confab" | "janus"), "unknown target {t:?} (confab, janus)");
+        }
+        anyhow::ensure!(self.duration_secs > 0.0 && self.join_rate > 0.0, "duration and join rate must be positive");
+        Ok(())
+    }
+}
+
 fn default_mode() -> String {
     "sfu".into()
 }
@@ -130,11 +155,7 @@ pub async fn run(args: ForwardArgs) -> Result<(PathBuf, bool)> {
 }
 
 async fn run_here(args: ForwardArgs) -> Result<(PathBuf, bool)> {
-    let text =
-        std::fs::read_to_string(&args.scenario).with_context(|| format!("reading {}", args.scenario.display()))?;
-    let sc: ForwardScenario = toml::from_str(&text).with_context(|| format!("parsing {}", args.scenario.display()))?;
-    anyhow::ensure!(sc.participants >= 2, "rooms need at least two participants");
-    anyhow::ensure!(matches!(sc.mode.as_str(), "sfu" | "mcu"), "mode is sfu or mcu, not {:?}", sc.mode);
+    let sc = ForwardScenario::load(&args.scenario)?;
     if let Some(c) = &sc.cpus {
         crate::bench::affinity::pin_self(&c.clients)?;
     }
@@ -180,4 +201,38 @@ async fn run_here(args: ForwardArgs) -> Result<(PathBuf, bool)> {
     let sane = report::sane(&run);
     let path = report::write(&run, &args.out)?;
     Ok((path, sane.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_forward_scenario_loads() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|f| f.to_string_lossy().starts_with("forward-")) {
+                ForwardScenario::load(&path).unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "{n} forward scenarios in {}", dir.display());
+    }
+
+    #[test]
+    fn bad_forward_scenarios_are_refused() {
+        let base = "name = 'x'\ndescription = 'x'\nparticipants = 4\n";
+        let bad = |extra: &str| {
+            toml::from_str::<ForwardScenario>(&format!("{base}{extra}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|s| s.validate())
+        };
+        assert!(bad("rooms = [1]\ntargets = ['confab']").is_ok());
+        assert!(bad("rooms = []\ntargets = ['confab']").is_err(), "no step");
+        assert!(bad("rooms = [1]\ntargets = ['mediasoup']").is_err(), "unknown target");
+        assert!(bad("rooms = [1]\ntargets = ['janus']\nmode = 'hybrid'").is_err(), "no such mode");
+        assert!(bad("rooms = [1]\ntargets = ['janus']\nbogus = 1").is_err(), "unknown field");
+    }
 }
