@@ -8,6 +8,11 @@
 //! payload, a queue entry the next timeout handling pops (one per m-line per handling), and the
 //! payloader. The stream's sequence numbers are ours (only this path writes a slot's stream).
 //!
+//! Camera and share frames still go through the `Writer`: a VP8 frame must be packetised, and
+//! str0m's packetizers are public only behind its `unversioned` feature ("no guarantees"). The
+//! way there inside the public API is RTP mode for the peers of `sfu` rooms, forwarding their
+//! packets with `RtpWrite::vp8_patch` rewriting picture ids: the next step, not taken yet.
+//!
 //! ## What each step bought (criterion `sfu_forward`, 9 listeners, one packet per drain)
 //! Medians of three runs of each build, interleaved, with the raw `sendto` loop of the same runs
 //! (299k/s; this shared box moves every figure by up to a fifth between runs):
