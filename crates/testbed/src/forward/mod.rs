@@ -124,9 +124,24 @@ pub struct StepResult {
     /// The server's own forwarding latency (arrival on its socket to the copy sent) over the
     /// window: confab's `/voice/stats`; Janus tells none.
     pub server_latency: Option<crate::bench::results::ServerLatency>,
+    /// Two webrtc-rs clients in a room of their own on the same server (confab steps), decoding
+    /// each other: loss, jitter and latency as a real client's stack sees them under the load.
+    pub probes: Option<ProbeFigures>,
     /// The light peers' CPU (the testbed process) over the window: near its cores, the peers'
     /// own queueing is in the latency they measure.
     pub client_cores: f64,
+}
+
+/// What the webrtc-rs probes saw over the window.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProbeFigures {
+    pub packets: u64,
+    pub lost: u64,
+    /// RFC 3550 interarrival jitter, the largest of the probes' streams at the window's end.
+    pub jitter_ms: f64,
+    /// Capture time to arrival.
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]

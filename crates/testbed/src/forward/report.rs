@@ -34,6 +34,11 @@ pub fn sane(run: &ForwardRun) -> Vec<String> {
         if s.loss >= 0.01 {
             out.push(format!("{} at {} rooms lost {:.2}%", s.target, s.rooms, s.loss * 100.0));
         }
+        if let Some(p) = s.probes
+            && (p.packets == 0 || p.lost * 100 >= p.packets + p.lost)
+        {
+            out.push(format!("the webrtc-rs probes at {} rooms got {} packets, lost {}", s.rooms, p.packets, p.lost));
+        }
     }
     out
 }
@@ -132,6 +137,26 @@ pub fn render(run: &ForwardRun) -> String {
     }
     if !any {
         let _ = writeln!(out, "(no step ran both servers)");
+    }
+    let probed: Vec<&StepResult> = run.steps.iter().filter(|s| s.probes.is_some()).collect();
+    if !probed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## webrtc-rs probes\n\nTwo webrtc-rs clients in a room of their own on the same confab, each \
+             decoding the other's tone, during the window (their 100 packets/s are in confab's CPU, not in \
+             the packets counted above):\n"
+        );
+        let _ = writeln!(out, "| rooms | packets | lost | jitter (ms) | capture to arrival p50 / p99 (ms) |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for s in probed {
+            if let Some(p) = s.probes {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.2} | {:.2} / {:.2} |",
+                    s.rooms, p.packets, p.lost, p.jitter_ms, p.latency_p50_ms, p.latency_p99_ms
+                );
+            }
+        }
     }
     let problems = sane(run);
     let _ = writeln!(out, "\n## Sanity\n");

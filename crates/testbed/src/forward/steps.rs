@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use tokio::sync::watch;
 
 use super::janus_server::Janus;
-use super::{ForwardScenario, StepResult};
+use super::{ForwardScenario, ProbeFigures, StepResult};
 use crate::bench::api::{Account, Api};
 use crate::bench::procstat;
 use crate::bench::scenario::ServerSettings;
@@ -17,8 +17,12 @@ use crate::hist::Histogram;
 use crate::light::confab::ConfabPeer;
 use crate::light::janus::{JanusPeer, JanusWs, create_bridge, create_room, join_bridge};
 use crate::light::peer::{Counts, Payload, Shared, opus_loop};
+use crate::voice::{VoiceClient, VoiceOptions};
 
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// webrtc-rs clients in a room of their own in confab steps, and the tones they speak.
+const PROBES: usize = 2;
+const PROBE_TONES: [f32; PROBES] = [440.0, 660.0];
 /// Every peer must be sending and receiving within this after the last join.
 const FLOW_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -51,7 +55,8 @@ impl ConfabSetup {
         let server = target.start()?;
         let pid = server.pid.context("no server pid")?;
         let api = Api::new(&server.base)?;
-        let need = rooms * sc.participants;
+        // Two more accounts and one more channel: the webrtc-rs probes' room.
+        let need = rooms * sc.participants + PROBES;
         if self.accounts.len() < need {
             let tag = crate::bench::api::run_tag();
             let names = (self.accounts.len()..need).map(|i| format!("fw{tag}{i}")).collect();
@@ -64,7 +69,7 @@ impl ConfabSetup {
             self.guild = Some(g);
         }
         let guild = self.guild.clone().context("no guild")?;
-        while self.channels.len() < rooms {
+        while self.channels.len() < rooms + 1 {
             let name = format!("room-{}", self.channels.len());
             self.channels.push(api.voice_channel(&self.accounts[0], &guild, &name, &sc.mode).await?);
         }
@@ -94,8 +99,18 @@ impl ConfabSetup {
                 tokio::time::sleep(pace).await;
             }
         }
+        let mut probes = Vec::new();
+        for (i, hz) in PROBE_TONES.iter().enumerate() {
+            let a = &self.accounts[rooms * sc.participants + i];
+            let opts = VoiceOptions::tone(*hz);
+            let probe = VoiceClient::join(&server.base, &a.token, &self.channels[rooms], opts)
+                .await
+                .context("joining a webrtc-rs probe")?;
+            probes.push(probe);
+        }
         let counts: Vec<Shared> = peers.iter().map(|p| p.counts.clone()).collect();
-        let r = measure(sc, "confab", rooms, pid, idle.rss_bytes, &counts, Some(&api)).await;
+        let r = measure(sc, "confab", rooms, (pid, idle.rss_bytes), &counts, Some(&api), &probes).await;
+        drop(probes);
         let _ = stop_tx.send(true);
         drop(peers);
         drop(server);
@@ -153,12 +168,33 @@ pub async fn janus_step(sc: &ForwardScenario, rooms: usize) -> Result<StepResult
         }
     }
     let counts: Vec<Shared> = peers.iter().map(|p| p.counts.clone()).collect();
-    let r = measure(sc, "janus", rooms, janus.pid, idle.rss_bytes, &counts, None).await;
+    let r = measure(sc, "janus", rooms, (janus.pid, idle.rss_bytes), &counts, None, &[]).await;
     let _ = stop_tx.send(true);
     drop(peers);
     drop(admin);
     drop(janus);
     r
+}
+
+/// Packets and losses the probes counted so far.
+fn probe_totals(probes: &[VoiceClient]) -> (u64, u64) {
+    probes.iter().flat_map(|p| p.track_stats()).fold((0, 0), |(n, l), t| (n + t.packets, l + t.lost))
+}
+
+/// The probes' figures over the window that began at `before`.
+fn probe_figures(before: (u64, u64), probes: &[VoiceClient]) -> ProbeFigures {
+    let stats: Vec<_> = probes.iter().flat_map(|p| p.track_stats()).collect();
+    let (packets, lost) = probe_totals(probes);
+    let mut latency = Histogram::default();
+    stats.iter().for_each(|t| latency.merge(&t.latency));
+    let ms = |q: f64| latency.quantile(q).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    ProbeFigures {
+        packets: packets.saturating_sub(before.0),
+        lost: lost.saturating_sub(before.1),
+        jitter_ms: stats.iter().map(|t| t.jitter.as_secs_f64() * 1e3).fold(0.0, f64::max),
+        latency_p50_ms: ms(0.5),
+        latency_p99_ms: ms(0.99),
+    }
 }
 
 fn lock(c: &Shared) -> std::sync::MutexGuard<'_, Counts> {
@@ -170,10 +206,11 @@ async fn measure(
     sc: &ForwardScenario,
     target: &str,
     rooms: usize,
-    pid: u32,
-    rss_idle: u64,
+    // The server's process and its RSS before anyone joined.
+    (pid, rss_idle): (u32, u64),
     counts: &[Shared],
     stats: Option<&Api>,
+    probes: &[VoiceClient],
 ) -> Result<StepResult> {
     let deadline = Instant::now() + FLOW_TIMEOUT;
     loop {
@@ -201,6 +238,8 @@ async fn measure(
         c.latency.clear();
     }
     let me = std::process::id();
+    let probe_a = probe_totals(probes);
+    probes.iter().for_each(VoiceClient::reset_window);
     let stats_a = match stats {
         Some(api) => Some(api.voice_stats().await?),
         None => None,
@@ -208,6 +247,7 @@ async fn measure(
     let (a, ca) = (procstat::sample(pid).context("server gone")?, procstat::sample(me));
     tokio::time::sleep(Duration::from_secs_f64(sc.duration_secs)).await;
     let (b, cb) = (procstat::sample(pid).context("server gone")?, procstat::sample(me));
+    let probe_figures = (!probes.is_empty()).then(|| probe_figures(probe_a, probes));
     let server_latency = match (stats, &stats_a) {
         (Some(api), Some(before)) => crate::bench::media_collect::forward_latency(before, &api.voice_stats().await?),
         _ => None,
@@ -248,6 +288,7 @@ async fn measure(
         rss_mib: mib(b.rss_bytes),
         rss_per_participant_kib: b.rss_bytes.saturating_sub(rss_idle) as f64 / 1024.0 / (rooms * p) as f64,
         server_latency,
+        probes: probe_figures,
         client_cores: match (ca, cb) {
             (Some(ca), Some(cb)) => procstat::cores(&ca, &cb),
             _ => 0.0,
