@@ -16,7 +16,7 @@ use crate::bench::server::Target;
 use crate::hist::Histogram;
 use crate::light::confab::ConfabPeer;
 use crate::light::janus::{JanusPeer, JanusWs, create_bridge, create_room, join_bridge};
-use crate::light::peer::{Counts, Payload, Shared, opus_loop};
+use crate::light::peer::{Payload, Shared, lock, opus_loop};
 use crate::voice::{VoiceClient, VoiceOptions};
 
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -198,10 +198,6 @@ fn probe_figures(before: (u64, u64), probes: &[VoiceClient]) -> ProbeFigures {
         latency_p50_ms: ms(0.5),
         latency_p99_ms: ms(0.99),
     }
-}
-
-fn lock(c: &Shared) -> std::sync::MutexGuard<'_, Counts> {
-    c.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Waits for every peer to send and receive, warms up, then measures one window.

@@ -186,23 +186,36 @@ impl JanusPeer {
         stop: watch::Receiver<bool>,
         timeout: Duration,
     ) -> Result<JanusPeer> {
+        let body = json!({"request": "joinandconfigure", "ptype": "publisher", "room": room, "id": feed, "audio": true, "video": false});
+        let join = Join { plugin: "janus.plugin.videoroom", direction: Direction::SendOnly, body, id: feed };
+        JanusPeer::offer(url, join, peer::Payload::Stamped, phase, stop, timeout).await
+    }
+
+    /// Attaches to `join.plugin` on a fresh session, sends `join.body` with our offer of one
+    /// Opus m-line, applies Janus's answer and starts the peer.
+    async fn offer(
+        url: &str,
+        join: Join,
+        payload: peer::Payload,
+        phase: Duration,
+        stop: watch::Receiver<bool>,
+        timeout: Duration,
+    ) -> Result<JanusPeer> {
         let ws = JanusWs::connect(url, timeout).await?;
-        let h = ws.attach("janus.plugin.videoroom").await?;
+        let h = ws.attach(join.plugin).await?;
         let (udp, addr) = peer::bind(peer::primary_ip()).await?;
         let mut rtc = light_rtc(addr)?;
         let mut api = rtc.sdp_api();
-        let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let mic = api.add_media(MediaKind::Audio, join.direction, None, None, None);
         let (offer, pending) = api.apply().context("str0m made no offer")?;
-        let body = json!({"request": "joinandconfigure", "ptype": "publisher", "room": room, "id": feed, "audio": true, "video": false});
         let jsep = json!({"type": "offer", "sdp": offer.to_sdp_string()});
-        let reply = ws.message(h, body, Some(jsep)).await?;
+        let reply = ws.message(h, join.body, Some(jsep)).await?;
         let sdp = reply["jsep"]["sdp"].as_str().context("Janus sent no answer")?;
         rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(sdp)?)?;
         let pt = opus_pt(&rtc).context("the answer has no Opus")?;
         let counts = Shared::default();
-        let task =
-            tokio::spawn(peer::run(rtc, udp, Some((mic, pt, peer::Payload::Stamped)), phase, counts.clone(), stop));
-        Ok(JanusPeer { ws, feed, handle: h, counts, tasks: vec![task] })
+        let task = tokio::spawn(peer::run(rtc, udp, Some((mic, pt, payload)), phase, counts.clone(), stop));
+        Ok(JanusPeer { ws, feed: join.id, handle: h, counts, tasks: vec![task] })
     }
 
     /// Whether Janus has this participant's feed up.
@@ -249,21 +262,16 @@ pub async fn join_bridge(
     stop: watch::Receiver<bool>,
     timeout: Duration,
 ) -> Result<JanusPeer> {
-    let ws = JanusWs::connect(url, timeout).await?;
-    let h = ws.attach("janus.plugin.audiobridge").await?;
-    let (udp, addr) = peer::bind(peer::primary_ip()).await?;
-    let mut rtc = light_rtc(addr)?;
-    let mut api = rtc.sdp_api();
-    let mic = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    let (offer, pending) = api.apply().context("str0m made no offer")?;
     let body = json!({"request": "join", "room": room, "id": id, "muted": false});
-    let jsep = json!({"type": "offer", "sdp": offer.to_sdp_string()});
-    let reply = ws.message(h, body, Some(jsep)).await?;
-    let sdp = reply["jsep"]["sdp"].as_str().context("Janus sent no answer")?;
-    rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(sdp)?)?;
-    let pt = opus_pt(&rtc).context("the answer has no Opus")?;
-    let counts = Shared::default();
-    let task =
-        tokio::spawn(peer::run(rtc, udp, Some((mic, pt, peer::Payload::Opus(opus))), phase, counts.clone(), stop));
-    Ok(JanusPeer { ws, feed: id, handle: h, counts, tasks: vec![task] })
+    let join = Join { plugin: "janus.plugin.audiobridge", direction: Direction::SendRecv, body, id };
+    JanusPeer::offer(url, join, peer::Payload::Opus(opus), phase, stop, timeout).await
+}
+
+/// How a participant joins a plugin with its offer.
+struct Join {
+    plugin: &'static str,
+    direction: Direction,
+    body: Value,
+    /// The feed (VideoRoom) or participant (AudioBridge) id.
+    id: u64,
 }

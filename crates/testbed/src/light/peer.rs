@@ -223,6 +223,7 @@ fn on_event(e: Event, counts: &Shared, next_send: &mut Option<Instant>, sends: b
     }
 }
 
-fn lock(c: &Shared) -> std::sync::MutexGuard<'_, Counts> {
+/// A peer's counts, whatever a panicking holder left.
+pub fn lock(c: &Shared) -> std::sync::MutexGuard<'_, Counts> {
     c.lock().unwrap_or_else(|e| e.into_inner())
 }
