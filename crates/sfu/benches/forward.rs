@@ -6,7 +6,8 @@
 //! `cargo bench -p sfu --bench forward`; throughput is in forwarded copies per second. `xN` runs
 //! hand the engine N packets per flush: x1 is the engine at its usual rates (each datagram's
 //! copies leave before the next is read), x4 one under a backlog (each listener drained once for
-//! several).
+//! several). `video_9_listeners` is a camera in an `sfu` room: a 2,500-byte VP8 frame (three
+//! packets) per flush, counted in packets sent.
 
 use std::hint::black_box;
 use std::net::UdpSocket;
@@ -51,6 +52,25 @@ fn forward(c: &mut Criterion) {
             lat.p50_us, lat.p99_us, lat.count
         );
     }
+    // A camera in an `sfu` room: one frame (three packets) per flush to 9 listeners.
+    let mut h = rt.block_on(ForwardHarness::video(9)).expect("video harness");
+    group.throughput(Throughput::Elements(9 * 3));
+    let (mut sent, mut expected) = (0u64, 0u64);
+    group.bench_function("video_9_listeners", |b| {
+        b.iter_custom(|iters| {
+            let want = iters as usize * 3;
+            if h.prepared() < want {
+                h.prepare(want - h.prepared());
+            }
+            let start = Instant::now();
+            for _ in 0..iters {
+                sent += black_box(h.forward_batch(3));
+            }
+            expected += iters * 27;
+            start.elapsed()
+        })
+    });
+    assert!(sent >= expected * 99 / 100, "video: sent {sent} of {expected} copies");
     // The raw baseline: one sendto of an audio-sized datagram to a loopback socket nobody reads.
     let sink = UdpSocket::bind("127.0.0.1:0").expect("sink");
     let to = sink.local_addr().expect("addr");

@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use str0m::media::MediaData;
+use str0m::rtp::ExtensionValues;
 
+use crate::direct::{Copy, PtFrom};
 use crate::engine::Engine;
 use crate::peer::Peer;
 use crate::{PeerId, SfuError};
@@ -48,35 +50,54 @@ impl Engine {
         Ok(())
     }
 
-    /// One frame of ingest peer `src`, written to each of its connected viewers.
+    /// One frame of ingest peer `src`, written to each of its connected viewers (a video frame
+    /// packetised once for all of them).
     pub(crate) fn broadcast(&mut self, src: PeerId, d: MediaData, _now: Instant) {
-        // Taken out for the loop and put back (no copy per frame): nothing here changes viewers.
-        let viewers = match self.watchers.get_mut(&src) {
-            Some(v) if !v.is_empty() => std::mem::take(v),
-            _ => return,
+        if self.watchers.get(&src).is_none_or(|v| v.is_empty()) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&src) else { return };
+        let mut packets = std::mem::take(&mut self.packets);
+        packets.clear();
+        let video = p.camera == Some(d.mid);
+        let packed = if video {
+            p.packetizer.packetize(d.params.spec().codec, &d.data, &mut packets)
+        } else {
+            packets.push(d.data.clone());
+            Ok(())
         };
-        let video = self.peers.get(&src).is_some_and(|p| p.camera == Some(d.mid));
-        for &v in &viewers {
+        if let Err(e) = packed {
+            tracing::debug!(parent: &p.span, error = ?e, "ingest frame not packetised");
+            p.counters.dropped_errors += 1;
+        }
+        // Taken out for the loop and put back (no copy per frame): nothing here changes viewers.
+        let viewers = self.watchers.get_mut(&src).map(std::mem::take).unwrap_or_default();
+        let exts = ExtensionValues { abs_capture_time: d.ext_vals.abs_capture_time, ..ExtensionValues::default() };
+        // The frame's own RTP time: viewers see the publisher's timeline.
+        let time = d.time.rebase(d.params.spec().clock_rate).numer() as u32;
+        for &v in viewers.iter().filter(|_| !packets.is_empty()) {
             let Some(l) = self.peers.get_mut(&v).filter(|l| l.connected) else { continue };
             let mid = if video { l.video_slots.first() } else { l.slots.first() };
             let Some(&mid) = mid else { continue };
-            let written = l.rtc.writer(mid).and_then(|mut w| {
-                let pt = w.match_params(d.params)?;
-                if let Some(capture) = d.ext_vals.abs_capture_time {
-                    w = w.abs_capture_time(capture);
-                }
-                Some(w.write(pt, d.network_time, d.time, d.data.clone()))
-            });
-            match written {
-                Some(Ok(())) if video => l.counters.video_frames_out += 1,
-                Some(Ok(())) => {}
-                other => {
-                    tracing::trace!(parent: &l.span, ?other, "viewer write failed");
+            let copy = Copy {
+                pt: PtFrom::Source(d.params),
+                time,
+                wallclock: d.network_time,
+                exts: &exts,
+                payloads: &packets,
+                video,
+            };
+            match l.write_direct(mid, copy) {
+                Ok(()) if video => l.counters.video_frames_out += 1,
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::trace!(parent: &l.span, error = ?e, "viewer write failed");
                     l.counters.dropped_errors += 1;
                 }
             }
             self.mark_dirty(v);
         }
+        self.packets = packets;
         if let Some(slot) = self.watchers.get_mut(&src) {
             *slot = viewers;
         }

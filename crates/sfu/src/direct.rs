@@ -1,17 +1,22 @@
 //! Forwarded copies written through str0m's direct API: each copy goes straight onto the
-//! listener's send stream as an RTP payload (`StreamTx::write_rtp`), so there is no packetizer per
-//! copy and the payload is one shared allocation for every copy of a frame. The receive side
-//! stays in frame mode (an `Rtc` is in RTP mode for all its m-lines or none, and the compositor,
-//! the mixer and WHIP ingest want depacketised frames): a frame is depacketised once, on arrival.
+//! listener's send stream as RTP payloads (`StreamTx::write_rtp`), so there is no packetizer per
+//! copy and each payload is one shared allocation for every copy. The receive side stays in
+//! frame mode (an `Rtc` is in RTP mode for all its m-lines or none, and the compositor, the mixer
+//! and WHIP ingest want depacketised frames): a frame is depacketised once, on arrival.
+//!
+//! What goes this way: forwarded microphone frames (one payload each), cameras and screen shares
+//! forwarded in rooms, and what WHEP viewers are written (a WHIP publisher's or a feed's frames).
+//! A video frame is packetised once, by its source's [`Packetizer`], and its packets shared by
+//! every copy. The mixers' output (one stream per listener, nothing to share) stays on the
+//! `Writer`; no m-line is written both ways, and a direct stream's sequence numbers are ours.
 //!
 //! What writing through the `Writer` cost per copy, and this path does not: a `Vec` clone of the
 //! payload, a queue entry the next timeout handling pops (one per m-line per handling), and the
-//! payloader. The stream's sequence numbers are ours (only this path writes a slot's stream).
+//! payloader (for video: the packetising of every copy).
 //!
-//! Camera and share frames still go through the `Writer`: a VP8 frame must be packetised, and
-//! str0m's packetizers are public only behind its `unversioned` feature ("no guarantees"). The
-//! way there inside the public API is RTP mode for the peers of `sfu` rooms, forwarding their
-//! packets with `RtpWrite::vp8_patch` rewriting picture ids: the next step, not taken yet.
+//! The packetizers are str0m's own, public behind its `unversioned` feature (no semver promise):
+//! the workspace pins str0m's exact version, so a change there shows up when it is raised, and
+//! writing our own VP8 and H.264 packetizers would duplicate what str0m's `Writer` already runs.
 //!
 //! ## What each step bought (criterion `sfu_forward`, 9 listeners, one packet per drain)
 //! Medians of three runs of each build, interleaved, with the raw `sendto` loop of the same runs
@@ -23,6 +28,11 @@
 //! - the timeout handled before the first poll of a written peer ([`crate::peer::Peer::drain_written`]):
 //!   195k/s (+11%), **0.65×**.
 //!
+//! - camera frames packetised once per source instead of once per listener (`video_9_listeners`:
+//!   a 2,500-byte VP8 frame, three packets, to 9 listeners): 193k → 223k packets/s (+16%, medians
+//!   of three interleaved runs; `sendto` 308–345k/s in the same runs: **0.67×**). Less than audio
+//!   gained: one `Writer` write already made all three packets in one payloader pass.
+//!
 //! What is left, by a profile of that run (`perf record --call-graph dwarf`): the kernel's send
 //! ~52% (`sendmmsg` to loopback, its receive side included), str0m's drain ~29% (per copy: one
 //! `poll_packet` with header and extension writing ~7%, SRTP ~5%, moving each `Output` ~4%, a
@@ -31,11 +41,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use str0m::format::PayloadParams;
+use str0m::Rtc;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Mid, Pt};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::unversioned::{H264Packetizer, Packetizer as _, Vp8Packetizer};
 
 use crate::peer::Peer;
+
+/// The RTP payload budget of one packet, as str0m's `Writer` packetises: its MTU target (1150)
+/// less the SRTP tag (16), rounded down to the SRTP block (16), so header extensions still fit.
+pub(crate) const PAYLOAD_MTU: usize = 1120;
 
 /// One send stream written through the direct API.
 pub(crate) struct DirectTx {
@@ -46,15 +62,28 @@ pub(crate) struct DirectTx {
     pt: Option<(Pt, Pt)>,
 }
 
-/// One copy of a forwarded RTP payload.
+/// How a copy's payload type is found on the listener.
+#[derive(Clone, Copy)]
+pub(crate) enum PtFrom {
+    /// The listener's payload type for the source's codec (matched once per source PT, cached).
+    Source(PayloadParams),
+    /// Already chosen by the caller (a feed has no source PT).
+    Chosen(Pt),
+}
+
+/// One copy of a forwarded frame.
 pub(crate) struct Copy<'a> {
-    pub params: PayloadParams,
+    pub pt: PtFrom,
     /// In the stream's clock (already rebased to the slot's timeline).
     pub time: u32,
     pub wallclock: Instant,
-    pub marker: bool,
+    /// The first packet's; later packets of a frame go without the capture time (as str0m's
+    /// `Writer` does).
     pub exts: &'a ExtensionValues,
-    pub payload: &'a Arc<[u8]>,
+    /// The frame's RTP payloads, in order: one for audio, a [`Packetizer`]'s output for video.
+    pub payloads: &'a [Arc<[u8]>],
+    /// Video: the last packet carries the marker, and packets may be resent on a NACK.
+    pub video: bool,
 }
 
 #[derive(Debug)]
@@ -63,6 +92,31 @@ pub(crate) enum DirectError {
     NoPayloadType,
     /// The m-line has no send stream (not negotiated for sending).
     NoStream,
+    /// Not a codec confab forwards as video (VP8, H.264), or str0m refused the frame.
+    Packetize,
+}
+
+/// A source's video packetizer: packetises each frame once for all its copies. H.264's keeps
+/// state (the last SPS and PPS, sent ahead of each IDR), so each video source has its own.
+#[derive(Debug, Default)]
+pub(crate) struct Packetizer {
+    vp8: Vp8Packetizer,
+    h264: H264Packetizer,
+}
+
+impl Packetizer {
+    /// Replaces `out` with `frame`'s RTP payloads.
+    pub fn packetize(&mut self, codec: Codec, frame: &[u8], out: &mut Vec<Arc<[u8]>>) -> Result<(), DirectError> {
+        out.clear();
+        let packets = match codec {
+            Codec::Vp8 => self.vp8.packetize(PAYLOAD_MTU, frame),
+            Codec::H264 => self.h264.packetize(PAYLOAD_MTU, frame),
+            _ => return Err(DirectError::Packetize),
+        };
+        let packets = packets.map_err(|_| DirectError::Packetize)?;
+        out.extend(packets.into_iter().map(Arc::from));
+        if out.is_empty() { Err(DirectError::Packetize) } else { Ok(()) }
+    }
 }
 
 impl Peer {
@@ -78,24 +132,38 @@ impl Peer {
             }
         };
         let d = &mut self.direct[i];
-        let pt = match d.pt {
-            Some((from, to)) if from == copy.params.pt() => to,
-            _ => {
-                let to = self.rtc.codec_config().match_params(copy.params).map(|p| p.pt());
-                let to = to.ok_or(DirectError::NoPayloadType)?;
-                d.pt = Some((copy.params.pt(), to));
-                to
-            }
+        let pt = match copy.pt {
+            PtFrom::Chosen(pt) => pt,
+            PtFrom::Source(params) => match d.pt {
+                Some((from, to)) if from == params.pt() => to,
+                _ => {
+                    let to = matched_pt(&self.rtc, params).ok_or(DirectError::NoPayloadType)?;
+                    d.pt = Some((params.pt(), to));
+                    to
+                }
+            },
         };
-        let seq = SeqNo::from(d.seq);
-        d.seq += 1;
         let mut api = self.rtc.direct_api();
         let stream = api.stream_tx_by_mid(mid, None).ok_or(DirectError::NoStream)?;
-        stream.write_rtp(
-            RtpWrite::new(pt, seq, copy.time, copy.wallclock, copy.payload.clone())
-                .marker(copy.marker)
-                .ext_vals(copy.exts.clone()),
-        );
+        let last = copy.payloads.len().saturating_sub(1);
+        for (n, payload) in copy.payloads.iter().enumerate() {
+            let seq = SeqNo::from(d.seq);
+            d.seq += 1;
+            let mut exts = copy.exts.clone();
+            if n > 0 {
+                exts.abs_capture_time = None;
+            }
+            stream.write_rtp(
+                RtpWrite::new(pt, seq, copy.time, copy.wallclock, payload.clone())
+                    .marker(copy.video && n == last)
+                    .nackable(copy.video)
+                    .ext_vals(exts),
+            );
+        }
         Ok(())
     }
+}
+
+fn matched_pt(rtc: &Rtc, params: PayloadParams) -> Option<Pt> {
+    rtc.codec_config().match_params(params).map(|p| p.pt())
 }

@@ -156,6 +156,8 @@ pub(crate) struct Engine {
     next_tick: Instant,
     pub next_assign: Instant,
     // Scratch buffers reused on the hot path.
+    /// The packets of the video frame being forwarded (reused: no allocation per frame).
+    pub packets: Vec<Arc<[u8]>>,
     pub targets: Vec<(PeerId, usize, u64)>,
     pub speaker_events: Vec<SpeakerEvent<PeerId>>,
     pub changed: Vec<PeerId>,
@@ -213,6 +215,7 @@ impl Engine {
             next_tick: now,
             next_assign: now,
             targets: Vec::new(),
+            packets: Vec::new(),
             speaker_events: Vec::new(),
             changed: Vec::new(),
             keyframes: Vec::new(),

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Frequency, MediaTime, Mid};
+use str0m::rtp::ExtensionValues;
 
 use crate::PeerId;
+use crate::direct::{Copy, DirectError, Packetizer, PtFrom};
 use crate::engine::Engine;
 
 /// One frame of a feed.
@@ -31,6 +33,7 @@ pub(crate) struct Feed {
     /// The first frame's time and when it was written: frame `t` is "captured" at
     /// `at + (t - pts)`.
     anchor: Option<(u64, Instant)>,
+    packetizer: Packetizer,
 }
 
 impl Engine {
@@ -61,11 +64,23 @@ impl Engine {
         } else {
             MediaTime::new(pts_ms * 48, Frequency::FORTY_EIGHT_KHZ)
         };
-        let viewers = match self.watchers.get_mut(&id) {
-            Some(v) if !v.is_empty() => std::mem::take(v),
-            _ => return,
-        };
-        for &v in &viewers {
+        if self.watchers.get(&id).is_none_or(|v| v.is_empty()) {
+            return;
+        }
+        // Packetised once; every viewer's copy shares the packets.
+        let mut packets = std::mem::take(&mut self.packets);
+        packets.clear();
+        if video {
+            if let Err(e) = feed.packetizer.packetize(Codec::H264, &data, &mut packets) {
+                tracing::debug!(feed = id, error = ?e, "feed frame not packetised");
+            }
+        } else {
+            packets.push(data);
+        }
+        let time = time.numer() as u32;
+        let exts = ExtensionValues::default();
+        let viewers = self.watchers.get_mut(&id).map(std::mem::take).unwrap_or_default();
+        for &v in viewers.iter().filter(|_| !packets.is_empty()) {
             let Some(l) = self.peers.get_mut(&v).filter(|l| l.connected) else { continue };
             let mid = if video { l.video_slots.first() } else { l.slots.first() };
             let Some(&mid) = mid else { continue };
@@ -75,20 +90,22 @@ impl Engine {
                 }
                 l.composite_keyed = true;
             }
-            let written = l.rtc.writer(mid).and_then(|w| {
-                let pt = best_pt(w.payload_params(), video)?;
-                Some(w.write(pt, wallclock, time, data.clone()))
+            let pt = l.rtc.writer(mid).and_then(|w| best_pt(w.payload_params(), video));
+            let written = pt.ok_or(DirectError::NoPayloadType).and_then(|pt| {
+                let copy = Copy { pt: PtFrom::Chosen(pt), time, wallclock, exts: &exts, payloads: &packets, video };
+                l.write_direct(mid, copy)
             });
             match written {
-                Some(Ok(())) if video => l.counters.video_frames_out += 1,
-                Some(Ok(())) => {}
-                other => {
-                    tracing::trace!(parent: &l.span, ?other, "feed write failed");
+                Ok(()) if video => l.counters.video_frames_out += 1,
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::trace!(parent: &l.span, error = ?e, "feed write failed");
                     l.counters.dropped_errors += 1;
                 }
             }
             self.mark_dirty(v);
         }
+        self.packets = packets;
         if let Some(slot) = self.watchers.get_mut(&id) {
             *slot = viewers;
         }

@@ -8,7 +8,7 @@ use str0m::media::MediaData;
 use str0m::rtp::ExtensionValues;
 
 use crate::SlotInfo;
-use crate::direct::Copy;
+use crate::direct::{Copy, PtFrom};
 use crate::engine::Engine;
 use crate::room::Kind;
 use crate::speaker::SpeakerEvent;
@@ -82,12 +82,12 @@ impl Engine {
             // str0m drops writes before ICE connects; don't count those as forwarded.
             let Some(&mid) = l.slots.get(slot).filter(|_| l.connected) else { continue };
             let copy = Copy {
-                params: d.params,
+                pt: PtFrom::Source(d.params),
                 time: t as u32,
                 wallclock: d.network_time,
-                marker: false,
                 exts: &exts,
-                payload: &payload,
+                payloads: std::slice::from_ref(&payload),
+                video: false,
             };
             match l.write_direct(mid, copy) {
                 Ok(()) => {

@@ -7,6 +7,9 @@
 //! one to the engine exactly as its socket loop would: SRTP decrypt, route, write into each
 //! listener's slot, SRTP encrypt, `sendto` (the listeners never read; the kernel drops the
 //! copies). Only the `recvfrom` of the incoming packet is left out.
+//!
+//! [`ForwardHarness::video`] does the same for a camera in an `sfu` room: the source sends VP8
+//! keyframes of [`VIDEO_FRAME`] bytes (three packets each), every listener has one video slot.
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket as StdSocket};
@@ -29,8 +32,12 @@ struct Client {
     socket: StdSocket,
     addr: SocketAddr,
     mic: Mid,
+    camera: Option<Mid>,
     connected: bool,
 }
+
+/// The size of the harness camera's frames: three packets at str0m's payload budget.
+pub const VIDEO_FRAME: usize = 2500;
 
 pub struct ForwardHarness {
     engine: Engine,
@@ -46,6 +53,19 @@ impl ForwardHarness {
     /// milliseconds. Async only so the runtime's reactor sees the engine's socket become ready:
     /// afterwards the harness is driven synchronously (inside the same runtime's context).
     pub async fn new(listeners: usize) -> std::io::Result<ForwardHarness> {
+        Self::build(listeners, false).await
+    }
+
+    /// A room in `sfu` mode whose source sends camera frames (and nothing on its microphone),
+    /// each listener with one video slot. Prepared packets are the frames' packets, in order.
+    pub async fn video(listeners: usize) -> std::io::Result<ForwardHarness> {
+        let mut h = Self::build(listeners, true).await?;
+        h.engine.set_camera(1, true, Instant::now());
+        while h.events.try_recv().is_ok() {}
+        Ok(h)
+    }
+
+    async fn build(listeners: usize, video: bool) -> std::io::Result<ForwardHarness> {
         let cfg = SfuConfig { last_n: listeners.max(1), ..SfuConfig::default() };
         let socket = tokio::net::UdpSocket::from_std({
             let s = StdSocket::bind("127.0.0.1:0")?;
@@ -68,6 +88,11 @@ impl ForwardHarness {
             let mut api = rtc.sdp_api();
             let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
             api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+            let camera =
+                (video && id == 1).then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+            if video && id > 1 {
+                api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+            }
             let (offer, pending) = api.apply().ok_or_else(|| std::io::Error::other("no offer"))?;
             let prepared = crate::offer::prepare(
                 id,
@@ -75,14 +100,18 @@ impl ForwardHarness {
                 &crypto,
                 &cert,
                 std::slice::from_ref(&candidate),
-                (1, 0, 0),
-                crate::MediaMode::Hybrid,
+                (1, usize::from(video), 0),
+                if video { crate::MediaMode::Sfu } else { crate::MediaMode::Hybrid },
             )
             .map_err(std::io::Error::other)?;
             let answer = SdpAnswer::from_sdp_string(&prepared.answer).map_err(std::io::Error::other)?;
             rtc.sdp_api().accept_answer(pending, answer).map_err(std::io::Error::other)?;
-            engine.add(1, id, prepared, PeerOptions::default(), Instant::now()).map_err(std::io::Error::other)?;
-            clients.push(Client { rtc, socket, addr, mic, connected: false });
+            let opts = PeerOptions {
+                mode: if video { crate::MediaMode::Sfu } else { crate::MediaMode::Hybrid },
+                ..PeerOptions::default()
+            };
+            engine.add(1, id, prepared, opts, Instant::now()).map_err(std::io::Error::other)?;
+            clients.push(Client { rtc, socket, addr, mic, camera, connected: false });
         }
         let source = clients.remove(0);
         let mut h = ForwardHarness { engine, events, source, listeners: clients, packets: VecDeque::new(), frame: 0 };
@@ -113,15 +142,29 @@ impl ForwardHarness {
         Ok(())
     }
 
-    /// Has the source encrypt `n` more 20 ms Opus-sized packets (~100 bytes of payload).
+    /// Has the source encrypt `n` more 20 ms Opus-sized packets (~100 bytes of payload), or
+    /// (a [`Self::video`] harness) camera frames until `n` more packets are prepared.
     pub fn prepare(&mut self, n: usize) {
         let c = &mut self.source;
-        for _ in 0..n {
-            let Some(w) = c.rtc.writer(c.mic) else { return };
-            let Some(pt) = w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt()) else { return };
-            let time = MediaTime::new(self.frame * 960, Frequency::FORTY_EIGHT_KHZ);
-            let payload = vec![0x78u8; 100];
-            if w.audio_level(-30, true).write(pt, Instant::now(), time, payload).is_err() {
+        let target = self.packets.len() + n;
+        // Bounded: a source that stops sending (it never should) must not hang a benchmark.
+        for _ in 0..=n {
+            if self.packets.len() >= target {
+                return;
+            }
+            let written = match c.camera {
+                Some(camera) => c.rtc.writer(camera).and_then(|w| {
+                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8)?.pt();
+                    let time = MediaTime::new(self.frame * 3000, Frequency::NINETY_KHZ);
+                    w.write(pt, Instant::now(), time, vp8_keyframe()).ok()
+                }),
+                None => c.rtc.writer(c.mic).and_then(|w| {
+                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus)?.pt();
+                    let time = MediaTime::new(self.frame * 960, Frequency::FORTY_EIGHT_KHZ);
+                    w.audio_level(-30, true).write(pt, Instant::now(), time, vec![0x78u8; 100]).ok()
+                }),
+            };
+            if written.is_none() {
                 return;
             }
             self.frame += 1;
@@ -199,6 +242,16 @@ impl ForwardHarness {
     }
 }
 
+/// A VP8 keyframe of [`VIDEO_FRAME`] bytes: a real frame tag and header (RFC 6386 §9.1, 64x64),
+/// then filler.
+fn vp8_keyframe() -> Vec<u8> {
+    let tag = (8u32 << 5) | (1 << 4);
+    let mut f = tag.to_le_bytes()[..3].to_vec();
+    f.extend_from_slice(&[0x9d, 0x01, 0x2a, 64, 0, 64, 0]);
+    f.resize(VIDEO_FRAME, 0x5a);
+    f
+}
+
 impl Client {
     fn pump(&mut self, server: SocketAddr, buf: &mut [u8], now: Instant) -> std::io::Result<()> {
         while let Ok((n, src)) = self.socket.recv_from(buf) {
@@ -246,5 +299,16 @@ mod tests {
         let sent: Vec<u64> = (0..4).map(|_| h.forward_batch(4)).collect();
         // The first drain may carry an RTCP report besides the copies.
         assert!(sent.iter().all(|&n| n >= 12), "{sent:?}");
+    }
+
+    /// A camera frame is three packets; each listener gets all three, from one packetising.
+    #[tokio::test]
+    async fn every_packet_of_a_camera_frame_reaches_every_listener() {
+        let mut h = ForwardHarness::video(3).await.unwrap();
+        h.prepare(30);
+        let copies: u64 = (0..10).map(|_| h.forward_batch(3)).sum();
+        let video_out: u64 = h.engine.peers.values().map(|p| p.counters.video_frames_out).sum();
+        assert!(video_out >= 27, "frames written to listeners: {video_out}");
+        assert!(copies >= 81, "packets sent: {copies}");
     }
 }

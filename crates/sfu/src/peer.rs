@@ -62,6 +62,8 @@ pub(crate) struct Peer {
     pub source: Option<PeerId>,
     /// Send streams written through the direct API ([`crate::direct`]).
     pub direct: Vec<crate::direct::DirectTx>,
+    /// Packetises this peer's camera, share or ingest video once for every copy.
+    pub packetizer: crate::direct::Packetizer,
     pub span: Span,
 }
 
@@ -116,6 +118,7 @@ impl Peer {
             ingest: None,
             source: None,
             direct: Vec::new(),
+            packetizer: Default::default(),
             span,
         }
     }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use str0m::Rtc;
 use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaData, MediaTime, Mid, Pt};
+use str0m::rtp::ExtensionValues;
 
+use crate::direct::{Copy, PtFrom};
 use crate::engine::{Engine, RoomVideo};
 use crate::mixer::{VideoOut, VideoSink};
 use crate::room::Kind;
@@ -73,27 +75,42 @@ impl Engine {
             let key = d.is_keyframe();
             r.room.targets(kind, src, (d.time.numer(), d.time.denom(), key), now, &mut targets);
         }
+        if targets.is_empty() {
+            self.targets = targets;
+            return;
+        }
+        // Packetised once; every copy shares the packets.
+        let mut packets = std::mem::take(&mut self.packets);
+        let Some(p) = self.peers.get_mut(&src) else { return };
+        if let Err(e) = p.packetizer.packetize(d.params.spec().codec, &d.data, &mut packets) {
+            tracing::debug!(parent: &p.span, error = ?e, "video frame not packetised");
+            p.counters.dropped_errors += 1;
+            (self.targets, self.packets) = (targets, packets);
+            return;
+        }
+        let exts = ExtensionValues { abs_capture_time: d.ext_vals.abs_capture_time, ..ExtensionValues::default() };
         for &(listener, slot, t) in &targets {
             let Some(l) = self.peers.get_mut(&listener) else { continue };
             let mids = if kind == Kind::Share { &l.share_slots } else { &l.video_slots };
             let Some(&mid) = mids.get(slot).filter(|_| l.connected) else { continue };
-            let written = l.rtc.writer(mid).and_then(|mut w| {
-                let pt = w.match_params(d.params)?;
-                if let Some(capture) = d.ext_vals.abs_capture_time {
-                    w = w.abs_capture_time(capture);
-                }
-                Some(w.write(pt, d.network_time, MediaTime::new(t, d.time.frequency()), d.data.clone()))
-            });
-            match written {
-                Some(Ok(())) => l.counters.video_frames_out += 1,
-                other => {
-                    tracing::trace!(parent: &l.span, ?other, "video write failed");
+            let copy = Copy {
+                pt: PtFrom::Source(d.params),
+                time: t as u32,
+                wallclock: d.network_time,
+                exts: &exts,
+                payloads: &packets,
+                video: true,
+            };
+            match l.write_direct(mid, copy) {
+                Ok(()) => l.counters.video_frames_out += 1,
+                Err(e) => {
+                    tracing::trace!(parent: &l.span, error = ?e, "video write failed");
                     l.counters.dropped_errors += 1;
                 }
             }
             self.mark_dirty(listener);
         }
-        self.targets = targets;
+        (self.targets, self.packets) = (targets, packets);
     }
 
     /// Asks `source`'s screen share for a keyframe, rate-limited as a camera's (see below).

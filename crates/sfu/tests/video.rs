@@ -49,9 +49,13 @@ async fn sfu_rooms_forward_each_camera_into_its_own_slot() {
     assert_eq!(by_mid.len(), 2, "one camera per video slot: {by_mid:?}");
     let got = video_during(&a, 500 * MS).await;
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), [2], "a sees b, never itself");
-    // Every receiver started at a keyframe: the engine asked the cameras for one.
+    // Every receiver started at a keyframe: the engine asked the cameras for one. Keyframes span
+    // three packets, packetised once and written to each listener: each arrived whole.
     for (me, sender) in [(&c, 1), (&c, 2), (&a, 2), (&b, 1)] {
         assert!(me.seen.lock().unwrap().video_keyframes.contains_key(&sender), "{} got no keyframe of {sender}", me.id);
+    }
+    for me in [&a, &b, &c] {
+        assert_eq!(me.seen.lock().unwrap().video_corrupt, 0, "{}: frames not as sent", me.id);
     }
 
     // A receiver's PLI reaches the camera in that slot, rate-limited per camera.

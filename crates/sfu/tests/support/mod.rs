@@ -41,6 +41,8 @@ pub struct Seen {
     pub video_frames: HashMap<PeerId, usize>,
     pub video_keyframes: HashMap<PeerId, usize>,
     pub video_by_mid: HashMap<String, PeerId>,
+    /// Video frames that did not arrive as sent (wrong length or bytes).
+    pub video_corrupt: usize,
     /// Keyframe requests (PLI/FIR) the server sent for our camera.
     pub keyframe_requests: usize,
     /// Audio frames that arrived with the sender's abs-capture-time, and the largest age seen.
@@ -60,15 +62,26 @@ pub struct Offer {
     pub video_slots: usize,
 }
 
-/// Fake VP8: a keyframe or delta frame tag (RFC 6386 §9.1, 64x64), then the sender's id.
+/// Fake VP8: a keyframe or delta frame tag (RFC 6386 §9.1, 64x64), then the sender's id, then
+/// a counting pattern. A keyframe is [`KEYFRAME_LEN`] bytes, more than one packet carries.
 fn fake_vp8(id: PeerId, keyframe: bool) -> Vec<u8> {
     let partition: u32 = 8;
     let tag = (partition << 5) | (1 << 4) | u32::from(!keyframe);
     let mut f = tag.to_le_bytes()[..3].to_vec();
     f.extend_from_slice(&[0x9d, 0x01, 0x2a, 64, 0, 64, 0]);
     f.extend_from_slice(&id.to_le_bytes());
-    f.resize(40, 0);
+    let len = if keyframe { KEYFRAME_LEN } else { DELTA_LEN };
+    f.extend((f.len()..len).map(|i| (i * 7) as u8));
     f
+}
+
+const KEYFRAME_LEN: usize = 3000;
+const DELTA_LEN: usize = 40;
+
+/// Whether a fake VP8 frame arrived whole: its length and pattern as sent.
+fn vp8_intact(data: &[u8], keyframe: bool) -> bool {
+    let len = if keyframe { KEYFRAME_LEN } else { DELTA_LEN };
+    data.len() == len && data.iter().enumerate().skip(18).all(|(i, b)| *b == (i * 7) as u8)
 }
 
 /// The sender id of a fake VP8 frame.
@@ -220,6 +233,7 @@ async fn drive(
                     let Some(sender) = vp8_sender(&d.data) else { continue };
                     let mut s = seen.lock().unwrap();
                     *s.video_frames.entry(sender).or_default() += 1;
+                    s.video_corrupt += usize::from(!vp8_intact(&d.data, d.is_keyframe()));
                     if d.is_keyframe() {
                         *s.video_keyframes.entry(sender).or_default() += 1;
                     }
