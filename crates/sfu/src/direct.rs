@@ -33,10 +33,24 @@
 //!   of three interleaved runs; `sendto` 308–345k/s in the same runs: **0.67×**). Less than audio
 //!   gained: one `Writer` write already made all three packets in one payloader pass.
 //!
-//! What is left, by a profile of that run (`perf record --call-graph dwarf`): the kernel's send
-//! ~52% (`sendmmsg` to loopback, its receive side included), str0m's drain ~29% (per copy: one
-//! `poll_packet` with header and extension writing ~7%, SRTP ~5%, moving each `Output` ~4%, a
-//! timeout pass ~5%), the incoming datagram ~10% (decrypt, demux, depacketise, the writes).
+//! What is left of the audio path, by a profile of the timeout-first run (`perf record
+//! --call-graph dwarf`): the kernel's send ~52% (`sendmmsg` to loopback, its receive side
+//! included), str0m's drain ~29% (per copy: one `poll_packet` with header and extension writing
+//! ~7%, SRTP ~5%, moving each `Output` ~4%, a timeout pass ~5%), the incoming datagram ~10%
+//! (decrypt, demux, depacketise, the writes).
+//!
+//! ## Why end to end is slower than the benchmark
+//! The same profile of the running server (`confab-testbed forward`, 34 rooms of 6 light peers,
+//! 1,020 streams, the server alone on a core; 62-69k packets per core-second, ~15 µs a packet,
+//! against the criterion path's ~5 µs): flushing 68% (the listeners' drains 39%: their timeout
+//! handling 17%, their polls 22%; `sendmmsg` 28%), incoming datagrams 21%, timers 4%. Two things
+//! the benchmark does not have make the difference. Every peer has six m-lines (its microphone
+//! and five slots, not two), and str0m's timeout handling and each `poll_output` walk all of them
+//! (`Session::handle_timeout`, `Media::poll_sample`, the pacer's queue state). And the listeners
+//! read: the kernel's send wakes each one (`sock_def_readable`, an inter-processor wake-up), ~5 µs
+//! a packet, more than the whole raw `sendto` packet (~3.2 µs) to a socket nobody reads. Both are
+//! inside str0m or the kernel: a per-copy send path of our own is what would be left to try, and
+//! it needs the design note first.
 
 use std::sync::Arc;
 use std::time::Instant;
