@@ -6,7 +6,9 @@
 //! `cargo bench -p sfu --bench forward`; throughput is in forwarded copies per second. `xN` runs
 //! hand the engine N packets per flush: x1 is the engine at its usual rates (each datagram's
 //! copies leave before the next is read), x4 one under a backlog (each listener drained once for
-//! several). `video_9_listeners` is a camera in an `sfu` room: a 2,500-byte VP8 frame (three
+//! several). `9_listeners_5_slots_x1` gives each listener five receive m-lines (a room of six's
+//! shape), `N_rooms_of_6` loads it as the end-to-end benchmark does (everyone speaks; 34 rooms
+//! are 204 `Rtc`s), `video_9_listeners` is a camera in an `sfu` room: a 2,500-byte VP8 frame (three
 //! packets) per flush, counted in packets sent.
 
 use std::hint::black_box;
@@ -51,6 +53,47 @@ fn forward(c: &mut Criterion) {
             "{listeners} listeners: forward latency p50 {} µs, p99 {} µs over {} copies",
             lat.p50_us, lat.p99_us, lat.count
         );
+    }
+    // A room's shape: each listener has five receive slots (m-lines), one of them carrying the
+    // source. str0m's timeout handling and polls walk every m-line of a peer.
+    let mut h = rt.block_on(ForwardHarness::with_slots(9, 5)).expect("harness");
+    group.throughput(Throughput::Elements(9));
+    let (mut sent, mut expected) = (0u64, 0u64);
+    group.bench_function("9_listeners_5_slots_x1", |b| {
+        b.iter_custom(|iters| {
+            if h.prepared() < iters as usize {
+                h.prepare(iters as usize - h.prepared());
+            }
+            let start = Instant::now();
+            for _ in 0..iters {
+                sent += black_box(h.forward_batch(1));
+            }
+            expected += iters * 9;
+            start.elapsed()
+        })
+    });
+    assert!(sent >= expected * 99 / 100, "5 slots: sent {sent} of {expected} copies");
+    drop(h);
+    // Rooms of six where everyone speaks, as the end-to-end benchmark loads the server: one room,
+    // then 34 (1,020 streams, 204 `Rtc`s), one datagram per flush (five copies each).
+    for rooms in [1usize, 34] {
+        let mut h = rt.block_on(ForwardHarness::rooms(rooms, 6)).expect("rooms harness");
+        group.throughput(Throughput::Elements(5));
+        let (mut sent, mut expected) = (0u64, 0u64);
+        group.bench_function(format!("{rooms}_rooms_of_6"), |b| {
+            b.iter_custom(|iters| {
+                if h.prepared() < iters as usize {
+                    h.prepare(iters as usize - h.prepared());
+                }
+                let start = Instant::now();
+                for _ in 0..iters {
+                    sent += black_box(h.forward_batch(1));
+                }
+                expected += iters * 5;
+                start.elapsed()
+            })
+        });
+        assert!(sent >= expected * 99 / 100, "{rooms} rooms: sent {sent} of {expected} copies");
     }
     // A camera in an `sfu` room: one frame (three packets) per flush to 9 listeners.
     let mut h = rt.block_on(ForwardHarness::video(9)).expect("video harness");

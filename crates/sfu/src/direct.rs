@@ -40,17 +40,23 @@
 //! (decrypt, demux, depacketise, the writes).
 //!
 //! ## Why end to end is slower than the benchmark
-//! The same profile of the running server (`confab-testbed forward`, 34 rooms of 6 light peers,
-//! 1,020 streams, the server alone on a core; 62-69k packets per core-second, ~15 µs a packet,
-//! against the criterion path's ~5 µs): flushing 68% (the listeners' drains 39%: their timeout
-//! handling 17%, their polls 22%; `sendmmsg` 28%), incoming datagrams 21%, timers 4%. Two things
-//! the benchmark does not have make the difference. Every peer has six m-lines (its microphone
-//! and five slots, not two), and str0m's timeout handling and each `poll_output` walk all of them
-//! (`Session::handle_timeout`, `Media::poll_sample`, the pacer's queue state). And the listeners
-//! read: the kernel's send wakes each one (`sock_def_readable`, an inter-processor wake-up), ~5 µs
-//! a packet, more than the whole raw `sendto` packet (~3.2 µs) to a socket nobody reads. Both are
-//! inside str0m or the kernel: a per-copy send path of our own is what would be left to try, and
-//! it needs the design note first.
+//! Measured step by step from the criterion path to the running server (criterion medians of
+//! three runs, `sendto` 304-328k/s in the same runs; the end-to-end figure from
+//! `confab-testbed forward`, 34 rooms of 6 light peers, the server alone on a core):
+//! - 9 listeners of one source, one slot each (`9_listeners_x1`): ~204k copies/s;
+//! - a room's shape (`1_rooms_of_6`: everyone speaks, five copies a datagram, five slots a peer:
+//!   str0m's timeout handling and every poll walk all six m-lines): ~179k (-12%);
+//! - the same across 34 rooms (`34_rooms_of_6`, 204 `Rtc`s; each datagram touches six of them
+//!   cold where one room keeps six hot): **~107k (-40%)**;
+//! - the running server on that load: 62-69k (-38% more). A profile of it (`perf record
+//!   --call-graph dwarf`) puts flushing at 68% (the listeners' drains 39%: timeout handling 17%,
+//!   polls 22%; `sendmmsg` 28%), incoming datagrams 21%, timers 4%. Its listeners read, so each
+//!   send wakes one (`sock_def_readable`, an inter-processor wake-up): ~5 µs a packet in the
+//!   kernel, more than a whole raw `sendto` (~3.2 µs) to a socket nobody reads.
+//!
+//! All but the last step are str0m's per-`Rtc` work and its memory; the last is mostly the
+//! kernel. A per-copy send path of our own is what would be left to try, and it needs the
+//! design note first.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -8,7 +8,8 @@
 //! listener's slot, SRTP encrypt, `sendto` (the listeners never read; the kernel drops the
 //! copies). Only the `recvfrom` of the incoming packet is left out.
 //!
-//! [`ForwardHarness::video`] does the same for a camera in an `sfu` room: the source sends VP8
+//! [`ForwardHarness::rooms`] loads it as the end-to-end benchmark does: many rooms where
+//! everyone speaks and hears the others. [`ForwardHarness::video`] does the same for a camera in an `sfu` room: the source sends VP8
 //! keyframes of [`VIDEO_FRAME`] bytes (three packets each), every listener has one video slot.
 
 use std::collections::VecDeque;
@@ -42,10 +43,24 @@ pub const VIDEO_FRAME: usize = 2500;
 pub struct ForwardHarness {
     engine: Engine,
     events: mpsc::UnboundedReceiver<SfuEvent>,
-    source: Client,
+    /// The clients that send: one, or (in [`Self::rooms`]) every client.
+    sources: Vec<Client>,
     listeners: Vec<Client>,
-    packets: VecDeque<Vec<u8>>,
+    /// Prepared datagrams and who sent each.
+    packets: VecDeque<(Vec<u8>, SocketAddr)>,
     frame: u64,
+    /// The source that prepares next (round robin).
+    next: usize,
+}
+
+/// What a harness builds: `rooms` rooms of `per_room` clients, each offering `slots` receive audio
+/// m-lines; in each room the first client sends (or every client does).
+struct Shape {
+    rooms: usize,
+    per_room: usize,
+    slots: usize,
+    video: bool,
+    all_send: bool,
 }
 
 impl ForwardHarness {
@@ -53,20 +68,37 @@ impl ForwardHarness {
     /// milliseconds. Async only so the runtime's reactor sees the engine's socket become ready:
     /// afterwards the harness is driven synchronously (inside the same runtime's context).
     pub async fn new(listeners: usize) -> std::io::Result<ForwardHarness> {
-        Self::build(listeners, false).await
+        Self::build(Shape { rooms: 1, per_room: listeners + 1, slots: 1, video: false, all_send: false }).await
+    }
+
+    /// As [`Self::new`], each listener offering `slots` receive audio m-lines (a room's shape: a
+    /// client hears up to last-N others), one of them carrying the source.
+    pub async fn with_slots(listeners: usize, slots: usize) -> std::io::Result<ForwardHarness> {
+        Self::build(Shape { rooms: 1, per_room: listeners + 1, slots: slots.max(1), video: false, all_send: false })
+            .await
+    }
+
+    /// `rooms` rooms of `per_room` clients where everyone speaks and hears the others (each with
+    /// `per_room - 1` slots), as the end-to-end benchmark loads the server: the same path across
+    /// many more `Rtc`s. Prepared packets come from every client in turn.
+    pub async fn rooms(rooms: usize, per_room: usize) -> std::io::Result<ForwardHarness> {
+        let per_room = per_room.max(2);
+        Self::build(Shape { rooms, per_room, slots: per_room - 1, video: false, all_send: true }).await
     }
 
     /// A room in `sfu` mode whose source sends camera frames (and nothing on its microphone),
     /// each listener with one video slot. Prepared packets are the frames' packets, in order.
     pub async fn video(listeners: usize) -> std::io::Result<ForwardHarness> {
-        let mut h = Self::build(listeners, true).await?;
+        let mut h =
+            Self::build(Shape { rooms: 1, per_room: listeners + 1, slots: 1, video: true, all_send: false }).await?;
         h.engine.set_camera(1, true, Instant::now());
         while h.events.try_recv().is_ok() {}
         Ok(h)
     }
 
-    async fn build(listeners: usize, video: bool) -> std::io::Result<ForwardHarness> {
-        let cfg = SfuConfig { last_n: listeners.max(1), ..SfuConfig::default() };
+    async fn build(shape: Shape) -> std::io::Result<ForwardHarness> {
+        let Shape { rooms, per_room, slots, video, all_send } = shape;
+        let cfg = SfuConfig { last_n: (per_room - 1).max(1), max_peers: rooms * per_room + 8, ..SfuConfig::default() };
         let socket = tokio::net::UdpSocket::from_std({
             let s = StdSocket::bind("127.0.0.1:0")?;
             s.set_nonblocking(true)?;
@@ -78,8 +110,9 @@ impl ForwardHarness {
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| std::io::Error::other("no cert"))?;
         let candidate = Candidate::host(dest, "udp").map_err(std::io::Error::other)?;
-        let mut clients = Vec::new();
-        for id in 1..=(listeners as u64 + 1) {
+        let (mut sources, mut listeners) = (Vec::new(), Vec::new());
+        for n in 0..rooms * per_room {
+            let (id, room, first) = (n as u64 + 1, (n / per_room) as u64 + 1, n % per_room == 0);
             let socket = StdSocket::bind("127.0.0.1:0")?;
             socket.set_nonblocking(true)?;
             let addr = socket.local_addr()?;
@@ -87,10 +120,12 @@ impl ForwardHarness {
             rtc.add_local_candidate(Candidate::host(addr, "udp").map_err(std::io::Error::other)?);
             let mut api = rtc.sdp_api();
             let mic = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+            for _ in 0..slots {
+                api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+            }
             let camera =
-                (video && id == 1).then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
-            if video && id > 1 {
+                (video && first).then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+            if video && !first {
                 api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
             }
             let (offer, pending) = api.apply().ok_or_else(|| std::io::Error::other("no offer"))?;
@@ -100,7 +135,7 @@ impl ForwardHarness {
                 &crypto,
                 &cert,
                 std::slice::from_ref(&candidate),
-                (1, usize::from(video), 0),
+                (slots, usize::from(video), 0),
                 if video { crate::MediaMode::Sfu } else { crate::MediaMode::Hybrid },
             )
             .map_err(std::io::Error::other)?;
@@ -110,11 +145,11 @@ impl ForwardHarness {
                 mode: if video { crate::MediaMode::Sfu } else { crate::MediaMode::Hybrid },
                 ..PeerOptions::default()
             };
-            engine.add(1, id, prepared, opts, Instant::now()).map_err(std::io::Error::other)?;
-            clients.push(Client { rtc, socket, addr, mic, camera, connected: false });
+            engine.add(room, id, prepared, opts, Instant::now()).map_err(std::io::Error::other)?;
+            let c = Client { rtc, socket, addr, mic, camera, connected: false };
+            if first || all_send { sources.push(c) } else { listeners.push(c) }
         }
-        let source = clients.remove(0);
-        let mut h = ForwardHarness { engine, events, source, listeners: clients, packets: VecDeque::new(), frame: 0 };
+        let mut h = ForwardHarness { engine, events, sources, listeners, packets: VecDeque::new(), frame: 0, next: 0 };
         h.connect().await?;
         Ok(h)
     }
@@ -123,12 +158,12 @@ impl ForwardHarness {
     async fn connect(&mut self) -> std::io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = vec![0u8; 2048];
-        while !(self.source.connected && self.listeners.iter().all(|c| c.connected)) {
+        while !self.sources.iter().chain(&self.listeners).all(|c| c.connected) {
             if Instant::now() > deadline {
                 return Err(std::io::Error::other("clients did not connect"));
             }
             let now = Instant::now();
-            for c in std::iter::once(&mut self.source).chain(self.listeners.iter_mut()) {
+            for c in self.sources.iter_mut().chain(self.listeners.iter_mut()) {
                 c.pump(self.engine.dest, &mut buf, now)?;
             }
             while let Ok((n, src)) = self.engine.socket.try_recv_from(&mut buf) {
@@ -142,16 +177,19 @@ impl ForwardHarness {
         Ok(())
     }
 
-    /// Has the source encrypt `n` more 20 ms Opus-sized packets (~100 bytes of payload), or
-    /// (a [`Self::video`] harness) camera frames until `n` more packets are prepared.
+    /// Has the source (the sources, in turn) encrypt `n` more 20 ms Opus-sized packets (~100 bytes
+    /// of payload), or (a [`Self::video`] harness) camera frames until `n` more packets are
+    /// prepared.
     pub fn prepare(&mut self, n: usize) {
-        let c = &mut self.source;
         let target = self.packets.len() + n;
         // Bounded: a source that stops sending (it never should) must not hang a benchmark.
         for _ in 0..=n {
             if self.packets.len() >= target {
                 return;
             }
+            let i = self.next % self.sources.len();
+            self.next = self.next.wrapping_add(1);
+            let c = &mut self.sources[i];
             let written = match c.camera {
                 Some(camera) => c.rtc.writer(camera).and_then(|w| {
                     let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8)?.pt();
@@ -173,7 +211,7 @@ impl ForwardHarness {
             while let Ok(out) = c.rtc.poll_output() {
                 match out {
                     Output::Transmit(t) if t.destination == self.engine.dest => {
-                        self.packets.push_back(t.contents.to_vec())
+                        self.packets.push_back((t.contents.to_vec(), c.addr))
                     }
                     Output::Timeout(_) => break,
                     _ => {}
@@ -197,8 +235,8 @@ impl ForwardHarness {
     pub fn forward_batch(&mut self, n: usize) -> u64 {
         let before = self.sent();
         for _ in 0..n {
-            let Some(p) = self.packets.pop_front() else { break };
-            self.engine.datagram(&p, self.source.addr, Instant::now());
+            let Some((p, from)) = self.packets.pop_front() else { break };
+            self.engine.datagram(&p, from, Instant::now());
         }
         self.engine.flush(Instant::now());
         self.sent() - before
@@ -208,14 +246,14 @@ impl ForwardHarness {
     /// the source's own address), with its timers and writes run after it.
     pub fn inject(&mut self, datagram: &[u8], from: Option<SocketAddr>) {
         let now = Instant::now();
-        self.engine.datagram(datagram, from.unwrap_or(self.source.addr), now);
+        self.engine.datagram(datagram, from.unwrap_or(self.sources[0].addr), now);
         self.engine.run_timers(now);
         self.engine.flush(now);
     }
 
     /// A copy of prepared packet `i` (real SRTP from the source), left in place.
     pub fn sample(&self, i: usize) -> Option<Vec<u8>> {
-        self.packets.get(i).cloned()
+        self.packets.get(i).map(|(p, _)| p.clone())
     }
 
     /// Datagrams that matched no peer, and peers still connected.
@@ -299,6 +337,16 @@ mod tests {
         let sent: Vec<u64> = (0..4).map(|_| h.forward_batch(4)).collect();
         // The first drain may carry an RTCP report besides the copies.
         assert!(sent.iter().all(|&n| n >= 12), "{sent:?}");
+    }
+
+    /// Everyone speaks in rooms of three: each packet reaches the two others of its room.
+    #[tokio::test]
+    async fn in_rooms_every_packet_reaches_the_others_of_its_room() {
+        let mut h = ForwardHarness::rooms(2, 3).await.unwrap();
+        h.prepare(24);
+        let copies: u64 = (0..24).map(|_| h.forward_one()).sum();
+        assert!(h.frames_out() >= 48, "frames written: {}", h.frames_out());
+        assert!(copies >= 48, "packets sent: {copies}");
     }
 
     /// A camera frame is three packets; each listener gets all three, from one packetising.
