@@ -187,3 +187,42 @@ impl Peer {
 fn matched_pt(rtc: &Rtc, params: PayloadParams) -> Option<Pt> {
     rtc.codec_config().match_params(params).map(|p| p.pt())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// A WHIP publisher's frames are whatever it sent, depacketised: the packetizers must
+        /// take any bytes without panicking, and each packet must fit the payload budget.
+        #[test]
+        fn any_frame_packetises_within_the_budget(frame in proptest::collection::vec(any::<u8>(), 0..5000), h264 in any::<bool>()) {
+            let mut p = Packetizer::default();
+            let mut out = Vec::new();
+            let codec = if h264 { Codec::H264 } else { Codec::Vp8 };
+            if p.packetize(codec, &frame, &mut out).is_ok() {
+                prop_assert!(!out.is_empty());
+            }
+            prop_assert!(out.iter().all(|pkt| pkt.len() <= PAYLOAD_MTU), "{:?}", out.iter().map(|p| p.len()).collect::<Vec<_>>());
+        }
+
+        /// VP8 keeps every byte, in order, behind a one-byte descriptor per packet.
+        #[test]
+        fn vp8_packets_carry_the_frame(frame in proptest::collection::vec(any::<u8>(), 1..5000)) {
+            let mut out = Vec::new();
+            Packetizer::default().packetize(Codec::Vp8, &frame, &mut out).unwrap();
+            prop_assert_eq!(out[0][0] & 0x10, 0x10, "the first packet starts the frame");
+            let joined: Vec<u8> = out.iter().flat_map(|p| p[1..].iter().copied()).collect();
+            prop_assert_eq!(joined, frame);
+        }
+    }
+
+    #[test]
+    fn other_codecs_are_refused() {
+        let mut out = Vec::new();
+        assert!(Packetizer::default().packetize(Codec::Opus, &[1, 2, 3], &mut out).is_err());
+        assert!(Packetizer::default().packetize(Codec::Vp8, &[], &mut out).is_err());
+    }
+}
