@@ -29,11 +29,12 @@
 //!   datagram is read (every few under a deep backlog).
 //! - `lifecycle`: peers joining, leaving, timing out or failing; housekeeping; the stats snapshot.
 //! - `peer`: one peer's `Rtc` and how it is drained (`poll_output` until `Timeout`).
-//! - `direct`: forwarded audio written through str0m's direct API (`write_rtp`: no packetizer per
-//!   copy, one payload shared by every copy), and what each step of that path bought.
+//! - `direct`: forwarded media written through str0m's direct API (`write_rtp`: no packetizer per
+//!   copy; a video frame packetised once by its source, its packets shared by every copy), what
+//!   each step of that path bought, and where the end-to-end packet goes.
 //! - `forward`: audio fan-out (or into the room's mixer), speaker events and `Slots` updates.
 //! - `video`: camera frames forwarded (`sfu`) or into the compositor; the composite and the audio
-//!   mix written out; keyframe requests both ways.
+//!   mix written out. `keyframes`: keyframe requests both ways, rate-limited per publisher.
 //! - [`mixer`]: the traits the MCU is reached through.
 //! - `demux`: which peer a datagram belongs to: by source address, else by the STUN USERNAME's
 //!   server ufrag (confirmed by `Rtc::accepts`); no scan over peers.
@@ -71,6 +72,7 @@ mod handle;
 pub mod harness;
 pub mod histogram;
 pub mod ingest;
+mod keyframes;
 mod lifecycle;
 pub mod mixer;
 mod offer;
