@@ -77,10 +77,15 @@ impl Engine {
         }
         // Packetised once; every copy shares the packets.
         let mut packets = std::mem::take(&mut self.packets);
-        let Some(p) = self.peers.get_mut(&src) else { return };
-        if let Err(e) = p.packetizer.packetize(d.params.spec().codec, &d.data, &mut packets) {
-            tracing::debug!(parent: &p.span, error = ?e, "video frame not packetised");
-            p.counters.dropped_errors += 1;
+        let packed = self.peers.get_mut(&src).map(|p| {
+            let packed = p.packetizer.packetize(d.params.spec().codec, &d.data, &mut packets);
+            if let Err(e) = &packed {
+                tracing::debug!(parent: &p.span, error = ?e, "video frame not packetised");
+                p.counters.dropped_errors += 1;
+            }
+            packed.is_ok()
+        });
+        if packed != Some(true) {
             (self.targets, self.packets) = (targets, packets);
             return;
         }
