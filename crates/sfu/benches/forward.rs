@@ -6,7 +6,7 @@
 //! `cargo bench -p sfu --bench forward`; throughput is in forwarded copies per second. `xN` runs
 //! hand the engine N packets per flush: x1 is the engine at its usual rates (each datagram's
 //! copies leave before the next is read), x4 one under a backlog (each listener drained once for
-//! several). `9_listeners_5_slots_x1` gives each listener five receive m-lines (a room of six's
+//! several). Each audio case also prints the heap allocations per copy sent. `9_listeners_5_slots_x1` gives each listener five receive m-lines (a room of six's
 //! shape), `N_rooms_of_6` loads it as the end-to-end benchmark does (everyone speaks; 34 rooms
 //! are 204 `Rtc`s), `video_9_listeners` is a camera in an `sfu` room: a 2,500-byte VP8 frame (three
 //! packets) per flush, counted in packets sent.
@@ -15,8 +15,34 @@ use std::hint::black_box;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sfu::harness::ForwardHarness;
+
+/// Counts heap allocations, to say how many a forwarded copy costs (a relaxed add per
+/// allocation: noise next to a copy's microseconds).
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 /// An SRTP-protected 20 ms Opus packet: 12 B RTP header, ~10 B of extensions, ~100 B payload,
 /// 16 B GCM tag.
@@ -48,6 +74,15 @@ fn forward(c: &mut Criterion) {
             })
         });
         assert!(sent >= expected * 99 / 100, "{listeners}_listeners_x{batch}: sent {sent} of {expected} copies");
+        // Heap allocations per copy sent, over 2,000 more packets (prepared beforehand).
+        h.prepare(2000);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let copies: u64 = (0..2000 / batch).map(|_| h.forward_batch(batch)).sum();
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        eprintln!(
+            "{listeners} listeners x{batch}: {:.2} allocations per copy sent",
+            allocations as f64 / copies.max(1) as f64
+        );
         let lat = h.latency();
         eprintln!(
             "{listeners} listeners: forward latency p50 {} µs, p99 {} µs over {} copies",
