@@ -3,17 +3,16 @@
 //! connected over loopback. Next to it, the raw baseline: a bare `sendto` of the same size, so
 //! forwarding is read as a share of what the kernel alone can do.
 //!
-//! `cargo bench -p sfu --bench forward`; throughput is in forwarded copies per second. `xN` runs
-//! hand the engine N packets per flush: x1 is the engine at its usual rates (each datagram's
-//! copies leave before the next is read), x4 one under a backlog (each listener drained once for
-//! several). Each audio case also prints the heap allocations per copy sent. `9_listeners_5_slots_x1` gives each listener five receive m-lines (a room of six's
-//! shape), `N_rooms_of_6` loads it as the end-to-end benchmark does (everyone speaks; 34 rooms
-//! are 204 `Rtc`s), `video_9_listeners` is a camera in an `sfu` room: a 2,500-byte VP8 frame (three
-//! packets) per flush, counted in packets sent.
-
-use std::hint::black_box;
-use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+//! `cargo bench -p sfu --bench forward`; throughput is in forwarded copies per second.
+//! - `N_listeners_xB`: one source, N listeners with one slot each, B packets per flush: x1 is the
+//!   engine at its usual rates (each datagram's copies leave before the next is read), x4 one
+//!   under a backlog (each listener drained once for several). Each also prints the heap
+//!   allocations per copy sent.
+//! - `9_listeners_5_slots_x1`: each listener with five receive m-lines (a room of six's shape).
+//! - `N_rooms_of_6`: as the end-to-end benchmark loads the server (everyone speaks; 34 rooms are
+//!   204 `Rtc`s), five copies per datagram.
+//! - `video_9_listeners`: a camera in an `sfu` room, a 2,500-byte VP8 frame (three packets) per
+//!   flush, counted in packets sent.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
