@@ -2,12 +2,19 @@
 //! measured in the same run as the server. A tight `send_to` loop on one thread, to a loopback
 //! socket nobody reads (the kernel drops what overflows its buffer, `send_to` still succeeds),
 //! per packet size the scenario forwards. Forwarding throughput is reported against it.
+//!
+//! [`measure_to_readers`] is the same send to sockets that are read, as a forwarding server's
+//! listeners read theirs: each send then also pays for waking its reader.
 
 use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use nix::sched::sched_setaffinity;
 use nix::sys::resource::{UsageWho, getrusage};
+use nix::unistd::Pid;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +59,85 @@ pub fn measure(size: usize, seconds: f64) -> Result<BaselineResult> {
     Ok(BaselineResult { packet_bytes: size, packets, wall_secs, cpu_secs, packets_per_core_sec: packets as f64 / per })
 }
 
+/// Datagrams per batch in [`measure_to_readers`], a millisecond apart: about what a server sends
+/// at 1,000 streams, so the reading thread sleeps between batches and each batch wakes it.
+const BATCH: usize = 50;
+/// Sockets read, round robin: a room's worth of listeners and more.
+const READERS: usize = 64;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadBaselineResult {
+    pub packets: u64,
+    /// What the readers got (the rest overflowed a socket buffer).
+    pub received: u64,
+    pub cpu_secs: f64,
+    pub packets_per_core_sec: f64,
+}
+
+/// Sends `size`-byte datagrams for `seconds`, round robin to [`READERS`] loopback sockets that a
+/// thread of their own reads (a current-thread runtime, a task per socket, as the light peers;
+/// it inherits the caller's cores), in batches of [`BATCH`] a millisecond apart, from a thread
+/// pinned to `sender_cpus` (the server's, in a forwarding run). Packets per second of the
+/// sender's CPU time: the kernel's send with its receive side and wake-ups.
+pub fn measure_to_readers(size: usize, seconds: f64, sender_cpus: Option<Vec<usize>>) -> Result<ReadBaselineResult> {
+    let sockets: Vec<UdpSocket> =
+        (0..READERS).map(|_| UdpSocket::bind("127.0.0.1:0")).collect::<std::io::Result<_>>().context("binding")?;
+    let addrs: Vec<_> = sockets.iter().map(UdpSocket::local_addr).collect::<std::io::Result<_>>()?;
+    let received = Arc::new(AtomicU64::new(0));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let counted = received.clone();
+    let reader = std::thread::Builder::new().name("baseline-reader".into()).spawn(move || -> Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+        rt.block_on(async move {
+            for s in sockets {
+                s.set_nonblocking(true)?;
+                let s = tokio::net::UdpSocket::from_std(s)?;
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    while s.recv(&mut buf).await.is_ok() {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+            let _ = stopped.await;
+            Ok(())
+        })
+    })?;
+    let sender = std::thread::Builder::new().name("baseline-sender".into()).spawn(move || -> Result<(u64, f64)> {
+        if let Some(cpus) = &sender_cpus {
+            // This thread only (pid 0): the rest of the process stays where it is.
+            sched_setaffinity(Pid::from_raw(0), &super::affinity::cpu_set(cpus)?).context("sched_setaffinity")?;
+        }
+        let socket = UdpSocket::bind("127.0.0.1:0").context("binding the sender")?;
+        let payload = vec![0x5a_u8; size.max(1)];
+        let until = Duration::from_secs_f64(seconds.max(0.05));
+        let (start, cpu0) = (Instant::now(), thread_cpu());
+        let mut packets = 0u64;
+        while start.elapsed() < until {
+            for i in 0..BATCH {
+                if socket.send_to(&payload, addrs[(packets as usize + i) % READERS]).is_ok() {
+                    packets += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok((packets, thread_cpu().saturating_sub(cpu0).as_secs_f64()))
+    })?;
+    let sent = sender.join().map_err(|_| anyhow::anyhow!("the sender thread panicked"))?;
+    // Let the readers catch up before counting.
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = stop.send(());
+    reader.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+    let (packets, cpu_secs) = sent?;
+    Ok(ReadBaselineResult {
+        packets,
+        received: received.load(Ordering::Relaxed),
+        cpu_secs,
+        packets_per_core_sec: if cpu_secs > 0.0 { packets as f64 / cpu_secs } else { 0.0 },
+    })
+}
+
 /// Every size in turn, each on a thread of its own (so the async runtime is not blocked).
 pub async fn run(sizes: &[usize], seconds: f64) -> Result<Vec<BaselineResult>> {
     let mut out = Vec::new();
@@ -63,6 +149,13 @@ pub async fn run(sizes: &[usize], seconds: f64) -> Result<Vec<BaselineResult>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn readers_get_what_is_sent() {
+        let r = super::measure_to_readers(120, 0.1, None).unwrap();
+        assert!(r.packets > 0 && r.packets_per_core_sec > 0.0, "{r:?}");
+        assert!(r.received * 10 >= r.packets * 9, "{r:?}");
+    }
+
     #[test]
     fn sends_something() {
         let r = super::measure(120, 0.05).unwrap();

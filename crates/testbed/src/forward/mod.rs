@@ -154,6 +154,9 @@ pub struct ForwardRun {
     pub janus_version: Option<String>,
     pub mode: String,
     pub sendto_per_core_sec: f64,
+    /// The same `sendto` to sockets read on the client cores, from the server's cores
+    /// (`bench::baseline::measure_to_readers`): what the kernel's send costs when it wakes readers.
+    pub read_sendto_per_core_sec: f64,
     pub steps: Vec<StepResult>,
 }
 
@@ -181,6 +184,10 @@ async fn run_here(args: ForwardArgs) -> Result<(PathBuf, bool)> {
     let janus_version = if sc.targets.iter().any(|t| t == "janus") { Some(janus_server::version()?) } else { None };
     let baseline = crate::bench::baseline::run(&[140], sc.baseline_secs).await?;
     let sendto = baseline.first().map_or(0.0, |b| b.packets_per_core_sec);
+    let (secs, server_cpus) = (sc.baseline_secs, sc.cpus.as_ref().map(|c| c.server.clone()));
+    let read = tokio::task::spawn_blocking(move || crate::bench::baseline::measure_to_readers(140, secs, server_cpus))
+        .await
+        .context("read baseline thread")??;
     let mut confab_setup = steps::ConfabSetup::new(confab)?;
     let mut results = Vec::new();
     for &rooms in &sc.rooms {
@@ -211,6 +218,7 @@ async fn run_here(args: ForwardArgs) -> Result<(PathBuf, bool)> {
         janus_version,
         mode: sc.mode.clone(),
         sendto_per_core_sec: sendto,
+        read_sendto_per_core_sec: read.packets_per_core_sec,
         steps: results,
     };
     let sane = report::sane(&run);
