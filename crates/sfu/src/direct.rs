@@ -57,7 +57,8 @@
 //!   --call-graph dwarf`) puts flushing at 68% (the listeners' drains 39%: timeout handling 17%,
 //!   polls 22%; `sendmmsg` 28%), incoming datagrams 21%, timers 4%. Its listeners read, so each
 //!   send wakes one (`sock_def_readable`, an inter-processor wake-up): ~5 µs a packet in the
-//!   kernel, more than a whole raw `sendto` (~3.2 µs) to a socket nobody reads.
+//!   kernel, more than a whole raw `sendto` (~3.2 µs) to a socket nobody reads (the report's
+//!   second yardstick, `sendto` to sockets read on the other core, runs at ~0.65× the first).
 //!
 //! All but the last step are str0m's per-`Rtc` work and its memory; the last is mostly the
 //! kernel. A per-copy send path of our own was weighed in `docs/forwarding-send-path.md` and not
