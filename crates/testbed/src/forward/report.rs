@@ -93,8 +93,7 @@ pub fn render(run: &ForwardRun) -> String {
         "- Raw `sendto` of 140-byte datagrams, same run: **{:.0} packets per core-second** (to a socket \
          nobody reads); to 64 sockets read on the light peers' cores, from the server's, in batches of \
          50 a millisecond: **{:.0}** (\"read sendto\": each send also wakes its reader, as the server's do)\n",
-        run.sendto_per_core_sec,
-        run.read_sendto_per_core_sec
+        run.sendto_per_core_sec, run.read_sendto_per_core_sec
     );
     let _ = writeln!(
         out,
