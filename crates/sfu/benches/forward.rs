@@ -15,7 +15,10 @@
 //!   flush, counted in packets sent.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sfu::harness::ForwardHarness;
