@@ -20,7 +20,8 @@ use std::net::UdpSocket;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use sfu::harness::ForwardHarness;
 
 /// Counts heap allocations, to say how many a forwarded copy costs (a relaxed add per
@@ -57,25 +58,8 @@ fn forward(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
     for (listeners, batch) in [(1usize, 1usize), (4, 1), (9, 1), (9, 4)] {
         let mut h = rt.block_on(ForwardHarness::new(listeners)).expect("harness");
-        group.throughput(Throughput::Elements((listeners * batch) as u64));
-        // Copies the engine sent against those the throughput assumes: a path that leaves copies
-        // queued for a later timer must not read as fast.
-        let (mut sent, mut expected) = (0u64, 0u64);
-        group.bench_function(format!("{listeners}_listeners_x{batch}"), |b| {
-            b.iter_custom(|iters| {
-                let want = iters as usize * batch;
-                if h.prepared() < want {
-                    h.prepare(want - h.prepared());
-                }
-                let start = Instant::now();
-                for _ in 0..iters {
-                    sent += black_box(h.forward_batch(batch));
-                }
-                expected += iters * (listeners * batch) as u64;
-                start.elapsed()
-            })
-        });
-        assert!(sent >= expected * 99 / 100, "{listeners}_listeners_x{batch}: sent {sent} of {expected} copies");
+        let name = format!("{listeners}_listeners_x{batch}");
+        bench_case(&mut group, &name, &mut h, batch, (listeners * batch) as u64);
         // Heap allocations per copy sent, over 2,000 more packets (prepared beforehand).
         h.prepare(2000);
         let before = ALLOCATIONS.load(Ordering::Relaxed);
@@ -94,63 +78,17 @@ fn forward(c: &mut Criterion) {
     // A room's shape: each listener has five receive slots (m-lines), one of them carrying the
     // source. str0m's timeout handling and polls walk every m-line of a peer.
     let mut h = rt.block_on(ForwardHarness::with_slots(9, 5)).expect("harness");
-    group.throughput(Throughput::Elements(9));
-    let (mut sent, mut expected) = (0u64, 0u64);
-    group.bench_function("9_listeners_5_slots_x1", |b| {
-        b.iter_custom(|iters| {
-            if h.prepared() < iters as usize {
-                h.prepare(iters as usize - h.prepared());
-            }
-            let start = Instant::now();
-            for _ in 0..iters {
-                sent += black_box(h.forward_batch(1));
-            }
-            expected += iters * 9;
-            start.elapsed()
-        })
-    });
-    assert!(sent >= expected * 99 / 100, "5 slots: sent {sent} of {expected} copies");
+    bench_case(&mut group, "9_listeners_5_slots_x1", &mut h, 1, 9);
     drop(h);
     // Rooms of six where everyone speaks, as the end-to-end benchmark loads the server: one room,
     // then 34 (1,020 streams, 204 `Rtc`s), one datagram per flush (five copies each).
     for rooms in [1usize, 34] {
         let mut h = rt.block_on(ForwardHarness::rooms(rooms, 6)).expect("rooms harness");
-        group.throughput(Throughput::Elements(5));
-        let (mut sent, mut expected) = (0u64, 0u64);
-        group.bench_function(format!("{rooms}_rooms_of_6"), |b| {
-            b.iter_custom(|iters| {
-                if h.prepared() < iters as usize {
-                    h.prepare(iters as usize - h.prepared());
-                }
-                let start = Instant::now();
-                for _ in 0..iters {
-                    sent += black_box(h.forward_batch(1));
-                }
-                expected += iters * 5;
-                start.elapsed()
-            })
-        });
-        assert!(sent >= expected * 99 / 100, "{rooms} rooms: sent {sent} of {expected} copies");
+        bench_case(&mut group, &format!("{rooms}_rooms_of_6"), &mut h, 1, 5);
     }
     // A camera in an `sfu` room: one frame (three packets) per flush to 9 listeners.
     let mut h = rt.block_on(ForwardHarness::video(9)).expect("video harness");
-    group.throughput(Throughput::Elements(9 * 3));
-    let (mut sent, mut expected) = (0u64, 0u64);
-    group.bench_function("video_9_listeners", |b| {
-        b.iter_custom(|iters| {
-            let want = iters as usize * 3;
-            if h.prepared() < want {
-                h.prepare(want - h.prepared());
-            }
-            let start = Instant::now();
-            for _ in 0..iters {
-                sent += black_box(h.forward_batch(3));
-            }
-            expected += iters * 27;
-            start.elapsed()
-        })
-    });
-    assert!(sent >= expected * 99 / 100, "video: sent {sent} of {expected} copies");
+    bench_case(&mut group, "video_9_listeners", &mut h, 3, 9 * 3);
     // The raw baseline: one sendto of an audio-sized datagram to a loopback socket nobody reads.
     let sink = UdpSocket::bind("127.0.0.1:0").expect("sink");
     let to = sink.local_addr().expect("addr");
@@ -159,6 +97,30 @@ fn forward(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("raw_sendto", |b| b.iter(|| black_box(socket.send_to(&payload, to).ok())));
     group.finish();
+}
+
+/// Benches `name`: each iteration hands `h` `batch` prepared packets in one flush, which should
+/// send `copies` datagrams. Throughput counts those copies, and the copies the engine really sent
+/// are checked against them: a path that leaves copies queued for a later timer must not read as
+/// fast.
+fn bench_case(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, h: &mut ForwardHarness, batch: usize, copies: u64) {
+    group.throughput(Throughput::Elements(copies));
+    let (mut sent, mut expected) = (0u64, 0u64);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let want = iters as usize * batch;
+            if h.prepared() < want {
+                h.prepare(want - h.prepared());
+            }
+            let start = Instant::now();
+            for _ in 0..iters {
+                sent += black_box(h.forward_batch(batch));
+            }
+            expected += iters * copies;
+            start.elapsed()
+        })
+    });
+    assert!(sent >= expected * 99 / 100, "{name}: sent {sent} of {expected} copies");
 }
 
 criterion_group!(benches, forward);

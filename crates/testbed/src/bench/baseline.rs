@@ -34,25 +34,27 @@ fn thread_cpu() -> Duration {
     tv(u.user_time()) + tv(u.system_time())
 }
 
+/// Calls `burst` (given the datagrams sent so far, returning how many it sent) until `seconds`
+/// have passed: the datagrams sent, the wall time and the calling thread's CPU time.
+fn timed(seconds: f64, mut burst: impl FnMut(u64) -> u64) -> (u64, f64, f64) {
+    let until = Duration::from_secs_f64(seconds.max(0.05));
+    let (start, cpu0) = (Instant::now(), thread_cpu());
+    let mut packets = 0u64;
+    while start.elapsed() < until {
+        packets += burst(packets);
+    }
+    (packets, start.elapsed().as_secs_f64(), thread_cpu().saturating_sub(cpu0).as_secs_f64())
+}
+
 /// Sends `size`-byte datagrams for `seconds` on the calling thread.
 pub fn measure(size: usize, seconds: f64) -> Result<BaselineResult> {
     let sink = UdpSocket::bind("127.0.0.1:0").context("binding the sink")?;
     let to = sink.local_addr()?;
     let socket = UdpSocket::bind("127.0.0.1:0").context("binding the sender")?;
     let payload = vec![0x5a_u8; size.max(1)];
-    let until = Duration::from_secs_f64(seconds.max(0.05));
-    let (start, cpu0) = (Instant::now(), thread_cpu());
-    let mut packets = 0u64;
     // Check the clock every 1024 sends: Instant::now() is not free at these rates.
-    while start.elapsed() < until {
-        for _ in 0..1024 {
-            if socket.send_to(&payload, to).is_ok() {
-                packets += 1;
-            }
-        }
-    }
-    let wall_secs = start.elapsed().as_secs_f64();
-    let cpu_secs = thread_cpu().saturating_sub(cpu0).as_secs_f64();
+    let (packets, wall_secs, cpu_secs) =
+        timed(seconds, |_| (0..1024).filter(|_| socket.send_to(&payload, to).is_ok()).count() as u64);
     // Without a thread clock, wall time is the conservative stand-in.
     let per = if cpu_secs > 0.0 { cpu_secs } else { wall_secs };
     drop(sink);
@@ -111,18 +113,13 @@ pub fn measure_to_readers(size: usize, seconds: f64, sender_cpus: Option<Vec<usi
         }
         let socket = UdpSocket::bind("127.0.0.1:0").context("binding the sender")?;
         let payload = vec![0x5a_u8; size.max(1)];
-        let until = Duration::from_secs_f64(seconds.max(0.05));
-        let (start, cpu0) = (Instant::now(), thread_cpu());
-        let mut packets = 0u64;
-        while start.elapsed() < until {
-            for i in 0..BATCH {
-                if socket.send_to(&payload, addrs[(packets as usize + i) % READERS]).is_ok() {
-                    packets += 1;
-                }
-            }
+        let (packets, _, cpu_secs) = timed(seconds, |sent| {
+            let to = |i: usize| addrs[(sent as usize + i) % READERS];
+            let n = (0..BATCH).filter(|&i| socket.send_to(&payload, to(i)).is_ok()).count();
             std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok((packets, thread_cpu().saturating_sub(cpu0).as_secs_f64()))
+            n as u64
+        });
+        Ok((packets, cpu_secs))
     })?;
     let sent = sender.join().map_err(|_| anyhow::anyhow!("the sender thread panicked"))?;
     // Let the readers catch up before counting.
