@@ -85,8 +85,8 @@ pub(crate) struct DirectTx {
     mid: Mid,
     /// The next sequence number, extended (its high bits are SRTP's rollover counter).
     seq: u64,
-    /// The payload type last matched: the source's and ours for the same codec.
-    pt: Option<(Pt, Pt)>,
+    /// The payload type last found: the source's (`None` for a picked one) and ours.
+    pt: Option<(Option<Pt>, Pt)>,
 }
 
 /// How a copy's payload type is found on the listener.
@@ -94,8 +94,9 @@ pub(crate) struct DirectTx {
 pub(crate) enum PtFrom {
     /// The listener's payload type for the source's codec (matched once per source PT, cached).
     Source(PayloadParams),
-    /// Already chosen by the caller (a feed has no source PT).
-    Chosen(Pt),
+    /// Picked on the listener's m-line by the caller's rule (a feed has no source PT), once per
+    /// stream: only one source ever writes a stream.
+    Pick(fn(&mut Rtc, Mid) -> Option<Pt>),
 }
 
 /// One copy of a forwarded frame.
@@ -159,16 +160,21 @@ impl Peer {
             }
         };
         let d = &mut self.direct[i];
-        let pt = match copy.pt {
-            PtFrom::Chosen(pt) => pt,
-            PtFrom::Source(params) => match d.pt {
-                Some((from, to)) if from == params.pt() => to,
-                _ => {
-                    let to = matched_pt(&self.rtc, params).ok_or(DirectError::NoPayloadType)?;
-                    d.pt = Some((params.pt(), to));
-                    to
-                }
-            },
+        let from = match copy.pt {
+            PtFrom::Source(params) => Some(params.pt()),
+            PtFrom::Pick(_) => None,
+        };
+        let pt = match d.pt {
+            Some((cached, to)) if cached == from => to,
+            _ => {
+                let to = match copy.pt {
+                    PtFrom::Source(params) => matched_pt(&self.rtc, params),
+                    PtFrom::Pick(pick) => pick(&mut self.rtc, mid),
+                };
+                let to = to.ok_or(DirectError::NoPayloadType)?;
+                d.pt = Some((from, to));
+                to
+            }
         };
         let mut api = self.rtc.direct_api();
         let stream = api.stream_tx_by_mid(mid, None).ok_or(DirectError::NoStream)?;

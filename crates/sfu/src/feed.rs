@@ -15,7 +15,7 @@ use str0m::media::{Frequency, MediaTime, Mid};
 use str0m::rtp::ExtensionValues;
 
 use crate::PeerId;
-use crate::direct::{Copy, DirectError, Packetizer, PtFrom};
+use crate::direct::{Copy, Packetizer, PtFrom};
 use crate::engine::Engine;
 
 /// One frame of a feed.
@@ -90,12 +90,9 @@ impl Engine {
                 }
                 l.composite_keyed = true;
             }
-            let pt = l.rtc.writer(mid).and_then(|w| best_pt(w.payload_params(), video));
-            let written = pt.ok_or(DirectError::NoPayloadType).and_then(|pt| {
-                let copy = Copy { pt: PtFrom::Chosen(pt), time, wallclock, exts: &exts, payloads: &packets, video };
-                l.write_direct(mid, copy)
-            });
-            match written {
+            let pt = PtFrom::Pick(if video { best_video_pt } else { best_audio_pt });
+            let copy = Copy { pt, time, wallclock, exts: &exts, payloads: &packets, video };
+            match l.write_direct(mid, copy) {
                 Ok(()) if video => l.counters.video_frames_out += 1,
                 Ok(()) => {}
                 Err(e) => {
@@ -116,6 +113,14 @@ impl Engine {
 pub(crate) fn takes_h264(rtc: &str0m::Rtc, video: Mid) -> bool {
     let Some(m) = rtc.media(video) else { return false };
     rtc.codec_config().params().iter().any(|p| m.remote_pts().contains(&p.pt()) && h264_rank(p).is_some())
+}
+
+fn best_video_pt(rtc: &mut str0m::Rtc, mid: Mid) -> Option<str0m::media::Pt> {
+    rtc.writer(mid).and_then(|w| best_pt(w.payload_params(), true))
+}
+
+fn best_audio_pt(rtc: &mut str0m::Rtc, mid: Mid) -> Option<str0m::media::Pt> {
+    rtc.writer(mid).and_then(|w| best_pt(w.payload_params(), false))
 }
 
 /// The payload type to write a feed's frames with: Opus, or the viewer's best H.264 (packetization
